@@ -1,0 +1,1 @@
+"""The provider-agnostic core: resources, graph, plan, apply, lock. It imports no cloud client."""
