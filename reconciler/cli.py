@@ -54,3 +54,14 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
     ctx.obj["debug"] = debug
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _register_subcommands() -> None:
+    from reconciler.checkpoint.cli import checkpoint
+    from reconciler.sandbox.cli import sandbox
+
+    main.add_command(sandbox)
+    main.add_command(checkpoint)
+
+
+_register_subcommands()

@@ -1,0 +1,8 @@
+"""`saxctl checkpoint ...` (being built)."""
+
+import click
+
+
+@click.group()
+def checkpoint() -> None:
+    """Convert and upload model checkpoints."""

@@ -1,0 +1,1 @@
+"""Local emulators of the APIs saxctl drives, and the supervisor that starts them."""
