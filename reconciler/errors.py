@@ -48,6 +48,10 @@ class RemoteError(SaxctlError):
 class RetryableError(RemoteError):
     """A transient failure (429, 5xx, connection reset): the engine retries it with backoff."""
 
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds the server asked for (Retry-After), if any
+
 
 class ConflictError(SaxctlError):
     """The world is not as saxctl may change it: an object it does not own, a non-empty bucket..."""

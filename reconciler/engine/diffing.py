@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping
 
 from reconciler.engine.resource import FieldChange
@@ -33,3 +34,8 @@ def _walk(desired: Any, observed: Any, path: str, replace_on: frozenset[str], ou
     if desired != observed:
         top = path.split(".", 1)[0]
         out.append(FieldChange(path=path, before=observed, after=desired, forces_replacement=top in replace_on))
+
+
+def show_value(value: Any) -> str:
+    """A field value as plans print it: JSON, or (none) for an absent field."""
+    return "(none)" if value is None else json.dumps(value, sort_keys=True)

@@ -1,0 +1,1 @@
+"""Cloud Storage: the admin and data buckets, and the lock object in the admin bucket."""

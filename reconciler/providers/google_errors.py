@@ -1,0 +1,41 @@
+"""Turn google-api-core and transport exceptions into saxctl's error types, naming the API method and object."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import requests
+from google.api_core import exceptions as api_exceptions
+from google.auth import exceptions as auth_exceptions
+
+from reconciler.errors import RemoteError, RetryableError
+
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@contextmanager
+def remote_call(method: str, target: str) -> Iterator[None]:
+    """Run an API call; transient failures become RetryableError, the rest RemoteError with status and reason.
+
+    Catch the specific api_core exceptions a caller expects (NotFound, Conflict...) inside this block.
+    """
+    try:
+        yield
+    except api_exceptions.GoogleAPICallError as error:
+        status = error.code if isinstance(error.code, int) else None
+        text = f"{method} {target}: {status or ''} {error.message}".replace("  ", " ")
+        if status in TRANSIENT_STATUS:
+            raise RetryableError(text, retry_after=_retry_after(error)) from None
+        raise RemoteError(text) from None
+    except (requests.ConnectionError, requests.Timeout, auth_exceptions.TransportError) as error:
+        raise RetryableError(f"{method} {target}: connection failed: {type(error).__name__}") from None
+
+
+def _retry_after(error: api_exceptions.GoogleAPICallError) -> float | None:
+    response = getattr(error, "response", None)
+    header = getattr(response, "headers", {}).get("Retry-After") if response is not None else None
+    try:
+        return float(header) if header else None
+    except ValueError:
+        return None

@@ -1,0 +1,69 @@
+"""A plan as text for a terminal, Terraform-style: one block per change with its reason and field changes."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+
+from reconciler.engine.diffing import show_value
+from reconciler.engine.plan import Plan
+from reconciler.engine.resource import Action, Change
+
+SYMBOL = {
+    Action.CREATE: ("+", "green"),
+    Action.UPDATE: ("~", "yellow"),
+    Action.REPLACE: ("-/+", "magenta"),
+    Action.DELETE: ("-", "red"),
+    Action.NOOP: ("=", "dim"),
+}
+
+
+def plan_markup(plan: Plan, *, show_unchanged: bool = False) -> str:
+    """Rich markup; the console strips the styles when stdout is not a terminal."""
+    lines: list[str] = []
+    verb = "destroy what it owns of" if plan.mode == "destroy" else "reconcile"
+    lines.append(f"saxctl will {verb} spec [bold]{escape(plan.spec.name)}[/] ({escape(plan.spec.file)})")
+    if plan.targets:
+        lines.append(f"[yellow]Targeted at: {escape(', '.join(plan.targets))}[/] (and what they depend on)")
+    lines.append("")
+    shown = [c for c in plan.changes if c.action is not Action.NOOP or show_unchanged or plan.mode == "destroy"]
+    for change in shown:
+        lines.extend(_change_lines(change))
+    if plan.conflicts:
+        lines.append("[bold red]Conflicts[/] (the plan cannot be applied until they are resolved):")
+        for conflict in plan.conflicts:
+            lines.append(f"  [red]![/] [bold]{escape(conflict.address)}[/]: {escape(conflict.message)}")
+        lines.append("")
+    if plan.unmanaged:
+        lines.append("[bold]Not managed yet[/] (validated; saxctl will manage them once their provider lands):")
+        width = max(len(u.address) for u in plan.unmanaged)
+        for unmanaged in plan.unmanaged:
+            lines.append(f"  [dim]?[/] {escape(unmanaged.address.ljust(width))}  [dim]from {escape(unmanaged.spec_field)}[/]")
+        lines.append("")
+    lines.append(summary_line(plan))
+    return "\n".join(lines)
+
+
+def _change_lines(change: Change) -> list[str]:
+    symbol, colour = SYMBOL[change.action]
+    lines = [f"  [{colour}]{escape(symbol)}[/] [bold]{escape(change.address)}[/] [{colour}]{change.action.value}[/]"
+             f"  [dim]# {escape(change.reason)}[/]"]
+    if change.action is Action.CREATE and change.after is not None:
+        for key, value in sorted(change.after.items()):
+            lines.append(f"      {escape(key)}: {escape(show_value(value))}")
+    for field in change.field_changes:
+        forced = " [magenta](forces replacement)[/]" if field.forces_replacement else ""
+        lines.append(f"      {escape(field.path)}: {escape(show_value(field.before))} → "
+                     f"{escape(show_value(field.after))}{forced}")
+    lines.append("")
+    return lines
+
+
+def summary_line(plan: Plan) -> str:
+    if plan.conflicts:
+        return f"[bold red]Plan blocked by {len(plan.conflicts)} conflict(s).[/]"
+    if not plan.has_changes:
+        checked = len(plan.changes)
+        return f"[green]No changes.[/] The live state matches the spec ({checked} resource(s) checked)."
+    counts = ", ".join(f"{plan.count(action)} to {action.value}" for action in
+                       (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE))
+    return f"[bold]Plan:[/] {counts}, {plan.count(Action.NOOP)} unchanged."

@@ -1,0 +1,98 @@
+"""Progress of an apply for people: a line per event on stderr, a reminder for long waits, then a summary."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from rich.markup import escape
+
+from reconciler.engine.apply import ApplyResult
+from reconciler.engine.resource import Action, Change
+from reconciler.errors import RetryableError, SaxctlError
+from reconciler.render.console import SaxConsole
+
+VERB = {Action.CREATE: "Creating", Action.UPDATE: "Updating", Action.REPLACE: "Replacing", Action.DELETE: "Deleting"}
+DONE = {Action.CREATE: "Created", Action.UPDATE: "Updated", Action.REPLACE: "Replaced", Action.DELETE: "Deleted"}
+STILL_WORKING_EVERY = 10.0  # seconds between "still working" lines, as Terraform does
+ADVANCE_EVERY = 2.0  # seconds between byte-progress lines for one change
+
+
+class ConsoleReporter:
+    def __init__(self, console: SaxConsole):
+        self._console = console
+        self._lock = threading.Lock()
+        self._running: dict[str, tuple[Change, float]] = {}
+        self._last_advance: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="still-working", daemon=True)
+        self._ticker.start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _say(self, markup: str) -> None:
+        with self._lock:
+            self._console.print_markup(markup)
+
+    def _tick(self) -> None:
+        while not self._stop.wait(STILL_WORKING_EVERY):
+            now = time.monotonic()
+            for change, started in list(self._running.values()):
+                self._say(f"[bold]{escape(change.address)}[/]: still {VERB[change.action].lower()}... "
+                          f"[{now - started:.0f}s elapsed]")
+
+    def started(self, change: Change) -> None:
+        self._running[change.address] = (change, time.monotonic())
+        self._say(f"[bold]{escape(change.address)}[/]: {VERB[change.action]}...")
+
+    def message(self, change: Change, text: str) -> None:
+        self._say(f"[bold]{escape(change.address)}[/]: [dim]{escape(text)}[/]")
+
+    def advanced(self, change: Change, done: int, total: int | None, unit: str) -> None:
+        now = time.monotonic()
+        if total is not None and done < total and now - self._last_advance.get(change.address, 0.0) < ADVANCE_EVERY:
+            return
+        self._last_advance[change.address] = now
+        share = f" ({100 * done / total:.0f}%)" if total else ""
+        amount = f"{_size(done)}" + (f" of {_size(total)}" if total else "") if unit == "B" else f"{done} {unit}"
+        self._say(f"[bold]{escape(change.address)}[/]: [dim]{amount}{share}[/]")
+
+    def retrying(self, change: Change, attempt: int, error: RetryableError, delay: float) -> None:
+        self._say(f"[bold]{escape(change.address)}[/]: [yellow]retrying in {delay:.1f}s[/] "
+                  f"(attempt {attempt} failed: {escape(error.message)})")
+
+    def finished(self, change: Change, seconds: float) -> None:
+        self._running.pop(change.address, None)
+        self._say(f"[bold]{escape(change.address)}[/]: [green]{DONE[change.action]}[/] after {seconds:.1f}s")
+
+    def failed(self, change: Change, error: SaxctlError, seconds: float) -> None:
+        self._running.pop(change.address, None)
+        self._say(f"[bold]{escape(change.address)}[/]: [bold red]failed[/] after {seconds:.1f}s: {escape(error.message)}")
+        if error.hint:
+            self._say(f"  [dim]{escape(error.hint)}[/]")
+
+    def skipped(self, change: Change, reason: str) -> None:
+        self._say(f"[bold]{escape(change.address)}[/]: [yellow]skipped[/] ({escape(reason)})")
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GiB"
+
+
+def result_markup(result: ApplyResult, seconds: float) -> str:
+    by_action = {}
+    for outcome in result.outcomes:
+        if outcome.status == "done":
+            by_action[outcome.change.action] = by_action.get(outcome.change.action, 0) + 1
+    counts = ", ".join(f"{by_action.get(a, 0)} {DONE[a].lower()}" for a in VERB)
+    if result.ok:
+        return f"[bold green]Apply complete![/] {counts} in {seconds:.1f}s."
+    failed, skipped = result.count("failed"), result.count("skipped")
+    head = "[bold yellow]Apply interrupted.[/]" if result.interrupted else "[bold red]Apply failed.[/]"
+    return (f"{head} {counts}; {failed} failed, {skipped} skipped, in {seconds:.1f}s. "
+            "Run `saxctl plan` to see what is left: a new apply resumes from the live state.")
