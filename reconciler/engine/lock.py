@@ -95,13 +95,16 @@ def _decode(body: bytes, store: LockStore) -> LockInfo:
 @contextmanager
 def held_lock(store: LockStore, info: LockInfo) -> Iterator[LockInfo]:
     """Hold the lock for the duration of the block; released on success, error and Ctrl-C alike."""
-    generation = store.create(json.dumps(asdict(info), indent=2).encode())
+    body = json.dumps(asdict(info), indent=2).encode()
+    generation = store.create(body)
     if generation is None:
         current = store.read()
-        if current is None:  # released between our create and read: one more try is enough
-            generation = store.create(json.dumps(asdict(info), indent=2).encode())
+        holder = _decode(current[0], store) if current else None
+        if holder is not None and holder.id == info.id:  # our create went through, its reply was lost
+            generation = current[1]
+        elif current is None:  # released between our create and read: one more try is enough
+            generation = store.create(body)
         if generation is None:
-            holder = _decode(current[0], store) if current else None
             raise _locked(store, holder)
     try:
         yield info
