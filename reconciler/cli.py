@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -12,6 +13,10 @@ import click
 from reconciler import __version__
 from reconciler.errors import SaxctlError
 from reconciler.render.console import error_console, output_console
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 class UsageError(SaxctlError):
@@ -58,6 +63,7 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` and CI cancellation release the lock like Ctrl-C does
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
