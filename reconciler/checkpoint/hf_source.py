@@ -1,0 +1,179 @@
+"""Open a Hugging Face GPT-J directory (.bin shards or safetensors) as named, lazily read tensors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from reconciler.checkpoint.gptj_config import GptjDims, load_gptj_dims
+from reconciler.checkpoint.torch_zip import TorchShard
+from reconciler.errors import SaxctlError
+
+# Ordered by preference: safetensors cannot run code, so it wins when a directory has both.
+_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+_SINGLE_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTensor:
+    """One tensor of the source: where it lives and how to read parts of it as float32."""
+
+    name: str
+    file: Path
+    shape: tuple[int, ...]
+    _reader: "_ShardReader"
+
+    def read(self, index: tuple[slice, ...]) -> np.ndarray:
+        """A float32 copy of self[index]; the source pages it touched can then be released."""
+        return self._reader.read(self.name, index)
+
+    def release(self) -> None:
+        self._reader.release(self.name)
+
+
+class _ShardReader:
+    def read(self, name: str, index: tuple[slice, ...]) -> np.ndarray: ...
+
+    def release(self, name: str) -> None: ...
+
+
+class _TorchReader(_ShardReader):
+    def __init__(self, shard: TorchShard):
+        self.shard = shard
+
+    def read(self, name, index):
+        return np.array(self.shard.view(name)[index], dtype=np.float32)
+
+    def release(self, name):
+        self.shard.release(name)
+
+
+class _SafetensorsReader(_ShardReader):
+    """Opens the file per read: safetensors maps it, and closing drops the mapping (and its pages from our RSS)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def read(self, name, index):
+        from safetensors import safe_open
+
+        try:
+            with safe_open(self.path, framework="np") as handle:
+                return np.array(handle.get_slice(name)[index], dtype=np.float32)
+        except (OSError, ValueError, TypeError) as error:
+            raise SaxctlError(f"{self.path}: cannot read tensor {name} ({error})") from None
+
+    def release(self, name):
+        pass
+
+
+def _safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(path, framework="np") as handle:
+            return {name: tuple(handle.get_slice(name).get_shape()) for name in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise SaxctlError(f"{path}: unreadable or truncated safetensors file ({error})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class HfSource:
+    directory: Path
+    dims: GptjDims
+    tensors: dict[str, SourceTensor]
+    files: tuple[Path, ...]  # config, index and shards: what the fingerprint covers
+    fingerprint: str
+
+
+def source_fingerprint(directory: Path) -> str:
+    """A cheap identity of a source directory: names, sizes and mtimes of its files, plus the index's content.
+
+    Plans run this every time, and hashing 24 GB of weights would take minutes; any tool that rewrites a shard
+    changes its size or mtime (the same test rsync and make rely on). The index and config are hashed whole
+    because they are tiny and define which tensors exist.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(_fingerprinted_files(directory)):
+        stat = path.stat()
+        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        if path.suffix == ".json":
+            digest.update(path.read_bytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def _fingerprinted_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        raise SaxctlError(f"{directory}: not a directory (expected a Hugging Face GPT-J model directory)")
+    wanted = {"config.json", *_INDEXES, *_SINGLE_FILES}
+    return [
+        path
+        for path in directory.iterdir()
+        if path.is_file() and (path.name in wanted or path.suffix in (".bin", ".safetensors"))
+    ]
+
+
+def open_source(directory: Path) -> HfSource:
+    """Read the config, the index and every shard's tensor table (no weights yet); fail before anything is written."""
+    directory = Path(directory)
+    fingerprint = source_fingerprint(directory)
+    dims = load_gptj_dims(directory / "config.json")
+    weight_map, index_file = _weight_map(directory)
+    tensors: dict[str, SourceTensor] = {}
+    for shard_name in sorted(set(weight_map.values())):
+        shard_path = directory / shard_name
+        if not shard_path.is_file():
+            first = next(name for name, shard in weight_map.items() if shard == shard_name)
+            raise SaxctlError(
+                f"{shard_path}: missing; {index_file.name if index_file else 'the index'} lists it for tensor {first}"
+            )
+        if shard_path.suffix == ".safetensors":
+            reader: _ShardReader = _SafetensorsReader(shard_path)
+            shapes = _safetensors_shapes(shard_path)
+        else:
+            shard = TorchShard(shard_path)
+            reader = _TorchReader(shard)
+            shapes = {name: record.shape for name, record in shard.records.items()}
+        for name, shape in shapes.items():
+            if weight_map.get(name, shard_name) == shard_name:
+                tensors[name] = SourceTensor(name, shard_path, shape, reader)
+    for name, shard_name in weight_map.items():
+        if name not in tensors:
+            raise SaxctlError(f"{directory / shard_name}: tensor {name} is listed in {index_file.name} but absent")
+    files = tuple(sorted(_fingerprinted_files(directory)))
+    return HfSource(directory, dims, tensors, files, fingerprint)
+
+
+def _weight_map(directory: Path) -> tuple[dict[str, str], Path | None]:
+    """tensor name → shard file name, from the index json, or from the single unsharded file."""
+    for index_name in _INDEXES:
+        index_path = directory / index_name
+        if index_path.is_file():
+            try:
+                weight_map = json.loads(index_path.read_text())["weight_map"]
+            except (ValueError, KeyError, TypeError) as error:
+                raise SaxctlError(f"{index_path}: not a valid index (no weight_map: {error})") from None
+            if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+                raise SaxctlError(f"{index_path}: weight_map must map tensor names to file names")
+            for shard_name in weight_map.values():
+                if Path(shard_name).name != shard_name:
+                    raise SaxctlError(f"{index_path}: shard {shard_name!r} is not a file name in the model directory")
+            return weight_map, index_path
+    for single_name in _SINGLE_FILES:
+        if (directory / single_name).is_file():
+            return _single_file_map(directory / single_name), None
+    raise SaxctlError(
+        f"{directory}: no weights found (looked for {', '.join(_INDEXES + _SINGLE_FILES)})"
+    )
+
+
+def _single_file_map(path: Path) -> dict[str, str]:
+    if path.suffix == ".safetensors":
+        names = _safetensors_shapes(path)
+    else:
+        names = TorchShard(path).records
+    return {name: path.name for name in names}

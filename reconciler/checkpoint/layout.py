@@ -1,0 +1,140 @@
+"""The HF GPT-J → Pax name and shape table (saxml's convert_gptj_ckpt.py), producing each array in row blocks."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterator, Mapping
+
+import numpy as np
+
+from reconciler.checkpoint.gptj_config import GptjDims
+from reconciler.checkpoint.hf_source import SourceTensor
+from reconciler.errors import SaxctlError
+
+PAX_PREFIX = "mdl_vars.params.lm."
+BLOCK_BYTES = 64 << 20  # one block of the output in memory at a time, besides the array tensorstore encodes
+
+# Buffers that HF GPT-J checkpoints carry but that are not weights (the causal mask and its fill value).
+_IGNORED = re.compile(r"transformer\.h\.\d+\.attn\.(bias|masked_bias)")
+
+COPY, TRANSPOSE, QKV, SPLIT_HEADS = "copy", "transpose", "qkv", "split-heads"
+
+
+@dataclass(frozen=True, slots=True)
+class PaxArray:
+    """One array of the Pax tree: its name, shape, the HF tensors it comes from and how."""
+
+    name: str  # e.g. mdl_vars.params.lm.transformer.x_layers_0.self_attention.post.w
+    shape: tuple[int, ...]
+    sources: tuple[str, ...]
+    transform: str  # COPY, TRANSPOSE, QKV or SPLIT_HEADS
+
+    @property
+    def nbytes(self) -> int:
+        return 4 * int(np.prod(self.shape, dtype=np.int64))
+
+
+def pax_arrays(dims: GptjDims, vocab_size: int) -> list[PaxArray]:
+    """Every array saxml's GPT-J params read, in a fixed order (the order the manifest and the progress use)."""
+    d, v, f, n, h = dims.model_dims, vocab_size, dims.hidden_dims, dims.num_heads, dims.dims_per_head
+    arrays = [
+        PaxArray("embedding_lookup.emb_var", (v, d), ("transformer.wte.weight",), COPY),
+        PaxArray("softmax.logits_ffn.linear.w", (d, v), ("lm_head.weight",), TRANSPOSE),
+        PaxArray("softmax.logits_ffn.bias.b", (v,), ("lm_head.bias",), COPY),
+        PaxArray("final_ln.scale", (d,), ("transformer.ln_f.weight",), COPY),
+        PaxArray("final_ln.bias", (d,), ("transformer.ln_f.bias",), COPY),
+    ]
+    for i in range(dims.num_layers):
+        hf, pax = f"transformer.h.{i}.", f"transformer.x_layers_{i}."
+        arrays += [
+            PaxArray(pax + "layer_norm.scale", (d,), (hf + "ln_1.weight",), COPY),
+            PaxArray(pax + "layer_norm.bias", (d,), (hf + "ln_1.bias",), COPY),
+            PaxArray(
+                pax + "self_attention.combined_qkv.w",
+                (3, d, n, h),
+                tuple(hf + f"attn.{p}_proj.weight" for p in "qkv"),
+                QKV,
+            ),
+            PaxArray(pax + "self_attention.post.w", (d, n, h), (hf + "attn.out_proj.weight",), SPLIT_HEADS),
+            PaxArray(pax + "ff_layer.ffn_layer1.linear.w", (d, f), (hf + "mlp.fc_in.weight",), TRANSPOSE),
+            PaxArray(pax + "ff_layer.ffn_layer1.bias.b", (f,), (hf + "mlp.fc_in.bias",), COPY),
+            PaxArray(pax + "ff_layer.ffn_layer2.linear.w", (f, d), (hf + "mlp.fc_out.weight",), TRANSPOSE),
+            PaxArray(pax + "ff_layer.ffn_layer2.bias.b", (d,), (hf + "mlp.fc_out.bias",), COPY),
+        ]
+    return [PaxArray(PAX_PREFIX + a.name, a.shape, a.sources, a.transform) for a in arrays]
+
+
+def expected_source_shapes(dims: GptjDims) -> dict[str, tuple[int, ...]]:
+    d, v, f = dims.model_dims, dims.vocab_size, dims.hidden_dims
+    shapes = {
+        "transformer.wte.weight": (v, d),
+        "lm_head.weight": (v, d),
+        "lm_head.bias": (v,),
+        "transformer.ln_f.weight": (d,),
+        "transformer.ln_f.bias": (d,),
+    }
+    for i in range(dims.num_layers):
+        hf = f"transformer.h.{i}."
+        shapes |= {hf + "ln_1.weight": (d,), hf + "ln_1.bias": (d,)}
+        shapes |= {hf + f"attn.{p}_proj.weight": (d, d) for p in ("q", "k", "v", "out")}
+        shapes |= {hf + "mlp.fc_in.weight": (f, d), hf + "mlp.fc_in.bias": (f,)}
+        shapes |= {hf + "mlp.fc_out.weight": (d, f), hf + "mlp.fc_out.bias": (d,)}
+    return shapes
+
+
+def check_source(tensors: Mapping[str, SourceTensor], dims: GptjDims, vocab_size: int, config_file: str) -> None:
+    """Every tensor present with the shape config.json implies, and nothing GPT-J does not have (e.g. q/k/v biases)."""
+    if vocab_size < dims.vocab_size:
+        raise SaxctlError(
+            f"{config_file}: vocab_size {dims.vocab_size} is larger than the target's {vocab_size}; refusing to drop rows"
+        )
+    expected = expected_source_shapes(dims)
+    for name, shape in expected.items():
+        tensor = tensors.get(name)
+        if tensor is None:
+            raise SaxctlError(f"{config_file}: tensor {name} is missing from the checkpoint")
+        if tensor.shape != shape:
+            raise SaxctlError(f"{tensor.file}: tensor {name} has shape {list(tensor.shape)}, config.json implies {list(shape)}")
+    for name, tensor in tensors.items():
+        if name not in expected and not _IGNORED.fullmatch(name):
+            raise SaxctlError(f"{tensor.file}: tensor {name} is not part of GPT-J (e.g. attention biases); not a GPT-J checkpoint?")
+
+
+def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor]) -> Iterator[tuple[tuple[slice | int, ...], np.ndarray]]:
+    """(index into the Pax array, float32 values) in C order, each at most about BLOCK_BYTES.
+
+    Yielding in C order lets the caller checksum the array as it goes. Rows past the source's vocabulary are
+    zeros: the explicit form of the padding paxml would otherwise apply silently.
+    """
+    sources = [tensors[name] for name in array.sources]
+    row_bytes = array.nbytes // array.shape[0]
+    step = max(1, BLOCK_BYTES // max(row_bytes, 1))
+    if array.transform == QKV:
+        d = array.shape[1]
+        step = max(1, BLOCK_BYTES // (4 * array.shape[2] * array.shape[3]))
+        for which, source in enumerate(sources):
+            for start in range(0, d, step):
+                stop = min(d, start + step)
+                values = source.read((slice(None), slice(start, stop))).T
+                yield (which, slice(start, stop)), np.ascontiguousarray(values).reshape(stop - start, *array.shape[2:])
+                source.release()
+        return
+    (source,) = sources
+    rows = array.shape[0]
+    for start in range(0, rows, step):
+        stop = min(rows, start + step)
+        if array.transform == TRANSPOSE:
+            available = source.shape[0]
+            values = source.read((slice(None), slice(start, stop))).T
+            if available < array.shape[1]:
+                values = np.pad(values, ((0, 0), (0, array.shape[1] - available)))
+        elif array.transform == SPLIT_HEADS:
+            values = source.read((slice(start, stop),)).reshape(stop - start, *array.shape[1:])
+        else:
+            available = min(stop, source.shape[0])
+            values = source.read((slice(start, available),)) if start < available else np.zeros((0, *array.shape[1:]), np.float32)
+            if available < stop:
+                values = np.concatenate([values, np.zeros((stop - available, *array.shape[1:]), np.float32)])
+        yield (slice(start, stop),), np.ascontiguousarray(values)
+        source.release()

@@ -1,0 +1,60 @@
+"""The manifest beside the Pax arrays: what was converted from what, with sizes and checksums."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import SaxctlError
+
+# Inside checkpoint_00000000/, not next to it: paxml lists the parent for checkpoint_<step> names and parses them.
+MANIFEST_NAME = "saxctl-manifest.json"
+CONVERTER_VERSION = "1"  # bump when the output for the same source changes
+MARKER_NAME = "commit_success.txt"
+MARKERS = (f"metadata/{MARKER_NAME}", f"state/{MARKER_NAME}", MARKER_NAME)  # written in this order: root last
+
+
+@dataclass(slots=True)
+class Manifest:
+    source_format: str  # "hf-gptj"
+    source_fingerprint: str
+    source_vocab_size: int
+    vocab_size: int
+    converter_version: str = CONVERTER_VERSION
+    arrays: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → shape, dtype, nbytes, checksum
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # path in the checkpoint → size, crc32c
+
+    def matches(self, other: Manifest) -> bool:
+        """Same source, same conversion: the finished work recorded in one is valid for the other."""
+        return (self.source_fingerprint, self.vocab_size, self.converter_version) == (
+            other.source_fingerprint,
+            other.vocab_size,
+            other.converter_version,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> Manifest:
+        try:
+            data = json.loads(text)
+            return cls(**data)
+        except (ValueError, TypeError) as error:
+            raise SaxctlError(f"{where}: not a saxctl checkpoint manifest ({error})") from None
+
+
+def load_manifest(root: Path) -> Manifest | None:
+    path = root / MANIFEST_NAME
+    return Manifest.from_json(path.read_text(), str(path)) if path.is_file() else None
+
+
+def save_manifest(root: Path, manifest: Manifest) -> None:
+    """Atomically (write then rename): a kill never leaves a manifest that lists unfinished work."""
+    path = root / MANIFEST_NAME
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(manifest.to_json())
+    os.replace(partial, path)

@@ -1,0 +1,123 @@
+"""Write and re-read the zarr v2 arrays paxml restores (tensorstore, zstd, one chunk per array)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Iterable
+
+import google_crc32c
+import numpy as np
+
+from reconciler.errors import SaxctlError
+
+METADATA_VERSION = 1.1  # paxml reads checkpoint_*/metadata/metadata; without it, it assumes version 0 and fails
+READ_BLOCK_BYTES = 64 << 20
+
+
+class ArrayChecksum:
+    """crc32c of an array's float32 bytes in C order, fed block by block."""
+
+    def __init__(self) -> None:
+        self._crc = google_crc32c.Checksum()
+
+    def update(self, block: np.ndarray) -> None:
+        self._crc.update(np.ascontiguousarray(block).tobytes())
+
+    def hexdigest(self) -> str:
+        return self._crc.hexdigest().decode()
+
+
+def _spec(path: Path, shape: tuple[int, ...] | None, dtype: str, cache_bytes: int) -> dict:
+    spec = {
+        "driver": "zarr",
+        "kvstore": {"driver": "file", "path": str(path)},
+        # Only a cache big enough for the one chunk avoids decoding it again for every block we read back.
+        "context": {"cache_pool": {"total_bytes_limit": cache_bytes}},
+    }
+    if shape is not None:
+        spec |= {
+            "metadata": {
+                "shape": list(shape),
+                "chunks": list(shape),  # one chunk, as paxml's GDA checkpoints of a single-host model
+                "dtype": dtype,
+                "compressor": {"id": "zstd", "level": 1},
+                "fill_value": None,
+            },
+            "create": True,
+            "delete_existing": True,
+        }
+    return spec
+
+
+def write_array(path: Path, shape: tuple[int, ...], blocks: Iterable[tuple[tuple, np.ndarray]]) -> str:
+    """Write blocks (in C order) into one float32 array; return the checksum of what was written."""
+    import tensorstore as ts
+
+    checksum = ArrayChecksum()
+    try:
+        store = ts.open(_spec(path, shape, "<f4", 0)).result()
+        # One transaction: the chunk is assembled in memory and encoded once, not rewritten for every block.
+        with ts.Transaction() as transaction:
+            staged = store.with_transaction(transaction)
+            for index, values in blocks:
+                checksum.update(values)
+                staged[index].write(values).result()
+                del values
+    except ValueError as error:
+        raise SaxctlError(f"{path}: tensorstore could not write the array ({error})") from None
+    return checksum.hexdigest()
+
+
+def verify_array(path: Path, shape: tuple[int, ...], expected_checksum: str) -> None:
+    """Re-read what was written and compare shape, dtype and checksum: paxml would silently pad, crop or zero it."""
+    import tensorstore as ts
+
+    nbytes = 4 * int(np.prod(shape, dtype=np.int64))
+    try:
+        store = ts.open(_spec(path, None, "<f4", nbytes + (16 << 20))).result()
+    except ValueError as error:
+        raise SaxctlError(f"{path}: cannot open the written array ({error})") from None
+    found_dtype = store.dtype.numpy_dtype
+    if tuple(store.shape) != shape or found_dtype != np.float32:
+        raise SaxctlError(f"{path}: wrote shape {list(shape)} float32, read back {list(store.shape)} {found_dtype}")
+    checksum = ArrayChecksum()
+    rows = shape[0] if shape else 1
+    step = max(1, READ_BLOCK_BYTES // max(nbytes // max(rows, 1), 1))
+    try:
+        for start in range(0, rows, step):
+            checksum.update(store[start : min(rows, start + step)].read().result() if shape else store.read().result())
+    except ValueError as error:
+        raise SaxctlError(f"{path}: cannot read back the array ({error})") from None
+    if checksum.hexdigest() != expected_checksum:
+        raise SaxctlError(f"{path}: read back checksum {checksum.hexdigest()}, wrote {expected_checksum}")
+    chunk = path / ".".join(["0"] * max(len(shape), 1))
+    if not chunk.is_file():
+        # A missing chunk reads as the fill value; with fill_value null that is not what we wrote.
+        raise SaxctlError(f"{path}: chunk file {chunk.name} is missing")
+
+
+def write_step(path: Path, step: int = 0) -> None:
+    """state/step: a 0-d int32 (paxml refuses shape (1,))."""
+    import tensorstore as ts
+
+    store = ts.open(_spec(path, (), "<i4", 0)).result()
+    store.write(np.array(step, dtype=np.int32)).result()
+    read_back = store.read().result()
+    if read_back.shape != () or int(read_back) != step:
+        raise SaxctlError(f"{path}: step read back as {read_back!r}")
+
+
+def write_metadata(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"version": METADATA_VERSION}))
+
+
+def file_crc32c(path: Path) -> str:
+    """The file's crc32c as GCS reports it (base64 of the big-endian 32-bit value)."""
+    checksum = google_crc32c.Checksum()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(8 << 20):
+            checksum.update(chunk)
+    return base64.b64encode(checksum.digest()).decode()

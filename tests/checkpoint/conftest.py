@@ -1,0 +1,28 @@
+"""Fixtures for the checkpoint tests: the tiny GPT-J made with transformers, and copies of it to damage."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TINY_GPTJ = REPO_ROOT / ".." / "shared" / "fixtures" / "tiny-gptj"
+
+
+@pytest.fixture(scope="session")
+def tiny_gptj() -> Path:
+    if not (TINY_GPTJ / "config.json").is_file():
+        pytest.skip(f"the tiny GPT-J fixture is absent at {TINY_GPTJ.resolve()}")
+    return TINY_GPTJ.resolve()
+
+
+@pytest.fixture
+def tiny_gptj_copy(tiny_gptj: Path, tmp_path: Path) -> Path:
+    """A writable copy of the .bin form, for tests that damage it."""
+    copy = tmp_path / "tiny-gptj"
+    shutil.copytree(tiny_gptj, copy, ignore=shutil.ignore_patterns("safetensors"))
+    for path in copy.iterdir():
+        path.chmod(0o644)
+    return copy

@@ -1,0 +1,57 @@
+"""The converted Pax tree computes the logits HF computed, for both source forms and with vocabulary padding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorstore as ts
+
+from gptj_reference import forward, load_pax_tree
+from reconciler.checkpoint.convert import convert, is_committed
+
+ROTARY_DIM = 8  # tiny-gptj's config.json
+
+
+@pytest.mark.parametrize("form", [".", "safetensors"], ids=["bin-shards", "safetensors"])
+@pytest.mark.parametrize("vocab_size", [257, 264], ids=["same-vocab", "padded-vocab"])
+def test_logits_match_hf(tiny_gptj: Path, tmp_path: Path, form: str, vocab_size: int):
+    root = tmp_path / "checkpoint_00000000"
+    result = convert(tiny_gptj / form, root, vocab_size=vocab_size)
+    assert is_committed(root)
+    assert bool(result.notes) == (vocab_size != 257)
+
+    tree = load_pax_tree(root)
+    input_ids = np.load(tiny_gptj / "input_ids.npy")
+    expected = np.load(tiny_gptj / "logits.npy")
+    for sequence, expected_logits in zip(input_ids, expected):
+        logits = forward(tree, sequence, ROTARY_DIM)
+        assert logits.shape == (len(sequence), vocab_size)
+        np.testing.assert_allclose(logits[:, :257], expected_logits, atol=1e-4, rtol=0)
+        assert not logits[:, 257:].any(), "padded vocabulary rows must be zeros"
+
+
+def test_layout_is_what_paxml_restores(tiny_gptj: Path, tmp_path: Path):
+    root = tmp_path / "checkpoint_00000000"
+    convert(tiny_gptj, root, vocab_size=257)
+    assert json.loads((root / "metadata" / "metadata").read_text()) == {"version": 1.1}
+    step = ts.open({"driver": "zarr", "kvstore": {"driver": "file", "path": str(root / "state" / "step")}}).result()
+    assert step.shape == () and int(step.read().result()) == 0
+    qkv = root / "state" / "mdl_vars.params.lm.transformer.x_layers_0.self_attention.combined_qkv.w"
+    zarray = json.loads((qkv / ".zarray").read_text())
+    assert zarray["shape"] == zarray["chunks"] == [3, 64, 4, 16]
+    assert (zarray["dtype"], zarray["compressor"]["id"], zarray["zarr_format"]) == ("<f4", "zstd", 2)
+    arrays = sorted(p.name for p in (root / "state").iterdir() if p.name.startswith("mdl_vars."))
+    assert len(arrays) == 5 + 8 * 3  # the same count rule that gives GPT-J 6B its 229 arrays
+
+
+def test_rerun_skips_finished_work(tiny_gptj: Path, tmp_path: Path):
+    root = tmp_path / "checkpoint_00000000"
+    first = convert(tiny_gptj, root, vocab_size=257)
+    again = convert(tiny_gptj, root, vocab_size=257)
+    assert (first.written, again.written, again.skipped) == (29, 0, 29)
+    assert again.manifest.arrays == first.manifest.arrays
+    padded = convert(tiny_gptj, root, vocab_size=260)  # another target: nothing of the old run is reused
+    assert padded.written == 29 and is_committed(root)
