@@ -1,0 +1,195 @@
+"""Read one spec file into plain values, keeping the line/column of every value and key; expand ${VAR} on the way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from reconciler.errors import SpecProblem
+from reconciler.spec.interpolation import InterpolationError, interpolate
+from reconciler.spec.model import SourceMap
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+
+
+def child_path(parent: str, key: str | int) -> str:
+    """The field path of a mapping key or list index under parent, in the spec's own names."""
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    return f"{parent}.{key}" if parent else key
+
+
+@dataclass
+class SpecDocument:
+    """A parsed spec: plain values plus where each one (and each mapping key) sits in the file."""
+
+    file: str
+    root: Any
+    values: dict[str, tuple[int, int]] = field(default_factory=dict)  # field path → (line, col) of its value
+    keys: dict[str, tuple[int, int]] = field(default_factory=dict)  # field path → (line, col) of its key
+
+    def source_map(self) -> SourceMap:
+        return SourceMap(file=self.file, positions=dict(self.values))
+
+    def problem(self, field_path: str, message: str, *, at_key: bool = False) -> SpecProblem:
+        """A problem at field_path: at its key when asked and known, else at its value or nearest ancestor."""
+        if at_key and field_path in self.keys:
+            line, column = self.keys[field_path]
+        else:
+            line, column = SourceMap(self.file, self.values).locate(field_path)
+        return SpecProblem(self.file, line, column, field_path, message)
+
+
+def read_document(path: str, environ: Mapping[str, str]) -> tuple[SpecDocument | None, list[SpecProblem]]:
+    """Parse path; (None, problems) when there is no usable top-level mapping, else the document and its problems."""
+    text, problem = _read_text(path)
+    if problem is not None:
+        return None, [problem]
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    yaml = YAML(typ="safe", pure=True)
+    try:
+        documents = list(yaml.compose_all(text))
+    except MarkedYAMLError as error:
+        return None, [_syntax_problem(path, error)]
+    except YAMLError as error:
+        return None, [SpecProblem(path, 1, 1, "", f"invalid YAML: {error}")]
+    if not documents or (len(documents) == 1 and _is_empty(documents[0])):
+        return None, [SpecProblem(path, 1, 1, "", "the file is empty: a spec needs at least apiVersion, kind, "
+                                                   "metadata, project and buckets")]
+    if len(documents) > 1:
+        line, column = _position(documents[1])
+        return None, [SpecProblem(path, line, column, "", f"the file holds {len(documents)} YAML documents; "
+                                                          "put one spec in each file")]
+    root_node = documents[0]
+    if root_node.id != "mapping":
+        line, column = _position(root_node)
+        return None, [SpecProblem(path, line, column, "", "the top level must be a mapping of fields "
+                                                          f"(apiVersion, kind, ...), got {_node_kind(root_node)}")]
+    builder = _TreeBuilder(SpecDocument(file=path, root=None), yaml, environ)
+    builder.document.root = builder.build(root_node, "", ancestors=())
+    return builder.document, builder.problems
+
+
+def _read_text(path: str) -> tuple[str, SpecProblem | None]:
+    import os
+
+    if os.path.isdir(path):
+        return "", SpecProblem(path, 1, 1, "", "is a directory, not a spec file")
+    try:
+        with open(path, "rb") as spec_file:
+            raw = spec_file.read()
+    except FileNotFoundError:
+        return "", SpecProblem(path, 1, 1, "", "no such file")
+    except PermissionError:
+        return "", SpecProblem(path, 1, 1, "", "cannot read the file: permission denied")
+    except OSError as error:
+        return "", SpecProblem(path, 1, 1, "", f"cannot read the file: {error.strerror or error}")
+    try:
+        return raw.decode("utf-8-sig"), None
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        bad_byte = raw[error.start]
+        return "", SpecProblem(path, line, column, "", f"the file is not UTF-8 text: byte 0x{bad_byte:02x} "
+                                                         "cannot be decoded; save the spec as UTF-8")
+
+
+def _syntax_problem(path: str, error: Any) -> SpecProblem:
+    mark = error.problem_mark or error.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    what = error.problem or error.context or "cannot parse"
+    if error.context and error.problem:
+        what = f"{error.problem} ({error.context})"
+    return SpecProblem(path, line, column, "", f"invalid YAML: {what}")
+
+
+def _is_empty(node: Any) -> bool:
+    return node is None or (node.id == "scalar" and node.tag == "tag:yaml.org,2002:null" and node.value in ("", "~"))
+
+
+def _position(node: Any) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _node_kind(node: Any) -> str:
+    if node.id == "sequence":
+        return "a list"
+    if node.id == "mapping":
+        return "a mapping"
+    return f"the scalar {node.value!r}"
+
+
+class _TreeBuilder:
+    """Walks composed YAML nodes into dicts/lists/scalars, recording positions and collecting problems."""
+
+    def __init__(self, document: SpecDocument, yaml: Any, environ: Mapping[str, str]):
+        self.document = document
+        self.yaml = yaml
+        self.environ = environ
+        self.problems: list[SpecProblem] = []
+
+    def build(self, node: Any, path: str, ancestors: tuple[int, ...]) -> Any:
+        self.document.values.setdefault(path, _position(node))
+        if id(node) in ancestors:
+            self.problems.append(self.document.problem(path, "an alias refers to a node that contains it"))
+            return None
+        if node.id == "mapping":
+            return self._mapping(node, path, ancestors + (id(node),))
+        if node.id == "sequence":
+            return [self.build(item, child_path(path, index), ancestors + (id(node),))
+                    for index, item in enumerate(node.value)]
+        return self._scalar(node, path)
+
+    def _mapping(self, node: Any, path: str, ancestors: tuple[int, ...]) -> dict[str, Any]:
+        mapping: dict[str, Any] = {}
+        first_seen: dict[str, tuple[int, int]] = {}
+        for key_node, value_node in node.value:
+            key_position = _position(key_node)
+            if key_node.id != "scalar":
+                self.problems.append(SpecProblem(self.document.file, *key_position, path,
+                                                 f"a key must be a plain name, got {_node_kind(key_node)}"))
+                continue
+            key = str(key_node.value)
+            key_path = child_path(path, key)
+            if key in first_seen:
+                line, column = first_seen[key]
+                self.problems.append(SpecProblem(self.document.file, *key_position, key_path,
+                                                 f"duplicate key '{key}' (first at line {line}, column {column})"))
+                continue
+            first_seen[key] = key_position
+            self.document.keys[key_path] = key_position
+            mapping[key] = self.build(value_node, key_path, ancestors)
+        return mapping
+
+    def _scalar(self, node: Any, path: str) -> Any:
+        from ruamel.yaml.error import YAMLError
+        from ruamel.yaml.nodes import ScalarNode
+
+        if node.tag == _TIMESTAMP_TAG:
+            # The spec has no dates; a value that merely looks like one (2024-01-01) stays the text written.
+            return node.value
+        if node.tag == _STR_TAG and "${" in node.value:
+            try:
+                expanded = interpolate(node.value, self.environ)
+            except InterpolationError as error:
+                self.problems.append(self.document.problem(path, str(error)))
+                return node.value
+            if node.style is not None:  # quoted: the user asked for a string
+                return expanded
+            # Unquoted, so type it as YAML would have typed the expanded text: `nodes: ${TPU_NODES}` is an integer.
+            tag = self.yaml.resolver.resolve(ScalarNode, expanded, (True, False))
+            node = ScalarNode(tag, expanded, start_mark=node.start_mark, end_mark=node.end_mark)
+            if tag == _TIMESTAMP_TAG:
+                return expanded
+        try:
+            return self.yaml.constructor.construct_object(node, deep=True)
+        except YAMLError:
+            self.problems.append(self.document.problem(path, f"unsupported YAML tag '{node.tag}': write a plain value"))
+            return None
+        except ValueError as error:
+            self.problems.append(self.document.problem(path, f"cannot read {node.value!r}: {error}"))
+            return None
+

@@ -1,0 +1,43 @@
+"""Load a spec file: parse with positions, expand ${VAR}, check schema and semantics, build the model."""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Sequence
+
+from reconciler.errors import SpecError, SpecProblem
+from reconciler.spec.model import Spec
+
+
+def load_spec(path: str, environ: Mapping[str, str] | None = None) -> Spec:
+    """The typed model of the spec at path; SpecError with every problem found when it is not valid."""
+    from reconciler.spec.build import build_spec
+
+    document, problems = _checked_document(path, environ)
+    if problems or document is None:
+        raise SpecError(problems)
+    return build_spec(document)
+
+
+def check_files(paths: Sequence[str], environ: Mapping[str, str] | None = None) -> list[SpecProblem]:
+    """Every problem in every file, in the order given (for `saxctl validate FILE...`)."""
+    problems: list[SpecProblem] = []
+    for path in paths:
+        problems.extend(_checked_document(path, environ)[1])
+    return problems
+
+
+def _checked_document(path: str, environ: Mapping[str, str] | None):
+    from reconciler.spec.document import read_document
+    from reconciler.spec.schema import schema_problems
+    from reconciler.spec.semantics import semantic_problems
+
+    document, problems = read_document(path, os.environ if environ is None else environ)
+    if document is None:
+        return None, problems
+    # A value that could not be read (unset variable, bad tag) would only draw echoes of the same problem.
+    unreadable = {problem.field for problem in problems}
+    checked = [problem for problem in schema_problems(document) + semantic_problems(document)
+               if problem.field not in unreadable]
+    problems = problems + checked
+    return document, sorted(problems, key=lambda problem: (problem.line, problem.column, problem.field))

@@ -1,0 +1,118 @@
+"""Check a spec document against the JSON Schema and turn each violation into a located, readable SpecProblem."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from importlib import resources
+from typing import Any, Iterable
+
+from reconciler.errors import SpecProblem
+from reconciler.spec.document import SpecDocument, child_path
+
+SCHEMA_RESOURCE = "saxdeployment.schema.json"  # the one source of truth; schemas/ holds a copy a test keeps equal
+
+_TYPE_NAMES = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+}
+
+
+@functools.cache
+def schema() -> dict[str, Any]:
+    """The SaxDeployment JSON Schema (2020-12), as shipped in the package."""
+    return json.loads(resources.files("reconciler.spec").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema())
+
+
+def schema_problems(document: SpecDocument) -> list[SpecProblem]:
+    """Every schema violation in the document, one problem per offending field, in file order."""
+    problems: dict[tuple[str, str], SpecProblem] = {}
+    for error in _validator().iter_errors(document.root):
+        for problem in _problems_for(error, document):
+            problems.setdefault((problem.field, problem.message), problem)
+    return sorted(problems.values(), key=lambda problem: (problem.line, problem.column, problem.field))
+
+
+def _problems_for(error: Any, document: SpecDocument) -> Iterable[SpecProblem]:
+    path = _field_path(error.absolute_path)
+    kind = error.validator
+    if kind == "additionalProperties":
+        known = sorted(error.schema.get("properties", {}))
+        for extra in sorted(set(error.instance) - set(known)):
+            yield document.problem(child_path(path, extra), _unknown_field(extra, known), at_key=True)
+    elif kind == "required":
+        for missing in error.validator_value:
+            if missing not in error.instance:
+                yield document.problem(path, f"missing required field '{missing}'", at_key=True)
+    elif kind == "dependentRequired":
+        for section, needed in error.validator_value.items():
+            for other in needed:
+                if section in error.instance and other not in error.instance:
+                    yield document.problem(child_path(path, section),
+                                           f"'{section}' needs a '{other}' section as well", at_key=True)
+    else:
+        yield document.problem(path, _message(error))
+
+
+def _field_path(parts: Iterable[str | int]) -> str:
+    path = ""
+    for part in parts:
+        path = child_path(path, part)
+    return path
+
+
+def _unknown_field(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown field '{name}' (did you mean '{close[0]}'?)"
+    if known:
+        return f"unknown field '{name}'; known fields: {', '.join(known)}"
+    return f"unknown field '{name}'"
+
+
+def describe_value(value: Any) -> str:
+    """A value as a user would recognise it from the YAML they wrote."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value) if value else "an empty string"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return str(value)
+
+
+def _message(error: Any) -> str:
+    kind, expected, value = error.validator, error.validator_value, error.instance
+    if kind == "type":
+        wanted = [expected] if isinstance(expected, str) else expected
+        return f"expected {' or '.join(_TYPE_NAMES.get(name, name) for name in wanted)}, got {describe_value(value)}"
+    if kind == "enum":
+        return f"must be one of {', '.join(str(choice) for choice in expected)}, got {describe_value(value)}"
+    if kind == "const":
+        return f"must be {expected}, got {describe_value(value)}"
+    if kind == "minimum":
+        return f"must be at least {expected}, got {describe_value(value)}"
+    if kind == "maximum":
+        return f"must be at most {expected}, got {describe_value(value)}"
+    if kind == "minItems":
+        return f"needs at least {expected} {'entry' if expected == 1 else 'entries'}"
+    if kind == "pattern":
+        shape = error.schema.get("patternDescription", f"text matching {expected}")
+        return f"expected {shape}, got {describe_value(value)}"
+    return error.message
