@@ -111,7 +111,7 @@ class TorchShard:
                 with archive.open(pickle_name) as pickled:
                     state = _RestrictedUnpickler(pickled, path).load()
                 byteorder = archive.read(prefix + "byteorder").decode() if prefix + "byteorder" in members else "little"
-        except (zipfile.BadZipFile, EOFError, OSError, pickle.UnpicklingError, struct.error) as error:
+        except (zipfile.BadZipFile, EOFError, OSError, pickle.UnpicklingError, struct.error, TypeError, ValueError) as error:
             raise SaxctlError(f"{path}: unreadable or truncated PyTorch checkpoint ({error})") from None
         if byteorder != "little":
             raise SaxctlError(f"{path}: big-endian checkpoints are not supported")
@@ -122,6 +122,8 @@ class TorchShard:
         self._prefix = prefix
         self._file = open(path, "rb")
         self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        for name in self.records:
+            self._check_fits(name)
 
     def _storage_span(self, key: str) -> tuple[int, int]:
         """(file offset, size) of a stored (never compressed) storage member, from its local header."""
@@ -136,15 +138,21 @@ class TorchShard:
             raise SaxctlError(f"{self.path}: storage {key} runs past the end of the file (truncated?)")
         return start, info.file_size
 
+    def _check_fits(self, name: str) -> None:
+        """The storage holds every element the tensor's shape and strides reach (a truncated storage does not)."""
+        record = self.records[name]
+        _, size = self._storage_span(record.storage_key)
+        elements = size // numpy_dtype(record.dtype).itemsize
+        reach = record.offset + 1 + sum((n - 1) * s for n, s in zip(record.shape, record.stride))
+        if all(record.shape) and reach > elements:
+            raise SaxctlError(f"{self.path}: tensor {name} needs {reach} elements, its storage holds {elements} (truncated?)")
+
     def view(self, name: str) -> np.ndarray:
         """A read-only array over the mapped file: pages are read when touched, nothing is copied."""
         record = self.records[name]
         start, size = self._storage_span(record.storage_key)
         dtype = numpy_dtype(record.dtype)
         storage = np.frombuffer(self._map, dtype=dtype, count=size // dtype.itemsize, offset=start)
-        needed = record.offset + 1 + sum((n - 1) * s for n, s in zip(record.shape, record.stride)) if all(record.shape) else 0
-        if needed > storage.size:
-            raise SaxctlError(f"{self.path}: tensor {name} needs {needed} elements, its storage has {storage.size}")
         strides = tuple(s * dtype.itemsize for s in record.stride)
         return np.lib.stride_tricks.as_strided(storage[record.offset :], record.shape, strides, writeable=False)
 
