@@ -102,7 +102,12 @@ def _syntax_problem(path: str, error: Any) -> SpecProblem:
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     what = error.problem or error.context or "cannot parse"
     if error.context and error.problem:
-        what = f"{error.problem} ({error.context})"
+        started = error.context_mark
+        if started is not None and started is not mark and (started.line, started.column) != (mark.line, mark.column):
+            # The parser stops where the text ends; where the unclosed construct began is what the user must fix.
+            what = f"{error.problem} ({error.context} that starts at line {started.line + 1}, column {started.column + 1})"
+        else:
+            what = f"{error.problem} ({error.context})"
     return SpecProblem(path, line, column, "", f"invalid YAML: {what}")
 
 
@@ -161,6 +166,9 @@ class _TreeBuilder:
                 continue
             first_seen[key] = key_position
             self.document.keys[key_path] = key_position
+            if value_node.id == "scalar" and value_node.value == "" and value_node.style is None:
+                # An empty value has no text of its own (YAML places it at the next token): point at its key.
+                self.document.values[key_path] = key_position
             mapping[key] = self.build(value_node, key_path, ancestors)
         return mapping
 

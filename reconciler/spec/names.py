@@ -172,6 +172,8 @@ def sax_cell(value: str) -> str | None:
     parts = value.split("/")
     if len(parts) != 3 or parts[0] != "" or parts[1] != "sax":
         return f"'{value}' is not a Sax cell: write /sax/NAME, e.g. /sax/test"
+    if not parts[2]:
+        return f"'{value}' has no cell name: write /sax/NAME, e.g. /sax/test"
     if not _SAX_NAME.fullmatch(parts[2]):
         return f"cell name '{parts[2]}' is not valid for Sax: use [a-z][a-z0-9_-]*, e.g. /sax/test"
     return None

@@ -61,7 +61,7 @@ def _problems_for(error: Any, document: SpecDocument) -> Iterable[SpecProblem]:
             for other in needed:
                 if section in error.instance and other not in error.instance:
                     yield document.problem(child_path(path, section),
-                                           f"'{section}' needs a '{other}' section as well", at_key=True)
+                                           f"needs the '{other}' section too, which is missing", at_key=True)
     else:
         yield document.problem(path, _message(error))
 

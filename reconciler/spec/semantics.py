@@ -121,8 +121,7 @@ def _location_problem(location: str, project_region: str | None) -> str | None:
         return None
     if zone_region is not None and zone_region != project_region:
         return (f"zone {location} is in {zone_region}, not in project.region {project_region}: "
-                f"pick a zone of {project_region} (the Sax servers and the node pools live beside the project's "
-                "other regional resources)")
+                f"use a zone of {project_region} such as {project_region}-a, or change project.region")
     if zone_region is None and location != project_region:
         return f"region {location} is not project.region {project_region}: use {project_region} or one of its zones"
     return None

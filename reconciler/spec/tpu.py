@@ -137,7 +137,7 @@ def _topology_problem(machine: TpuMachine, topology: str) -> str | None:
 def _three_d_problem(machine: TpuMachine, topology: str) -> str | None:
     chips = topology_chips(topology)
     if chips % machine.chips_per_node:
-        return (f"topology {topology} has {chips} chips; {machine.machine_type} slices come in multiples of "
+        return (f"topology {topology} has {chips} chip{'s' if chips > 1 else ''}; {machine.machine_type} slices come in multiples of "
                 f"{machine.chips_per_node} chips (2x2x1, 2x2x2, 2x2x4, ...)")
     if chips == machine.chips_per_node and topology not in machine.single_host:
         return f"a single-host {machine.machine_type} slice is written {machine.single_host[0]}, not {topology}"

@@ -1,0 +1,80 @@
+"""Files that cannot be specs at all: each is one clean problem, never a traceback."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from reconciler.errors import SpecError, SpecProblem
+from reconciler.spec.loader import check_files, load_spec
+
+MINIMAL = """apiVersion: saxctl/v1
+kind: SaxDeployment
+metadata: {name: demo}
+project: {id: saxctl-demo, region: us-central1}
+buckets:
+  admin: {name: saxctl-demo-sax-admin, location: US}
+  data: {name: saxctl-demo-sax-data, location: US}
+"""
+
+
+def test_a_missing_file_is_one_problem(tmp_path):
+    path = str(tmp_path / "nope.yaml")
+    assert check_files([path]) == [SpecProblem(path, 1, 1, "", "no such file")]
+
+
+def test_a_directory_is_one_problem(tmp_path):
+    assert check_files([str(tmp_path)]) == [SpecProblem(str(tmp_path), 1, 1, "", "is a directory, not a spec file")]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_file_is_one_problem(tmp_path):
+    path = tmp_path / "secret.yaml"
+    path.write_text(MINIMAL)
+    path.chmod(0)
+    assert [problem.message for problem in check_files([str(path)])] == ["cannot read the file: permission denied"]
+
+
+def test_a_zero_byte_file_is_empty(tmp_path):
+    path = tmp_path / "empty.yaml"
+    path.write_bytes(b"")
+    with pytest.raises(SpecError) as raised:
+        load_spec(str(path))
+    assert [problem.message for problem in raised.value.problems] == [
+        "the file is empty: a spec needs at least apiVersion, kind, metadata, project and buckets"]
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "bom.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + MINIMAL.encode())
+    assert load_spec(str(path)).name == "demo"
+
+
+def test_the_file_is_named_as_given(tmp_path, monkeypatch):
+    (tmp_path / "spec.yaml").write_text(MINIMAL.replace("id: saxctl-demo", "id: x"))
+    monkeypatch.chdir(tmp_path)
+    assert str(check_files(["spec.yaml"])[0]).startswith("spec.yaml:4:15: project.id: ")
+
+
+def test_good_and_bad_files_together(tmp_path):
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(MINIMAL)
+    bad.write_text(MINIMAL.replace("kind: SaxDeployment", "kind: Sax"))
+    problems = check_files([str(good), str(bad)])
+    assert [(problem.file, problem.field) for problem in problems] == [(str(bad), "kind")]
+
+
+def test_an_alias_that_contains_itself_is_refused(tmp_path):
+    path = tmp_path / "loop.yaml"
+    path.write_text(MINIMAL + "checkpoints: &loop\n  again: *loop\n")
+    problems = check_files([str(path)])
+    assert [(problem.field, problem.message) for problem in problems][0] == (
+        "checkpoints.again", "an alias refers to a node that contains it")
+
+
+def test_anchors_and_aliases_are_followed(tmp_path):
+    path = tmp_path / "alias.yaml"
+    path.write_text(MINIMAL.replace("location: US}\n  data: {name: saxctl-demo-sax-data, location: US}",
+                                    "location: &where US}\n  data: {name: saxctl-demo-sax-data, location: *where}"))
+    assert load_spec(str(path)).buckets.data.location == "US"
