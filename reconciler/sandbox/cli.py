@@ -1,8 +1,105 @@
-"""`saxctl sandbox ...` (being built)."""
+"""`saxctl sandbox up|down|status|env`: local emulators that the real clients reach through exported endpoints."""
+
+from __future__ import annotations
+
+import json
+import sys
 
 import click
+
+from reconciler.errors import SaxctlError
+from reconciler.render.console import error_console, output_console
 
 
 @click.group()
 def sandbox() -> None:
-    """Start, stop and point at the local emulators."""
+    """Start, stop and point at the local emulators.
+
+    \b
+    eval "$(saxctl sandbox up)"     # start (building emulators on first run) and point this shell at them
+    saxctl sandbox status           # each emulator: pid, port, health, log
+    eval "$(saxctl sandbox env --unset)"; saxctl sandbox down   # back to real Google Cloud
+
+    Nothing targets the sandbox implicitly: without the exports saxctl talks to real Google Cloud.
+    """
+
+
+@sandbox.command()
+@click.option("--faults", "faults_path", type=click.Path(dir_okay=False, exists=True),
+              help='JSON file of fault rules per emulator installed at start, e.g. {"gcs": [{"method": "PUT", '
+                   '"path": "^/upload/", "status": 503, "count": 2}]}; also settable later through '
+                   "POST /_sandbox/faults on the emulator.")
+def up(faults_path: str | None) -> None:
+    """Start the emulators (idempotent) and print the shell exports of `saxctl sandbox env`."""
+    from reconciler.sandbox import supervisor
+
+    say = error_console().print_plain
+    state, already_up = supervisor.up(say, _read_faults(faults_path) if faults_path else None)
+    if already_up:
+        say(f"sandbox already up (since {state['started']}); state in {supervisor.paths.state_dir()}")
+    else:
+        say(f"sandbox up in {state['start_seconds']:.1f} s; state in {supervisor.paths.state_dir()}")
+    output_console().rich.out(supervisor.shell_exports(supervisor.env_exports(state)), end="", highlight=False)
+
+
+@sandbox.command()
+@click.option("--purge", is_flag=True, help="Also delete the stored buckets, objects and logs.")
+def down(purge: bool) -> None:
+    """Stop the emulators (SIGTERM, then SIGKILL after a timeout)."""
+    from reconciler.sandbox import supervisor
+
+    was_up = supervisor.down(error_console().print_plain, purge=purge)
+    what = "stopped" if was_up else "was not running"
+    error_console().print_plain(f"sandbox {what}{'; stored data deleted' if purge else ''}.")
+
+
+@sandbox.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(as_json: bool) -> None:
+    """Each emulator with its pid, port, health and log. Exits 1 when the sandbox is not (fully) up."""
+    from reconciler.sandbox import supervisor
+
+    rows = supervisor.status()
+    healthy = all(row.healthy for row in rows)
+    if as_json:
+        output_console().rich.out(json.dumps([row.__dict__ if hasattr(row, "__dict__") else _row_dict(row)
+                                              for row in rows], indent=2), highlight=False)
+    else:
+        from rich.table import Table
+
+        table = Table("emulator", "pid", "port", "health", "log", box=None, pad_edge=False)
+        for row in rows:
+            health = "[green]healthy[/]" if row.healthy else f"[red]down[/] ({row.detail})"
+            table.add_row(row.name, str(row.pid or "-"), str(row.port or "-"), health, row.log)
+        output_console().rich.print(table)
+    if not healthy:
+        error_console().print_plain('sandbox is not up; start it with: eval "$(saxctl sandbox up)"')
+        sys.exit(1)
+
+
+@sandbox.command()
+@click.option("--unset", is_flag=True, help="Print `unset` lines that undo the exports.")
+def env(unset: bool) -> None:
+    """Print shell exports pointing clients at the running sandbox: eval "$(saxctl sandbox env)"."""
+    from reconciler.sandbox import supervisor
+
+    if unset:
+        output_console().rich.out("".join(f"unset {name}\n" for name in supervisor.all_export_names()), end="",
+                                  highlight=False)
+        return
+    output_console().rich.out(supervisor.shell_exports(supervisor.env_exports()), end="", highlight=False)
+
+
+def _read_faults(faults_path: str) -> dict[str, list]:
+    try:
+        with open(faults_path) as handle:
+            faults = json.load(handle)
+    except (OSError, json.JSONDecodeError) as error:
+        raise SaxctlError(f"cannot read fault rules from {faults_path}: {error}") from None
+    if not isinstance(faults, dict) or not all(isinstance(rules, list) for rules in faults.values()):
+        raise SaxctlError(f"{faults_path}: fault rules must be a JSON object of emulator name → list of rules")
+    return faults
+
+
+def _row_dict(row) -> dict:
+    return {field: getattr(row, field) for field in row.__slots__}

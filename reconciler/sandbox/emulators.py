@@ -1,0 +1,58 @@
+"""The table of emulators the sandbox runs: how to start each, where its health is, and what it exports."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.sandbox import paths
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """What the supervisor knows when it starts an emulator: every emulator's port, and the built Go binaries."""
+
+    ports: dict[str, int]
+    binaries: dict[str, Path]
+    faults_json: dict[str, str]  # emulator → JSON list of fault rules to install at start
+
+
+@dataclass(frozen=True, slots=True)
+class Emulator:
+    name: str
+    go_tool: str | None  # an entry of gobuild.GO_TOOLS to build first, if any
+    command: Callable[[Launch], list[str]]
+    health_path: str
+    exports: Callable[[dict[str, int]], dict[str, str]]
+    marker: str  # a string in the process's command line: proves a pid is still ours before we signal it
+    takes_faults: bool  # whether it serves /_sandbox/faults (Python emulators do, fake-gcs-server does not)
+
+
+def _fake_gcs_command(launch: Launch) -> list[str]:
+    return [str(launch.binaries["fake-gcs-server"]), "-scheme", "http", "-host", "127.0.0.1",
+            "-port", str(launch.ports["fake-gcs-server"]), "-backend", "filesystem",
+            "-filesystem-root", str(paths.data_dir("fake-gcs-server")),
+            # Object links (mediaLink, selfLink) must lead back through the front layer, not around it.
+            "-external-url", f"http://127.0.0.1:{launch.ports['gcs']}", "-log-level", "warn"]
+
+
+def _gcs_front_command(launch: Launch) -> list[str]:
+    return [sys.executable, "-m", "reconciler.sandbox.gcs_front", "--port", str(launch.ports["gcs"]),
+            "--upstream", f"http://127.0.0.1:{launch.ports['fake-gcs-server']}",
+            "--store", str(paths.data_dir("gcs") / "buckets.json"),
+            "--faults-json", launch.faults_json.get("gcs", "")]
+
+
+# Start order; `down` stops them in reverse. Adding an emulator (GKE, IAM, kube-apiserver...) is adding an entry.
+EMULATORS: tuple[Emulator, ...] = (
+    Emulator(name="fake-gcs-server", go_tool="fake-gcs-server", command=_fake_gcs_command,
+             health_path="/_internal/healthcheck", exports=lambda ports: {}, marker="fake-gcs-server",
+             takes_faults=False),
+    Emulator(name="gcs", go_tool=None, command=_gcs_front_command, health_path="/_sandbox/health",
+             exports=lambda ports: {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{ports['gcs']}"},
+             marker="reconciler.sandbox.gcs_front", takes_faults=True),
+)
+
+BY_NAME = {emulator.name: emulator for emulator in EMULATORS}

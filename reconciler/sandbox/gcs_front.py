@@ -1,0 +1,285 @@
+"""The GCS front layer: keeps whole bucket resources itself and streams object traffic to fake-gcs-server."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from reconciler.sandbox import gcs_buckets
+from reconciler.sandbox.bucket_store import BucketStore
+from reconciler.sandbox.google_errors import ApiError
+from reconciler.sandbox.httpbase import EmulatorHandler, EmulatorServer
+
+_BUCKET_PATH = re.compile(r"^/storage/v1/b/([^/]+)$")
+# Hop-by-hop headers (RFC 9110 §7.6.1) are the proxy's own; Host is deliberately NOT among them (RECIPES §2).
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                         "transfer-encoding", "upgrade", "proxy-connection"})
+_COPY_CHUNK = 1 << 20
+_UPSTREAM_TIMEOUT_S = 60
+_MAX_PAGE = 1000
+
+log = logging.getLogger(__name__)
+
+
+class GcsFrontServer(EmulatorServer):
+    def __init__(self, address: tuple[str, int], upstream: str, store: BucketStore):
+        super().__init__(address, GcsFrontHandler, "gcs")
+        parts = urlsplit(upstream)
+        self.upstream_host = parts.hostname or "127.0.0.1"
+        self.upstream_port = parts.port or 80
+        self.store = store
+
+    def upstream(self) -> http.client.HTTPConnection:
+        # One connection per request: nothing can go stale between requests, and loopback connects cost microseconds.
+        return http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=_UPSTREAM_TIMEOUT_S)
+
+
+class GcsFrontHandler(EmulatorHandler):
+    server: GcsFrontServer
+
+    def handle_api(self, method: str) -> None:
+        path = self.url_path
+        params = dict(parse_qsl(self.url_query))
+        if path in ("/storage/v1/b", "/storage/v1/b/") and method == "GET":
+            self._list(params)
+        elif path in ("/storage/v1/b", "/storage/v1/b/") and method == "POST":
+            self._insert(params)
+        elif (match := _BUCKET_PATH.match(path)) and method in ("GET", "PATCH", "PUT", "DELETE"):
+            name = unquote(match.group(1))
+            {"GET": self._get, "PATCH": self._patch, "PUT": self._update, "DELETE": self._delete}[method](name, params)
+        else:
+            self._proxy(method)
+
+    def health(self) -> dict:
+        try:
+            status, _ = self._upstream_call("GET", "/_internal/healthcheck")
+        except OSError as error:
+            raise ApiError(503, f"fake-gcs-server does not answer: {error}") from None
+        if status != 200:
+            raise ApiError(503, f"fake-gcs-server health check answered {status}")
+        return {"upstream": f"http://{self.server.upstream_host}:{self.server.upstream_port}"}
+
+    # --- buckets -------------------------------------------------------------------------------------------------
+
+    def _insert(self, params: dict[str, str]) -> None:
+        body = self.read_json()
+        project = _required(params, "project")
+        gcs_buckets.check_body(body)
+        resource = gcs_buckets.new_bucket(body, project)
+        store = self.server.store
+        with store.lock:
+            owner = store.project_of(resource["name"])
+            if owner == project:
+                raise ApiError(409, "Your previous request to create the named bucket succeeded and you already "
+                                    "own it.", "conflict")
+            if owner is not None:
+                raise ApiError(409, "The requested bucket name is not available. The bucket namespace is shared by "
+                                    "all users of the system. Please select a different name and try again.",
+                               "conflict")
+            # Only the name: fake-gcs-server's filesystem backend refuses versioning, and keeps nothing else.
+            status, reply = self._upstream_call("POST", f"/storage/v1/b?project={quote(project)}",
+                                                {"name": resource["name"]})
+            if status not in (200, 409):  # 409: fake-gcs-server kept its copy while our store lost it
+                raise _upstream_error("create", resource["name"], status, reply)
+            store.put(project, resource)
+        self._send_bucket(200, resource, params, default_projection="noAcl")
+
+    def _get(self, name: str, params: dict[str, str]) -> None:
+        resource = self._existing(name)
+        gcs_buckets.check_preconditions(resource, params, read=True)
+        self._send_bucket(200, resource, params, default_projection="noAcl")
+
+    def _list(self, params: dict[str, str]) -> None:
+        project = _required(params, "project")
+        try:
+            page_size = min(int(params.get("maxResults", _MAX_PAGE)), _MAX_PAGE)
+        except ValueError:
+            raise ApiError(400, f"Invalid value for maxResults: '{params['maxResults']}'", "invalid") from None
+        if page_size < 1:
+            raise ApiError(400, f"Invalid value for maxResults: '{params['maxResults']}'", "invalid")
+        after = _decode_page_token(params.get("pageToken"))
+        buckets = [b for b in self.server.store.list(project, params.get("prefix", "")) if b["name"] > after]
+        page = buckets[:page_size]
+        projection = self._projection(params, "noAcl")
+        reply: dict = {"kind": "storage#buckets"}
+        if page:
+            reply["items"] = [gcs_buckets.render(b, projection, self._base_url()) for b in page]
+        if len(buckets) > page_size:
+            reply["nextPageToken"] = base64.urlsafe_b64encode(page[-1]["name"].encode()).decode()
+        self.send_json(200, reply)
+
+    def _patch(self, name: str, params: dict[str, str]) -> None:
+        self._write(name, params, gcs_buckets.patch_bucket)
+
+    def _update(self, name: str, params: dict[str, str]) -> None:
+        self._write(name, params, gcs_buckets.update_bucket)
+
+    def _write(self, name: str, params: dict[str, str], change) -> None:
+        body = self.read_json()
+        gcs_buckets.check_body(body)
+        store = self.server.store
+        with store.lock:
+            stored = self._existing(name)
+            gcs_buckets.check_preconditions(stored, params, read=False)
+            updated = change(stored, body)
+            store.put(store.project_of(name), updated)
+        self._send_bucket(200, updated, params, default_projection="full")
+
+    def _delete(self, name: str, params: dict[str, str]) -> None:
+        store = self.server.store
+        with store.lock:
+            stored = self._existing(name)
+            gcs_buckets.check_preconditions(stored, params, read=False)
+            status, reply = self._upstream_call("DELETE", f"/storage/v1/b/{quote(name, safe='')}")
+            if status == 412:  # fake-gcs-server's "not empty"; GCS answers 409
+                raise ApiError(409, "The bucket you tried to delete is not empty.", "conflict")
+            if status not in (200, 204, 404):
+                raise _upstream_error("delete", name, status, reply)
+            store.delete(name)
+        self.send_json(204, None)
+
+    def _existing(self, name: str) -> dict:
+        resource = self.server.store.get(name)
+        if resource is None:
+            raise ApiError(404, "The specified bucket does not exist.", "notFound")
+        return resource
+
+    def _send_bucket(self, status: int, resource: dict, params: dict[str, str], *, default_projection: str) -> None:
+        projection = self._projection(params, default_projection)
+        self.send_json(status, gcs_buckets.render(resource, projection, self._base_url()))
+
+    def _projection(self, params: dict[str, str], default: str) -> str:
+        projection = params.get("projection", default)
+        if projection not in ("full", "noAcl"):
+            raise ApiError(400, f"Invalid value for projection: '{projection}'", "invalid")
+        return projection
+
+    def _base_url(self) -> str:
+        return f"http://{self.headers.get('Host', 'localhost')}"
+
+    def _upstream_call(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
+        connection = self.server.upstream()
+        try:
+            payload = json.dumps(body).encode() if body is not None else None
+            headers = {"Content-Type": "application/json"} if payload is not None else {}
+            connection.request(method, path, body=payload, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    # --- everything else: objects, uploads, downloads --------------------------------------------------------------
+
+    def _proxy(self, method: str) -> None:
+        connection = self.server.upstream()
+        try:
+            try:
+                response = self._forward_request(connection, method)
+            except OSError as error:
+                self.close_connection = True
+                raise ApiError(502, f"fake-gcs-server did not answer {method} {self.url_path}: {error}") from None
+            self._forward_response(response)
+        finally:
+            connection.close()
+
+    def _forward_request(self, connection: http.client.HTTPConnection, method: str) -> http.client.HTTPResponse:
+        connection.putrequest(method, self.path, skip_host=True, skip_accept_encoding=True)
+        for name, value in self.headers.items():
+            if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+                connection.putheader(name, value)  # Host included: fake-gcs-server builds upload URLs from it
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        if chunked:
+            body = self._read_chunked()
+            connection.putheader("Content-Length", str(len(body)))
+            connection.endheaders(body)
+        else:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length or method in ("POST", "PUT", "PATCH"):
+                connection.putheader("Content-Length", str(length))
+            connection.endheaders()
+            remaining = length
+            while remaining:  # stream the body: upload chunks can be hundreds of MB
+                block = self.rfile.read(min(_COPY_CHUNK, remaining))
+                if not block:
+                    raise ConnectionResetError("the client closed the connection mid-body")
+                connection.send(block)
+                remaining -= len(block)
+        return connection.getresponse()
+
+    def _forward_response(self, response: http.client.HTTPResponse) -> None:
+        self.send_response(response.status, response.reason)
+        length = response.getheader("Content-Length")
+        for name, value in response.getheaders():
+            if name.lower() not in _HOP_BY_HOP:
+                self.send_header(name, value)
+        bodyless = self.command == "HEAD" or response.status in (204, 304) or 100 <= response.status < 200
+        stream_chunked = length is None and not bodyless
+        if stream_chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if bodyless:
+            return
+        while block := response.read(_COPY_CHUNK):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(block), block) if stream_chunked else block)
+        if stream_chunked:
+            self.wfile.write(b"0\r\n\r\n")
+
+    def _read_chunked(self) -> bytes:
+        parts = []
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(parts)
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()
+
+
+def _required(params: dict[str, str], name: str) -> str:
+    value = params.get(name)
+    if not value:
+        raise ApiError(400, f"Required parameter: {name}", "required")
+    return value
+
+
+def _decode_page_token(token: str | None) -> str:
+    if not token:
+        return ""
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, f"Invalid pageToken: '{token}'", "invalid") from None
+
+
+def _upstream_error(action: str, name: str, status: int, reply: bytes) -> ApiError:
+    detail = reply.decode(errors="replace").strip()[:300]
+    return ApiError(502, f"fake-gcs-server could not {action} bucket {name}: HTTP {status} {detail}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--upstream", required=True, help="fake-gcs-server's URL, e.g. http://127.0.0.1:4443")
+    parser.add_argument("--store", type=Path, required=True, help="JSON file holding the bucket resources")
+    parser.add_argument("--faults-json", default="", help="fault rules to install at start (a JSON list)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    server = GcsFrontServer((args.host, args.port), args.upstream, BucketStore(args.store))
+    if args.faults_json:
+        server.faults.add(json.loads(args.faults_json))
+    log.info("GCS front layer on http://%s:%d → %s (buckets in %s)", args.host, args.port, args.upstream, args.store)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""The HTTP server every Python emulator runs: control endpoints, fault injection and a request log around its API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from reconciler.sandbox.faults import FaultSet
+from reconciler.sandbox.google_errors import ApiError
+
+CONTROL_PREFIX = "/_sandbox/"
+_MAX_LOGGED_REQUESTS = 100_000  # a long benchmark must not grow the log without bound
+
+log = logging.getLogger(__name__)
+
+
+class RequestLog:
+    """The API calls seen since the last reset: what a benchmark counts ("2 reads, 0 writes")."""
+
+    def __init__(self) -> None:
+        self._entries: list[dict] = []
+        self._lock = threading.Lock()
+
+    def record(self, method: str, path: str, query: str, status: int, seconds: float) -> None:
+        with self._lock:
+            if len(self._entries) < _MAX_LOGGED_REQUESTS:
+                self._entries.append({"method": method, "path": path, "query": query, "status": status,
+                                      "ms": round(seconds * 1000, 1)})
+
+    def entries(self) -> list[dict]:
+        with self._lock:
+            return list(self._entries)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # Clients open many keep-alive connections at once (parallel apply); the default backlog of 5 drops some.
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type["EmulatorHandler"], name: str):
+        super().__init__(address, handler)
+        self.name = name
+        self.faults = FaultSet()
+        self.requests = RequestLog()
+
+
+class EmulatorHandler(BaseHTTPRequestHandler):
+    """Subclasses implement `handle_api(method)`, answering with `send_json`, `send_api_error` or their own writes."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as the Google clients' sessions expect
+    server: EmulatorServer
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    # --- what subclasses use -------------------------------------------------------------------------------------
+
+    @property
+    def url_path(self) -> str:
+        return urlsplit(self.path).path
+
+    @property
+    def url_query(self) -> str:
+        return urlsplit(self.path).query
+
+    def read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def read_json(self) -> dict:
+        raw = self.read_body()
+        if not raw.strip():
+            return {}
+        try:
+            parsed = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ApiError(400, f"Invalid JSON payload received. {error}", "parseError") from None
+        if not isinstance(parsed, dict):
+            raise ApiError(400, "Invalid JSON payload received. Expected an object.", "parseError")
+        return parsed
+
+    def send_json(self, status: int, payload: dict | list | None, headers: dict[str, str] | None = None) -> None:
+        body = b"" if payload is None else json.dumps(payload).encode()
+        self.send_response(status)
+        if payload is not None:
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_api_error(self, error: ApiError) -> None:
+        self.send_json(error.code, None if error.code == 304 else error.body())  # a 304 carries no body
+
+    def handle_api(self, method: str) -> None:
+        raise NotImplementedError
+
+    def health(self) -> dict:
+        """Extra health facts (e.g. whether an upstream answers); raise ApiError(503) when unhealthy."""
+        return {}
+
+    # --- the plumbing --------------------------------------------------------------------------------------------
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._status = code
+        super().send_response(code, message)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the stdlib's signature)
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _dispatch(self, method: str) -> None:
+        started = time.monotonic()
+        self._status = 0
+        path = self.url_path
+        try:
+            if path.startswith(CONTROL_PREFIX):
+                self._control(method, path[len(CONTROL_PREFIX):])
+                return
+            rule = self.server.faults.match(method, path)
+            if rule is not None:
+                if rule.delay_s:
+                    time.sleep(rule.delay_s)
+                if rule.drop:
+                    self._drop()
+                    return
+                if rule.status is not None:
+                    self.read_body()  # keep the connection usable for the client's next request
+                    self.send_json(rule.status, rule.error_body(), rule.headers())
+                    return
+            try:
+                self.handle_api(method)
+            except ApiError as error:
+                self.send_api_error(error)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        finally:
+            if not path.startswith(CONTROL_PREFIX):
+                self.server.requests.record(method, path, self.url_query, self._status, time.monotonic() - started)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _control(self, method: str, what: str) -> None:
+        if what == "health" and method in ("GET", "HEAD"):
+            try:
+                self.send_json(200, {"ok": True, "emulator": self.server.name, **self.health()})
+            except ApiError as error:
+                self.send_api_error(error)
+        elif what == "faults" and method == "GET":
+            self.send_json(200, {"rules": self.server.faults.rules()})
+        elif what == "faults" and method == "POST":
+            try:
+                payload = json.loads(self.read_body() or b"[]")
+                rules = self.server.faults.add(payload.get("rules", payload) if isinstance(payload, dict) else payload)
+            except (ValueError, TypeError) as error:
+                self.send_api_error(ApiError(400, f"bad fault rules: {error}"))
+                return
+            self.send_json(200, {"rules": [rule.to_json() for rule in rules]})
+        elif what == "faults" and method == "DELETE":
+            self.server.faults.clear()
+            self.send_json(200, {"rules": []})
+        elif what == "requests" and method == "GET":
+            self.send_json(200, {"requests": self.server.requests.entries()})
+        elif what == "requests" and method == "DELETE":
+            self.server.requests.reset()
+            self.send_json(200, {"requests": []})
+        else:
+            self.read_body()
+            self.send_api_error(ApiError(404, f"no sandbox control endpoint {method} {CONTROL_PREFIX}{what}"))

@@ -1,0 +1,53 @@
+"""Where the sandbox keeps its state (pids, ports, logs, data) and the binaries it builds from Go modules."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import reconciler
+
+
+def state_dir() -> Path:
+    """$SAXCTL_SANDBOX_DIR, else $XDG_STATE_HOME/saxctl/sandbox, else ~/.local/state/saxctl/sandbox."""
+    explicit = os.environ.get("SAXCTL_SANDBOX_DIR")
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    xdg_state = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg_state).expanduser() if xdg_state else Path.home() / ".local" / "state"
+    return (base / "saxctl" / "sandbox").resolve()
+
+
+def source_checkout() -> Path | None:
+    """The repository root when saxctl runs from a source checkout (pyproject.toml above the package), else None."""
+    root = Path(reconciler.__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def bin_dir() -> Path:
+    """$SAXCTL_SANDBOX_BIN, else <repo>/.sandbox/bin in a checkout, else <state dir>/bin.
+
+    Binaries live apart from the state dir so that a test's temporary sandbox reuses the one build.
+    """
+    explicit = os.environ.get("SAXCTL_SANDBOX_BIN")
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    checkout = source_checkout()
+    return checkout / ".sandbox" / "bin" if checkout else state_dir() / "bin"
+
+
+def state_file() -> Path:
+    return state_dir() / "state.json"
+
+
+def logs_dir() -> Path:
+    return state_dir() / "logs"
+
+
+def pids_dir() -> Path:
+    return state_dir() / "pids"
+
+
+def data_dir(emulator: str) -> Path:
+    """Stored data of one emulator; `saxctl sandbox down --purge` deletes every one."""
+    return state_dir() / "data" / emulator

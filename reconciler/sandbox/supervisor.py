@@ -1,0 +1,279 @@
+"""Start, check and stop the sandbox's emulators as detached processes, recorded in a state file."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from reconciler.errors import EndpointError, SaxctlError
+from reconciler.sandbox import gobuild, paths
+from reconciler.sandbox.emulators import BY_NAME, EMULATORS, Launch
+
+START_TIMEOUT_S = 20.0  # an emulator not healthy by then is reported, with its log, instead of hanging
+STOP_TIMEOUT_S = 5.0  # SIGTERM grace before SIGKILL
+HEALTH_TIMEOUT_S = 2.0
+MARKER_ENV = {"SAXCTL_SANDBOX": "1"}
+
+Say = Callable[[str], None]
+
+# Popen handles of the emulators this process started, so `down` can reap them (no zombies in a test session).
+_children: dict[int, subprocess.Popen] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorStatus:
+    name: str
+    pid: int | None
+    port: int | None
+    healthy: bool
+    log: str
+    detail: str  # why it is unhealthy, or "" when healthy
+
+
+def up(say: Say, faults: dict[str, list] | None = None) -> tuple[dict, bool]:
+    """Start every emulator unless all are already healthy. Returns (state, already_up)."""
+    with _locked():
+        state = read_state()
+        if state and all(row.healthy for row in _check(state)):
+            return state, True
+        if state:
+            say("sandbox partly up: restarting it")
+            _stop(state, say)
+        return _start(say, faults or {}), False
+
+
+def down(say: Say, purge: bool = False) -> bool:
+    """Stop every emulator; with purge also delete the stored data. Returns whether anything was running."""
+    with _locked():
+        state = read_state()
+        if state:
+            _stop(state, say)
+        if purge:
+            shutil.rmtree(paths.state_dir() / "data", ignore_errors=True)
+            shutil.rmtree(paths.logs_dir(), ignore_errors=True)
+        return state is not None
+
+
+def status() -> list[EmulatorStatus]:
+    """One row per emulator of the table; an emulator that is not running shows as unhealthy."""
+    state = read_state() or {"emulators": {}}
+    return _check(state)
+
+
+def env_exports(state: dict | None = None) -> dict[str, str]:
+    state = state if state is not None else read_state()
+    if state is None:
+        raise EndpointError("the sandbox is not up", hint='Start it with: eval "$(saxctl sandbox up)"')
+    return state["env"]
+
+
+def all_export_names() -> list[str]:
+    """Every variable `env` may set, for `env --unset` (whether or not the sandbox is up)."""
+    ports = {emulator.name: 0 for emulator in EMULATORS}
+    names = [name for emulator in EMULATORS for name in emulator.exports(ports)]
+    return names + ["SAXCTL_SANDBOX_DIR", *MARKER_ENV]
+
+
+def shell_exports(env: dict[str, str]) -> str:
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items())
+
+
+def read_state() -> dict | None:
+    try:
+        return json.loads(paths.state_file().read_text())
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as error:
+        raise SaxctlError(f"the sandbox state file {paths.state_file()} is corrupt: {error}",
+                          hint="Stop leftover emulators by hand if any, then delete that file") from None
+
+
+def emulator_url(state: dict, name: str) -> str:
+    return f"http://127.0.0.1:{state['emulators'][name]['port']}"
+
+
+# --- starting --------------------------------------------------------------------------------------------------------
+
+def _start(say: Say, faults: dict[str, list]) -> dict:
+    started_at = time.monotonic()
+    binaries = {emulator.go_tool: gobuild.ensure_binary(emulator.go_tool, say)
+                for emulator in EMULATORS if emulator.go_tool}
+    unknown = set(faults) - {emulator.name for emulator in EMULATORS if emulator.takes_faults}
+    if unknown:
+        raise SaxctlError(f"fault rules for unknown emulator(s) {sorted(unknown)}; emulators taking faults: "
+                          f"{[e.name for e in EMULATORS if e.takes_faults]}")
+    launch = Launch(ports={emulator.name: _free_port() for emulator in EMULATORS}, binaries=binaries,
+                    faults_json={name: json.dumps(rules) for name, rules in faults.items()})
+    for directory in (paths.logs_dir(), paths.pids_dir(), paths.state_dir() / "data"):
+        directory.mkdir(parents=True, exist_ok=True)
+    state = {"version": 1, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+             "emulators": {}, "env": {}}
+    try:
+        for emulator in EMULATORS:
+            paths.data_dir(emulator.name).mkdir(parents=True, exist_ok=True)
+            record = _launch(emulator.name, emulator.command(launch), launch.ports[emulator.name])
+            state["emulators"][emulator.name] = record
+            _write_state(state)  # written as we go: a failed start can still be stopped
+            _wait_healthy(emulator.name, record)
+    except BaseException:
+        _stop(state, say)
+        raise
+    for emulator in EMULATORS:
+        state["env"].update(emulator.exports(launch.ports))
+    state["env"].update({"SAXCTL_SANDBOX_DIR": str(paths.state_dir()), **MARKER_ENV})
+    state["start_seconds"] = round(time.monotonic() - started_at, 2)
+    _write_state(state)
+    return state
+
+
+def _launch(name: str, command: list[str], port: int) -> dict:
+    log_path = paths.logs_dir() / f"{name}.log"
+    with open(log_path, "ab") as log:
+        log.write(f"\n--- {datetime.now(timezone.utc).isoformat(timespec='seconds')} {shlex.join(command)}\n".encode())
+        log.flush()
+        # Own session: the emulator outlives `saxctl sandbox up` and a Ctrl-C in the user's shell.
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True, close_fds=True, cwd=paths.state_dir())
+    _children[process.pid] = process
+    (paths.pids_dir() / f"{name}.pid").write_text(f"{process.pid}\n")
+    return {"pid": process.pid, "port": port, "log": str(log_path),
+            "health_url": f"http://127.0.0.1:{port}{BY_NAME[name].health_path}"}
+
+
+def _wait_healthy(name: str, record: dict) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    detail = ""
+    while time.monotonic() < deadline:
+        if not _alive(record["pid"], BY_NAME[name].marker):
+            raise EndpointError(f"the sandbox emulator {name} exited while starting:\n{_log_tail(record['log'])}",
+                                hint=f"Full log: {record['log']}")
+        healthy, detail = _probe(record["health_url"])
+        if healthy:
+            return
+        time.sleep(0.05)
+    raise EndpointError(f"the sandbox emulator {name} was not healthy after {START_TIMEOUT_S:.0f} s ({detail}):\n"
+                        f"{_log_tail(record['log'])}", hint=f"Full log: {record['log']}")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# --- checking --------------------------------------------------------------------------------------------------------
+
+def _check(state: dict) -> list[EmulatorStatus]:
+    rows = []
+    for emulator in EMULATORS:
+        record = state["emulators"].get(emulator.name)
+        log_path = str(paths.logs_dir() / f"{emulator.name}.log")
+        if record is None:
+            rows.append(EmulatorStatus(emulator.name, None, None, False, log_path, "not started"))
+            continue
+        if not _alive(record["pid"], emulator.marker):
+            rows.append(EmulatorStatus(emulator.name, record["pid"], record["port"], False, record["log"],
+                                       "process not running"))
+            continue
+        healthy, detail = _probe(record["health_url"])
+        rows.append(EmulatorStatus(emulator.name, record["pid"], record["port"], healthy, record["log"], detail))
+    return rows
+
+
+def _probe(url: str) -> tuple[bool, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT_S) as response:
+            return response.status == 200, "" if response.status == 200 else f"health answered {response.status}"
+    except urllib.error.HTTPError as error:
+        return False, f"health answered {error.code}"
+    except (OSError, ValueError) as error:
+        return False, f"health check failed: {getattr(error, 'reason', error)}"
+
+
+def _alive(pid: int, marker: str) -> bool:
+    """Running, not a zombie, and still the process we started (its command line carries our marker)."""
+    child = _children.get(pid)
+    if child is not None:  # ours for sure; its command line may still be Python's between fork and exec
+        return child.poll() is None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z" and marker.encode() in cmdline
+
+
+# --- stopping --------------------------------------------------------------------------------------------------------
+
+def _stop(state: dict, say: Say) -> None:
+    for emulator in reversed(EMULATORS):
+        record = state["emulators"].get(emulator.name)
+        if record is not None:
+            _terminate(emulator.name, record["pid"], emulator.marker, say)
+        (paths.pids_dir() / f"{emulator.name}.pid").unlink(missing_ok=True)
+    paths.state_file().unlink(missing_ok=True)
+
+
+def _terminate(name: str, pid: int, marker: str, say: Say) -> None:
+    if not _alive(pid, marker):
+        _reap(pid)
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not _alive(pid, marker):
+            return
+        time.sleep(0.05)
+    say(f"{name} (pid {pid}) did not stop within {STOP_TIMEOUT_S:.0f} s of SIGTERM: sending SIGKILL")
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    _reap(pid, wait=True)
+
+
+def _reap(pid: int, wait: bool = False) -> None:
+    child = _children.get(pid)
+    if child is None:
+        return
+    if wait:
+        child.wait(timeout=STOP_TIMEOUT_S)
+    if child.poll() is not None:
+        _children.pop(pid, None)
+
+
+# --- files -----------------------------------------------------------------------------------------------------------
+
+def _write_state(state: dict) -> None:
+    scratch = paths.state_file().with_suffix(".tmp")
+    scratch.write_text(json.dumps(state, indent=2) + "\n")
+    os.replace(scratch, paths.state_file())
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    """One up/down at a time per state dir (two shells, or two test sessions sharing it)."""
+    paths.state_dir().mkdir(parents=True, exist_ok=True)
+    with open(paths.state_dir() / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _log_tail(log_path: str, lines: int = 15) -> str:
+    try:
+        return "\n".join(Path(log_path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -1,0 +1,137 @@
+"""Pytest plugin: a session-wide sandbox (real emulator processes) and unique names for what tests create."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_CONTROL_TIMEOUT_S = 5
+_live: list["Sandbox"] = []  # the session's sandbox once a test asked for it
+
+
+class Sandbox:
+    """The running sandbox of this test session: its exports, clients pointed at it, and its control endpoints."""
+
+    def __init__(self, state: dict, state_dir: Path):
+        self.state = state
+        self.state_dir = state_dir
+        self.env: dict[str, str] = dict(state["env"])
+        self.gcs_endpoint: str = self.env["STORAGE_EMULATOR_HOST"]
+        self._faulted: set[str] = set()
+
+    def url(self, emulator: str) -> str:
+        return f"http://127.0.0.1:{self.state['emulators'][emulator]['port']}"
+
+    def storage_client(self, project: str):
+        """A real google.cloud.storage.Client talking to the sandbox's GCS front layer."""
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        return storage.Client(project=project, credentials=AnonymousCredentials(),
+                              client_options={"api_endpoint": self.gcs_endpoint})
+
+    def requests(self, emulator: str = "gcs") -> list[dict]:
+        """API calls the emulator saw since the last reset: [{method, path, query, status, ms}]."""
+        return self._control("GET", emulator, "requests")["requests"]
+
+    def reset_requests(self, emulator: str = "gcs") -> None:
+        self._control("DELETE", emulator, "requests")
+
+    def inject_fault(self, emulator: str = "gcs", **rule) -> dict:
+        """Add a rule: method, path (regex), status, body, count, probability, delay_s, retry_after, drop.
+
+        Rules are cleared after each test; the rule as installed (with its id) is returned.
+        """
+        self._faulted.add(emulator)
+        return self._control("POST", emulator, "faults", [rule])["rules"][0]
+
+    def faults(self, emulator: str = "gcs") -> list[dict]:
+        return self._control("GET", emulator, "faults")["rules"]
+
+    def clear_faults(self, emulator: str = "gcs") -> None:
+        self._control("DELETE", emulator, "faults")
+        self._faulted.discard(emulator)
+
+    def _control(self, method: str, emulator: str, what: str, payload: object = None) -> dict:
+        data = json.dumps(payload).encode() if payload is not None else None
+        request = urllib.request.Request(f"{self.url(emulator)}/_sandbox/{what}", data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=_CONTROL_TIMEOUT_S) as response:
+            return json.load(response)
+
+
+@contextlib.contextmanager
+def state_dir_env(state_dir: Path) -> Iterator[None]:
+    """Point the supervisor at a state dir for the duration of a call, leaving the process env as it was."""
+    previous = os.environ.get("SAXCTL_SANDBOX_DIR")
+    os.environ["SAXCTL_SANDBOX_DIR"] = str(state_dir)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("SAXCTL_SANDBOX_DIR", None)
+        else:
+            os.environ["SAXCTL_SANDBOX_DIR"] = previous
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """The sandbox in a temporary state dir; the emulator binaries are built once into <repo>/.sandbox/bin."""
+    from reconciler.sandbox import supervisor
+
+    state_dir = tmp_path_factory.mktemp("sandbox")
+    say = lambda message: print(f"[sandbox] {message}", flush=True)  # noqa: E731 (shown with -s)
+    with state_dir_env(state_dir):
+        state, _ = supervisor.up(say)
+    running = Sandbox(state, state_dir)
+    _live.append(running)
+    try:
+        yield running
+    finally:
+        _live.remove(running)
+        with state_dir_env(state_dir):
+            supervisor.down(say)
+
+
+@pytest.fixture
+def sandbox_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The sandbox's exports set in os.environ for one test (for code that reads STORAGE_EMULATOR_HOST...)."""
+    for name, value in sandbox.env.items():
+        monkeypatch.setenv(name, value)
+    return sandbox.env
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest):
+    """unique_name(prefix="t") → a name valid for GCS buckets and Kubernetes objects, unique per call."""
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower().removeprefix("test_")).strip("-")
+    slug = slug.replace("google", "ggl")[:28].strip("-")  # GCS refuses names containing "google"
+
+    def make(prefix: str = "t") -> str:
+        return f"{prefix}-{slug}-{secrets.token_hex(4)}"[:63]
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _sandbox_faults_cleared() -> Iterator[None]:
+    """Fault rules one test injected never leak into the next (does not start the sandbox)."""
+    yield
+    for running in _live:
+        for emulator in list(running._faulted):
+            running.clear_faults(emulator)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the sandbox carries the `sandbox` marker, so `-m "not sandbox"` skips them all."""
+    for item in items:
+        if "sandbox" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.sandbox)
