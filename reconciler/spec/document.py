@@ -53,7 +53,7 @@ def read_document(path: str, environ: Mapping[str, str]) -> tuple[SpecDocument |
     try:
         documents = list(yaml.compose_all(text))
     except MarkedYAMLError as error:
-        return None, [_syntax_problem(path, error)]
+        return None, [_syntax_problem(path, error, text)]
     except YAMLError as error:
         return None, [SpecProblem(path, 1, 1, "", f"invalid YAML: {error}")]
     if not documents or (len(documents) == 1 and _is_empty(documents[0])):
@@ -97,9 +97,10 @@ def _read_text(path: str) -> tuple[str, SpecProblem | None]:
                                                          "cannot be decoded; save the spec as UTF-8")
 
 
-def _syntax_problem(path: str, error: Any) -> SpecProblem:
+def _syntax_problem(path: str, error: Any, text: str) -> SpecProblem:
     mark = error.problem_mark or error.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    source_line = text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""
     what = error.problem or error.context or "cannot parse"
     if error.context and error.problem:
         started = error.context_mark
@@ -108,6 +109,9 @@ def _syntax_problem(path: str, error: Any) -> SpecProblem:
             what = f"{error.problem} ({error.context} that starts at line {started.line + 1}, column {started.column + 1})"
         else:
             what = f"{error.problem} ({error.context})"
+    if "${" in source_line and ("{" in what or "[" in what):
+        # Inside {...} or [...], YAML reads the '{' of an unquoted ${VAR} as a nested mapping.
+        what += "; inside {...} or [...] quote a reference: \"${VAR}\""
     return SpecProblem(path, line, column, "", f"invalid YAML: {what}")
 
 
