@@ -119,7 +119,12 @@ def upload(client, root: Path, url: str, workers: int = 8, progress: Progress | 
 
     Resumes by comparing crc32c: objects already in GCS with the manifest's crc32c are not sent again.
     """
+    from google.api_core.exceptions import NotFound
     from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    # Re-sending the same bytes to the same name is harmless, so uploads retry 429/5xx like reads do.
+    retry = DEFAULT_RETRY.with_timeout(300)
 
     root = Path(root)
     manifest = load_manifest(root)
@@ -136,7 +141,10 @@ def upload(client, root: Path, url: str, workers: int = 8, progress: Progress | 
     for marker in reversed(MARKERS):  # root marker first: GCS must never show half-replaced data as committed
         if marker in remote.crc32c_by_path:
             with remote_call("storage.objects.delete", f"gs://{bucket_name}/{prefix}/{marker}"):
-                bucket.blob(f"{prefix}/{marker}").delete(timeout=TIMEOUT)
+                try:
+                    bucket.blob(f"{prefix}/{marker}").delete(timeout=TIMEOUT, retry=retry)
+                except NotFound:  # a retried delete whose first attempt went through
+                    pass
 
     total = sum(manifest.files[p]["size"] for p in pending)
     counter = _ByteCounter(total, progress) if progress is not None else None
@@ -151,7 +159,7 @@ def upload(client, root: Path, url: str, workers: int = 8, progress: Progress | 
             reader = _CountingReader(handle, counter) if counter is not None else handle
             try:
                 blob.upload_from_file(
-                    reader, size=size, checksum="crc32c", crc32c_checksum_value=expected, timeout=TIMEOUT
+                    reader, size=size, checksum="crc32c", crc32c_checksum_value=expected, timeout=TIMEOUT, retry=retry
                 )
             except (DataCorruption, InvalidResponse) as error:
                 raise RemoteError(f"storage.objects.insert {target}: {error}") from None
@@ -164,11 +172,11 @@ def upload(client, root: Path, url: str, workers: int = 8, progress: Progress | 
                 pass
     with remote_call("storage.objects.insert", f"gs://{bucket_name}/{prefix}/{MANIFEST_NAME}"):
         bucket.blob(f"{prefix}/{MANIFEST_NAME}").upload_from_string(
-            manifest_text, content_type="application/json", timeout=TIMEOUT
+            manifest_text, content_type="application/json", timeout=TIMEOUT, retry=retry
         )
     for marker in MARKERS:
         with remote_call("storage.objects.insert", f"gs://{bucket_name}/{prefix}/{marker}"):
             bucket.blob(f"{prefix}/{marker}").upload_from_string(
-                f"Checkpoint commit was successful to {url}\n", timeout=TIMEOUT
+                f"Checkpoint commit was successful to {url}\n", timeout=TIMEOUT, retry=retry
             )
     return UploadResult(url, len(pending), len(manifest.files) - len(pending), total)
