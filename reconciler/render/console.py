@@ -8,7 +8,7 @@ import os
 from rich.console import Console
 from rich.markup import escape
 
-from reconciler.errors import SaxctlError
+from reconciler.errors import SaxctlError, SpecError
 
 
 class SaxConsole:
@@ -27,6 +27,12 @@ class SaxConsole:
         self.rich.print(markup)
 
     def print_error(self, error: SaxctlError) -> None:
+        if isinstance(error, SpecError):
+            for problem in error.problems:
+                self.rich.print(escape(str(problem)))
+            files = len({problem.file for problem in error.problems})
+            self.rich.print(f"[bold red]Error:[/] invalid spec: {len(error.problems)} problem(s) in {files} file(s)")
+            return
         self.rich.print(f"[bold red]Error:[/] {escape(error.message)}")
         if error.hint:
             self.rich.print(f"[dim]{escape(error.hint)}[/]")
