@@ -37,6 +37,15 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             error_console().print_plain("Interrupted.")
             sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as error:  # a bug: say so plainly, keep the traceback for --debug
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            error_console().print_error(SaxctlError(
+                f"internal error: {type(error).__name__}: {error}",
+                hint="This is a bug in saxctl. Rerun with --debug for the traceback and report it."))
+            sys.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

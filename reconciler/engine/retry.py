@@ -22,9 +22,10 @@ class RetryPolicy:
     @classmethod
     def from_environment(cls) -> RetryPolicy:
         """SAXCTL_RETRY_ATTEMPTS / SAXCTL_RETRY_MAX_WAIT tune it (tests and chaos runs use small values)."""
+        defaults = cls()
         return cls(
-            attempts=int(os.environ.get("SAXCTL_RETRY_ATTEMPTS", cls.attempts)),
-            max_wait=float(os.environ.get("SAXCTL_RETRY_MAX_WAIT", cls.max_wait)),
+            attempts=int(os.environ.get("SAXCTL_RETRY_ATTEMPTS", defaults.attempts)),
+            max_wait=float(os.environ.get("SAXCTL_RETRY_MAX_WAIT", defaults.max_wait)),
         )
 
     def call(self, operation: Callable[[], T], on_retry: Callable[[int, RetryableError, float], None]) -> T:
