@@ -28,7 +28,9 @@ class ConvertResult:
     notes: tuple[str, ...]  # what a person should know, e.g. the vocabulary padding
 
 
-class _Silent:
+class SilentProgress:
+    """For callers that show no progress."""
+
     def update(self, message: str) -> None:
         pass
 
@@ -36,7 +38,13 @@ class _Silent:
         pass
 
 
-def convert(source_dir: Path, root: Path, vocab_size: int = DEFAULT_VOCAB_SIZE, progress: Progress = _Silent()) -> ConvertResult:
+def convert(
+    source_dir: Path,
+    root: Path,
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
+    progress: Progress = SilentProgress(),
+    owner: str | None = None,
+) -> ConvertResult:
     """Write checkpoint_00000000-style `root` from `source_dir`. Every input check happens before any write."""
     source = open_source(Path(source_dir))
     config_file = str(source.directory / "config.json")
@@ -52,7 +60,7 @@ def convert(source_dir: Path, root: Path, vocab_size: int = DEFAULT_VOCAB_SIZE, 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     _remove_markers(root)  # from here on, the directory is not a committed checkpoint until we say so again
-    wanted = Manifest(SOURCE_FORMAT, source.fingerprint, source.dims.vocab_size, vocab_size)
+    wanted = Manifest(SOURCE_FORMAT, source.fingerprint, source.dims.vocab_size, vocab_size, owner=owner)
     previous = load_manifest(root)
     manifest = wanted
     if previous is not None and previous.matches(wanted):

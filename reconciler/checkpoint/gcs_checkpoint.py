@@ -180,3 +180,25 @@ def upload(client, root: Path, url: str, workers: int = 8, progress: Progress | 
                 f"Checkpoint commit was successful to {url}\n", timeout=TIMEOUT, retry=retry
             )
     return UploadResult(url, len(pending), len(manifest.files) - len(pending), total)
+
+
+def delete_checkpoint(client, url: str) -> int:
+    """Delete what a saxctl upload wrote at url: markers first (so it stops looking committed), then the rest."""
+    from google.api_core.exceptions import NotFound
+
+    bucket_name, prefix = parse_gs_url(url)
+    remote = read_remote(client, url)
+    if remote.manifest is None:
+        raise SaxctlError(f"{url}: no saxctl manifest; refusing to delete objects saxctl did not write")
+    ours = [*reversed(MARKERS), *sorted(remote.manifest.files), MANIFEST_NAME]
+    bucket = client.bucket(bucket_name)
+    deleted = 0
+    for relative in ours:
+        if relative in remote.crc32c_by_path:
+            with remote_call("storage.objects.delete", f"gs://{bucket_name}/{prefix}/{relative}"):
+                try:
+                    bucket.blob(f"{prefix}/{relative}").delete(timeout=TIMEOUT)
+                    deleted += 1
+                except NotFound:
+                    pass
+    return deleted

@@ -24,6 +24,7 @@ class Manifest:
     source_vocab_size: int
     vocab_size: int
     converter_version: str = CONVERTER_VERSION
+    owner: str | None = None  # the spec (metadata.name) whose apply wrote it; None when converted by hand
     arrays: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → shape, dtype, nbytes, checksum
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # path in the checkpoint → size, crc32c
 

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.checkpoint.convert import ConvertResult, convert
+from reconciler.checkpoint.convert import ConvertResult, SilentProgress, convert
 from reconciler.checkpoint.gcs_checkpoint import UploadResult, parse_gs_url, upload
 from reconciler.engine.provider import Progress
 
@@ -40,15 +40,13 @@ def convert_to(
     staging: Path | None = None,
     convert_progress: Progress | None = None,
     upload_progress: Progress | None = None,
+    owner: str | None = None,
 ) -> PipelineResult:
     if not destination.startswith("gs://"):
-        return PipelineResult(convert(source, Path(destination), vocab_size, *_progress(convert_progress)), None)
+        return PipelineResult(convert(source, Path(destination), vocab_size, convert_progress or SilentProgress(), owner), None)
     parse_gs_url(destination)  # a malformed URL fails before hours of conversion
     local_root = staging or staging_dir(destination)
-    converted = convert(source, local_root, vocab_size, *_progress(convert_progress))
+    converted = convert(source, local_root, vocab_size, convert_progress or SilentProgress(), owner)
     uploaded = upload(storage_client, local_root, destination, workers=workers, progress=upload_progress)
     return PipelineResult(converted, uploaded)
 
-
-def _progress(progress: Progress | None) -> tuple:
-    return (progress,) if progress is not None else ()
