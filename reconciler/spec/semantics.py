@@ -17,6 +17,8 @@ MAX_BUCKET_LABELS = 64 - len(RESERVED_BUCKET_LABELS)  # GCS allows 64 labels per
 _CHECKPOINT_DIR = re.compile(r"checkpoint_[0-9]{8}")
 _CHECKPOINT_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
+Report = Callable[..., None]  # report(field_path, message or None, at_key=False)
+
 
 def semantic_problems(document: SpecDocument) -> list[SpecProblem]:
     """Every semantic problem; each rule runs only on values the schema accepted (it checks types itself)."""
@@ -36,9 +38,6 @@ def semantic_problems(document: SpecDocument) -> list[SpecProblem]:
     _check_checkpoints(root, report)
     _check_models(root, report)
     return problems
-
-
-Report = Callable[..., None]
 
 
 def _section(root: Any, *keys: str | int) -> Any:
@@ -192,10 +191,10 @@ def _check_sax(root: Any, report: Report) -> None:
         if image is not None:
             report(f"sax.{server}.image", names.image_reference(image))
     pool_name = _text(root, "sax", "modelServer", "pool")
-    if pool_name is None or not isinstance(_section(root, "cluster"), dict):
-        return
-    pool_names = [_text(pool, "name") for pool in _section(root, "cluster", "tpuPools") or []]
-    pool_names = [name for name in pool_names if name is not None]
+    pools = _section(root, "cluster", "tpuPools")
+    if pool_name is None or not isinstance(pools, list):
+        return  # no cluster or no pool list: the schema has said so
+    pool_names = [name for name in (_text(pool, "name") for pool in pools) if name is not None]
     if pool_name not in pool_names:
         close = difflib.get_close_matches(pool_name, pool_names, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else f"; pools: {', '.join(pool_names) or 'none'}"
@@ -220,7 +219,7 @@ def _model_server_slice(root: Any) -> tuple[str, tpu.TpuSlice] | None:
         machine_type, topology, nodes = _text(pool, "machineType"), _text(pool, "topology"), _integer(pool, "nodes")
         if machine_type is None or topology is None or nodes is None:
             return None
-        if tpu.pool_problems(machine_type, topology, nodes):
+        if not tpu.is_topology(topology) or tpu.pool_problems(machine_type, topology, nodes):
             return None
         return pool_name, tpu.tpu_slice(TpuPool(pool_name, machine_type, topology, nodes))
     return None

@@ -81,6 +81,11 @@ def tpu_slice(pool: TpuPool) -> TpuSlice:
     )
 
 
+def is_topology(text: str) -> bool:
+    """Whether text is written like a topology (2x2, 2x2x1), whatever the machine."""
+    return _TOPOLOGY.fullmatch(text) is not None
+
+
 def topology_chips(topology: str) -> int:
     return math.prod(int(size) for size in topology.split("x"))
 
@@ -90,7 +95,7 @@ def pool_problems(machine_type: str, topology: str, nodes: int) -> list[tuple[st
     machine = TPU_MACHINES.get(machine_type)
     if machine is None:
         return [("machineType", _unknown_machine(machine_type))]
-    if not _TOPOLOGY.fullmatch(topology):
+    if not is_topology(topology):
         return []  # the schema has reported it
     topology_problem = _topology_problem(machine, topology)
     if topology_problem:
