@@ -6,13 +6,15 @@ import os
 from typing import Mapping, Sequence
 
 from reconciler.errors import SpecError, SpecProblem
+from reconciler.spec.build import build_spec
+from reconciler.spec.document import SpecDocument, read_document
 from reconciler.spec.model import Spec
+from reconciler.spec.schema import schema_problems
+from reconciler.spec.semantics import semantic_problems
 
 
 def load_spec(path: str, environ: Mapping[str, str] | None = None) -> Spec:
     """The typed model of the spec at path; SpecError with every problem found when it is not valid."""
-    from reconciler.spec.build import build_spec
-
     document, problems = _checked_document(path, environ)
     if problems or document is None:
         raise SpecError(problems)
@@ -27,11 +29,7 @@ def check_files(paths: Sequence[str], environ: Mapping[str, str] | None = None) 
     return problems
 
 
-def _checked_document(path: str, environ: Mapping[str, str] | None):
-    from reconciler.spec.document import read_document
-    from reconciler.spec.schema import schema_problems
-    from reconciler.spec.semantics import semantic_problems
-
+def _checked_document(path: str, environ: Mapping[str, str] | None) -> tuple[SpecDocument | None, list[SpecProblem]]:
     document, problems = read_document(path, os.environ if environ is None else environ)
     if document is None:
         return None, problems
@@ -39,5 +37,4 @@ def _checked_document(path: str, environ: Mapping[str, str] | None):
     unreadable = {problem.field for problem in problems}
     checked = [problem for problem in schema_problems(document) + semantic_problems(document)
                if problem.field not in unreadable]
-    problems = problems + checked
-    return document, sorted(problems, key=lambda problem: (problem.line, problem.column, problem.field))
+    return document, sorted(problems + checked, key=lambda problem: (problem.line, problem.column, problem.field))

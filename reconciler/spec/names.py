@@ -13,7 +13,7 @@ _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _SERVICE_ACCOUNT_ID = re.compile(r"[a-z][-a-z0-9]*[a-z0-9]")
 _ROLE = re.compile(r"roles/[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)+|(projects|organizations)/[a-z0-9-]+/roles/[A-Za-z0-9_.]+")
 _BUCKET_CHARS = re.compile(r"[a-z0-9._-]+")
-_GCS_LABEL_KEY = re.compile(r"[\w-]*", re.UNICODE)
+_GCS_LABEL_CHARS = re.compile(r"[\w-]*", re.UNICODE)
 _SAX_NAME = re.compile(r"[a-z]+[a-z0-9_-]*")  # saxml/common/naming.go: ^[a-z]+[a-z0-9-_]*$
 _PYTHON_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 _MACHINE_TYPE = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)+")
@@ -165,7 +165,7 @@ def gcs_label_value(value: str, key: str) -> str | None:
 
 def _gcs_label_chars(value: str) -> bool:
     # GCS accepts international lowercase letters too, hence \w minus upper case.
-    return _GCS_LABEL_KEY.fullmatch(value) is not None and value == value.lower()
+    return _GCS_LABEL_CHARS.fullmatch(value) is not None and value == value.lower()
 
 
 def sax_cell(value: str) -> str | None:
