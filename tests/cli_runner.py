@@ -1,0 +1,53 @@
+"""Run the real `saxctl` command in a subprocess, as a user would, with the sandbox's exports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+SAXCTL = [sys.executable, "-m", "reconciler"]
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+def saxctl(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120,
+           stdin: str | None = None) -> Run:
+    full_env = {**os.environ, "NO_COLOR": "1", "SAXCTL_RETRY_MAX_WAIT": "0.2", **(env or {})}
+    completed = subprocess.run(SAXCTL + list(args), env=full_env, cwd=cwd or REPO, capture_output=True, text=True,
+                               timeout=timeout, input=stdin if stdin is not None else "")
+    return Run(completed.returncode, completed.stdout, completed.stderr)
+
+
+def saxctl_background(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
+    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    return subprocess.Popen(SAXCTL + list(args), env=full_env, cwd=cwd or REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+
+
+def buckets_spec(directory: Path, name: str, admin: str, data: str, *, data_labels: str = "{team: ml}",
+                 data_location: str = "US") -> Path:
+    path = directory / f"{name}.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        apiVersion: saxctl/v1
+        kind: SaxDeployment
+        metadata: {{name: {name}}}
+        project: {{id: saxctl-test, region: us-central1}}
+        buckets:
+          admin: {{name: {admin}, location: US}}
+          data: {{name: {data}, location: {data_location}, labels: {data_labels}}}
+        """))
+    return path

@@ -1,0 +1,202 @@
+"""saxctl over the sandbox's GCS, end to end through the CLI: plan, apply, drift, saved plans, destroy, lock."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+from cli_runner import buckets_spec, saxctl, saxctl_background
+
+PROJECT = "saxctl-test"
+
+
+@pytest.fixture
+def names(unique_name):
+    return {"spec": unique_name("s")[:40].rstrip("-"), "admin": unique_name("adm"), "data": unique_name("dat")}
+
+
+@pytest.fixture
+def spec(tmp_path, names):
+    return buckets_spec(tmp_path, names["spec"], names["admin"], names["data"])
+
+
+@pytest.fixture
+def gcs(sandbox):
+    return sandbox.storage_client(PROJECT)
+
+
+def test_lifecycle_create_no_change_drift_fix_destroy(sandbox, spec, names, gcs):
+    env = sandbox.env
+    first = saxctl("plan", "--detailed-exitcode", str(spec), env=env)
+    assert first.code == 2, first.text
+    assert f"+ gcs.bucket.admin create  # bucket gs://{names['admin']} does not exist" in first.out
+
+    applied = saxctl("apply", "--auto-approve", str(spec), env=env)
+    assert applied.code == 0, applied.text
+    assert "Apply complete! 2 created" in applied.out
+    data = gcs.get_bucket(names["data"])
+    assert data.labels == {"team": "ml", "managed-by": "saxctl", "saxctl-spec": names["spec"]}
+    assert (data.location, data.iam_configuration.uniform_bucket_level_access_enabled) == ("US", True)
+    assert list(gcs.list_blobs(names["admin"])) == [], "the lock must be released after apply"
+
+    sandbox.reset_requests()
+    quiet = saxctl("plan", "--detailed-exitcode", str(spec), env=env)
+    assert quiet.code == 0, quiet.text
+    assert "No changes." in quiet.out
+    calls = [(r["method"], r["path"]) for r in sandbox.requests()]
+    assert sorted(calls) == sorted([("GET", f"/storage/v1/b/{names['admin']}"), ("GET", f"/storage/v1/b/{names['data']}")])
+
+    data.labels = {**data.labels, "team": "changed-by-hand", "owner": "someone-else"}
+    data.patch()
+    drifted = saxctl("plan", "--detailed-exitcode", str(spec), env=env)
+    assert drifted.code == 2, drifted.text
+    assert '~ gcs.bucket.data update  # labels.team: "changed-by-hand" → "ml"' in drifted.out
+
+    fixed = saxctl("apply", "--auto-approve", str(spec), env=env)
+    assert fixed.code == 0 and "1 updated" in fixed.out, fixed.text
+    assert gcs.get_bucket(names["data"]).labels["team"] == "ml"
+    assert gcs.get_bucket(names["data"]).labels["owner"] == "someone-else", "labels saxctl does not own stay"
+    assert saxctl("plan", "--detailed-exitcode", str(spec), env=env).code == 0
+
+    gone = saxctl("destroy", "--auto-approve", str(spec), env=env)
+    assert gone.code == 0, gone.text
+    assert [b.name for b in gcs.list_buckets() if b.name in names.values()] == []
+
+
+def test_destroy_removes_only_buckets_this_spec_owns(sandbox, spec, names, gcs):
+    assert saxctl("apply", "--auto-approve", str(spec), env=sandbox.env).code == 0
+    data = gcs.get_bucket(names["data"])
+    data.labels = {"team": "ml"}  # someone took the data bucket over: no saxctl mark any more
+    data.patch()
+    data.labels = {}
+    gone = saxctl("destroy", "--auto-approve", str(spec), env=sandbox.env)
+    assert gone.code == 0, gone.text
+    assert f"left alone: gs://{names['data']} has no saxctl mark" in gone.out
+    assert gcs.lookup_bucket(names["admin"]) is None
+    assert gcs.lookup_bucket(names["data"]) is not None
+
+
+def test_existing_unowned_bucket_is_a_conflict_and_nothing_is_created(sandbox, spec, names, gcs):
+    gcs.create_bucket(names["data"], location="US")
+    blocked = saxctl("apply", "--auto-approve", str(spec), env=sandbox.env)
+    assert blocked.code == 1, blocked.text
+    assert f"gs://{names['data']} exists but saxctl did not create it" in blocked.out
+    assert "rerun with --adopt" in blocked.out
+    assert gcs.lookup_bucket(names["admin"]) is None, "a blocked plan must change nothing"
+
+    adopted = saxctl("apply", "--auto-approve", "--adopt", str(spec), env=sandbox.env)
+    assert adopted.code == 0, adopted.text
+    assert gcs.get_bucket(names["data"]).labels["saxctl-spec"] == names["spec"]
+
+
+def test_non_empty_bucket_is_deleted_only_with_the_flag(sandbox, spec, names, gcs):
+    assert saxctl("apply", "--auto-approve", str(spec), env=sandbox.env).code == 0
+    gcs.bucket(names["data"]).blob("checkpoints/keep-me").upload_from_string(b"weights")
+    refused = saxctl("destroy", "--auto-approve", str(spec), env=sandbox.env)
+    assert refused.code == 1
+    assert f"bucket gs://{names['data']} still holds objects (checkpoints/keep-me)" in refused.err
+    assert gcs.lookup_bucket(names["data"]) is not None
+    forced = saxctl("destroy", "--auto-approve", "--force-delete-buckets", str(spec), env=sandbox.env)
+    assert forced.code == 0, forced.text
+    assert gcs.lookup_bucket(names["data"]) is None and gcs.lookup_bucket(names["admin"]) is None
+
+
+def test_saved_plan_applies_exactly_and_is_refused_when_stale(sandbox, spec, names, gcs, tmp_path):
+    assert saxctl("apply", "--auto-approve", str(spec), env=sandbox.env).code == 0
+    spec.write_text(spec.read_text().replace("{team: ml}", "{team: research}"))
+    plan_file = tmp_path / "plan.json"
+    planned = saxctl("plan", str(spec), "-out", str(plan_file), env=sandbox.env)
+    assert planned.code == 0, planned.text
+    assert json.loads(plan_file.read_text())["summary"]["update"] == 1
+
+    data = gcs.get_bucket(names["data"])
+    data.versioning_enabled = True  # out of band, after the plan was made
+    data.patch()
+    refused = saxctl("apply", str(plan_file), env=sandbox.env)
+    assert refused.code == 1
+    assert "the saved plan is stale" in refused.err
+    assert "gcs.bucket.data: metageneration 1 → metageneration 2" in refused.err
+    assert gcs.get_bucket(names["data"]).labels["team"] == "ml", "a stale plan changes nothing"
+
+    assert saxctl("plan", str(spec), "-out", str(plan_file), env=sandbox.env).code == 0
+    applied = saxctl("apply", str(plan_file), env=sandbox.env)
+    assert applied.code == 0, applied.text
+    assert gcs.get_bucket(names["data"]).labels["team"] == "research"
+
+
+def test_saved_plan_is_refused_when_the_spec_file_changed(sandbox, spec, tmp_path):
+    plan_file = tmp_path / "plan.json"
+    assert saxctl("plan", str(spec), "-out", str(plan_file), env=sandbox.env).code == 0
+    spec.write_text(spec.read_text() + "\n# edited\n")
+    refused = saxctl("apply", str(plan_file), env=sandbox.env)
+    assert refused.code == 1 and "changed since the plan was made" in refused.err
+
+
+def test_transient_errors_are_retried_and_shown(sandbox, spec, names, gcs):
+    sandbox.inject_fault(method="POST", path=r"^/storage/v1/b$", status=503, count=2)
+    applied = saxctl("apply", "--auto-approve", str(spec), env=sandbox.env)
+    assert applied.code == 0, applied.text
+    assert applied.err.count("retrying in") == 2
+    assert gcs.lookup_bucket(names["data"]) is not None
+
+
+def test_second_concurrent_apply_fails_fast_naming_the_holder(sandbox, spec, names):
+    assert saxctl("apply", "--auto-approve", "--target", "gcs.bucket.admin", str(spec), env=sandbox.env).code == 0
+    sandbox.inject_fault(method="POST", path=r"^/storage/v1/b$", delay_s=4, count=1)  # slow data bucket
+    first = saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)
+    try:
+        _wait_for_lock(sandbox, names["admin"])
+        second = saxctl("apply", "--auto-approve", str(spec), env=sandbox.env)
+        assert first.poll() is None, "the first apply must still be running while the second is refused"
+        assert second.code == 1
+        assert f"another run holds the lock gs://{names['admin']}/saxctl/lock.json" in second.err
+        assert f"(pid {first.pid})" in second.err
+        assert "saxctl force-unlock" in second.err
+    finally:
+        out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, out + err
+
+
+def test_a_crashed_apply_leaves_a_lock_that_force_unlock_clears(sandbox, spec, names, gcs):
+    assert saxctl("apply", "--auto-approve", "--target", "gcs.bucket.admin", str(spec), env=sandbox.env).code == 0
+    sandbox.inject_fault(method="POST", path=r"^/storage/v1/b$", delay_s=30, count=1)
+    crashed = saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)
+    _wait_for_lock(sandbox, names["admin"])
+    crashed.send_signal(signal.SIGKILL)
+    crashed.wait(timeout=10)
+    sandbox.clear_faults()
+
+    blocked = saxctl("apply", "--auto-approve", str(spec), env=sandbox.env)
+    assert blocked.code == 1
+    assert f"It looks stale: process {crashed.pid} on this host is no longer running" in blocked.err
+    lock_id = json.loads(gcs.bucket(names["admin"]).blob("saxctl/lock.json").download_as_bytes())["id"]
+
+    wrong = saxctl("force-unlock", "not-the-id", str(spec), env=sandbox.env)
+    assert wrong.code == 1 and f"has ID {lock_id}, not not-the-id" in wrong.err
+    assert saxctl("force-unlock", lock_id, str(spec), env=sandbox.env).code == 0
+    resumed = saxctl("apply", "--auto-approve", str(spec), env=sandbox.env)
+    assert resumed.code == 0, resumed.text
+    assert gcs.lookup_bucket(names["data"]) is not None
+
+
+def test_ctrl_c_releases_the_lock(sandbox, spec, names, gcs):
+    assert saxctl("apply", "--auto-approve", "--target", "gcs.bucket.admin", str(spec), env=sandbox.env).code == 0
+    sandbox.inject_fault(method="POST", path=r"^/storage/v1/b$", delay_s=2, count=1)
+    interrupted = saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)
+    _wait_for_lock(sandbox, names["admin"])
+    interrupted.send_signal(signal.SIGINT)
+    out, err = interrupted.communicate(timeout=60)
+    assert interrupted.returncode == 130, out + err
+    assert gcs.bucket(names["admin"]).get_blob("saxctl/lock.json") is None
+
+
+def _wait_for_lock(sandbox, admin_bucket: str, timeout: float = 30) -> None:
+    client = sandbox.storage_client(PROJECT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.bucket(admin_bucket).get_blob("saxctl/lock.json") is not None:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the apply never took the lock")

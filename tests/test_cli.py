@@ -1,0 +1,91 @@
+"""The command line as a user meets it: help, validate, exit codes, errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+
+from cli_runner import REPO, buckets_spec, saxctl
+
+
+def test_help_teaches_the_typical_session():
+    shown = saxctl("--help")
+    assert shown.code == 0
+    for command in ("validate", "plan", "apply", "destroy", "force-unlock", "sandbox", "checkpoint"):
+        assert command in shown.out
+    assert 'eval "$(saxctl sandbox up)"' in shown.out
+
+
+def test_validate_lists_every_problem_of_every_file_and_exits_3(tmp_path, sandbox):
+    good = buckets_spec(tmp_path, "good", "good-admin-bkt", "good-data-bkt")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(good.read_text().replace("good-admin-bkt", "Bad_Name").replace("saxctl/v1", "saxctl/v9"))
+    sandbox.reset_requests()
+    checked = saxctl("validate", str(good), str(bad), env=sandbox.env)
+    assert checked.code == 3
+    lines = checked.out.splitlines()
+    assert len(lines) == 2 and all(line.startswith(f"{bad}:") for line in lines)
+    assert lines[0].startswith(f"{bad}:1:13: apiVersion: ")
+    assert "buckets.admin.name: " in lines[1]
+    assert "Traceback" not in checked.text
+    assert sandbox.requests() == [], "validate makes no API call"
+
+
+def test_shipped_specs_are_valid():
+    specs = sorted(str(p) for p in (REPO / "specs").glob("*.yaml"))
+    assert specs, "specs/ holds ready-to-copy specs"
+    checked = saxctl("validate", *specs)
+    assert checked.code == 0, checked.text
+
+
+def test_plan_of_an_invalid_spec_exits_3_before_any_api_call(tmp_path, sandbox):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: saxctl/v1\nkind: SaxDeployment\n")
+    sandbox.reset_requests()
+    planned = saxctl("plan", str(bad), env=sandbox.env)
+    assert planned.code == 3
+    assert "invalid spec" in planned.err and "Traceback" not in planned.text
+    assert sandbox.requests() == []
+
+
+def test_unreachable_endpoint_is_a_clear_error_not_a_hang(tmp_path):
+    spec = buckets_spec(tmp_path, "demo", "demo-admin-bkt", "demo-data-bkt")
+    planned = saxctl("plan", str(spec), env={"STORAGE_EMULATOR_HOST": "http://127.0.0.1:9"}, timeout=30)
+    assert planned.code == 1
+    assert "cannot reach the storage endpoint http://127.0.0.1:9 (set by STORAGE_EMULATOR_HOST)" in planned.err
+    assert "saxctl sandbox status" in planned.err
+    assert "Traceback" not in planned.text
+
+
+def test_apply_without_a_terminal_asks_for_auto_approve(tmp_path, sandbox, unique_name):
+    spec = buckets_spec(tmp_path, "demo", unique_name("a"), unique_name("d"))
+    refused = saxctl("apply", str(spec), env=sandbox.env)
+    assert refused.code == 1
+    assert "refusing to apply without confirmation: stdin is not a terminal; pass --auto-approve" in refused.err
+
+
+def test_plan_json_is_the_documented_format(tmp_path, sandbox, unique_name):
+    spec = REPO / "specs" / "gptj-v5e-2x2.yaml"
+    planned = saxctl("plan", "--json", str(spec), env=sandbox.env)
+    assert planned.code == 0, planned.text
+    document = json.loads(planned.out)
+    from reconciler.engine.planfile import plan_validator
+
+    plan_validator().validate(document)
+    unmanaged = {item["address"] for item in document["unmanaged"]}
+    assert {"gke.cluster.saxml", "gke.node_pool.tpu", "sax.model.gptj4bf16bs32"} <= unmanaged
+
+
+def test_markdown_plan_for_review(tmp_path, sandbox, unique_name):
+    spec = buckets_spec(tmp_path, "demo", unique_name("a"), unique_name("d"))
+    planned = saxctl("plan", "--markdown", str(spec), env=sandbox.env)
+    assert planned.code == 0
+    assert planned.out.startswith("### saxctl plan: `demo` (apply)")
+    assert "| ➕ | `gcs.bucket.admin` | create |" in planned.out
+
+
+def test_unknown_target_is_named_with_the_known_addresses(tmp_path, sandbox, unique_name):
+    spec = buckets_spec(tmp_path, "demo", unique_name("a"), unique_name("d"))
+    planned = saxctl("plan", "--target", "gcs.bucket.logs", str(spec), env=sandbox.env)
+    assert planned.code == 1
+    assert "--target gcs.bucket.logs is not an address of this spec (addresses: gcs.bucket.admin, gcs.bucket.data)" \
+        in planned.err
