@@ -17,7 +17,17 @@ from reconciler.sandbox.bucket_store import BucketStore
 from reconciler.sandbox.google_errors import ApiError
 from reconciler.sandbox.httpbase import EmulatorHandler, EmulatorServer
 
-_BUCKET_PATH = re.compile(r"^/storage/v1/b/([^/]+)$")
+# What the layer answers itself: (HTTP verb, path, handler, the storage v1 discovery method it implements).
+# Everything else (objects, uploads, downloads, bucket IAM...) streams through to fake-gcs-server.
+BUCKET_ROUTES: tuple[tuple[str, re.Pattern, str, str], ...] = tuple(
+    (verb, re.compile(pattern), handler, method_id) for verb, pattern, handler, method_id in (
+        ("GET", r"^/storage/v1/b/?$", "_list", "storage.buckets.list"),
+        ("POST", r"^/storage/v1/b/?$", "_insert", "storage.buckets.insert"),
+        ("GET", r"^/storage/v1/b/(?P<bucket>[^/]+)$", "_get", "storage.buckets.get"),
+        ("PATCH", r"^/storage/v1/b/(?P<bucket>[^/]+)$", "_patch", "storage.buckets.patch"),
+        ("PUT", r"^/storage/v1/b/(?P<bucket>[^/]+)$", "_update", "storage.buckets.update"),
+        ("DELETE", r"^/storage/v1/b/(?P<bucket>[^/]+)$", "_delete", "storage.buckets.delete"),
+    ))
 # Hop-by-hop headers (RFC 9110 §7.6.1) are the proxy's own; Host is deliberately NOT among them (RECIPES §2).
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                          "transfer-encoding", "upgrade", "proxy-connection"})
@@ -46,16 +56,12 @@ class GcsFrontHandler(EmulatorHandler):
 
     def handle_api(self, method: str) -> None:
         path = self.url_path
-        params = dict(parse_qsl(self.url_query))
-        if path in ("/storage/v1/b", "/storage/v1/b/") and method == "GET":
-            self._list(params)
-        elif path in ("/storage/v1/b", "/storage/v1/b/") and method == "POST":
-            self._insert(params)
-        elif (match := _BUCKET_PATH.match(path)) and method in ("GET", "PATCH", "PUT", "DELETE"):
-            name = unquote(match.group(1))
-            {"GET": self._get, "PATCH": self._patch, "PUT": self._update, "DELETE": self._delete}[method](name, params)
-        else:
-            self._proxy(method)
+        for verb, pattern, handler_name, _ in BUCKET_ROUTES:
+            if verb == method and (match := pattern.match(path)):
+                path_args = {key: unquote(value) for key, value in match.groupdict().items()}
+                getattr(self, handler_name)(dict(parse_qsl(self.url_query)), **path_args)
+                return
+        self._proxy(method)
 
     def health(self) -> dict:
         try:
@@ -91,8 +97,8 @@ class GcsFrontHandler(EmulatorHandler):
             store.put(project, resource)
         self._send_bucket(200, resource, params, default_projection="noAcl")
 
-    def _get(self, name: str, params: dict[str, str]) -> None:
-        resource = self._existing(name)
+    def _get(self, params: dict[str, str], bucket: str) -> None:
+        resource = self._existing(bucket)
         gcs_buckets.check_preconditions(resource, params, read=True)
         self._send_bucket(200, resource, params, default_projection="noAcl")
 
@@ -115,11 +121,11 @@ class GcsFrontHandler(EmulatorHandler):
             reply["nextPageToken"] = base64.urlsafe_b64encode(page[-1]["name"].encode()).decode()
         self.send_json(200, reply)
 
-    def _patch(self, name: str, params: dict[str, str]) -> None:
-        self._write(name, params, gcs_buckets.patch_bucket)
+    def _patch(self, params: dict[str, str], bucket: str) -> None:
+        self._write(bucket, params, gcs_buckets.patch_bucket)
 
-    def _update(self, name: str, params: dict[str, str]) -> None:
-        self._write(name, params, gcs_buckets.update_bucket)
+    def _update(self, params: dict[str, str], bucket: str) -> None:
+        self._write(bucket, params, gcs_buckets.update_bucket)
 
     def _write(self, name: str, params: dict[str, str], change) -> None:
         body = self.read_json()
@@ -132,17 +138,17 @@ class GcsFrontHandler(EmulatorHandler):
             store.put(store.project_of(name), updated)
         self._send_bucket(200, updated, params, default_projection="full")
 
-    def _delete(self, name: str, params: dict[str, str]) -> None:
+    def _delete(self, params: dict[str, str], bucket: str) -> None:
         store = self.server.store
         with store.lock:
-            stored = self._existing(name)
+            stored = self._existing(bucket)
             gcs_buckets.check_preconditions(stored, params, read=False)
-            status, reply = self._upstream_call("DELETE", f"/storage/v1/b/{quote(name, safe='')}")
+            status, reply = self._upstream_call("DELETE", f"/storage/v1/b/{quote(bucket, safe='')}")
             if status == 412:  # fake-gcs-server's "not empty"; GCS answers 409
                 raise ApiError(409, "The bucket you tried to delete is not empty.", "conflict")
             if status not in (200, 204, 404):
-                raise _upstream_error("delete", name, status, reply)
-            store.delete(name)
+                raise _upstream_error("delete", bucket, status, reply)
+            store.delete(bucket)
         self.send_json(204, None)
 
     def _existing(self, name: str) -> dict:

@@ -1,0 +1,65 @@
+"""Fault rules on their own: matching, budgets, validation (no server)."""
+
+import pytest
+
+from reconciler.sandbox.faults import FaultRule, FaultSet
+
+
+def test_first_matching_rule_applies_and_a_counted_rule_runs_out():
+    faults = FaultSet()
+    faults.add([{"method": "PUT", "path": "^/upload/", "status": 503, "count": 2},
+                {"path": "^/upload/", "delay_s": 0.1}])
+    assert faults.match("PUT", "/upload/storage/v1/b/x/o").status == 503
+    assert faults.match("PUT", "/upload/storage/v1/b/x/o").status == 503
+    after_budget = faults.match("PUT", "/upload/storage/v1/b/x/o")
+    assert after_budget.status is None and after_budget.delay_s == 0.1
+    assert faults.match("GET", "/storage/v1/b/x") is None
+
+
+def test_method_is_case_insensitive_and_star_matches_every_method():
+    faults = FaultSet()
+    faults.add({"method": "get", "path": "/b/x$", "status": 404})
+    assert faults.match("GET", "/storage/v1/b/x").status == 404
+    assert faults.match("DELETE", "/storage/v1/b/x") is None
+    faults.clear()
+    faults.add({"path": "/b/x$", "drop": True})
+    assert faults.match("DELETE", "/storage/v1/b/x").drop
+
+
+def test_429_carries_retry_after_and_the_gcs_rate_limit_body():
+    rule = FaultRule.from_dict({"status": 429})
+    assert rule.headers() == {"Retry-After": "1"}
+    error = rule.error_body()["error"]
+    assert error["code"] == 429 and error["errors"][0]["reason"] == "rateLimitExceeded"
+    assert error["errors"][0]["domain"] == "usageLimits"
+    assert FaultRule.from_dict({"status": 503, "retry_after": 2.5}).headers() == {"Retry-After": "2.5"}
+    assert FaultRule.from_dict({"status": 500}).headers() == {}
+
+
+def test_probability_below_one_lets_some_requests_through():
+    faults = FaultSet()
+    faults.add({"status": 500, "probability": 0.5})
+    outcomes = {faults.match("GET", "/x") is not None for _ in range(200)}
+    assert outcomes == {True, False}
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"status": 999}, "status must be an HTTP status code"),
+    ({"path": "("}, "not a valid regular expression"),
+    ({"count": 0}, "count must be a positive integer"),
+    ({"probability": 0}, "probability must be in (0, 1]"),
+    ({"delay_s": -1}, "delay_s must be between 0 and 300"),
+    ({"statuss": 500}, "unknown fault rule field(s) ['statuss']"),
+    ([1], "must be a JSON object"),
+], ids=lambda value: str(value)[:30])
+def test_bad_rules_are_refused_with_the_field_named_and_nothing_is_added(raw, message):
+    faults = FaultSet()
+    with pytest.raises(ValueError, match=re_escape(message)):
+        faults.add([{"status": 500}, *(raw if isinstance(raw, list) else [raw])])
+    assert faults.rules() == []
+
+
+def re_escape(text: str) -> str:
+    import re
+
+    return re.escape(text)

@@ -1,0 +1,110 @@
+"""Objects, uploads and downloads stream through the front layer, where faults and latency can be injected."""
+
+import io
+import os
+
+import pytest
+import requests
+from google.api_core import exceptions
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+PROJECT = "saxctl-sandbox-test"
+TIMEOUT_S = 10
+CHUNK = 256 * 1024  # the smallest chunk google-cloud-storage allows
+FAST_RETRY = DEFAULT_RETRY.with_delay(initial=0.05, maximum=0.2).with_timeout(20)  # GCS's predicate, short waits
+
+
+@pytest.fixture
+def bucket(sandbox, unique_name):
+    return sandbox.storage_client(PROJECT).create_bucket(unique_name("b"), timeout=TIMEOUT_S)
+
+
+def calls(sandbox, path_start: str) -> list[tuple[str, int]]:
+    return [(r["method"], r["status"]) for r in sandbox.requests() if r["path"].startswith(path_start)]
+
+
+def test_a_resumable_upload_sends_every_chunk_through_the_layer(sandbox, bucket):
+    """RECIPES §2: with Host kept, fake-gcs-server's upload Location leads back to the layer, not around it."""
+    data = os.urandom(3 * CHUNK + 1000)
+    blob = bucket.blob("checkpoints/state.bin", chunk_size=CHUNK)
+    sandbox.reset_requests()
+    blob.upload_from_file(io.BytesIO(data), timeout=TIMEOUT_S)  # no size given: a resumable upload
+    assert calls(sandbox, "/upload/") == [("POST", 200), ("PUT", 308), ("PUT", 308), ("PUT", 308), ("PUT", 200)]
+    assert bucket.blob("checkpoints/state.bin").download_as_bytes(timeout=TIMEOUT_S) == data
+
+
+def test_a_fault_on_one_chunk_is_retried_and_the_upload_completes(sandbox, bucket):
+    data = os.urandom(2 * CHUNK + 10)
+    sandbox.inject_fault(method="PUT", path="^/upload/storage/v1/b/.+/o$", status=503, count=1)
+    sandbox.reset_requests()
+    blob = bucket.blob("retried.bin", chunk_size=CHUNK)
+    blob.upload_from_file(io.BytesIO(data), timeout=TIMEOUT_S, retry=FAST_RETRY)
+    uploads = calls(sandbox, "/upload/")
+    assert uploads[:2] == [("POST", 200), ("PUT", 503)], "the layer answered the first chunk itself"
+    assert uploads[-1] == ("PUT", 200)
+    assert bucket.blob("retried.bin").download_as_bytes(timeout=TIMEOUT_S) == data
+
+
+def test_links_in_object_resources_lead_back_to_the_layer(sandbox, bucket):
+    bucket.blob("a.txt").upload_from_string(b"hello", timeout=TIMEOUT_S)
+    listed = bucket.get_blob("a.txt", timeout=TIMEOUT_S)
+    assert listed.media_link.startswith(sandbox.gcs_endpoint + "/download/storage/v1/b/")
+    sandbox.reset_requests()
+    assert listed.download_as_bytes(timeout=TIMEOUT_S) == b"hello"
+    assert calls(sandbox, "/download/") == [("GET", 200)]
+
+
+def test_ranged_download_and_generation_preconditions_pass_through(bucket):
+    blob = bucket.blob("ranged.bin")
+    data = os.urandom(5000)
+    blob.upload_from_string(data, if_generation_match=0, timeout=TIMEOUT_S)
+    assert blob.download_as_bytes(start=100, end=1099, timeout=TIMEOUT_S) == data[100:1100]
+    with pytest.raises(exceptions.PreconditionFailed):
+        bucket.blob("ranged.bin").upload_from_string(b"again", if_generation_match=0, timeout=TIMEOUT_S)
+
+
+def test_429_answers_with_retry_after_and_the_rate_limit_body(sandbox, bucket):
+    sandbox.inject_fault(method="GET", path=f"^/storage/v1/b/{bucket.name}$", status=429, count=1)
+    reply = requests.get(f"{sandbox.gcs_endpoint}/storage/v1/b/{bucket.name}", timeout=TIMEOUT_S)
+    assert reply.status_code == 429 and reply.headers["Retry-After"] == "1"
+    assert reply.json()["error"]["errors"][0] == {
+        "message": reply.json()["error"]["message"], "domain": "usageLimits", "reason": "rateLimitExceeded"}
+    assert requests.get(f"{sandbox.gcs_endpoint}/storage/v1/b/{bucket.name}", timeout=TIMEOUT_S).ok, "count ran out"
+
+
+def test_a_dropped_connection_is_seen_by_the_client_which_retries(sandbox, bucket):
+    sandbox.inject_fault(method="GET", path=f"^/storage/v1/b/{bucket.name}$", drop=True, count=1)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{sandbox.gcs_endpoint}/storage/v1/b/{bucket.name}", timeout=TIMEOUT_S)
+    sandbox.inject_fault(method="GET", path=f"^/storage/v1/b/{bucket.name}$", drop=True, count=1)
+    sandbox.reset_requests()
+    client = sandbox.storage_client(PROJECT)
+    assert client.get_bucket(bucket.name, timeout=TIMEOUT_S, retry=FAST_RETRY).name == bucket.name
+    assert [r["status"] for r in sandbox.requests()] == [0, 200]
+
+
+def test_latency_rule_delays_without_failing(sandbox, bucket):
+    sandbox.inject_fault(method="GET", path=f"^/storage/v1/b/{bucket.name}$", delay_s=0.3)
+    sandbox.reset_requests()
+    sandbox.storage_client(PROJECT).get_bucket(bucket.name, timeout=TIMEOUT_S)
+    (call,) = sandbox.requests()
+    assert call["status"] == 200 and call["ms"] >= 300
+
+
+def test_fault_control_endpoint_refuses_bad_rules_and_lists_and_clears(sandbox):
+    url = f"{sandbox.gcs_endpoint}/_sandbox/faults"
+    reply = requests.post(url, json=[{"status": 503}, {"path": "("}], timeout=TIMEOUT_S)
+    assert reply.status_code == 400 and "not a valid regular expression" in reply.json()["error"]["message"]
+    assert sandbox.faults() == [], "a refused list adds no rule"
+    installed = sandbox.inject_fault(path="^/never$", status=500, count=3)
+    assert [(r["id"], r["count"]) for r in sandbox.faults()] == [(installed["id"], 3)]
+    sandbox.clear_faults()
+    assert sandbox.faults() == []
+
+
+def test_the_request_log_counts_api_calls_not_control_calls(sandbox, bucket):
+    sandbox.reset_requests()
+    sandbox.storage_client(PROJECT).get_bucket(bucket.name, timeout=TIMEOUT_S)
+    sandbox.faults()
+    assert [(r["method"], r["path"], r["status"]) for r in sandbox.requests()] == [
+        ("GET", f"/storage/v1/b/{bucket.name}", 200)]
