@@ -22,6 +22,7 @@ from pathlib import Path
 from reconciler.errors import EndpointError, SaxctlError
 from reconciler.sandbox import gobuild, paths
 from reconciler.sandbox.emulators import BY_NAME, EMULATORS, Launch
+from reconciler.sandbox.faults import FaultSet
 
 START_TIMEOUT_S = 20.0  # an emulator not healthy by then is reported, with its log, instead of hanging
 STOP_TIMEOUT_S = 5.0  # SIGTERM grace before SIGKILL
@@ -110,12 +111,9 @@ def emulator_url(state: dict, name: str) -> str:
 
 def _start(say: Say, faults: dict[str, list]) -> dict:
     started_at = time.monotonic()
+    _check_faults(faults)
     binaries = {emulator.go_tool: gobuild.ensure_binary(emulator.go_tool, say)
                 for emulator in EMULATORS if emulator.go_tool}
-    unknown = set(faults) - {emulator.name for emulator in EMULATORS if emulator.takes_faults}
-    if unknown:
-        raise SaxctlError(f"fault rules for unknown emulator(s) {sorted(unknown)}; emulators taking faults: "
-                          f"{[e.name for e in EMULATORS if e.takes_faults]}")
     launch = Launch(ports={emulator.name: _free_port() for emulator in EMULATORS}, binaries=binaries,
                     faults_json={name: json.dumps(rules) for name, rules in faults.items()})
     for directory in (paths.logs_dir(), paths.pids_dir(), paths.state_dir() / "data"):
@@ -138,6 +136,20 @@ def _start(say: Say, faults: dict[str, list]) -> dict:
     state["start_seconds"] = round(time.monotonic() - started_at, 2)
     _write_state(state)
     return state
+
+
+def _check_faults(faults: dict[str, list]) -> None:
+    """Refuse bad rules before anything starts, rather than as an emulator's crash log."""
+    takes_faults = [emulator.name for emulator in EMULATORS if emulator.takes_faults]
+    unknown = set(faults) - set(takes_faults)
+    if unknown:
+        raise SaxctlError(f"fault rules for unknown emulator(s) {sorted(unknown)}; emulators taking faults: "
+                          f"{takes_faults}")
+    for name, rules in faults.items():
+        try:
+            FaultSet().add(rules)
+        except (ValueError, TypeError) as error:
+            raise SaxctlError(f"bad fault rule for {name}: {error}") from None
 
 
 def _launch(name: str, command: list[str], port: int) -> dict:

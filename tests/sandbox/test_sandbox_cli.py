@@ -1,0 +1,149 @@
+"""`saxctl sandbox up|env|status|down` end to end: real processes, each test in its own state dir."""
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+SAXCTL = str(Path(sys.executable).with_name("saxctl"))
+TIMEOUT_S = 120  # covers a first-run build of fake-gcs-server
+SANDBOX_VARIABLES = ("STORAGE_EMULATOR_HOST", "SAXCTL_SANDBOX_DIR", "SAXCTL_SANDBOX")
+
+
+def saxctl(state_dir: Path, *args: str, **env_overrides: str) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key not in SANDBOX_VARIABLES}
+    env.update(SAXCTL_SANDBOX_DIR=str(state_dir), NO_COLOR="1", COLUMNS="200", **env_overrides)
+    return subprocess.run([SAXCTL, "sandbox", *args], env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+
+
+def exports(stdout: str) -> dict[str, str]:
+    pairs = {}
+    for line in stdout.splitlines():
+        assert line.startswith("export "), line
+        name, value = line.removeprefix("export ").split("=", 1)
+        pairs[name] = shlex.split(value)[0]
+    return pairs
+
+
+@pytest.fixture
+def state_dir(tmp_path):
+    yield tmp_path / "state"
+    saxctl(tmp_path / "state", "down")  # whatever a failed test left running
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_up_env_status_down_and_buckets_survive_a_restart(state_dir):
+    started = saxctl(state_dir, "up")
+    assert started.returncode == 0, started.stderr
+    assert "sandbox up in" in started.stderr
+    env = exports(started.stdout)
+    assert set(env) == {"STORAGE_EMULATOR_HOST", "SAXCTL_SANDBOX_DIR", "SAXCTL_SANDBOX"}
+    assert env["STORAGE_EMULATOR_HOST"].startswith("http://127.0.0.1:") and env["SAXCTL_SANDBOX"] == "1"
+    assert env["SAXCTL_SANDBOX_DIR"] == str(state_dir.resolve())
+
+    again = saxctl(state_dir, "up")
+    assert again.returncode == 0 and "already up" in again.stderr and again.stdout == started.stdout
+    assert saxctl(state_dir, "env").stdout == started.stdout
+
+    status = saxctl(state_dir, "status", "--json")
+    assert status.returncode == 0
+    rows = {row["name"]: row for row in json.loads(status.stdout)}
+    assert set(rows) == {"fake-gcs-server", "gcs"} and all(row["healthy"] for row in rows.values())
+    assert f"http://127.0.0.1:{rows['gcs']['port']}" == env["STORAGE_EMULATOR_HOST"]
+
+    reply = requests.post(f"{env['STORAGE_EMULATOR_HOST']}/storage/v1/b", params={"project": "p"},
+                          json={"name": "survives-restart", "labels": {"a": "b"}, "storageClass": "ARCHIVE"},
+                          timeout=10)
+    assert reply.status_code == 200
+
+    stopped = saxctl(state_dir, "down")
+    assert stopped.returncode == 0 and "sandbox stopped" in stopped.stderr
+    assert not any(alive(row["pid"]) for row in rows.values())
+    assert not list((state_dir / "pids").iterdir())
+    down_status = saxctl(state_dir, "status")
+    assert down_status.returncode == 1 and "not started" in down_status.stdout
+    not_up = saxctl(state_dir, "env")
+    assert not_up.returncode == 1 and "the sandbox is not up" in not_up.stderr and "Traceback" not in not_up.stderr
+
+    restarted = exports(saxctl(state_dir, "up").stdout)
+    kept = requests.get(f"{restarted['STORAGE_EMULATOR_HOST']}/storage/v1/b/survives-restart", timeout=10).json()
+    assert (kept["labels"], kept["storageClass"]) == ({"a": "b"}, "ARCHIVE")
+
+    assert saxctl(state_dir, "down", "--purge").returncode == 0
+    assert not (state_dir / "data").exists()
+    purged = exports(saxctl(state_dir, "up").stdout)
+    assert requests.get(f"{purged['STORAGE_EMULATOR_HOST']}/storage/v1/b/survives-restart", timeout=10).status_code == 404
+
+
+def test_the_exports_work_with_eval(state_dir):
+    script = f'eval "$({shlex.quote(SAXCTL)} sandbox up)" && echo "$STORAGE_EMULATOR_HOST $SAXCTL_SANDBOX"' \
+             f' && eval "$({shlex.quote(SAXCTL)} sandbox env --unset)" && echo "[${{STORAGE_EMULATOR_HOST-unset}}]"'
+    env = {key: value for key, value in os.environ.items() if key not in SANDBOX_VARIABLES}
+    shell = subprocess.run(["bash", "-c", script], env={**env, "SAXCTL_SANDBOX_DIR": str(state_dir)},
+                           capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert shell.returncode == 0, shell.stderr
+    first, second = shell.stdout.splitlines()
+    assert first.startswith("http://127.0.0.1:") and first.endswith(" 1")
+    assert second == "[unset]"
+
+
+def test_a_dead_emulator_is_reported_and_up_restarts_it(state_dir):
+    env = exports(saxctl(state_dir, "up").stdout)
+    state = json.loads((state_dir / "state.json").read_text())
+    os.kill(state["emulators"]["fake-gcs-server"]["pid"], 9)  # a process this test started
+    status = saxctl(state_dir, "status")
+    assert status.returncode == 1
+    assert "process not running" in status.stdout and "health answered 503" in status.stdout
+    health = requests.get(f"{env['STORAGE_EMULATOR_HOST']}/_sandbox/health", timeout=10)
+    assert health.status_code == 503 and "fake-gcs-server does not answer" in health.json()["error"]["message"]
+    restarted = saxctl(state_dir, "up")
+    assert restarted.returncode == 0 and "partly up: restarting" in restarted.stderr
+    assert saxctl(state_dir, "status").returncode == 0
+
+
+def test_fault_rules_from_a_file_are_installed_at_start(state_dir, tmp_path):
+    rules = tmp_path / "faults.json"
+    rules.write_text(json.dumps({"gcs": [{"method": "GET", "path": "^/storage/v1/b$", "status": 503, "count": 1}]}))
+    env = exports(saxctl(state_dir, "up", "--faults", str(rules)).stdout)
+    listed = requests.get(f"{env['STORAGE_EMULATOR_HOST']}/storage/v1/b", params={"project": "p"}, timeout=10)
+    assert listed.status_code == 503
+    assert requests.get(f"{env['STORAGE_EMULATOR_HOST']}/storage/v1/b", params={"project": "p"}, timeout=10).ok
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"gke": []}', "fault rules for unknown emulator(s) ['gke']"),
+    ('[1, 2]', "must be a JSON object of emulator name"),
+    ('{"gcs": [{"path": "("}]}', "not a valid regular expression"),
+    ("{oops", "cannot read fault rules"),
+])
+def test_bad_fault_files_are_refused_and_nothing_keeps_running(state_dir, tmp_path, content, message):
+    rules = tmp_path / "faults.json"
+    rules.write_text(content)
+    refused = saxctl(state_dir, "up", "--faults", str(rules))
+    assert refused.returncode == 1 and message in refused.stderr and "Traceback" not in refused.stderr
+    assert refused.stdout == ""
+    assert saxctl(state_dir, "status").returncode == 1
+
+
+def test_without_go_the_error_says_how_to_get_it(state_dir, tmp_path):
+    no_go = saxctl(state_dir, "up", PATH="/usr/bin:/bin", SAXCTL_SANDBOX_BIN=str(tmp_path / "empty-bin"))
+    assert no_go.returncode == 1 and "Traceback" not in no_go.stderr
+    assert "Go is needed to build fake-gcs-server" in no_go.stderr and "SAXCTL_SANDBOX_BIN" in no_go.stderr
+    assert not (state_dir / "state.json").exists()
+
+
+def test_env_unset_lists_every_variable_even_when_down(state_dir):
+    unset = saxctl(state_dir, "env", "--unset")
+    assert unset.returncode == 0
+    assert unset.stdout.splitlines() == [f"unset {name}" for name in SANDBOX_VARIABLES]
