@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Iterator, Protocol
 
+from reconciler.engine.interrupts import interrupts_deferred
 from reconciler.errors import LockedError, SaxctlError
 
 STALE_AFTER = datetime.timedelta(hours=6)
@@ -95,6 +96,18 @@ def _decode(body: bytes, store: LockStore) -> LockInfo:
 @contextmanager
 def held_lock(store: LockStore, info: LockInfo) -> Iterator[LockInfo]:
     """Hold the lock for the duration of the block; released on success, error and Ctrl-C alike."""
+    generation = None
+    try:
+        with interrupts_deferred():  # a Ctrl-C now is raised once `generation` is known, so it is released
+            generation = _acquire(store, info)
+        yield info
+    finally:
+        if generation is not None:
+            with interrupts_deferred():
+                store.delete(generation)
+
+
+def _acquire(store: LockStore, info: LockInfo) -> int:
     body = json.dumps(asdict(info), indent=2).encode()
     generation = store.create(body)
     if generation is None:
@@ -106,10 +119,7 @@ def held_lock(store: LockStore, info: LockInfo) -> Iterator[LockInfo]:
             generation = store.create(body)
         if generation is None:
             raise _locked(store, holder)
-    try:
-        yield info
-    finally:
-        store.delete(generation)
+    return generation
 
 
 def _locked(store: LockStore, holder: LockInfo | None) -> LockedError:
