@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -62,12 +63,12 @@ def status(as_json: bool) -> None:
     rows = supervisor.status()
     healthy = all(row.healthy for row in rows)
     if as_json:
-        output_console().rich.out(json.dumps([row.__dict__ if hasattr(row, "__dict__") else _row_dict(row)
-                                              for row in rows], indent=2), highlight=False)
+        output_console().rich.out(json.dumps([dataclasses.asdict(row) for row in rows], indent=2), highlight=False)
     else:
         from rich.table import Table
 
-        table = Table("emulator", "pid", "port", "health", "log", box=None, pad_edge=False)
+        table = Table("emulator", "pid", "port", "health", box=None, pad_edge=False)
+        table.add_column("log", overflow="fold")  # a path cut short is no use
         for row in rows:
             health = "[green]healthy[/]" if row.healthy else f"[red]down[/] ({row.detail})"
             table.add_row(row.name, str(row.pid or "-"), str(row.port or "-"), health, row.log)
@@ -99,7 +100,3 @@ def _read_faults(faults_path: str) -> dict[str, list]:
     if not isinstance(faults, dict) or not all(isinstance(rules, list) for rules in faults.values()):
         raise SaxctlError(f"{faults_path}: fault rules must be a JSON object of emulator name → list of rules")
     return faults
-
-
-def _row_dict(row) -> dict:
-    return {field: getattr(row, field) for field in row.__slots__}

@@ -20,7 +20,10 @@ log = logging.getLogger(__name__)
 
 
 class RequestLog:
-    """The API calls seen since the last reset: what a benchmark counts ("2 reads, 0 writes")."""
+    """The API calls seen since the last reset: what a benchmark counts ("2 reads, 0 writes").
+
+    Each entry: method, path, query, status (0 when no answer was sent) and ms until the status line.
+    """
 
     def __init__(self) -> None:
         self._entries: list[dict] = []
@@ -128,15 +131,22 @@ class EmulatorHandler(BaseHTTPRequestHandler):
     # --- the plumbing --------------------------------------------------------------------------------------------
 
     def send_response(self, code: int, message: str | None = None) -> None:
-        self._status = code
+        self._record(code)
         super().send_response(code, message)
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 (the stdlib's signature)
         log.debug("%s %s", self.address_string(), format % args)
 
+    def _record(self, status: int) -> None:
+        """Log the call before its first byte leaves: a client that got its answer always finds it in the log."""
+        if not self._recorded and not self.url_path.startswith(CONTROL_PREFIX):
+            self._recorded = True
+            self.server.requests.record(self.command, self.url_path, self.url_query, status,
+                                        time.monotonic() - self._started)
+
     def _dispatch(self, method: str) -> None:
-        started = time.monotonic()
-        self._status = 0
+        self._started = time.monotonic()
+        self._recorded = False
         path = self.url_path
         try:
             if path.startswith(CONTROL_PREFIX):
@@ -160,10 +170,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
-            if not path.startswith(CONTROL_PREFIX):
-                self.server.requests.record(method, path, self.url_query, self._status, time.monotonic() - started)
+            self._record(0)  # no answer was sent: a dropped connection, or the client went away
 
     def _drop(self) -> None:
+        self._record(0)
         self.close_connection = True
         try:
             self.connection.shutdown(socket.SHUT_RDWR)

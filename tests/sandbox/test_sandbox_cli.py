@@ -11,7 +11,7 @@ import pytest
 import requests
 
 SAXCTL = str(Path(sys.executable).with_name("saxctl"))
-TIMEOUT_S = 120  # covers a first-run build of fake-gcs-server
+TIMEOUT_S = 280  # covers a first-run build of fake-gcs-server (RECIPES §2: 1 min 45 s cold)
 SANDBOX_VARIABLES = ("STORAGE_EMULATOR_HOST", "SAXCTL_SANDBOX_DIR", "SAXCTL_SANDBOX")
 
 
