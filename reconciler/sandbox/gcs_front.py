@@ -8,7 +8,10 @@ import http.client
 import json
 import logging
 import re
+import socket
 import sys
+import threading
+import time
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -34,6 +37,8 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "prox
 _COPY_CHUNK = 1 << 20
 _UPSTREAM_TIMEOUT_S = 60
 _MAX_PAGE = 1000
+_UPSTREAM_CHECK_S = 1.0
+_UPSTREAM_DEAD_AFTER = 3  # consecutive refused connects
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +69,7 @@ class GcsFrontHandler(EmulatorHandler):
         self._proxy(method)
 
     def health(self) -> dict:
-        try:
-            status, _ = self._upstream_call("GET", "/_internal/healthcheck")
-        except OSError as error:
-            raise ApiError(503, f"fake-gcs-server does not answer: {error}") from None
+        status, _ = self._upstream_call("GET", "/_internal/healthcheck")
         if status != 200:
             raise ApiError(503, f"fake-gcs-server health check answered {status}")
         return {"upstream": f"http://{self.server.upstream_host}:{self.server.upstream_port}"}
@@ -178,6 +180,8 @@ class GcsFrontHandler(EmulatorHandler):
             connection.request(method, path, body=payload, headers=headers)
             response = connection.getresponse()
             return response.status, response.read()
+        except OSError as error:
+            raise ApiError(503, f"fake-gcs-server does not answer: {error}") from None
         finally:
             connection.close()
 
@@ -284,7 +288,25 @@ def main(argv: list[str] | None = None) -> None:
     if args.faults_json:
         server.faults.add(json.loads(args.faults_json))
     log.info("GCS front layer on http://%s:%d → %s (buckets in %s)", args.host, args.port, args.upstream, args.store)
+    threading.Thread(target=_exit_when_upstream_dies, args=(server,), daemon=True).start()
     server.serve_forever()
+    sys.exit(1)  # only the watchdog stops the server
+
+
+def _exit_when_upstream_dies(server: GcsFrontServer) -> None:
+    """Without fake-gcs-server the layer would answer 503s that clients retry for minutes; gone, it fails in
+    milliseconds (connection refused) and `saxctl sandbox status` shows it down, so `up` restarts both."""
+    failures = 0
+    while failures < _UPSTREAM_DEAD_AFTER:
+        time.sleep(_UPSTREAM_CHECK_S)
+        try:
+            socket.create_connection((server.upstream_host, server.upstream_port), timeout=_UPSTREAM_CHECK_S).close()
+            failures = 0
+        except OSError:
+            failures += 1
+    log.error("fake-gcs-server at %s:%d stopped answering: exiting so that clients fail fast",
+              server.upstream_host, server.upstream_port)
+    server.shutdown()
 
 
 if __name__ == "__main__":

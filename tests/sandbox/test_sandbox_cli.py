@@ -5,6 +5,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -98,15 +99,20 @@ def test_the_exports_work_with_eval(state_dir):
     assert second == "[unset]"
 
 
-def test_a_dead_emulator_is_reported_and_up_restarts_it(state_dir):
+def test_a_dead_emulator_is_reported_the_layer_in_front_of_it_stops_and_up_restarts_them(state_dir):
     env = exports(saxctl(state_dir, "up").stdout)
     state = json.loads((state_dir / "state.json").read_text())
     os.kill(state["emulators"]["fake-gcs-server"]["pid"], 9)  # a process this test started
     status = saxctl(state_dir, "status")
-    assert status.returncode == 1
-    assert "process not running" in status.stdout and "health answered 503" in status.stdout
-    health = requests.get(f"{env['STORAGE_EMULATOR_HOST']}/_sandbox/health", timeout=10)
-    assert health.status_code == 503 and "fake-gcs-server does not answer" in health.json()["error"]["message"]
+    assert status.returncode == 1 and "process not running" in status.stdout
+    front = state["emulators"]["gcs"]["pid"]
+    deadline = time.monotonic() + 15
+    while alive(front) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive(front), "the front layer exits once fake-gcs-server is gone, so clients fail fast"
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{env['STORAGE_EMULATOR_HOST']}/storage/v1/b", params={"project": "p"}, timeout=10)
+    assert "stopped answering: exiting" in Path(state["emulators"]["gcs"]["log"]).read_text()
     restarted = saxctl(state_dir, "up")
     assert restarted.returncode == 0 and "partly up: restarting" in restarted.stderr
     assert saxctl(state_dir, "status").returncode == 0
