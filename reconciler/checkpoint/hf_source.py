@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -18,6 +19,9 @@ _INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 _SINGLE_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
+SOURCE_WINDOW_BYTES = 32 << 20  # source rows mapped in at a time while copying
+
+
 @dataclass(frozen=True, slots=True)
 class SourceTensor:
     """One tensor of the source: where it lives and how to read parts of it as float32."""
@@ -28,31 +32,45 @@ class SourceTensor:
     _reader: "_ShardReader"
 
     def read(self, index: tuple[slice, ...]) -> np.ndarray:
-        """A float32 copy of self[index]; the source pages it touched can then be released."""
-        return self._reader.read(self.name, index)
+        """A float32 copy of self[index], copied a window of source rows at a time.
 
-    def release(self) -> None:
-        self._reader.release(self.name)
+        Each window's pages leave our resident set once copied: reading a column block of lm_head [V, D]
+        touches every row, and without this the whole tensor would sit in RSS beside the output.
+        """
+        rows = range(*index[0].indices(self.shape[0])) if self.shape else range(0)
+        if len(rows) == 0 or rows.step != 1:
+            return self._reader.read(self.name, index)
+        row_bytes = 4 * int(np.prod(self.shape[1:], dtype=np.int64))
+        step = max(1, SOURCE_WINDOW_BYTES // max(row_bytes, 1))
+        copied = None
+        for start in range(rows.start, rows.stop, step):
+            stop = min(rows.stop, start + step)
+            window = self._reader.read(self.name, (slice(start, stop), *index[1:]))
+            if copied is None:
+                copied = np.empty((len(rows), *window.shape[1:]), dtype=np.float32)
+            copied[start - rows.start : stop - rows.start] = window
+            self._reader.release(self.name, start, stop)
+        return copied
 
 
-class _ShardReader:
+class _ShardReader(Protocol):
     def read(self, name: str, index: tuple[slice, ...]) -> np.ndarray: ...
 
-    def release(self, name: str) -> None: ...
+    def release(self, name: str, start_row: int, stop_row: int) -> None: ...
 
 
-class _TorchReader(_ShardReader):
+class _TorchReader:
     def __init__(self, shard: TorchShard):
         self.shard = shard
 
     def read(self, name, index):
         return np.array(self.shard.view(name)[index], dtype=np.float32)
 
-    def release(self, name):
-        self.shard.release(name)
+    def release(self, name, start_row, stop_row):
+        self.shard.release(name, start_row, stop_row)
 
 
-class _SafetensorsReader(_ShardReader):
+class _SafetensorsReader:
     """Opens the file per read: safetensors maps it, and closing drops the mapping (and its pages from our RSS)."""
 
     def __init__(self, path: Path):
@@ -67,8 +85,8 @@ class _SafetensorsReader(_ShardReader):
         except (OSError, ValueError, TypeError) as error:
             raise SaxctlError(f"{self.path}: cannot read tensor {name} ({error})") from None
 
-    def release(self, name):
-        pass
+    def release(self, name, start_row, stop_row):
+        pass  # the mapping closed with the file
 
 
 def _safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:

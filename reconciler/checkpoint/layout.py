@@ -118,7 +118,6 @@ def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor]) -> Iterator[tup
                 stop = min(d, start + step)
                 values = source.read((slice(None), slice(start, stop))).T
                 yield (which, slice(start, stop)), np.ascontiguousarray(values).reshape(stop - start, *array.shape[2:])
-                source.release()
         return
     (source,) = sources
     rows = array.shape[0]
@@ -137,4 +136,3 @@ def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor]) -> Iterator[tup
             if available < stop:
                 values = np.concatenate([values, np.zeros((stop - available, *array.shape[1:]), np.float32)])
         yield (slice(start, stop),), np.ascontiguousarray(values)
-        source.release()

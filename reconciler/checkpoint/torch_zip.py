@@ -156,9 +156,15 @@ class TorchShard:
         strides = tuple(s * dtype.itemsize for s in record.stride)
         return np.lib.stride_tricks.as_strided(storage[record.offset :], record.shape, strides, writeable=False)
 
-    def release(self, name: str) -> None:
-        """Drop this tensor's pages from our resident set (they stay in the page cache): keeps RSS bounded."""
-        start, size = self._storage_span(self.records[name].storage_key)
+    def release(self, name: str, start_row: int, stop_row: int) -> None:
+        """Drop these rows' pages from our resident set (they stay in the page cache): keeps RSS bounded."""
+        record = self.records[name]
+        start, size = self._storage_span(record.storage_key)
+        itemsize = numpy_dtype(record.dtype).itemsize
+        contiguous = record.stride == tuple(int(np.prod(record.shape[i + 1 :])) for i in range(len(record.shape)))
+        if contiguous and record.shape:
+            row_bytes = itemsize * int(np.prod(record.shape[1:], dtype=np.int64))
+            start, size = start + itemsize * record.offset + start_row * row_bytes, (stop_row - start_row) * row_bytes
         page_start = start - start % mmap.PAGESIZE
         self._map.madvise(mmap.MADV_DONTNEED, page_start, size + start - page_start)
 

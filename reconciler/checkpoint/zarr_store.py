@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ctypes
 import json
 from pathlib import Path
 from typing import Iterable
@@ -29,6 +30,14 @@ class ArrayChecksum:
         return self._crc.hexdigest().decode()
 
 
+def _return_freed_memory() -> None:
+    """glibc keeps freed heap pages for reuse; tensorstore's buffers for one array would stay in RSS beside the next."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
 def _spec(path: Path, shape: tuple[int, ...] | None, dtype: str, cache_bytes: int) -> dict:
     spec = {
         "driver": "zarr",
@@ -53,49 +62,58 @@ def _spec(path: Path, shape: tuple[int, ...] | None, dtype: str, cache_bytes: in
 
 def write_array(path: Path, shape: tuple[int, ...], blocks: Iterable[tuple[tuple, np.ndarray]]) -> str:
     """Write blocks (in C order) into one float32 array; return the checksum of what was written."""
+    try:
+        return _write_blocks(path, shape, blocks)
+    except ValueError as error:
+        raise SaxctlError(f"{path}: tensorstore could not write the array ({error})") from None
+    finally:
+        _return_freed_memory()  # after _write_blocks returned, so its store and transaction are gone
+
+
+def _write_blocks(path: Path, shape: tuple[int, ...], blocks: Iterable[tuple[tuple, np.ndarray]]) -> str:
     import tensorstore as ts
 
     checksum = ArrayChecksum()
-    try:
-        store = ts.open(_spec(path, shape, "<f4", 0)).result()
-        # One transaction: the chunk is assembled in memory and encoded once, not rewritten for every block.
-        with ts.Transaction() as transaction:
-            staged = store.with_transaction(transaction)
-            for index, values in blocks:
-                checksum.update(values)
-                staged[index].write(values).result()
-                del values
-    except ValueError as error:
-        raise SaxctlError(f"{path}: tensorstore could not write the array ({error})") from None
+    store = ts.open(_spec(path, shape, "<f4", 0)).result()
+    # One transaction: the chunk is assembled in memory and encoded once, not rewritten for every block.
+    with ts.Transaction() as transaction:
+        staged = store.with_transaction(transaction)
+        for index, values in blocks:
+            checksum.update(values)
+            staged[index].write(values).result()
     return checksum.hexdigest()
 
 
 def verify_array(path: Path, shape: tuple[int, ...], expected_checksum: str) -> None:
     """Re-read what was written and compare shape, dtype and checksum: paxml would silently pad, crop or zero it."""
+    try:
+        found = _read_checksum(path, shape)
+    except ValueError as error:
+        raise SaxctlError(f"{path}: cannot read back the array ({error})") from None
+    finally:
+        _return_freed_memory()  # the decoded chunk in tensorstore's cache is gone once _read_checksum returned
+    if found != expected_checksum:
+        raise SaxctlError(f"{path}: read back checksum {found}, wrote {expected_checksum}")
+    chunk = path / ".".join(["0"] * max(len(shape), 1))
+    if not chunk.is_file():
+        # A missing chunk reads as the fill value; with fill_value null that is not what we wrote.
+        raise SaxctlError(f"{path}: chunk file {chunk.name} is missing")
+
+
+def _read_checksum(path: Path, shape: tuple[int, ...]) -> str:
     import tensorstore as ts
 
     nbytes = 4 * int(np.prod(shape, dtype=np.int64))
-    try:
-        store = ts.open(_spec(path, None, "<f4", nbytes + (16 << 20))).result()
-    except ValueError as error:
-        raise SaxctlError(f"{path}: cannot open the written array ({error})") from None
+    store = ts.open(_spec(path, None, "<f4", nbytes + (16 << 20))).result()
     found_dtype = store.dtype.numpy_dtype
     if tuple(store.shape) != shape or found_dtype != np.float32:
         raise SaxctlError(f"{path}: wrote shape {list(shape)} float32, read back {list(store.shape)} {found_dtype}")
     checksum = ArrayChecksum()
     rows = shape[0] if shape else 1
     step = max(1, READ_BLOCK_BYTES // max(nbytes // max(rows, 1), 1))
-    try:
-        for start in range(0, rows, step):
-            checksum.update(store[start : min(rows, start + step)].read().result() if shape else store.read().result())
-    except ValueError as error:
-        raise SaxctlError(f"{path}: cannot read back the array ({error})") from None
-    if checksum.hexdigest() != expected_checksum:
-        raise SaxctlError(f"{path}: read back checksum {checksum.hexdigest()}, wrote {expected_checksum}")
-    chunk = path / ".".join(["0"] * max(len(shape), 1))
-    if not chunk.is_file():
-        # A missing chunk reads as the fill value; with fill_value null that is not what we wrote.
-        raise SaxctlError(f"{path}: chunk file {chunk.name} is missing")
+    for start in range(0, rows, step):
+        checksum.update(store[start : min(rows, start + step)].read().result() if shape else store.read().result())
+    return checksum.hexdigest()
 
 
 def write_step(path: Path, step: int = 0) -> None:
