@@ -1,0 +1,73 @@
+"""Where the sandbox keeps state and binaries, and how it builds its Go emulators (real `go` runs)."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reconciler.sandbox import gobuild, paths
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_state_dir_precedence(monkeypatch, tmp_path):
+    monkeypatch.delenv("SAXCTL_SANDBOX_DIR", raising=False)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert paths.state_dir() == tmp_path / "home" / ".local" / "state" / "saxctl" / "sandbox"
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert paths.state_dir() == tmp_path / "xdg" / "saxctl" / "sandbox"
+    monkeypatch.setenv("SAXCTL_SANDBOX_DIR", str(tmp_path / "explicit"))
+    assert paths.state_dir() == tmp_path / "explicit"
+    assert paths.state_file() == tmp_path / "explicit" / "state.json"
+    assert paths.data_dir("gcs") == tmp_path / "explicit" / "data" / "gcs"
+
+
+def test_binaries_live_in_the_checkout_unless_told_otherwise(monkeypatch, tmp_path):
+    monkeypatch.delenv("SAXCTL_SANDBOX_BIN", raising=False)
+    assert paths.source_checkout() == REPO
+    assert paths.bin_dir() == REPO / ".sandbox" / "bin"
+    monkeypatch.setenv("SAXCTL_SANDBOX_BIN", str(tmp_path / "bin"))
+    assert paths.bin_dir() == tmp_path / "bin"
+
+
+def test_every_go_tool_is_pinned_to_a_version():
+    for name, module in gobuild.GO_TOOLS.items():
+        path, _, version = module.partition("@")
+        assert version.startswith("v") and path.rsplit("/", 1)[1] == name, module
+
+
+@pytest.fixture
+def empty_bin(monkeypatch, tmp_path):
+    monkeypatch.setenv("SAXCTL_SANDBOX_BIN", str(tmp_path / "bin"))
+    return tmp_path / "bin"
+
+
+def test_a_failed_build_names_the_module_shows_the_log_tail_and_leaves_nothing(monkeypatch, empty_bin):
+    if shutil.which("go") is None:
+        pytest.skip("needs Go")
+    monkeypatch.setitem(gobuild.GO_TOOLS, "no-such-tool", "example.invalid/no-such-tool@v0.0.1")
+    monkeypatch.setenv("GOPROXY", "off")  # fail at once, offline, the way a bad module fails online
+    messages = []
+    with pytest.raises(gobuild.BuildError) as raised:
+        gobuild.ensure_binary("no-such-tool", messages.append)
+    assert "building no-such-tool (example.invalid/no-such-tool@v0.0.1) failed with exit code 1" in raised.value.message
+    assert "GOPROXY=off" in raised.value.message, "the tail of Go's own output is shown"
+    assert raised.value.hint == f"Full log: {empty_bin / 'no-such-tool.build.log'}"
+    assert messages == ["building no-such-tool v0.0.1 (first run only, a few minutes)..."]
+    assert sorted(p.name for p in empty_bin.iterdir()) == [".build.lock", "no-such-tool.build.log"]
+
+
+def test_a_binary_of_another_version_is_rebuilt_and_a_current_one_reused(sandbox, empty_bin):
+    """Uses the module cache the session's sandbox build filled: no download, a warm compile."""
+    running = Path(f"/proc/{sandbox.state['emulators']['fake-gcs-server']['pid']}/exe").resolve()
+    empty_bin.mkdir()
+    (empty_bin / "fake-gcs-server").write_text("#!/bin/sh\n")
+    (empty_bin / "fake-gcs-server.version").write_text("github.com/fsouza/fake-gcs-server@v1.0.0\n")
+    messages = []
+    binary = gobuild.ensure_binary("fake-gcs-server", messages.append)
+    assert messages[0].startswith("building fake-gcs-server v1.56.1")
+    assert binary.read_bytes() == running.read_bytes(), "Go builds are reproducible: the same pinned module"
+    assert (empty_bin / "fake-gcs-server.version").read_text().strip() == gobuild.GO_TOOLS["fake-gcs-server"]
+    messages.clear()
+    assert gobuild.ensure_binary("fake-gcs-server", messages.append) == binary and messages == []
