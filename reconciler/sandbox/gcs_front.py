@@ -53,7 +53,15 @@ class GcsFrontServer(EmulatorServer):
 
     def upstream(self) -> http.client.HTTPConnection:
         # One connection per request: nothing can go stale between requests, and loopback connects cost microseconds.
-        return http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=_UPSTREAM_TIMEOUT_S)
+        return _NoDelayConnection(self.upstream_host, self.upstream_port, timeout=_UPSTREAM_TIMEOUT_S)
+
+
+class _NoDelayConnection(http.client.HTTPConnection):
+    """Streamed request bodies go out in several writes; Nagle would hold each small one for the peer's ACK."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class GcsFrontHandler(EmulatorHandler):
