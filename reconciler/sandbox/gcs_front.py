@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from reconciler.sandbox import gcs_buckets
+from reconciler.sandbox import gcs_buckets, passthrough
 from reconciler.sandbox.bucket_store import BucketStore
 from reconciler.sandbox.google_errors import ApiError
 from reconciler.sandbox.httpbase import EmulatorHandler, EmulatorServer
@@ -31,10 +31,6 @@ BUCKET_ROUTES: tuple[tuple[str, re.Pattern, str, str], ...] = tuple(
         ("PUT", r"^/storage/v1/b/(?P<bucket>[^/]+)$", "_update", "storage.buckets.update"),
         ("DELETE", r"^/storage/v1/b/(?P<bucket>[^/]+)$", "_delete", "storage.buckets.delete"),
     ))
-# Hop-by-hop headers (RFC 9110 §7.6.1) are the proxy's own; Host is deliberately NOT among them (RECIPES §2).
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                         "transfer-encoding", "upgrade", "proxy-connection"})
-_COPY_CHUNK = 1 << 20
 _UPSTREAM_TIMEOUT_S = 60
 _MAX_PAGE = 1000
 _UPSTREAM_CHECK_S = 1.0
@@ -53,15 +49,7 @@ class GcsFrontServer(EmulatorServer):
 
     def upstream(self) -> http.client.HTTPConnection:
         # One connection per request: nothing can go stale between requests, and loopback connects cost microseconds.
-        return _NoDelayConnection(self.upstream_host, self.upstream_port, timeout=_UPSTREAM_TIMEOUT_S)
-
-
-class _NoDelayConnection(http.client.HTTPConnection):
-    """Streamed request bodies go out in several writes; Nagle would hold each small one for the peer's ACK."""
-
-    def connect(self) -> None:
-        super().connect()
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return passthrough.NoDelayConnection(self.upstream_host, self.upstream_port, timeout=_UPSTREAM_TIMEOUT_S)
 
 
 class GcsFrontHandler(EmulatorHandler):
@@ -199,66 +187,13 @@ class GcsFrontHandler(EmulatorHandler):
         connection = self.server.upstream()
         try:
             try:
-                response = self._forward_request(connection, method)
+                response = passthrough.forward_request(self, connection)
             except OSError as error:
                 self.close_connection = True
                 raise ApiError(502, f"fake-gcs-server did not answer {method} {self.url_path}: {error}") from None
-            self._forward_response(response)
+            passthrough.forward_response(self, response)
         finally:
             connection.close()
-
-    def _forward_request(self, connection: http.client.HTTPConnection, method: str) -> http.client.HTTPResponse:
-        connection.putrequest(method, self.path, skip_host=True, skip_accept_encoding=True)
-        for name, value in self.headers.items():
-            if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
-                connection.putheader(name, value)  # Host included: fake-gcs-server builds upload URLs from it
-        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
-        if chunked:
-            body = self._read_chunked()
-            connection.putheader("Content-Length", str(len(body)))
-            connection.endheaders(body)
-        else:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length or method in ("POST", "PUT", "PATCH"):
-                connection.putheader("Content-Length", str(length))
-            connection.endheaders()
-            remaining = length
-            while remaining:  # stream the body: upload chunks can be hundreds of MB
-                block = self.rfile.read(min(_COPY_CHUNK, remaining))
-                if not block:
-                    raise ConnectionResetError("the client closed the connection mid-body")
-                connection.send(block)
-                remaining -= len(block)
-        return connection.getresponse()
-
-    def _forward_response(self, response: http.client.HTTPResponse) -> None:
-        self.send_response(response.status, response.reason)
-        length = response.getheader("Content-Length")
-        for name, value in response.getheaders():
-            if name.lower() not in _HOP_BY_HOP:
-                self.send_header(name, value)
-        bodyless = self.command == "HEAD" or response.status in (204, 304) or 100 <= response.status < 200
-        stream_chunked = length is None and not bodyless
-        if stream_chunked:
-            self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        if bodyless:
-            return
-        while block := response.read(_COPY_CHUNK):
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(block), block) if stream_chunked else block)
-        if stream_chunked:
-            self.wfile.write(b"0\r\n\r\n")
-
-    def _read_chunked(self) -> bytes:
-        parts = []
-        while True:
-            size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-            if size == 0:
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return b"".join(parts)
-            parts.append(self.rfile.read(size))
-            self.rfile.readline()
 
 
 def _required(params: dict[str, str], name: str) -> str:

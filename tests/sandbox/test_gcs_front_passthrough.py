@@ -108,3 +108,19 @@ def test_the_request_log_counts_api_calls_not_control_calls(sandbox, bucket):
     sandbox.faults()
     assert [(r["method"], r["path"], r["status"]) for r in sandbox.requests()] == [
         ("GET", f"/storage/v1/b/{bucket.name}", 200)]
+
+
+def test_a_chunked_request_body_and_a_long_listing_pass_through(sandbox, bucket):
+    """Bodies of unknown length both ways: a chunked upload, and a listing fake-gcs-server sends chunked."""
+    url = f"{sandbox.gcs_endpoint}/upload/storage/v1/b/{bucket.name}/o"
+    parts = [os.urandom(10_000) for _ in range(3)]
+    reply = requests.post(url, params={"uploadType": "media", "name": "chunked.bin"}, data=iter(parts),
+                          headers={"Content-Type": "application/octet-stream"}, timeout=TIMEOUT_S)
+    assert reply.status_code == 200 and reply.json()["size"] == "30000"
+    assert bucket.blob("chunked.bin").download_as_bytes(timeout=TIMEOUT_S) == b"".join(parts)
+    for index in range(40):
+        bucket.blob(f"many/object-with-a-longish-name-{index:03d}").upload_from_string(b"x", timeout=TIMEOUT_S)
+    listing = requests.get(f"{sandbox.gcs_endpoint}/storage/v1/b/{bucket.name}/o", params={"prefix": "many/"},
+                           timeout=TIMEOUT_S)
+    assert listing.headers.get("Transfer-Encoding") == "chunked", "the case this test is for"
+    assert len(listing.json()["items"]) == 40
