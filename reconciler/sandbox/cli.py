@@ -31,7 +31,10 @@ def sandbox() -> None:
                    '"path": "^/upload/", "status": 503, "count": 2}]}; also settable later through '
                    "POST /_sandbox/faults on the emulator.")
 def up(faults_path: str | None) -> None:
-    """Start the emulators (idempotent) and print the shell exports of `saxctl sandbox env`."""
+    """Start the emulators (idempotent) and print the shell exports of `saxctl sandbox env`.
+
+    Already up: says so, adds the --faults rules to the running emulators, and prints the same exports.
+    """
     from reconciler.sandbox import supervisor
 
     say = error_console().print_plain

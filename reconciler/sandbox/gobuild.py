@@ -57,7 +57,8 @@ def _build(name: str, module: str, binary: Path, say: Callable[[str], None]) -> 
     if go is None:
         raise BuildError(
             f"Go is needed to build {name} ({module}) for the sandbox, and `go` is not on PATH",
-            hint=f"Install Go (https://go.dev/dl/), or put a {name} binary in a directory and set SAXCTL_SANDBOX_BIN to it",
+            hint=f"Install Go (https://go.dev/dl/), or put a {name} binary in a directory and set "
+                 "SAXCTL_SANDBOX_BIN to it",
         )
     version = module.rsplit("@", 1)[1]
     say(f"building {name} {version} (first run only, {_EXPECTED_COLD_BUILD.get(name, 'a few minutes')})...")

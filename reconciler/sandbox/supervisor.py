@@ -47,9 +47,12 @@ class EmulatorStatus:
 
 def up(say: Say, faults: dict[str, list] | None = None) -> tuple[dict, bool]:
     """Start every emulator unless all are already healthy. Returns (state, already_up)."""
+    _check_faults(faults or {})
     with _locked():
         state = read_state()
         if state and all(row.healthy for row in _check(state)):
+            for name, rules in (faults or {}).items():
+                _post_faults(f"{emulator_url(state, name)}/_sandbox/faults", rules)
             return state, True
         if state:
             say("sandbox partly up: restarting it")
@@ -111,7 +114,6 @@ def emulator_url(state: dict, name: str) -> str:
 
 def _start(say: Say, faults: dict[str, list]) -> dict:
     started_at = time.monotonic()
-    _check_faults(faults)
     binaries = {emulator.go_tool: gobuild.ensure_binary(emulator.go_tool, say)
                 for emulator in EMULATORS if emulator.go_tool}
     launch = Launch(ports={emulator.name: _free_port() for emulator in EMULATORS}, binaries=binaries,
@@ -150,6 +152,15 @@ def _check_faults(faults: dict[str, list]) -> None:
             FaultSet().add(rules)
         except (ValueError, TypeError) as error:
             raise SaxctlError(f"bad fault rule for {name}: {error}") from None
+
+
+def _post_faults(url: str, rules: list) -> None:
+    request = urllib.request.Request(url, data=json.dumps(rules).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(request, timeout=HEALTH_TIMEOUT_S).close()
+    except (OSError, ValueError) as error:
+        raise EndpointError(f"could not install fault rules at {url}: {error}") from None
 
 
 def _launch(name: str, command: list[str], port: int) -> dict:

@@ -113,7 +113,9 @@ def test_read_only_fields_echoed_back_are_accepted_but_location_cannot_change():
 
 
 @pytest.mark.parametrize("params, code", [
-    ({"ifMetagenerationMatch": "2"}, 412), ({"ifMetagenerationNotMatch": "1"}, 412), ({"ifMetagenerationMatch": "x"}, 400),
+    ({"ifMetagenerationMatch": "2"}, 412),
+    ({"ifMetagenerationNotMatch": "1"}, 412),
+    ({"ifMetagenerationMatch": "x"}, 400),
 ])
 def test_preconditions_on_writes(params, code):
     with pytest.raises(ApiError) as raised:

@@ -133,8 +133,9 @@ def test_projection_full_shows_acls_only_without_uniform_access(sandbox, client,
     full = requests.get(f"{sandbox.gcs_endpoint}/storage/v1/b/{fine_grained.name}", params={"projection": "full"},
                         timeout=TIMEOUT_S).json()
     assert full["owner"] == {"entity": f"project-owners-{number}"}
-    assert {entry["entity"]: entry["role"] for entry in full["acl"]} == {
-        f"project-owners-{number}": "OWNER", f"project-editors-{number}": "OWNER", f"project-viewers-{number}": "READER"}
+    assert {entry["entity"]: entry["role"] for entry in full["acl"]} == {f"project-owners-{number}": "OWNER",
+                                                                       f"project-editors-{number}": "OWNER",
+                                                                       f"project-viewers-{number}": "READER"}
     no_acl = requests.get(f"{sandbox.gcs_endpoint}/storage/v1/b/{fine_grained.name}", timeout=TIMEOUT_S).json()
     assert not {"acl", "defaultObjectAcl", "owner"} & set(no_acl)
     uniform_full = requests.get(f"{sandbox.gcs_endpoint}/storage/v1/b/{uniform.name}", params={"projection": "full"},

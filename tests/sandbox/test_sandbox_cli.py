@@ -84,7 +84,8 @@ def test_up_env_status_down_and_buckets_survive_a_restart(state_dir):
     assert saxctl(state_dir, "down", "--purge").returncode == 0
     assert not (state_dir / "data").exists()
     purged = exports(saxctl(state_dir, "up").stdout)
-    assert requests.get(f"{purged['STORAGE_EMULATOR_HOST']}/storage/v1/b/survives-restart", timeout=10).status_code == 404
+    gone = requests.get(f"{purged['STORAGE_EMULATOR_HOST']}/storage/v1/b/survives-restart", timeout=10)
+    assert gone.status_code == 404
 
 
 def test_the_exports_work_with_eval(state_dir):
@@ -125,6 +126,10 @@ def test_fault_rules_from_a_file_are_installed_at_start(state_dir, tmp_path):
     listed = requests.get(f"{env['STORAGE_EMULATOR_HOST']}/storage/v1/b", params={"project": "p"}, timeout=10)
     assert listed.status_code == 503
     assert requests.get(f"{env['STORAGE_EMULATOR_HOST']}/storage/v1/b", params={"project": "p"}, timeout=10).ok
+    again = saxctl(state_dir, "up", "--faults", str(rules))
+    assert "already up" in again.stderr
+    listed = requests.get(f"{env['STORAGE_EMULATOR_HOST']}/storage/v1/b", params={"project": "p"}, timeout=10)
+    assert listed.status_code == 503, "rules given to `up` when already up are added to the running emulator"
 
 
 @pytest.mark.parametrize("content, message", [
