@@ -27,9 +27,10 @@ def sandbox() -> None:
 
 @sandbox.command()
 @click.option("--faults", "faults_path", type=click.Path(dir_okay=False, exists=True),
+              envvar="SAXCTL_SANDBOX_FAULTS",
               help='JSON file of fault rules per emulator installed at start, e.g. {"gcs": [{"method": "PUT", '
                    '"path": "^/upload/", "status": 503, "count": 2}]}; also settable later through '
-                   "POST /_sandbox/faults on the emulator.")
+                   "POST /_sandbox/faults on the emulator. Default: $SAXCTL_SANDBOX_FAULTS.")
 def up(faults_path: str | None) -> None:
     """Start the emulators (idempotent) and print the shell exports of `saxctl sandbox env`.
 

@@ -205,7 +205,9 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self.server.faults.clear()
             self.send_json(200, {"rules": []})
         elif what == "requests" and method == "GET":
-            self.send_json(200, {"requests": self.server.requests.entries()})
+            entries = self.server.requests.entries()
+            reads = sum(entry["method"] in ("GET", "HEAD") for entry in entries)
+            self.send_json(200, {"requests": entries, "reads": reads, "writes": len(entries) - reads})
         elif what == "requests" and method == "DELETE":
             self.server.requests.reset()
             self.send_json(200, {"requests": []})

@@ -108,6 +108,10 @@ def test_the_request_log_counts_api_calls_not_control_calls(sandbox, bucket):
     sandbox.faults()
     assert [(r["method"], r["path"], r["status"]) for r in sandbox.requests()] == [
         ("GET", f"/storage/v1/b/{bucket.name}", 200)]
+    bucket.labels = {"a": "b"}
+    bucket.patch(timeout=TIMEOUT_S)
+    summary = requests.get(f"{sandbox.gcs_endpoint}/_sandbox/requests", timeout=TIMEOUT_S).json()
+    assert (summary["reads"], summary["writes"]) == (1, 1)
 
 
 def test_a_chunked_request_body_and_a_long_listing_pass_through(sandbox, bucket):

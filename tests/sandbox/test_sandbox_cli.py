@@ -126,7 +126,7 @@ def test_fault_rules_from_a_file_are_installed_at_start(state_dir, tmp_path):
     listed = requests.get(f"{env['STORAGE_EMULATOR_HOST']}/storage/v1/b", params={"project": "p"}, timeout=10)
     assert listed.status_code == 503
     assert requests.get(f"{env['STORAGE_EMULATOR_HOST']}/storage/v1/b", params={"project": "p"}, timeout=10).ok
-    again = saxctl(state_dir, "up", "--faults", str(rules))
+    again = saxctl(state_dir, "up", SAXCTL_SANDBOX_FAULTS=str(rules))
     assert "already up" in again.stderr
     listed = requests.get(f"{env['STORAGE_EMULATOR_HOST']}/storage/v1/b", params={"project": "p"}, timeout=10)
     assert listed.status_code == 503, "rules given to `up` when already up are added to the running emulator"
