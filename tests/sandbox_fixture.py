@@ -7,6 +7,8 @@ import json
 import os
 import re
 import secrets
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,16 +91,25 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
     state_dir = tmp_path_factory.mktemp("sandbox")
     say = lambda message: print(f"[sandbox] {message}", flush=True)  # noqa: E731 (shown with -s)
-    with state_dir_env(state_dir):
-        state, _ = supervisor.up(say)
-    running = Sandbox(state, state_dir)
-    _live.append(running)
+    # Stops the emulators should this session be killed before its teardown (they run detached).
+    with open(state_dir / "reaper.log", "wb") as reaper_log:
+        reaper = subprocess.Popen([sys.executable, "-m", "reconciler.sandbox.reaper", "--owner", str(os.getpid()),
+                                   "--state-dir", str(state_dir)], stdin=subprocess.DEVNULL, stdout=reaper_log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        yield running
-    finally:
-        _live.remove(running)
         with state_dir_env(state_dir):
-            supervisor.down(say)
+            state, _ = supervisor.up(say)
+        running = Sandbox(state, state_dir)
+        _live.append(running)
+        try:
+            yield running
+        finally:
+            _live.remove(running)
+            with state_dir_env(state_dir):
+                supervisor.down(say)
+    finally:
+        reaper.terminate()
+        reaper.wait(timeout=10)
 
 
 @pytest.fixture

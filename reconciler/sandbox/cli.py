@@ -36,14 +36,14 @@ def up(faults_path: str | None) -> None:
 
     Already up: says so, adds the --faults rules to the running emulators, and prints the same exports.
     """
-    from reconciler.sandbox import supervisor
+    from reconciler.sandbox import paths, supervisor
 
     say = error_console().print_plain
     state, already_up = supervisor.up(say, _read_faults(faults_path) if faults_path else None)
     if already_up:
-        say(f"sandbox already up (since {state['started']}); state in {supervisor.paths.state_dir()}")
+        say(f"sandbox already up (since {state['started']}); state in {paths.state_dir()}")
     else:
-        say(f"sandbox up in {state['start_seconds']:.1f} s; state in {supervisor.paths.state_dir()}")
+        say(f"sandbox up in {state['start_seconds']:.1f} s; state in {paths.state_dir()}")
     output_console().rich.out(supervisor.shell_exports(supervisor.env_exports(state)), end="", highlight=False)
 
 
