@@ -27,6 +27,7 @@ from reconciler.sandbox.faults import FaultSet
 START_TIMEOUT_S = 20.0  # an emulator not healthy by then is reported, with its log, instead of hanging
 STOP_TIMEOUT_S = 5.0  # SIGTERM grace before SIGKILL
 HEALTH_TIMEOUT_S = 2.0
+_PORT_ATTEMPTS = 3
 MARKER_ENV = {"SAXCTL_SANDBOX": "1"}
 
 Say = Callable[[str], None]
@@ -116,10 +117,25 @@ def _start(say: Say, faults: dict[str, list]) -> dict:
     started_at = time.monotonic()
     binaries = {emulator.go_tool: gobuild.ensure_binary(emulator.go_tool, say)
                 for emulator in EMULATORS if emulator.go_tool}
-    launch = Launch(ports={emulator.name: _free_port() for emulator in EMULATORS}, binaries=binaries,
-                    faults_json={name: json.dumps(rules) for name, rules in faults.items()})
     for directory in (paths.logs_dir(), paths.pids_dir(), paths.state_dir() / "data"):
         directory.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, _PORT_ATTEMPTS + 1):
+        launch = Launch(ports={emulator.name: _free_port() for emulator in EMULATORS}, binaries=binaries,
+                        faults_json={name: json.dumps(rules) for name, rules in faults.items()})
+        try:
+            state = _launch_all(launch, say)
+            break
+        except _PortTaken as taken:
+            if attempt == _PORT_ATTEMPTS:
+                raise EndpointError(f"could not start {taken.name}: its port was taken {attempt} times in a row",
+                                    hint=f"Full log: {taken.log}") from None
+            say(f"{taken.name}'s port was taken by another process meanwhile: retrying with new ports")
+    state["start_seconds"] = round(time.monotonic() - started_at, 2)
+    _write_state(state)
+    return state
+
+
+def _launch_all(launch: Launch, say: Say) -> dict:
     state = {"version": 1, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
              "emulators": {}, "env": {}}
     try:
@@ -135,8 +151,6 @@ def _start(say: Say, faults: dict[str, list]) -> dict:
     for emulator in EMULATORS:
         state["env"].update(emulator.exports(launch.ports))
     state["env"].update({"SAXCTL_SANDBOX_DIR": str(paths.state_dir()), **MARKER_ENV})
-    state["start_seconds"] = round(time.monotonic() - started_at, 2)
-    _write_state(state)
     return state
 
 
@@ -182,6 +196,8 @@ def _wait_healthy(name: str, record: dict) -> None:
     detail = ""
     while time.monotonic() < deadline:
         if not _alive(record["pid"], BY_NAME[name].marker):
+            if "address already in use" in _log_tail(record["log"]).lower():
+                raise _PortTaken(name, record["log"])
             raise EndpointError(f"the sandbox emulator {name} exited while starting:\n{_log_tail(record['log'])}",
                                 hint=f"Full log: {record['log']}")
         healthy, detail = _probe(record["health_url"])
@@ -190,6 +206,15 @@ def _wait_healthy(name: str, record: dict) -> None:
         time.sleep(0.05)
     raise EndpointError(f"the sandbox emulator {name} was not healthy after {START_TIMEOUT_S:.0f} s ({detail}):\n"
                         f"{_log_tail(record['log'])}", hint=f"Full log: {record['log']}")
+
+
+class _PortTaken(Exception):
+    """Another process bound the port we picked before the emulator did (a free port is only free until used)."""
+
+    def __init__(self, name: str, log: str):
+        super().__init__(name)
+        self.name = name
+        self.log = log
 
 
 def _free_port() -> int:
@@ -296,7 +321,10 @@ def _locked() -> Iterator[None]:
 
 
 def _log_tail(log_path: str, lines: int = 15) -> str:
+    """The last lines the latest launch wrote (the log is appended to across launches, each after a "--- " line)."""
     try:
-        return "\n".join(Path(log_path).read_text(errors="replace").splitlines()[-lines:])
+        text = Path(log_path).read_text(errors="replace")
     except OSError:
         return "(no log)"
+    latest = text.rsplit("\n--- ", 1)[-1].splitlines()[1:]
+    return "\n".join(latest[-lines:]) or "(the emulator wrote nothing)"

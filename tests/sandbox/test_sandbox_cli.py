@@ -158,3 +158,27 @@ def test_env_unset_lists_every_variable_even_when_down(state_dir):
     unset = saxctl(state_dir, "env", "--unset")
     assert unset.returncode == 0
     assert unset.stdout.splitlines() == [f"unset {name}" for name in SANDBOX_VARIABLES]
+
+
+def test_a_port_taken_between_picking_and_binding_is_retried(monkeypatch, tmp_path):
+    """Free ports are only free until someone binds them: parallel test sessions race for them."""
+    import socket
+
+    from reconciler.sandbox import supervisor
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        real_free_port = supervisor._free_port
+        picks = iter([taken])
+        monkeypatch.setattr(supervisor, "_free_port", lambda: next(picks, None) or real_free_port())
+        monkeypatch.setenv("SAXCTL_SANDBOX_DIR", str(tmp_path))
+        messages = []
+        try:
+            state, _ = supervisor.up(messages.append)
+            assert messages == ["fake-gcs-server's port was taken by another process meanwhile: retrying with new ports"]
+            assert taken not in [row["port"] for row in state["emulators"].values()]
+            assert all(row.healthy for row in supervisor.status())
+        finally:
+            supervisor.down(messages.append)
