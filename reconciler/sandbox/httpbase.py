@@ -61,6 +61,8 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"  # keep-alive, as the Google clients' sessions expect
     server: EmulatorServer
+    _recorded = True  # outside _dispatch (the stdlib's own error replies) nothing is logged
+    _started = 0.0
 
     def setup(self) -> None:
         super().setup()
@@ -165,7 +167,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                     self._drop()
                     return
                 if rule.status is not None:
-                    self.read_body()  # keep the connection usable for the client's next request
+                    self._discard_body()
                     self.send_json(rule.status, rule.error_body(), rule.headers())
                     return
             try:
@@ -174,8 +176,23 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 self.send_api_error(error)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        except Exception:
+            # A bug of ours: say so in a Google-style 500 (the client reports it) rather than drop the connection
+            # (the client would retry it for minutes).
+            log.exception("%s %s failed", method, path)
+            self.close_connection = True
+            if not self._recorded:
+                self.send_api_error(ApiError(500, f"the {self.server.name} emulator failed on {method} {path}; "
+                                                  "see its log"))
         finally:
             self._record(0)  # no answer was sent: a dropped connection, or the client went away
+
+    def _discard_body(self) -> None:
+        """Consume an unanswered request's body so the connection stays usable for the client's next request."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True  # rare (the Google clients send Content-Length): not worth parsing
+        else:
+            self.read_body()
 
     def _drop(self) -> None:
         self._record(0)
@@ -212,5 +229,5 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self.server.requests.reset()
             self.send_json(200, {"requests": []})
         else:
-            self.read_body()
+            self._discard_body()
             self.send_api_error(ApiError(404, f"no sandbox control endpoint {method} {CONTROL_PREFIX}{what}"))

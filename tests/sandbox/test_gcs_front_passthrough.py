@@ -128,3 +128,10 @@ def test_a_chunked_request_body_and_a_long_listing_pass_through(sandbox, bucket)
                            timeout=TIMEOUT_S)
     assert listing.headers.get("Transfer-Encoding") == "chunked", "the case this test is for"
     assert len(listing.json()["items"]) == 40
+
+
+def test_what_no_emulator_route_handles_still_gets_an_http_answer(sandbox):
+    assert requests.options(f"{sandbox.gcs_endpoint}/storage/v1/b", timeout=TIMEOUT_S).status_code == 501
+    unknown = requests.get(f"{sandbox.gcs_endpoint}/_sandbox/nothing", timeout=TIMEOUT_S)
+    assert unknown.status_code == 404 and "no sandbox control endpoint" in unknown.json()["error"]["message"]
+    assert requests.get(f"{sandbox.gcs_endpoint}/_sandbox/health", timeout=TIMEOUT_S).json()["ok"] is True
