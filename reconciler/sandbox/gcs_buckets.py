@@ -189,10 +189,8 @@ def render(resource: dict, projection: str, base_url: str) -> dict:
 
 def _apply_writable(resource: dict, body: dict, now: str, *, previous_iam: dict | None) -> None:
     """Set writable fields from body, validating each, and fill GCS's defaults where a field is absent."""
-    if "location" in body and body["location"] is not None:
-        resource["location"] = body["location"].upper()
     for key, value in body.items():
-        if key in WRITABLE_FIELDS and key not in ("location", "name", "customPlacementConfig"):
+        if key in WRITABLE_FIELDS and key not in IMMUTABLE_FIELDS:
             if value is None:
                 resource.pop(key, None)
             else:

@@ -153,3 +153,15 @@ def test_bad_bodies_change_nothing(sandbox, client, unique_name):
     assert reply.status_code == 400
     fresh = client.get_bucket(bucket.name, timeout=TIMEOUT_S)
     assert (fresh.labels, fresh.metageneration) == ({"a": "1"}, 1)
+
+
+@pytest.mark.parametrize("projection", ["noAcl", "full"])
+def test_every_bucket_the_tests_above_left_matches_storage_v1(sandbox, projection):
+    """CONTRACT over everything this module created: listed through the layer, checked against discovery."""
+    from contract import Discovery
+
+    reply = requests.get(f"{sandbox.gcs_endpoint}/storage/v1/b", params={"project": PROJECT, "projection": projection},
+                         timeout=TIMEOUT_S)
+    assert reply.status_code == 200
+    assert len(reply.json()["items"]) >= 10
+    assert Discovery.load("storage", "v1").check_response("storage.buckets.list", reply.json()) == []
