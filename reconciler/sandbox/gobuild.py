@@ -19,7 +19,8 @@ GO_TOOLS: dict[str, str] = {
     "fake-gcs-server": "github.com/fsouza/fake-gcs-server@v1.56.1",
 }
 
-# What a cold build took on the project's kind of machine (2 cores), shown while the user waits.
+# What a cold build takes on the project's kind of machine (2 cores), shown while the user waits: fake-gcs-server
+# compiled in 60 s with its modules already downloaded, 1 min 45 s with the download (RECIPES §2).
 _EXPECTED_COLD_BUILD = {"fake-gcs-server": "~1-2 min"}
 
 
