@@ -241,6 +241,25 @@ def _confirm(mode: str) -> None:
         raise SaxctlError(f"{mode} cancelled: nothing was changed")
 
 
+@main.command()
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when anything is not in sync.")
+def status(spec_path: str, detailed_exitcode: bool) -> None:
+    """Show each resource of SPEC and whether it is in sync, drifted, missing or not managed yet.
+
+    Read-only: the same reads as `saxctl plan`, shown as a table.
+    """
+    from reconciler import runner
+    from reconciler.providers.registry import ProviderOptions
+    from reconciler.render.status import status_table
+
+    workspace = runner.open_workspace(spec_path, ProviderOptions())
+    the_plan = runner.make_plan(workspace)
+    output_console().rich.print(status_table(the_plan))
+    if detailed_exitcode and (the_plan.has_changes or the_plan.conflicts):
+        sys.exit(2)
+
+
 @main.command("force-unlock")
 @click.argument("lock_id")
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))

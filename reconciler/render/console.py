@@ -15,6 +15,8 @@ class SaxConsole:
     def __init__(self, stderr: bool):
         no_color = "NO_COLOR" in os.environ
         self.rich = Console(stderr=stderr, highlight=False, no_color=no_color, soft_wrap=True)
+        if not self.rich.is_terminal and "COLUMNS" not in os.environ:
+            self.rich.width = 200  # tables in pipes and logs: no folding at rich's default of 80
 
     @property
     def is_terminal(self) -> bool:

@@ -1,0 +1,43 @@
+"""The state of every resource of a spec at a glance: in sync, drifted, missing, conflicting or not managed yet."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.table import Table
+
+from reconciler.engine.plan import Plan
+from reconciler.engine.resource import Action, Change
+
+
+def status_table(plan: Plan) -> Table:
+    table = Table(title=f"spec {plan.spec.name} ({plan.spec.file})", title_justify="left", box=None,
+                  header_style="bold", pad_edge=False)
+    table.add_column("ADDRESS", no_wrap=True)
+    table.add_column("OBJECT", overflow="fold")
+    table.add_column("STATE", overflow="fold")
+    for change in plan.changes:
+        table.add_row(escape(change.address), escape(_object(change)), _state(change))
+    for conflict in plan.conflicts:
+        table.add_row(escape(conflict.address), escape(conflict.remote_id), "[red]exists, not saxctl's[/]")
+    for unmanaged in plan.unmanaged:
+        table.add_row(escape(unmanaged.address), "-", "[dim]not managed yet[/]")
+    return table
+
+
+def _object(change: Change) -> str:
+    if change.observed is not None:
+        return change.observed.remote_id
+    return change.desired.name if change.desired is not None else "-"
+
+
+def _state(change: Change) -> str:
+    fields = ", ".join(field.path for field in change.field_changes)
+    if change.action is Action.NOOP:
+        return "[green]in sync[/]"
+    if change.action is Action.CREATE:
+        return "[yellow]incomplete[/]" if change.observed is not None else "[yellow]missing[/]"
+    if change.action is Action.UPDATE:
+        return f"[yellow]drifted[/]: {escape(fields)}" if fields else f"[yellow]{escape(change.reason)}[/]"
+    if change.action is Action.REPLACE:
+        return f"[magenta]must be replaced[/]: {escape(fields)}"
+    return f"[red]to delete[/]: {escape(change.reason)}"
