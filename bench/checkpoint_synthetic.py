@@ -1,4 +1,4 @@
-"""A synthetic HF GPT-J directory of any size (.bin shards + index + config), written without torch, in bounded memory."""
+"""A synthetic HF GPT-J directory of any size (.bin shards, index, config), written without torch in bounded memory."""
 
 from __future__ import annotations
 

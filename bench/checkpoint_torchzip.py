@@ -67,7 +67,6 @@ def write_shard(
 
 def write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """A shard holding these float32 arrays."""
-    write_shard(
-        path,
-        [(name, tuple(a.shape), "float32", [np.ascontiguousarray(a, dtype=np.float32).tobytes()]) for name, a in arrays.items()],
-    )
+    tensors = [(name, tuple(a.shape), "float32", [np.ascontiguousarray(a, np.float32).tobytes()])
+               for name, a in arrays.items()]
+    write_shard(path, tensors)

@@ -88,7 +88,8 @@ def convert(source: Path, destination: str, vocab_size: int, workers: int, stagi
     if result.uploaded is not None:
         uploaded = result.uploaded
         out.print_plain(
-            f"Uploaded {uploaded.uploaded} objects ({uploaded.bytes_uploaded:,} bytes; {uploaded.skipped} already there) "
+            f"Uploaded {uploaded.uploaded} objects ({uploaded.bytes_uploaded:,} bytes; "
+            f"{uploaded.skipped} already there) "
             f"to {uploaded.url}"
         )
 

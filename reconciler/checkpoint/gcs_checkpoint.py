@@ -25,7 +25,8 @@ def parse_gs_url(url: str) -> tuple[str, str]:
     bucket, _, prefix = url[5:].partition("/")
     prefix = prefix.strip("/")
     if not bucket or not prefix:
-        raise SaxctlError(f"{url}: give a path inside the bucket, e.g. gs://{bucket or 'BUCKET'}/checkpoints/checkpoint_00000000")
+        example = f"gs://{bucket or 'BUCKET'}/checkpoints/checkpoint_00000000"
+        raise SaxctlError(f"{url}: give a path inside the bucket, e.g. {example}")
     return bucket, prefix
 
 
@@ -129,13 +130,15 @@ def upload(client, root: Path, url: str, workers: int = 8, progress: Progress | 
     root = Path(root)
     manifest = load_manifest(root)
     if manifest is None or not is_committed(root):
-        raise SaxctlError(f"{root}: not a complete converted checkpoint (no manifest or commit markers); convert it first")
+        raise SaxctlError(f"{root}: not a complete converted checkpoint (no manifest or commit markers); "
+                          "convert it first")
     bucket_name, prefix = parse_gs_url(url)
     bucket = client.bucket(bucket_name)
     remote = read_remote(client, url)
     pending = [p for p, info in sorted(manifest.files.items()) if remote.crc32c_by_path.get(p) != info["crc32c"]]
     manifest_text = (root / MANIFEST_NAME).read_text()
-    if not pending and remote.committed and remote.manifest is not None and remote.manifest.to_json() == manifest.to_json():
+    same_manifest = remote.manifest is not None and remote.manifest.to_json() == manifest.to_json()
+    if not pending and remote.committed and same_manifest:
         return UploadResult(url, 0, len(manifest.files), 0)
 
     for marker in reversed(MARKERS):  # root marker first: GCS must never show half-replaced data as committed
@@ -164,7 +167,8 @@ def upload(client, root: Path, url: str, workers: int = 8, progress: Progress | 
             except (DataCorruption, InvalidResponse) as error:
                 raise RemoteError(f"storage.objects.insert {target}: {error}") from None
         if blob.crc32c != expected:
-            raise RemoteError(f"storage.objects.insert {target}: GCS reports crc32c {blob.crc32c}, the file has {expected}")
+            raise RemoteError(f"storage.objects.insert {target}: GCS reports crc32c {blob.crc32c}, "
+                              f"the file has {expected}")
 
     if pending:
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="upload") as pool:

@@ -43,7 +43,8 @@ def load_gptj_dims(config_path: Path) -> GptjDims:
         )
     # Pax's GPT-J uses tanh-approximated GELU, untied output embeddings and no bias on q/k/v/out: HF GPT-J's shape.
     if config.get("activation_function", "gelu_new") != "gelu_new":
-        raise SaxctlError(f"{config_path}: activation_function is {config['activation_function']!r}, Pax GPT-J uses gelu_new")
+        raise SaxctlError(f"{config_path}: activation_function is {config['activation_function']!r}, "
+                          "Pax GPT-J uses gelu_new")
     if config.get("tie_word_embeddings") is True:
         raise SaxctlError(f"{config_path}: tie_word_embeddings is true; Pax GPT-J has a separate softmax layer")
     model_dims, num_heads = field("n_embd"), field("n_head")
@@ -52,7 +53,8 @@ def load_gptj_dims(config_path: Path) -> GptjDims:
     dims_per_head = model_dims // num_heads
     rotary_dim = config.get("rotary_dim") or dims_per_head
     if not isinstance(rotary_dim, int) or rotary_dim % 2 or rotary_dim > dims_per_head:
-        raise SaxctlError(f"{config_path}: rotary_dim {rotary_dim!r} must be even and at most the head size {dims_per_head}")
+        raise SaxctlError(f"{config_path}: rotary_dim {rotary_dim!r} must be even and at most "
+                          f"the head size {dims_per_head}")
     hidden_dims = config.get("n_inner") or 4 * model_dims
     return GptjDims(
         vocab_size=field("vocab_size"),

@@ -84,55 +84,61 @@ def expected_source_shapes(dims: GptjDims) -> dict[str, tuple[int, ...]]:
 
 
 def check_source(tensors: Mapping[str, SourceTensor], dims: GptjDims, vocab_size: int, config_file: str) -> None:
-    """Every tensor present with the shape config.json implies, and nothing GPT-J does not have (e.g. q/k/v biases)."""
+    """Every tensor present with the shape config.json implies, and nothing GPT-J lacks (e.g. q/k/v biases)."""
     if vocab_size < dims.vocab_size:
-        raise SaxctlError(
-            f"{config_file}: vocab_size {dims.vocab_size} is larger than the target's {vocab_size}; refusing to drop rows"
-        )
+        raise SaxctlError(f"{config_file}: vocab_size {dims.vocab_size} is larger than the target's {vocab_size}; "
+                          "refusing to drop rows")
     expected = expected_source_shapes(dims)
     for name, shape in expected.items():
         tensor = tensors.get(name)
         if tensor is None:
             raise SaxctlError(f"{config_file}: tensor {name} is missing from the checkpoint")
         if tensor.shape != shape:
-            raise SaxctlError(f"{tensor.file}: tensor {name} has shape {list(tensor.shape)}, config.json implies {list(shape)}")
+            raise SaxctlError(f"{tensor.file}: tensor {name} has shape {list(tensor.shape)}, "
+                              f"config.json implies {list(shape)}")
     for name, tensor in tensors.items():
         if name not in expected and not _IGNORED.fullmatch(name):
-            raise SaxctlError(f"{tensor.file}: tensor {name} is not part of GPT-J (e.g. attention biases); not a GPT-J checkpoint?")
+            raise SaxctlError(f"{tensor.file}: tensor {name} is not part of GPT-J (e.g. attention biases); "
+                              "not a GPT-J checkpoint?")
 
 
-def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor]) -> Iterator[tuple[tuple[slice | int, ...], np.ndarray]]:
+Block = tuple[tuple[slice | int, ...], np.ndarray]
+
+
+def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor]) -> Iterator[Block]:
     """(index into the Pax array, float32 values) in C order, each at most about BLOCK_BYTES.
 
-    Yielding in C order lets the caller checksum the array as it goes. Rows past the source's vocabulary are
-    zeros: the explicit form of the padding paxml would otherwise apply silently.
+    Yielding in C order lets the caller checksum the array as it goes. GPT-J's rotary embedding is
+    "rotate every two" in HF and in Pax alike, so q and k are taken as they are, with no permutation.
     """
     sources = [tensors[name] for name in array.sources]
-    row_bytes = array.nbytes // array.shape[0]
-    step = max(1, BLOCK_BYTES // max(row_bytes, 1))
-    if array.transform == QKV:
-        d = array.shape[1]
-        step = max(1, BLOCK_BYTES // (4 * array.shape[2] * array.shape[3]))
+    if array.transform == QKV:  # [3, D, N, H]: q, then k, then v, each the transpose of a [N*H, D] matrix
         for which, source in enumerate(sources):
-            for start in range(0, d, step):
-                stop = min(d, start + step)
-                values = source.read((slice(None), slice(start, stop))).T
-                yield (which, slice(start, stop)), np.ascontiguousarray(values).reshape(stop - start, *array.shape[2:])
+            for rows in _row_blocks(array.shape[1], array.shape[2:]):
+                values = np.ascontiguousarray(source.read((slice(None), rows)).T)
+                yield (which, rows), values.reshape(-1, *array.shape[2:])
         return
     (source,) = sources
-    rows = array.shape[0]
-    for start in range(0, rows, step):
-        stop = min(rows, start + step)
+    for rows in _row_blocks(array.shape[0], array.shape[1:]):
         if array.transform == TRANSPOSE:
-            available = source.shape[0]
-            values = source.read((slice(None), slice(start, stop))).T
-            if available < array.shape[1]:
-                values = np.pad(values, ((0, 0), (0, array.shape[1] - available)))
+            values = source.read((slice(None), rows)).T
         elif array.transform == SPLIT_HEADS:
-            values = source.read((slice(start, stop),)).reshape(stop - start, *array.shape[1:])
+            values = source.read((rows,)).reshape(-1, *array.shape[1:])
+        elif rows.start < source.shape[0]:
+            values = source.read((slice(rows.start, min(rows.stop, source.shape[0])),))
         else:
-            available = min(stop, source.shape[0])
-            values = source.read((slice(start, available),)) if start < available else np.zeros((0, *array.shape[1:]), np.float32)
-            if available < stop:
-                values = np.concatenate([values, np.zeros((stop - available, *array.shape[1:]), np.float32)])
-        yield (slice(start, stop),), np.ascontiguousarray(values)
+            values = np.empty((0, *array.shape[1:]), np.float32)
+        yield (rows,), _pad_to(np.ascontiguousarray(values), (rows.stop - rows.start, *array.shape[1:]))
+
+
+def _row_blocks(count: int, row_shape: tuple[int, ...]) -> Iterator[slice]:
+    step = max(1, BLOCK_BYTES // (4 * int(np.prod(row_shape, dtype=np.int64))))
+    for start in range(0, count, step):
+        yield slice(start, min(count, start + step))
+
+
+def _pad_to(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Zeros past the source's vocabulary: the explicit form of the padding paxml would otherwise apply silently."""
+    if values.shape == shape:
+        return values
+    return np.pad(values, [(0, want - have) for want, have in zip(shape, values.shape)])

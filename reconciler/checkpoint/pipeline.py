@@ -43,7 +43,8 @@ def convert_to(
     owner: str | None = None,
 ) -> PipelineResult:
     if not destination.startswith("gs://"):
-        return PipelineResult(convert(source, Path(destination), vocab_size, convert_progress or SilentProgress(), owner), None)
+        converted = convert(source, Path(destination), vocab_size, convert_progress or SilentProgress(), owner)
+        return PipelineResult(converted, None)
     parse_gs_url(destination)  # a malformed URL fails before hours of conversion
     local_root = staging or staging_dir(destination)
     converted = convert(source, local_root, vocab_size, convert_progress or SilentProgress(), owner)

@@ -111,7 +111,8 @@ class TorchShard:
                 with archive.open(pickle_name) as pickled:
                     state = _RestrictedUnpickler(pickled, path).load()
                 byteorder = archive.read(prefix + "byteorder").decode() if prefix + "byteorder" in members else "little"
-        except (zipfile.BadZipFile, EOFError, OSError, pickle.UnpicklingError, struct.error, TypeError, ValueError) as error:
+        except (zipfile.BadZipFile, EOFError, OSError, pickle.UnpicklingError, struct.error, TypeError,
+                ValueError) as error:
             raise SaxctlError(f"{path}: unreadable or truncated PyTorch checkpoint ({error})") from None
         if byteorder != "little":
             raise SaxctlError(f"{path}: big-endian checkpoints are not supported")
@@ -145,7 +146,8 @@ class TorchShard:
         elements = size // numpy_dtype(record.dtype).itemsize
         reach = record.offset + 1 + sum((n - 1) * s for n, s in zip(record.shape, record.stride))
         if all(record.shape) and reach > elements:
-            raise SaxctlError(f"{self.path}: tensor {name} needs {reach} elements, its storage holds {elements} (truncated?)")
+            raise SaxctlError(f"{self.path}: tensor {name} needs {reach} elements, "
+                              f"its storage holds {elements} (truncated?)")
 
     def view(self, name: str) -> np.ndarray:
         """A read-only array over the mapped file: pages are read when touched, nothing is copied."""

@@ -47,4 +47,5 @@ def verify_remote(client, url: str) -> VerifyResult:
     different = remote.missing_or_different()
     if different:
         raise SaxctlError(f"{url}: {len(different)} objects missing or with another crc32c, e.g. {different[0]}")
-    return VerifyResult(url, len(remote.manifest.arrays), len(remote.manifest.files), remote.manifest.source_fingerprint)
+    manifest = remote.manifest
+    return VerifyResult(url, len(manifest.arrays), len(manifest.files), manifest.source_fingerprint)

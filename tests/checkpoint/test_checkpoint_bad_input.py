@@ -35,12 +35,14 @@ def _missing_shard(model: Path):
 
 
 def _wrong_shape(model: Path):
-    _rewrite_shard(model, SHARD_1, lambda a: a.update({"transformer.h.0.attn.q_proj.weight": a["transformer.h.0.attn.q_proj.weight"][:, :32]}))
+    name = "transformer.h.0.attn.q_proj.weight"
+    _rewrite_shard(model, SHARD_1, lambda arrays: arrays.update({name: arrays[name][:, :32]}))
     return [SHARD_1, "transformer.h.0.attn.q_proj.weight", "[64, 32]"]
 
 
 def _attention_bias(model: Path):
-    _rewrite_shard(model, SHARD_1, lambda a: a.update({"transformer.h.0.attn.q_proj.bias": a["transformer.h.0.ln_1.bias"]}))
+    bias = "transformer.h.0.attn.q_proj.bias"
+    _rewrite_shard(model, SHARD_1, lambda arrays: arrays.update({bias: arrays["transformer.h.0.ln_1.bias"]}))
     return [SHARD_1, "transformer.h.0.attn.q_proj.bias"]
 
 
@@ -64,7 +66,8 @@ def _truncated_tensor_data(model: Path):
     tensors = []
     for name, record in shard.records.items():
         data = shard.view(name).tobytes()
-        tensors.append((name, record.shape, "float32", [data[: len(data) // 2] if name.endswith("fc_in.weight") else data]))
+        kept = data[: len(data) // 2] if name.endswith("fc_in.weight") else data
+        tensors.append((name, record.shape, "float32", [kept]))
     write_shard(model / SHARD_1, tensors, state_dict_pickle([(n, s, d) for n, s, d, _ in tensors]))
     return [SHARD_1, "transformer.h.0.mlp.fc_in.weight"]
 
@@ -123,7 +126,8 @@ def test_larger_source_vocabulary_is_refused(tiny_gptj: Path, tmp_path: Path):
 def test_cli_reports_without_traceback(tiny_gptj_copy: Path, tmp_path: Path):
     _missing_shard(tiny_gptj_copy)
     result = CliRunner().invoke(
-        main, ["checkpoint", "convert", "--from", str(tiny_gptj_copy), "--to", str(tmp_path / "out"), "--vocab-size", "257"]
+        main, ["checkpoint", "convert", "--from", str(tiny_gptj_copy), "--to", str(tmp_path / "out"),
+               "--vocab-size", "257"]
     )
     assert result.exit_code == 1
     assert SHARD_2 in result.output and "Traceback" not in result.output
@@ -133,7 +137,8 @@ def test_cli_reports_without_traceback(tiny_gptj_copy: Path, tmp_path: Path):
 def test_help_does_not_import_heavy_libraries():
     code = (
         "import sys; from reconciler.cli import main\n"
-        "heavy = [m for m in ('tensorstore', 'numpy', 'google.cloud.storage', 'jax', 'safetensors') if m in sys.modules]\n"
-        "print(heavy)"
+        "heavy = ('tensorstore', 'numpy', 'google.cloud.storage', 'jax', 'safetensors')\n"
+        "print([m for m in heavy if m in sys.modules])"
     )
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
