@@ -2,6 +2,7 @@
 
 import io
 import os
+import time
 
 import pytest
 import requests
@@ -135,3 +136,13 @@ def test_what_no_emulator_route_handles_still_gets_an_http_answer(sandbox):
     unknown = requests.get(f"{sandbox.gcs_endpoint}/_sandbox/nothing", timeout=TIMEOUT_S)
     assert unknown.status_code == 404 and "no sandbox control endpoint" in unknown.json()["error"]["message"]
     assert requests.get(f"{sandbox.gcs_endpoint}/_sandbox/health", timeout=TIMEOUT_S).json()["ok"] is True
+
+
+def test_the_fixture_keeps_the_client_from_fetching_buckets_in_the_background(sandbox, bucket):
+    """google-cloud-storage 3.17 GETs a bucket from a background thread on the first object call; the fixture
+    turns that off so request counts and count-limited faults only see the calls a test makes."""
+    fresh = sandbox.storage_client(PROJECT)
+    sandbox.reset_requests()
+    fresh.bucket(bucket.name).blob("quiet.txt").upload_from_string(b"x", timeout=TIMEOUT_S)
+    time.sleep(0.5)  # the background fetch, if on, starts within milliseconds
+    assert [(r["method"], r["path"]) for r in sandbox.requests()] == [("POST", f"/upload/storage/v1/b/{bucket.name}/o")]
