@@ -36,6 +36,12 @@ def test_429_carries_retry_after_and_the_gcs_rate_limit_body():
     assert FaultRule.from_dict({"status": 500}).headers() == {}
 
 
+def test_a_rule_can_carry_its_own_error_body():
+    body = {"error": {"code": 403, "message": "The billing account for the owning project is disabled.",
+                      "errors": [{"domain": "global", "reason": "accountDisabled", "message": "disabled"}]}}
+    assert FaultRule.from_dict({"status": 403, "body": body}).error_body() == body
+
+
 def test_probability_below_one_lets_some_requests_through():
     faults = FaultSet()
     faults.add({"status": 500, "probability": 0.5})
