@@ -55,7 +55,7 @@ def test_lifecycle_create_no_change_drift_fix_destroy(sandbox, spec, names, gcs)
     assert '~ gcs.bucket.data update  # labels.team: "changed-by-hand" → "ml"' in drifted.out
     shown = saxctl("status", "--detailed-exitcode", str(spec), env=env)
     assert shown.code == 2
-    rows = {line.split()[0]: line.split(None, 2)[2] for line in shown.out.splitlines()[2:]}
+    rows = {line.split()[0]: line.split(None, 2)[2].strip() for line in shown.out.splitlines()[2:]}
     assert rows == {"gcs.bucket.admin": "in sync", "gcs.bucket.data": "drifted: labels.team"}
 
     fixed = saxctl("apply", "--auto-approve", str(spec), env=env)
