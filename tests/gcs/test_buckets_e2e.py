@@ -147,11 +147,8 @@ def test_transient_errors_are_retried_and_shown(sandbox, spec, names, gcs):
 
 
 def test_second_concurrent_apply_fails_fast_naming_the_holder(sandbox, spec, names):
-    assert saxctl("apply", "--auto-approve", "--target", "gcs.bucket.admin", str(spec), env=sandbox.env).code == 0
-    sandbox.inject_fault(method="POST", path=r"^/storage/v1/b$", delay_s=4, count=1)  # slow data bucket
-    first = saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)
+    first = _apply_holding_the_lock(sandbox, spec, names, seconds=4)
     try:
-        _wait_for_lock(sandbox, names["admin"])
         second = saxctl("apply", "--auto-approve", str(spec), env=sandbox.env)
         assert first.poll() is None, "the first apply must still be running while the second is refused"
         assert second.code == 1
@@ -164,10 +161,7 @@ def test_second_concurrent_apply_fails_fast_naming_the_holder(sandbox, spec, nam
 
 
 def test_a_crashed_apply_leaves_a_lock_that_force_unlock_clears(sandbox, spec, names, gcs):
-    assert saxctl("apply", "--auto-approve", "--target", "gcs.bucket.admin", str(spec), env=sandbox.env).code == 0
-    sandbox.inject_fault(method="POST", path=r"^/storage/v1/b$", delay_s=30, count=1)
-    crashed = saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)
-    _wait_for_lock(sandbox, names["admin"])
+    crashed = _apply_holding_the_lock(sandbox, spec, names, seconds=30)
     crashed.send_signal(signal.SIGKILL)
     crashed.wait(timeout=10)
     sandbox.clear_faults()
@@ -186,14 +180,20 @@ def test_a_crashed_apply_leaves_a_lock_that_force_unlock_clears(sandbox, spec, n
 
 
 def test_ctrl_c_releases_the_lock(sandbox, spec, names, gcs):
-    assert saxctl("apply", "--auto-approve", "--target", "gcs.bucket.admin", str(spec), env=sandbox.env).code == 0
-    sandbox.inject_fault(method="POST", path=r"^/storage/v1/b$", delay_s=2, count=1)
-    interrupted = saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)
-    _wait_for_lock(sandbox, names["admin"])
+    interrupted = _apply_holding_the_lock(sandbox, spec, names, seconds=2)
     interrupted.send_signal(signal.SIGINT)
     out, err = interrupted.communicate(timeout=60)
     assert interrupted.returncode == 130, out + err
     assert gcs.bucket(names["admin"]).get_blob("saxctl/lock.json") is None
+
+
+def _apply_holding_the_lock(sandbox, spec, names, seconds: float):
+    """An apply in the background, stalled for `seconds` on the data bucket's insert while it holds the lock."""
+    assert saxctl("apply", "--auto-approve", "--target", "gcs.bucket.admin", str(spec), env=sandbox.env).code == 0
+    sandbox.inject_fault(method="POST", path=r"^/storage/v1/b$", delay_s=seconds, count=1)
+    running = saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)
+    _wait_for_lock(sandbox, names["admin"])
+    return running
 
 
 def _wait_for_lock(sandbox, admin_bucket: str, timeout: float = 30) -> None:
