@@ -69,7 +69,7 @@ def _run_one(approach: str, source: Path, root: Path, vocab_size: int) -> None:
 
 
 def _tree_rss_mb(pid: int) -> float:
-    """RSS of a process and all its descendants (the converter re-reads its two biggest arrays in a child)."""
+    """RSS of a process and all its descendants (tensorstore or a future change might use helper processes)."""
     total, pending = 0, [pid]
     while pending:
         current = pending.pop()

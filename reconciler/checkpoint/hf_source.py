@@ -77,12 +77,12 @@ class _SafetensorsReader:
         self.path = path
 
     def read(self, name, index):
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
 
         try:
             with safe_open(self.path, framework="np") as handle:
                 return np.array(handle.get_slice(name)[index], dtype=np.float32)
-        except (OSError, ValueError, TypeError) as error:
+        except (SafetensorError, OSError, ValueError, TypeError) as error:
             raise SaxctlError(f"{self.path}: cannot read tensor {name} ({error})") from None
 
     def release(self, name, start_row, stop_row):

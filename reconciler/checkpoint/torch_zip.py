@@ -121,8 +121,8 @@ class TorchShard:
         self.records: dict[str, TensorRecord] = dict(state)
         self._members = members
         self._prefix = prefix
-        self._file = open(path, "rb")
-        self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        with open(path, "rb") as handle:  # the mapping outlives the file handle
+            self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         for name in self.records:
             self._check_fits(name)
 
@@ -169,7 +169,3 @@ class TorchShard:
             start, size = start + itemsize * record.offset + start_row * row_bytes, (stop_row - start_row) * row_bytes
         page_start = start - start % mmap.PAGESIZE
         self._map.madvise(mmap.MADV_DONTNEED, page_start, size + start - page_start)
-
-    def close(self) -> None:
-        # Views may still reference the map; the OS unmaps it when the last one goes.
-        self._file.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -142,3 +143,14 @@ def test_help_does_not_import_heavy_libraries():
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_truncated_safetensors_is_refused(tiny_gptj: Path, tmp_path: Path):
+    source = tmp_path / "safetensors"
+    shutil.copytree(tiny_gptj / "safetensors", source)
+    weights = source / "model.safetensors"
+    weights.chmod(0o644)
+    weights.write_bytes(weights.read_bytes()[:-1000])
+    with pytest.raises(SaxctlError, match="model.safetensors"):
+        convert(source, tmp_path / "out" / "checkpoint_00000000", vocab_size=257)
+    assert not (tmp_path / "out").exists()
