@@ -8,6 +8,16 @@ saxctl=${SAXCTL:-.venv/bin/saxctl}
 echo "==> saxctl sandbox up (local emulators; the first run builds them from Go modules)"
 eval "$("$saxctl" sandbox up)"
 
+# No model hub here: unless GPTJ_CHECKPOINT names your HF GPT-J directory, use a small random GPT-J.
+if [ -z "${GPTJ_CHECKPOINT:-}" ]; then
+  GPTJ_CHECKPOINT=$PWD/.sandbox/demo/gptj-sample
+  if [ ! -f "$GPTJ_CHECKPOINT/config.json" ]; then
+    echo "==> saxctl sandbox sample-checkpoint $GPTJ_CHECKPOINT"
+    "$saxctl" sandbox sample-checkpoint "$GPTJ_CHECKPOINT"
+  fi
+fi
+export GPTJ_CHECKPOINT
+
 echo "==> saxctl validate $spec"
 "$saxctl" validate "$spec"
 

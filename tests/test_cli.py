@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 
 from cli_runner import REPO, buckets_spec, saxctl
+
+from reconciler.sandbox.sample_checkpoint import write_sample_gptj
 
 
 def test_help_teaches_the_typical_session():
@@ -63,9 +66,10 @@ def test_apply_without_a_terminal_asks_for_auto_approve(tmp_path, sandbox, uniqu
     assert "refusing to apply without confirmation: stdin is not a terminal; pass --auto-approve" in refused.err
 
 
-def test_plan_json_is_the_documented_format(tmp_path, sandbox, unique_name):
+def test_plan_json_is_the_documented_format(tmp_path, sandbox):
     spec = REPO / "specs" / "gptj-v5e-2x2.yaml"
-    planned = saxctl("plan", "--json", str(spec), env=sandbox.env)
+    source = write_sample_gptj(tmp_path / "gptj")
+    planned = saxctl("plan", "--json", str(spec), env={**sandbox.env, "GPTJ_CHECKPOINT": str(source)})
     assert planned.code == 0, planned.text
     document = json.loads(planned.out)
     from reconciler.engine.planfile import plan_validator
@@ -89,3 +93,19 @@ def test_unknown_target_is_named_with_the_known_addresses(tmp_path, sandbox, uni
     assert planned.code == 1
     assert "--target gcs.bucket.logs is not an address of this spec (addresses: gcs.bucket.admin, gcs.bucket.data)" \
         in planned.err
+
+
+def test_the_readme_demo_runs_plan_apply_and_a_clean_second_plan(tmp_path):
+    """README command 1, in its own sandbox: plan, apply --auto-approve, then a plan with no changes."""
+    import subprocess
+
+    env = {"SAXCTL_SANDBOX_DIR": str(tmp_path / "sandbox"), "GPTJ_CHECKPOINT": str(write_sample_gptj(tmp_path / "m")),
+           "SAXCTL": str(REPO / ".venv" / "bin" / "saxctl"), "NO_COLOR": "1"}
+    try:
+        demo = subprocess.run(["bash", "examples/sandbox-demo.sh"], cwd=REPO, env={**os.environ, **env},
+                              capture_output=True, text=True, timeout=300)
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        assert "Apply complete! 3 created" in demo.stdout
+        assert demo.stdout.rstrip().count("No changes. The live state matches the spec (3 resource(s) checked).") == 1
+    finally:
+        saxctl("sandbox", "down", "--purge", env=env)

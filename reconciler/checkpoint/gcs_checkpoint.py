@@ -54,12 +54,17 @@ def read_remote(client, url: str) -> RemoteCheckpoint:
     bucket_name, prefix = parse_gs_url(url)
     crcs: dict[str, str] = {}
     generation = ""
+    from google.api_core.exceptions import NotFound
+
     with remote_call("storage.objects.list", f"gs://{bucket_name}/{prefix}/"):
-        for blob in client.list_blobs(bucket_name, prefix=prefix + "/", timeout=TIMEOUT):
-            relative = blob.name[len(prefix) + 1 :]
-            crcs[relative] = blob.crc32c
-            if relative == MANIFEST_NAME:
-                generation = str(blob.generation)
+        try:
+            for blob in client.list_blobs(bucket_name, prefix=prefix + "/", timeout=TIMEOUT):
+                relative = blob.name[len(prefix) + 1 :]
+                crcs[relative] = blob.crc32c
+                if relative == MANIFEST_NAME:
+                    generation = str(blob.generation)
+        except NotFound:  # no bucket yet (the plan may be about to create it): no checkpoint either
+            return RemoteCheckpoint(url, {}, None, "")
     manifest = None
     if MANIFEST_NAME in crcs:
         target = f"gs://{bucket_name}/{prefix}/{MANIFEST_NAME}"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from reconciler.engine.plan import ProviderSet, Unmanaged
 from reconciler.engine.resource import Resource
+from reconciler.providers import checkpoint
 from reconciler.providers.gcs import bucket
 from reconciler.spec.model import Spec
 
@@ -16,7 +17,7 @@ class ProviderOptions:
 
 
 def desired_resources(spec: Spec) -> list[Resource]:
-    return bucket.desired_resources(spec)
+    return bucket.desired_resources(spec) + checkpoint.desired_resources(spec)
 
 
 def providers_for(spec: Spec, options: ProviderOptions) -> ProviderSet:
@@ -24,7 +25,10 @@ def providers_for(spec: Spec, options: ProviderOptions) -> ProviderSet:
     from reconciler.providers.gcs.client import storage_client
 
     storage = storage_client(spec.project.id)
-    return ProviderSet([bucket.BucketProvider(storage, force_delete=options.force_delete_buckets)])
+    return ProviderSet([
+        bucket.BucketProvider(storage, force_delete=options.force_delete_buckets),
+        checkpoint.CheckpointProvider(storage),
+    ])
 
 
 def unmanaged_parts(spec: Spec) -> list[Unmanaged]:
@@ -51,8 +55,6 @@ def unmanaged_parts(spec: Spec) -> list[Unmanaged]:
                                  ("sax-http", "sax.httpServer")):
             later(f"kubernetes.deployment.{name}", spec_field, "Kubernetes")
         later("kubernetes.service.sax-http-lb", "sax.httpServer", "Kubernetes")
-    for key in spec.checkpoints:
-        later(f"checkpoint.{key}", f"checkpoints.{key}", "checkpoint")
     for index, model in enumerate(spec.models):
         later(f"sax.model.{model.name}", f"models[{index}]", "Sax")
     return parts

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -93,6 +94,23 @@ def env(unset: bool) -> None:
                                   highlight=False)
         return
     output_console().rich.out(supervisor.shell_exports(supervisor.env_exports()), end="", highlight=False)
+
+
+@sandbox.command("sample-checkpoint")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--seed", default=0, show_default=True, help="Random seed of the weights.")
+def sample_checkpoint(directory: str, seed: int) -> None:
+    """Write a small random GPT-J (Hugging Face layout) into DIRECTORY, to try checkpoints: locally.
+
+    \b
+    The sandbox has no model hub, so the demo converts and uploads this instead of GPT-J 6B:
+      saxctl sandbox sample-checkpoint /tmp/gptj-sample
+      GPTJ_CHECKPOINT=/tmp/gptj-sample saxctl apply specs/gptj-v5e-2x2.yaml
+    """
+    from reconciler.sandbox.sample_checkpoint import write_sample_gptj
+
+    written = write_sample_gptj(Path(directory), seed)
+    error_console().print_plain(f"wrote a random GPT-J sample to {written}")
 
 
 def _read_faults(faults_path: str) -> dict[str, list]:

@@ -75,7 +75,7 @@ def test_positions_point_at_the_values_in_the_file():
     assert text_at("cluster.tpuPools[0]", 1) == "{"
     assert text_at("buckets.data.name", 20) == "saxctl-demo-sax-data"
     assert text_at("models[0].modelPath", 5) == "saxml"
-    assert text_at("checkpoints.gptj-6b.source.path", 2) == "./"
+    assert text_at("checkpoints.gptj-6b.source.path", 19) == "${GPTJ_CHECKPOINT:-"
     assert text_at("identity.googleServiceAccount.projectRoles[0]", 19) == "roles/storage.admin"
     # Every value in the file has a position, and a path under a located one falls back to it.
     assert set(spec.source.positions) == _field_paths(YAML(typ="safe").load(path.read_text()))
@@ -143,7 +143,7 @@ def test_checkpoint_paths_resolve_against_the_spec_directory_not_the_working_dir
     spec_dir = tmp_path / "deploy"
     spec_dir.mkdir()
     text = (REPO / "specs" / "gptj-v5e-2x2.yaml").read_text()
-    (spec_dir / "spec.yaml").write_text(text.replace("path: ./fine_tuned_pt_checkpoint", "path: ../weights/gptj"))
+    (spec_dir / "spec.yaml").write_text(text.replace("path: ${GPTJ_CHECKPOINT:-./fine_tuned_pt_checkpoint}", "path: ../weights/gptj"))
     monkeypatch.chdir(REPO)
     spec = load_spec(str(spec_dir / "spec.yaml"), environ={})
     assert spec.checkpoints["gptj-6b"].source.path == str(tmp_path / "weights" / "gptj")
@@ -151,7 +151,7 @@ def test_checkpoint_paths_resolve_against_the_spec_directory_not_the_working_dir
 
 def test_gs_sources_and_gs_model_checkpoints_are_kept_as_written(tmp_path):
     text = (REPO / "specs" / "gptj-v5e-2x2.yaml").read_text()
-    text = text.replace("path: ./fine_tuned_pt_checkpoint", "path: gs://saxctl-demo-sax-data/hf/gptj")
+    text = text.replace("path: ${GPTJ_CHECKPOINT:-./fine_tuned_pt_checkpoint}", "path: gs://saxctl-demo-sax-data/hf/gptj")
     text = text.replace("    checkpoint: gptj-6b\n", "    checkpoint: gs://other-data/ckpt/checkpoint_00000100/\n")
     (tmp_path / "spec.yaml").write_text(text)
     spec = load_spec(str(tmp_path / "spec.yaml"), environ={})

@@ -11,7 +11,7 @@ TUTORIAL = Path(__file__).resolve().parents[2] / "specs" / "gptj-v5e-2x2.yaml"
 
 
 def _spec_in(tmp_path, source_path: str):
-    text = TUTORIAL.read_text().replace("path: ./fine_tuned_pt_checkpoint", f"path: {source_path}")
+    text = TUTORIAL.read_text().replace("path: ${GPTJ_CHECKPOINT:-./fine_tuned_pt_checkpoint}", f"path: {source_path}")
     path = tmp_path / "spec.yaml"
     path.write_text(text)
     return load_spec(str(path), environ={}), path

@@ -24,13 +24,14 @@ def address(role: str) -> str:
 
 
 def desired_resources(spec: Spec) -> list[Resource]:
+    # The lock lives in the admin bucket: everything else depends on it, so a destroy deletes it last.
     return [
-        _desired(spec, "admin", spec.buckets.admin, own_prefix=SAXCTL_PREFIX),
-        _desired(spec, "data", spec.buckets.data, own_prefix=None),
+        _desired(spec, "admin", spec.buckets.admin, own_prefix=SAXCTL_PREFIX, depends_on=()),
+        _desired(spec, "data", spec.buckets.data, own_prefix=None, depends_on=(address("admin"),)),
     ]
 
 
-def _desired(spec: Spec, role: str, bucket: Bucket, own_prefix: str | None) -> Resource:
+def _desired(spec: Spec, role: str, bucket: Bucket, own_prefix: str | None, depends_on: tuple[str, ...]) -> Resource:
     fields: dict[str, Any] = {
         "location": bucket.location.upper(),
         "uniformBucketLevelAccess": bucket.uniform_access,
@@ -45,6 +46,7 @@ def _desired(spec: Spec, role: str, bucket: Bucket, own_prefix: str | None) -> R
         kind=KIND,
         name=bucket.name,
         fields=fields,
+        depends_on=depends_on,
         replace_on=frozenset({"location"}),
         params={"project": spec.project.id, "own_prefix": own_prefix},
         spec_field=f"buckets.{role}",
