@@ -14,6 +14,7 @@ from typing import Iterator, Protocol
 
 from reconciler.engine.interrupts import interrupts_deferred
 from reconciler.errors import LockedError, SaxctlError
+from reconciler.processes import process_alive
 
 STALE_AFTER = datetime.timedelta(hours=6)
 
@@ -60,7 +61,7 @@ class LockInfo:
 
     def staleness(self) -> str | None:
         """Why this lock looks abandoned, if it does."""
-        if self.host == socket.gethostname() and not _process_alive(self.pid):
+        if self.host == socket.gethostname() and not process_alive(self.pid):
             return f"process {self.pid} on this host is no longer running"
         created = datetime.datetime.fromisoformat(self.created_at)
         age = datetime.datetime.now(datetime.timezone.utc) - created
@@ -74,16 +75,6 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return f"uid{os.getuid()}"
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _decode(body: bytes, store: LockStore) -> LockInfo:

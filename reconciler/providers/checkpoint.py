@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -10,6 +9,7 @@ from reconciler.engine.diffing import field_changes
 from reconciler.engine.provider import Progress
 from reconciler.engine.resource import Action, Change, Observed, Resource
 from reconciler.errors import SaxctlError, SpecError, SpecProblem
+from reconciler.providers.parallel import observe_each
 from reconciler.spec.model import Checkpoint, Spec
 
 KIND = "checkpoint"
@@ -115,10 +115,7 @@ class CheckpointProvider:
 
     def observe(self, desired: Sequence[Resource]) -> Mapping[str, Observed | None]:
         """One listing under the checkpoint prefix, plus one small manifest download when there is one."""
-        if not desired:
-            return {}
-        with ThreadPoolExecutor(max_workers=min(8, len(desired)), thread_name_prefix="checkpoint-observe") as pool:
-            return dict(zip((r.address for r in desired), pool.map(self._read, desired)))
+        return observe_each(desired, self._read, "checkpoint-observe")
 
     def _read(self, resource: Resource) -> Observed | None:
         from reconciler.checkpoint.gcs_checkpoint import read_remote

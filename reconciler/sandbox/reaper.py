@@ -6,6 +6,8 @@ import argparse
 import os
 import time
 
+from reconciler.processes import process_alive
+
 _POLL_S = 1.0
 
 
@@ -14,22 +16,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--owner", type=int, required=True, help="pid whose exit stops the sandbox")
     parser.add_argument("--state-dir", required=True, help="the sandbox's SAXCTL_SANDBOX_DIR")
     args = parser.parse_args(argv)
-    while _running(args.owner):
+    while process_alive(args.owner):
         time.sleep(_POLL_S)
     os.environ["SAXCTL_SANDBOX_DIR"] = args.state_dir
     from reconciler.sandbox import supervisor
 
     supervisor.down(lambda message: print(message, flush=True))
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Mapping, Sequence
 
 from reconciler.engine.diffing import field_changes, show_value
@@ -10,6 +9,7 @@ from reconciler.engine.provider import Progress
 from reconciler.engine.resource import Action, Change, Observed, Resource
 from reconciler.errors import ConflictError
 from reconciler.providers.google_errors import remote_call
+from reconciler.providers.parallel import observe_each
 from reconciler.spec.model import Bucket, Spec
 
 KIND = "gcs.bucket"
@@ -80,10 +80,7 @@ class BucketProvider:
 
     def observe(self, desired: Sequence[Resource]) -> Mapping[str, Observed | None]:
         """One GET per bucket, in parallel: the whole cost of a no-op plan."""
-        if not desired:
-            return {}
-        with ThreadPoolExecutor(max_workers=min(8, len(desired)), thread_name_prefix="gcs-observe") as pool:
-            return dict(zip((r.address for r in desired), pool.map(self._get, desired)))
+        return observe_each(desired, self._get, "gcs-observe")
 
     def _get(self, resource: Resource) -> Observed | None:
         from google.api_core.exceptions import NotFound
