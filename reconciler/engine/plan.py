@@ -6,6 +6,7 @@ A plan is a value (Terraform's internal/plans): computed without side effects, t
 from __future__ import annotations
 
 import datetime
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -13,7 +14,10 @@ from typing import Mapping, Sequence
 from reconciler.engine.graph import Graph
 from reconciler.engine.provider import Provider
 from reconciler.engine.resource import ABSENT, Action, Address, Change, Observed, Resource, fingerprint_of
-from reconciler.errors import SaxctlError
+from reconciler.engine.retry import RetryPolicy
+from reconciler.errors import RetryableError, SaxctlError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +71,8 @@ class Plan:
 class ProviderSet:
     """Providers by resource kind. The engine asks it, never a cloud client."""
 
-    def __init__(self, providers: Sequence[Provider]):
+    def __init__(self, providers: Sequence[Provider], retry: RetryPolicy | None = None):
+        self._retry = retry or RetryPolicy.from_environment()
         self.by_kind: dict[str, Provider] = {}
         for provider in providers:
             for kind in provider.kinds:
@@ -89,9 +94,17 @@ class ProviderSet:
         if not batches:
             return observed
         with ThreadPoolExecutor(max_workers=len(batches), thread_name_prefix="observe") as pool:
-            for result in pool.map(lambda batch: batch[0].observe(batch[1]), batches.values()):
+            for result in pool.map(lambda batch: self._observe_batch(*batch), batches.values()):
                 observed.update(result)
         return observed
+
+    def _observe_batch(self, provider: Provider, resources: list[Resource]) -> Mapping[Address, Observed | None]:
+        """Reads are safe to repeat: a transient failure (429, 5xx, reset) is retried like an apply step."""
+
+        def note(attempt: int, error: RetryableError, delay: float) -> None:
+            log.warning("retrying in %.1fs (attempt %d failed: %s)", delay, attempt, error.message)
+
+        return self._retry.call(lambda: provider.observe(resources), note)
 
 
 def build_plan(

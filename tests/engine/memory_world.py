@@ -19,6 +19,7 @@ class MemoryProvider:
         self.world: dict[str, dict] = {}  # name -> {"fields": {...}, "owner": str | None, "version": int}
         self.calls: list[tuple[str, str]] = []
         self.fail: dict[str, list[Exception]] = {}  # address -> errors to raise on the next applies
+        self.fail_reads: list[Exception] = []  # errors to raise on the next observes
         self.delay = 0.0
         self.running = 0
         self.max_running = 0
@@ -26,6 +27,8 @@ class MemoryProvider:
 
     def observe(self, desired):
         self.calls.append(("observe", ",".join(r.address for r in desired)))
+        if self.fail_reads:
+            raise self.fail_reads.pop(0)
         return {r.address: self._observed(r) for r in desired}
 
     def _observed(self, resource: Resource):

@@ -1,7 +1,10 @@
-from memory_world import thing
+import pytest
+from memory_world import TRANSIENT, thing
 
 from reconciler.engine.plan import ProviderSet, SpecRef, Unmanaged, build_plan, stale_objects
 from reconciler.engine.resource import Action
+from reconciler.engine.retry import RetryPolicy
+from reconciler.errors import RetryableError
 
 SPEC = SpecRef("demo", "spec.yaml", "0" * 64)
 
@@ -84,3 +87,19 @@ def test_stale_objects_names_what_moved_since_the_plan(memory):
     memory.world["b"] = {"fields": {"size": 1}, "owner": "demo", "version": 1}
     assert stale_objects(plan, ProviderSet([memory])) == [
         "mem.thing.a: version 1 → version 2", "mem.thing.b: did not exist → version 1"]
+
+
+
+def test_transient_read_failures_are_retried(memory):
+    memory.fail_reads = [TRANSIENT, TRANSIENT]
+    providers = ProviderSet([memory], RetryPolicy(attempts=3, initial_wait=0.001, max_wait=0.01))
+    plan = build_plan([thing("a")], providers, SPEC)
+    assert [c.action for c in plan.changes] == [Action.CREATE]
+    assert [call[0] for call in memory.calls] == ["observe"] * 3
+
+
+def test_reads_give_up_after_the_policy_attempts(memory):
+    memory.fail_reads = [TRANSIENT] * 3
+    providers = ProviderSet([memory], RetryPolicy(attempts=2, initial_wait=0.001, max_wait=0.01))
+    with pytest.raises(RetryableError, match="503 backend unavailable"):
+        build_plan([thing("a")], providers, SPEC)
