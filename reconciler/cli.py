@@ -203,7 +203,8 @@ def _apply_or_destroy(source: str, mode: str, auto_approve: bool, adopt: bool, t
         the_plan = runner.make_plan(workspace, mode=mode, adopt=adopt, targets=targets)
         output_console().print_markup(plan_markup(the_plan))
     if the_plan.conflicts:
-        sys.exit(1)
+        raise SaxctlError(f"the plan has {len(the_plan.conflicts)} conflict(s) and cannot be applied",
+                          hint="Resolve them, or rerun with --adopt to take over objects saxctl did not create.")
     if not the_plan.has_changes:
         if saved:
             output_console().print_plain("The saved plan has no changes.")
@@ -268,14 +269,11 @@ def force_unlock(lock_id: str, spec_path: str) -> None:
 
     The ID is printed by the command that found the lock held; a lock with another ID is left alone.
     """
+    from reconciler import runner
     from reconciler.engine.lock import force_unlock as break_lock
-    from reconciler.providers.gcs.client import storage_client
-    from reconciler.providers.gcs.lock_store import GcsLockStore
-    from reconciler.spec.loader import load_spec
+    from reconciler.providers.registry import ProviderOptions
 
-    spec = load_spec(spec_path)
-    store = GcsLockStore(storage_client(spec.project.id), spec.buckets.admin.name)
-    holder = break_lock(store, lock_id)
+    holder = break_lock(runner.open_workspace(spec_path, ProviderOptions()).lock_store, lock_id)
     output_console().print_plain(f"Lock {lock_id} broken (it was held by {holder.describe()}).")
 
 

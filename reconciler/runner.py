@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from reconciler.engine.apply import ApplyResult, Reporter, apply_plan
-from reconciler.engine.lock import LockInfo, held_lock
+from reconciler.engine.lock import LockInfo, LockStore, held_lock
 from reconciler.engine.plan import Plan, ProviderSet, SpecRef, build_plan, stale_objects
 from reconciler.engine.resource import ABSENT, Action
 from reconciler.engine.retry import RetryPolicy
@@ -26,18 +26,19 @@ from reconciler.spec.model import Spec
 
 @dataclass(frozen=True, slots=True)
 class Workspace:
-    """A loaded spec with the providers that serve it."""
+    """A loaded spec with the providers that serve it and the lock that guards it."""
 
     spec: Spec
     spec_ref: SpecRef
     providers: ProviderSet
-    options: registry.ProviderOptions
+    lock_store: LockStore
 
 
 def open_workspace(spec_path: str, options: registry.ProviderOptions) -> Workspace:
     spec = load_spec(spec_path)
     digest = hashlib.sha256(Path(spec_path).read_bytes()).hexdigest()
-    return Workspace(spec, SpecRef(spec.name, spec_path, digest), registry.providers_for(spec, options), options)
+    connection = registry.connect(spec, options)
+    return Workspace(spec, SpecRef(spec.name, spec_path, digest), connection.providers, connection.lock_store)
 
 
 def make_plan(workspace: Workspace, *, mode: str = "apply", adopt: bool = False, targets: Sequence[str] = ()) -> Plan:
@@ -54,17 +55,17 @@ def make_plan(workspace: Workspace, *, mode: str = "apply", adopt: bool = False,
 
 def open_saved_plan_workspace(plan: Plan, options: registry.ProviderOptions) -> Workspace:
     """The spec a saved plan was made from, refused if the file changed since (the plan would not be its plan)."""
-    path = Path(plan.spec.file)
-    if not path.is_file():
+    if not Path(plan.spec.file).is_file():
         raise SaxctlError(
             f"the plan was made from {plan.spec.file}, which is not there",
             hint="Apply a saved plan from the directory where it was made.",
         )
-    if hashlib.sha256(path.read_bytes()).hexdigest() != plan.spec.sha256:
+    workspace = open_workspace(plan.spec.file, options)
+    if workspace.spec_ref.sha256 != plan.spec.sha256:
         raise StalePlanError(
             f"{plan.spec.file} changed since the plan was made", hint="Run `saxctl plan` again and apply the new plan."
         )
-    return open_workspace(plan.spec.file, options)
+    return workspace
 
 
 def ensure_fresh(plan: Plan, providers: ProviderSet) -> None:
@@ -92,9 +93,6 @@ def execute(
     and the rest runs under the lock. A saved plan is checked against the live state before anything
     is done and again once the lock is held.
     """
-    if plan.conflicts:
-        raise SaxctlError(f"the plan has {len(plan.conflicts)} conflict(s) and cannot be applied",
-                          hint="Resolve them, or rerun with --adopt to take over objects saxctl did not create.")
     started = time.monotonic()
     retry = RetryPolicy.from_environment()
     if saved:
@@ -108,18 +106,15 @@ def execute(
         if not first.ok:
             return first, time.monotonic() - started
         outcomes = first.outcomes
-    rest = [c.address for c in plan.actionable if c.address != admin or admin_change.action is not Action.CREATE]
+    done_first = {outcome.change.address for outcome in outcomes}
+    rest = [c.address for c in plan.actionable if c.address not in done_first]
 
-    from reconciler.providers.gcs.client import storage_client
-    from reconciler.providers.gcs.lock_store import GcsLockStore
-
-    store = GcsLockStore(storage_client(workspace.spec.project.id), workspace.spec.buckets.admin.name)
     if plan.fingerprints.get(admin) == ABSENT and not outcomes:
         # Only a destroy (or a plan targeted away from it) gets here: no bucket, so no lock to take.
         say(f"No lock taken: the admin bucket gs://{workspace.spec.buckets.admin.name} does not exist.")
         lock = nullcontext()
     else:
-        lock = held_lock(store, LockInfo.for_this_process(command, workspace.spec.name))
+        lock = held_lock(workspace.lock_store, LockInfo.for_this_process(command, workspace.spec.name))
     with lock:
         if saved and outcomes:
             ensure_fresh(_without(plan, admin), workspace.providers)

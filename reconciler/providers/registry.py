@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reconciler.engine.lock import LockStore
 from reconciler.engine.plan import ProviderSet, Unmanaged
 from reconciler.engine.resource import Resource
 from reconciler.providers import checkpoint
@@ -20,15 +21,25 @@ def desired_resources(spec: Spec) -> list[Resource]:
     return bucket.desired_resources(spec) + checkpoint.desired_resources(spec)
 
 
-def providers_for(spec: Spec, options: ProviderOptions) -> ProviderSet:
-    """Build the clients and providers. Clients are made here, never inside the engine."""
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """What a run talks to: the providers, and the lock in the admin bucket, over one set of clients."""
+
+    providers: ProviderSet
+    lock_store: LockStore
+
+
+def connect(spec: Spec, options: ProviderOptions) -> Connection:
+    """Build the clients, the providers and the lock store. Clients are made here, never inside the engine."""
     from reconciler.providers.gcs.client import storage_client
+    from reconciler.providers.gcs.lock_store import GcsLockStore
 
     storage = storage_client(spec.project.id)
-    return ProviderSet([
+    providers = ProviderSet([
         bucket.BucketProvider(storage, force_delete=options.force_delete_buckets),
         checkpoint.CheckpointProvider(storage),
     ])
+    return Connection(providers, GcsLockStore(storage, spec.buckets.admin.name))
 
 
 def unmanaged_parts(spec: Spec) -> list[Unmanaged]:

@@ -88,6 +88,7 @@ def test_existing_unowned_bucket_is_a_conflict_and_nothing_is_created(sandbox, s
     assert blocked.code == 1, blocked.text
     assert f"gs://{names['data']} exists but saxctl did not create it" in blocked.out
     assert "rerun with --adopt" in blocked.out
+    assert "the plan has 1 conflict(s) and cannot be applied" in blocked.err
     assert gcs.lookup_bucket(names["admin"]) is None, "a blocked plan must change nothing"
 
     adopted = saxctl("apply", "--auto-approve", "--adopt", str(spec), env=sandbox.env)

@@ -68,6 +68,7 @@ def _observed(resource_address: str, bucket) -> Observed:
         },
         fingerprint=f"metageneration {bucket.metageneration}",
         owner=owner,
+        facts={"metageneration": int(bucket.metageneration)},
     )
 
 
@@ -157,10 +158,10 @@ class BucketProvider:
         changed_fields = {c.path.split(".", 1)[0] for c in change.field_changes}
         self._set_fields(bucket, {key: resource.fields[key] for key in changed_fields})
         progress.update(f"updating {', '.join(sorted(changed_fields))}")
-        metageneration = int(change.observed.fingerprint.split()[-1])
         with remote_call("storage.buckets.patch", f"gs://{resource.name}"):
             try:
-                bucket.patch(if_metageneration_match=metageneration, timeout=TIMEOUT, retry=None)
+                bucket.patch(if_metageneration_match=change.observed.facts["metageneration"], timeout=TIMEOUT,
+                             retry=None)
             except PreconditionFailed:
                 raise ConflictError(
                     f"gs://{resource.name} changed while saxctl was updating it",
