@@ -90,9 +90,8 @@ def _in_process(spec: Path, env: dict, runs: int) -> tuple[list[float], list[flo
     os.environ.update({k: v for k, v in env.items() if k.startswith(("STORAGE_EMULATOR_HOST", "SAXCTL_"))})
     from reconciler import runner
     from reconciler.providers.gcs.client import storage_client
-    from reconciler.providers.registry import ProviderOptions
 
-    workspace = runner.open_workspace(str(spec), ProviderOptions())
+    workspace = runner.open_workspace(str(spec))
     plans, gets = [], []
     client = storage_client("saxctl-bench")
     for _ in range(runs):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -26,6 +27,20 @@ class UsageError(SaxctlError):
 class _Group(click.Group):
     """Maps saxctl's error types to exit codes in one place, with no traceback unless --debug."""
 
+    def main(self, *args, **kwargs):
+        # Usage errors exit 1 (Terraform's convention), not click's 2: 2 means "changes present" to
+        # `--detailed-exitcode` and `drift`, and a CI job must tell a typo from drift.
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(1)
+        except click.exceptions.Abort:
+            error_console().print_plain("Aborted.")
+            sys.exit(1)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -37,7 +52,7 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             error_console().print_plain("Interrupted.")
             sys.exit(130)
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
             raise
         except Exception as error:  # a bug: say so plainly, keep the traceback for --debug
             if ctx.obj and ctx.obj.get("debug"):
@@ -68,7 +83,8 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
     Without those exports, saxctl talks to real Google Cloud with Application Default Credentials.
 
     \b
-    Exit codes: 0 ok / no changes, 1 error, 2 changes present (--detailed-exitcode), 3 invalid spec.
+    Exit codes: 0 ok / no changes, 1 error (usage errors included), 2 changes present (--detailed-exitcode),
+    3 invalid spec, 130 interrupted.
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
@@ -78,12 +94,28 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
 
 
 _TARGET = click.option("--target", "targets", multiple=True, metavar="ADDRESS",
-                       help="Limit to this address and what it depends on (repeatable), e.g. gcs.bucket.data.")
+                       help="Limit to this address (repeatable), as plans print it, e.g. gcs.bucket.data: with what "
+                            "it depends on, or for a destroy with what depends on it.")
 _PARALLELISM = click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64),
                             help="How many changes may run at once.")
-_FORCE_DELETE = click.option("--force-delete-buckets", is_flag=True,
-                             help="Allow deleting buckets that still hold objects, objects included.")
+_LOCK_TIMEOUT = click.option("--lock-timeout", default=0.0, show_default=True, type=click.FloatRange(0, 86400),
+                             metavar="SECONDS", help="Wait this long for a lock another run holds (0: fail at once, "
+                                                     "naming the holder).")
 _AUTO_APPROVE = click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+_ALLOW_REPLACE = click.option("--allow-replace", "allow_replace", multiple=True, metavar="ADDRESS",
+                              help="Agree to replace ADDRESS although that deletes what it holds or stops what runs "
+                                   "on it (repeatable). Without it such a plan is blocked.")
+_ALLOW_DELETE = click.option("--allow-delete", "allow_delete", multiple=True, metavar="ADDRESS",
+                             help="Agree to delete ADDRESS, which saxctl made and the spec no longer has, although it "
+                                  "holds data (repeatable).")
+_FORCE_DELETE = click.option("--force-delete-buckets", is_flag=True,
+                             help="Destroy buckets that still hold objects saxctl did not write, objects included.")
+
+
+def _approvals(allow_replace=(), allow_delete=(), force_delete_buckets=False):
+    from reconciler.engine.plan import Approvals
+
+    return Approvals(frozenset(allow_replace), frozenset(allow_delete), force_delete_buckets)
 
 
 @main.command()
@@ -115,21 +147,27 @@ def validate(files: tuple[str, ...]) -> None:
 @click.option("--adopt", is_flag=True, help="Take over existing objects that saxctl did not create.")
 @click.option("--show-unchanged", is_flag=True, help="Also list resources that need no change.")
 @_TARGET
+@_ALLOW_REPLACE
+@_ALLOW_DELETE
+@_FORCE_DELETE
 def plan(spec_path: str, out_path: str | None, as_json: bool, markdown: bool, detailed_exitcode: bool, destroy: bool,
-         adopt: bool, show_unchanged: bool, targets: tuple[str, ...]) -> None:
+         adopt: bool, show_unchanged: bool, targets: tuple[str, ...], allow_replace: tuple[str, ...],
+         allow_delete: tuple[str, ...], force_delete_buckets: bool) -> None:
     """Show what apply would change to make the world match SPEC, and why. Makes no change.
 
     \b
-    Reads the live state of every resource (one read each), compares only the fields saxctl owns, and prints
-    each create, update, replace and delete with its reason. Parts of the spec without a provider yet are
-    listed as not managed.
+    Reads the live state of every resource (one read each, parents before what lives in them), compares only
+    the fields saxctl owns, and prints each create, update, replace and delete with its reason; objects saxctl
+    made that left the spec are deleted ("pruned"). A replace or delete that would lose data is blocked unless
+    you agree to it by name (--allow-replace / --allow-delete), and a saved plan records that agreement.
     """
     from reconciler import runner
     from reconciler.engine.planfile import plan_to_json, write_plan
-    from reconciler.providers.registry import ProviderOptions
 
-    workspace = runner.open_workspace(spec_path, ProviderOptions())
-    the_plan = runner.make_plan(workspace, mode="destroy" if destroy else "apply", adopt=adopt, targets=targets)
+    workspace = runner.open_workspace(spec_path, _say_read_retry)
+    options = runner.PlanOptions("destroy" if destroy else "apply", adopt, targets,
+                                 _approvals(allow_replace, allow_delete, force_delete_buckets))
+    the_plan = runner.make_plan(workspace, options)
     if as_json:
         output_console().rich.out(json.dumps(plan_to_json(the_plan), indent=2), highlight=False)
     elif markdown:
@@ -143,10 +181,15 @@ def plan(spec_path: str, out_path: str | None, as_json: bool, markdown: bool, de
     if out_path:
         write_plan(the_plan, Path(out_path))
         error_console().print_plain(f"Saved the plan to {out_path}. Apply exactly it with: saxctl apply {out_path}")
-    if the_plan.conflicts:
+    if not the_plan.applicable:
         sys.exit(1)
     if detailed_exitcode and the_plan.has_changes:
         sys.exit(2)
+
+
+def _say_read_retry(what: str, attempt: int, error, delay: float) -> None:
+    """A plan's read retried, said as apply's progress says it: which object, what it answered, when the next try is."""
+    error_console().print_plain(f"{error.message}; retrying in {delay:.1f}s (attempt {attempt} failed)")
 
 
 @main.command()
@@ -154,70 +197,126 @@ def plan(spec_path: str, out_path: str | None, as_json: bool, markdown: bool, de
 @_AUTO_APPROVE
 @click.option("--adopt", is_flag=True, help="Take over existing objects that saxctl did not create.")
 @_TARGET
+@_ALLOW_REPLACE
+@_ALLOW_DELETE
 @_PARALLELISM
-@_FORCE_DELETE
-def apply(source: str, auto_approve: bool, adopt: bool, targets: tuple[str, ...], parallelism: int,
-          force_delete_buckets: bool) -> None:
+@_LOCK_TIMEOUT
+def apply(source: str, auto_approve: bool, adopt: bool, targets: tuple[str, ...], allow_replace: tuple[str, ...],
+          allow_delete: tuple[str, ...], parallelism: int, lock_timeout: float) -> None:
     """Make the world match a spec, or carry out a saved plan exactly.
 
     \b
-    With a SPEC: plans, shows the plan, asks for confirmation (or --auto-approve), then applies.
-    With a PLANFILE from `saxctl plan -out`: applies exactly that plan, and refuses it if anything it
-    observed has changed since. Runs under a lock in the admin bucket; safe to run again after a failure.
+    With a SPEC: takes the lock, plans, shows the plan, asks for confirmation (or --auto-approve), applies.
+    With a PLANFILE from `saxctl plan -out`: takes the lock, refuses the plan if anything it observed has
+    changed since, then applies exactly it. Safe to run again after a failure or a crash: it resumes from the
+    live state. The first Ctrl-C stops starting new changes and waits for those under way; a second one leaves
+    at once (remote operations go on, and the next apply resumes them).
     """
-    _apply_or_destroy(source, "apply", auto_approve, adopt, targets, parallelism, force_delete_buckets)
+    if _is_plan_file(source):
+        if adopt or targets or allow_replace or allow_delete:
+            raise UsageError("--adopt, --target, --allow-replace and --allow-delete belong to `saxctl plan` when "
+                             "applying a saved plan: the plan records them")
+        _apply_saved(source, auto_approve, parallelism, lock_timeout)
+        return
+    from reconciler.runner import PlanOptions
+
+    _apply_spec(source, PlanOptions("apply", adopt, targets, _approvals(allow_replace, allow_delete)), auto_approve,
+                parallelism, lock_timeout)
 
 
 @main.command()
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 @_AUTO_APPROVE
 @_TARGET
-@_PARALLELISM
 @_FORCE_DELETE
-def destroy(spec_path: str, auto_approve: bool, targets: tuple[str, ...], parallelism: int,
-            force_delete_buckets: bool) -> None:
+@_ALLOW_DELETE
+@_PARALLELISM
+@_LOCK_TIMEOUT
+def destroy(spec_path: str, auto_approve: bool, targets: tuple[str, ...], force_delete_buckets: bool,
+            allow_delete: tuple[str, ...], parallelism: int, lock_timeout: float) -> None:
     """Delete everything SPEC owns (only objects carrying saxctl's mark for this spec).
 
-    Buckets that still hold objects are kept unless --force-delete-buckets is given.
+    Buckets that still hold objects saxctl did not write are kept (and the destroy refused) unless
+    --force-delete-buckets is given; the plan lists what they hold.
     """
-    _apply_or_destroy(spec_path, "destroy", auto_approve, False, targets, parallelism, force_delete_buckets)
+    from reconciler.runner import PlanOptions
+
+    _apply_spec(spec_path, PlanOptions("destroy", False, targets, _approvals((), allow_delete, force_delete_buckets)),
+                auto_approve, parallelism, lock_timeout)
 
 
-def _apply_or_destroy(source: str, mode: str, auto_approve: bool, adopt: bool, targets: tuple[str, ...],
-                      parallelism: int, force_delete_buckets: bool) -> None:
+class _CliUi:
+    """The runner's Ui on the terminal: the plan on stdout, progress and questions on stderr."""
+
+    def __init__(self, mode: str, auto_approve: bool, saved: bool):
+        from reconciler.render.progress import ConsoleReporter
+
+        self.reporter = ConsoleReporter(error_console())
+        self._mode, self._auto_approve, self._saved = mode, auto_approve, saved
+
+    def say(self, text: str) -> None:
+        error_console().print_plain(text)
+
+    def show_plan(self, plan) -> None:
+        from reconciler.render.plan_text import plan_markup
+
+        output_console().print_markup(plan_markup(plan))
+
+    def confirm(self, plan) -> None:
+        if self._auto_approve or self._saved:
+            return
+        verb = "destroy what is listed above" if self._mode == "destroy" else "apply these changes"
+        if not sys.stdin.isatty():
+            raise UsageError(f"refusing to {self._mode} without confirmation: stdin is not a terminal; pass "
+                             "--auto-approve")
+        answer = click.prompt(f"Do you want to {verb}? Only 'yes' will be accepted", default="", show_default=False)
+        if answer.strip() != "yes":
+            raise SaxctlError(f"{self._mode} cancelled: nothing was changed")
+
+
+def _apply_spec(spec_path: str, options, auto_approve: bool, parallelism: int, lock_timeout: float) -> None:
+    from reconciler import runner
+
+    workspace = runner.open_workspace(spec_path, _say_read_retry)
+    ui = _CliUi(options.mode, auto_approve, saved=False)
+    try:
+        _, result, seconds = runner.apply_spec(workspace, options, ui, command=f"{options.mode} {spec_path}",
+                                               parallelism=parallelism, lock_timeout_s=lock_timeout)
+    finally:
+        ui.reporter.close()
+    _finish(options.mode, result, seconds)
+
+
+def _apply_saved(plan_path: str, auto_approve: bool, parallelism: int, lock_timeout: float) -> None:
     from reconciler import runner
     from reconciler.engine.planfile import read_plan
-    from reconciler.providers.registry import ProviderOptions
-    from reconciler.render.plan_text import plan_markup
-    from reconciler.render.progress import ConsoleReporter, result_markup
 
-    options = ProviderOptions(force_delete_buckets=force_delete_buckets)
-    saved = mode == "apply" and _is_plan_file(source)
-    if saved:
-        if adopt or targets:
-            raise UsageError("--adopt and --target belong to `saxctl plan` when applying a saved plan")
-        the_plan = read_plan(Path(source))
-        workspace = runner.open_saved_plan_workspace(the_plan, options)
-    else:
-        workspace = runner.open_workspace(source, options)
-        the_plan = runner.make_plan(workspace, mode=mode, adopt=adopt, targets=targets)
-        output_console().print_markup(plan_markup(the_plan))
-    if the_plan.conflicts:
-        raise SaxctlError(f"the plan has {len(the_plan.conflicts)} conflict(s) and cannot be applied",
-                          hint="Resolve them, or rerun with --adopt to take over objects saxctl did not create.")
-    if not the_plan.has_changes:
-        if saved:
-            output_console().print_plain("The saved plan has no changes.")
-        return
-    if not saved and not auto_approve:
-        _confirm(mode)
-    reporter = ConsoleReporter(error_console())
+    from reconciler.providers.table import ALL_KINDS
+
+    the_plan = read_plan(Path(plan_path), ALL_KINDS)
+    workspace = runner.open_saved_plan_workspace(the_plan, _say_read_retry)
+    ui = _CliUi(the_plan.mode, auto_approve, saved=True)
     try:
-        result, seconds = runner.execute(workspace, the_plan, reporter, command=f"{mode} {source}",
-                                         say=error_console().print_plain, parallelism=parallelism, saved=saved)
+        result, seconds = runner.apply_saved(workspace, the_plan, ui, command=f"apply {plan_path}",
+                                             parallelism=parallelism, lock_timeout_s=lock_timeout)
     finally:
-        reporter.close()
-    output_console().print_markup(result_markup(result, seconds))
+        ui.reporter.close()
+    if result is None:
+        output_console().print_plain("The saved plan has no changes.")
+        return
+    _finish(the_plan.mode, result, seconds)
+
+
+def _finish(mode: str, result, seconds: float) -> None:
+    from reconciler.render.progress import result_markup
+
+    if result is None:
+        return
+    output_console().print_markup(result_markup(result, seconds, mode))
+    if result.abandoned:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)  # worker threads may still be inside an API call: do not wait for them
     if result.interrupted:
         sys.exit(130)
     if not result.ok:
@@ -233,15 +332,6 @@ def _is_plan_file(path: str) -> bool:
     return start.startswith(b"{")
 
 
-def _confirm(mode: str) -> None:
-    if not sys.stdin.isatty():
-        raise UsageError(f"refusing to {mode} without confirmation: stdin is not a terminal; pass --auto-approve")
-    answer = click.prompt(f"Do you want to {mode} these changes? Only 'yes' will be accepted", default="",
-                          show_default=False)
-    if answer.strip() != "yes":
-        raise SaxctlError(f"{mode} cancelled: nothing was changed")
-
-
 @main.command()
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when anything is not in sync.")
@@ -251,13 +341,12 @@ def status(spec_path: str, detailed_exitcode: bool) -> None:
     Read-only: the same reads as `saxctl plan`, shown as a table.
     """
     from reconciler import runner
-    from reconciler.providers.registry import ProviderOptions
     from reconciler.render.status import status_table
 
-    workspace = runner.open_workspace(spec_path, ProviderOptions())
+    workspace = runner.open_workspace(spec_path, _say_read_retry)
     the_plan = runner.make_plan(workspace)
     output_console().rich.print(status_table(the_plan))
-    if detailed_exitcode and (the_plan.has_changes or the_plan.conflicts):
+    if detailed_exitcode and (the_plan.has_changes or not the_plan.applicable):
         sys.exit(2)
 
 
@@ -267,13 +356,13 @@ def status(spec_path: str, detailed_exitcode: bool) -> None:
 def force_unlock(lock_id: str, spec_path: str) -> None:
     """Break the lock LOCK_ID left in SPEC's admin bucket by a run that died.
 
-    The ID is printed by the command that found the lock held; a lock with another ID is left alone.
+    The ID is printed by the command that found the lock held (with the holder and when it last refreshed the lock);
+    a lock with another ID is left alone.
     """
     from reconciler import runner
     from reconciler.engine.lock import force_unlock as break_lock
-    from reconciler.providers.registry import ProviderOptions
 
-    holder = break_lock(runner.open_workspace(spec_path, ProviderOptions()).lock_store, lock_id)
+    holder = break_lock(runner.open_workspace(spec_path).connection.lock_homes, lock_id)
     output_console().print_plain(f"Lock {lock_id} broken (it was held by {holder.describe()}).")
 
 

@@ -48,9 +48,13 @@ class RemoteError(SaxctlError):
 class RetryableError(RemoteError):
     """A transient failure (429, 5xx, connection reset): the engine retries it with backoff."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, *, retry_after: float | None = None, until_deadline: bool = False,
+                 hint: str | None = None):
+        super().__init__(message, hint=hint)
         self.retry_after = retry_after  # seconds the server asked for (Retry-After), if any
+        # It ends when something else finishes (GKE's one operation per cluster): retry until the change's
+        # deadline rather than a fixed number of times.
+        self.until_deadline = until_deadline
 
 
 class ConflictError(SaxctlError):

@@ -1,66 +1,89 @@
 """The use cases behind the CLI: open a spec, plan, and carry a plan out under the lock.
 
-This is where the spec, the providers and the engine meet; the engine itself knows none of them.
+This is where the spec, the provider table and the engine meet; the engine itself knows none of them, and this
+module knows no provider: the table says where a run's lock may live.
+
+The lock is taken before planning and held through confirmation and apply, so what was shown is what is done.
+A saved plan is applied under the lock after a fresh read confirms nothing it observed has moved. On the very first
+apply the lock's home (the admin bucket) does not exist yet: it is created alone, the lock taken, and the rest of
+the plan checked against the world again before anything else is done.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 from reconciler.engine.apply import ApplyResult, Reporter, apply_plan
-from reconciler.engine.lock import LockInfo, LockStore, held_lock
-from reconciler.engine.plan import Plan, ProviderSet, SpecRef, build_plan, stale_objects
-from reconciler.engine.resource import ABSENT, Action
+from reconciler.engine.lock import LockInfo, RunLock
+from reconciler.engine.plan import Approvals, Plan, SpecRef, build_plan, stale_objects
+from reconciler.engine.resource import Action
 from reconciler.engine.retry import RetryPolicy
-from reconciler.errors import SaxctlError, StalePlanError
-from reconciler.providers import registry
-from reconciler.providers.gcs import bucket
+from reconciler.errors import ConflictError, RetryableError, SaxctlError, StalePlanError
+from reconciler.providers import table
 from reconciler.spec.loader import load_spec
 from reconciler.spec.model import Spec
 
 
 @dataclass(frozen=True, slots=True)
 class Workspace:
-    """A loaded spec with the providers that serve it and the lock that guards it."""
+    """A loaded spec with the providers that serve it and the homes its lock may live in."""
 
     spec: Spec
     spec_ref: SpecRef
-    providers: ProviderSet
-    lock_store: LockStore
+    connection: table.Connection
 
 
-def open_workspace(spec_path: str, options: registry.ProviderOptions) -> Workspace:
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    mode: str = "apply"  # or "destroy"
+    adopt: bool = False
+    targets: tuple[str, ...] = ()
+    approvals: Approvals = Approvals()
+
+
+class Ui(Protocol):
+    """What a run shows and asks; the CLI implements it with rich, tests with a recorder."""
+
+    reporter: Reporter
+
+    def say(self, text: str) -> None: ...
+    def show_plan(self, plan: Plan) -> None: ...
+    def confirm(self, plan: Plan) -> None:
+        """Return when the user agreed; raise SaxctlError when not."""
+
+
+def open_workspace(spec_path: str, on_read_retry: Callable[[str, int, RetryableError, float], None] | None = None
+                   ) -> Workspace:
     spec = load_spec(spec_path)
     digest = hashlib.sha256(Path(spec_path).read_bytes()).hexdigest()
-    connection = registry.connect(spec, options)
-    return Workspace(spec, SpecRef(spec.name, spec_path, digest), connection.providers, connection.lock_store)
+    return Workspace(spec, SpecRef(spec.name, spec_path, digest), table.connect(spec, on_read_retry))
 
 
-def make_plan(workspace: Workspace, *, mode: str = "apply", adopt: bool = False, targets: Sequence[str] = ()) -> Plan:
+def make_plan(workspace: Workspace, options: PlanOptions = PlanOptions()) -> Plan:
     return build_plan(
-        registry.desired_resources(workspace.spec),
-        workspace.providers,
+        table.desired_resources(workspace.spec),
+        workspace.connection.providers,
         workspace.spec_ref,
-        mode=mode,
-        adopt=adopt,
-        targets=targets,
-        unmanaged=registry.unmanaged_parts(workspace.spec) if mode == "apply" else (),
+        mode=options.mode,
+        adopt=options.adopt,
+        targets=options.targets,
+        unmanaged=table.unmanaged_parts(workspace.spec) if options.mode == "apply" else (),
+        approvals=options.approvals,
     )
 
 
-def open_saved_plan_workspace(plan: Plan, options: registry.ProviderOptions) -> Workspace:
+def open_saved_plan_workspace(plan: Plan, on_read_retry=None) -> Workspace:
     """The spec a saved plan was made from, refused if the file changed since (the plan would not be its plan)."""
     if not Path(plan.spec.file).is_file():
         raise SaxctlError(
             f"the plan was made from {plan.spec.file}, which is not there",
             hint="Apply a saved plan from the directory where it was made.",
         )
-    workspace = open_workspace(plan.spec.file, options)
+    workspace = open_workspace(plan.spec.file, on_read_retry)
     if workspace.spec_ref.sha256 != plan.spec.sha256:
         raise StalePlanError(
             f"{plan.spec.file} changed since the plan was made", hint="Run `saxctl plan` again and apply the new plan."
@@ -68,63 +91,106 @@ def open_saved_plan_workspace(plan: Plan, options: registry.ProviderOptions) -> 
     return workspace
 
 
-def ensure_fresh(plan: Plan, providers: ProviderSet) -> None:
-    moved = stale_objects(plan, providers)
+def new_lock(workspace: Workspace, command: str, ui: Ui, lock_timeout_s: float) -> RunLock:
+    return RunLock(workspace.connection.lock_homes, LockInfo.for_this_process(command, workspace.spec.name),
+                   timeout_s=lock_timeout_s, say=ui.say, on_lost=lambda text: ui.say(f"Warning: {text}"))
+
+
+def apply_spec(workspace: Workspace, options: PlanOptions, ui: Ui, *, command: str, parallelism: int = 8,
+               lock_timeout_s: float = 0.0) -> tuple[Plan, ApplyResult | None, float]:
+    """Lock, plan, show, confirm, apply: `saxctl apply SPEC` and `saxctl destroy SPEC`."""
+    with new_lock(workspace, command, ui, lock_timeout_s) as lock:
+        locked = lock.acquire()
+        plan = make_plan(workspace, options)
+        ui.show_plan(plan)
+        refuse_unapplicable(plan)
+        if not plan.has_changes:
+            return plan, None, 0.0
+        ui.confirm(plan)
+        result, seconds = _execute(workspace, plan, lock, locked, ui, parallelism)
+        return plan, result, seconds
+
+
+def apply_saved(workspace: Workspace, plan: Plan, ui: Ui, *, command: str, parallelism: int = 8,
+                lock_timeout_s: float = 0.0) -> tuple[ApplyResult | None, float]:
+    """Lock, check the saved plan against the world, apply exactly it: `saxctl apply PLANFILE`."""
+    refuse_unapplicable(plan)
+    with new_lock(workspace, command, ui, lock_timeout_s) as lock:
+        locked = lock.acquire()
+        if locked:
+            ensure_fresh(workspace, plan)
+        if not plan.has_changes:
+            return None, 0.0
+        return _execute(workspace, plan, lock, locked, ui, parallelism)
+
+
+def refuse_unapplicable(plan: Plan) -> None:
+    if plan.conflicts:
+        raise ConflictError(f"the plan has {len(plan.conflicts)} conflict(s) and cannot be applied",
+                            hint="Resolve them, or rerun with --adopt to take over objects saxctl did not create.")
+    if plan.blocked:
+        raise ConflictError(f"the plan has {len(plan.blocked)} blocked change(s) and cannot be applied: they would "
+                            "delete what you have not agreed to lose",
+                            hint=" ".join(f"{blocked.address}: {blocked.hint}." for blocked in plan.blocked))
+
+
+def ensure_fresh(workspace: Workspace, plan: Plan, *, what: str = "the saved plan", ignore: Sequence[str] = ()) -> None:
+    fresh = make_plan(workspace, PlanOptions(mode=plan.mode, targets=plan.targets))
+    moved = stale_objects(plan, fresh, ignore=ignore)
     if moved:
         raise StalePlanError(
-            "the saved plan is stale: the world changed since it was made:\n  " + "\n  ".join(moved),
+            f"{what} is stale: the world changed since it was made:\n  " + "\n  ".join(moved),
             hint="Run `saxctl plan` again and review the new plan.",
         )
 
 
-def execute(
-    workspace: Workspace,
-    plan: Plan,
-    reporter: Reporter,
-    *,
-    command: str,
-    say: Callable[[str], None],
-    parallelism: int = 8,
-    saved: bool = False,
-) -> tuple[ApplyResult, float]:
-    """Carry out a plan under the lock in the admin bucket.
-
-    The lock lives in the admin bucket, so when the plan creates that bucket it is created first, alone,
-    and the rest runs under the lock. A saved plan is checked against the live state before anything
-    is done and again once the lock is held.
-    """
+def _execute(workspace: Workspace, plan: Plan, lock: RunLock, locked: bool, ui: Ui,
+             parallelism: int) -> tuple[ApplyResult, float]:
     started = time.monotonic()
     retry = RetryPolicy.from_environment()
-    if saved:
-        ensure_fresh(plan, workspace.providers)
+    providers = workspace.connection.providers
 
-    admin = bucket.address("admin")
-    admin_change = next((c for c in plan.actionable if c.address == admin), None)
-    outcomes = ()
-    if admin_change is not None and admin_change.action is Action.CREATE:
-        first = apply_plan(plan, workspace.providers, reporter, parallelism=1, retry=retry, only=[admin])
-        if not first.ok:
-            return first, time.monotonic() - started
-        outcomes = first.outcomes
-    done_first = {outcome.change.address for outcome in outcomes}
-    rest = [c.address for c in plan.actionable if c.address not in done_first]
+    def walk(only: Sequence[str], **extra) -> ApplyResult:
+        return apply_plan(plan, providers, ui.reporter, parallelism=parallelism, retry=retry, only=only, **extra)
 
-    if plan.fingerprints.get(admin) == ABSENT and not outcomes:
-        # Only a destroy (or a plan targeted away from it) gets here: no bucket, so no lock to take.
-        say(f"No lock taken: the admin bucket gs://{workspace.spec.buckets.admin.name} does not exist.")
-        lock = nullcontext()
-    else:
-        lock = held_lock(workspace.lock_store, LockInfo.for_this_process(command, workspace.spec.name))
-    with lock:
-        if saved and outcomes:
-            ensure_fresh(_without(plan, admin), workspace.providers)
-        result = apply_plan(plan, workspace.providers, reporter, parallelism=parallelism, retry=retry, only=rest)
-    return ApplyResult(outcomes + result.outcomes, result.interrupted), time.monotonic() - started
+    outcomes: tuple = ()
+    pending = [change.address for change in plan.actionable]
+    if not locked:
+        first = _bootstrap(workspace, plan, lock, ui, walk)
+        if first is not None:
+            if not first.ok:
+                return first, time.monotonic() - started
+            outcomes = first.outcomes
+            pending = [address for address in pending if address != lock.home.address]
+
+    homes = {home.address for home in lock.homes}
+    last = [a for a in pending if a in homes and plan.change_at(a).action in (Action.DELETE, Action.REPLACE)]
+    result = walk([a for a in pending if a not in last])
+    outcomes += result.outcomes
+    if not result.ok:
+        return replace(result, outcomes=outcomes), time.monotonic() - started
+    for address in last:
+        ui.say(lock.vacate(address) or f"{address}: no lock of this run lives there")
+        result = walk([address])
+        outcomes += result.outcomes
+        if not result.ok:
+            break
+        if plan.change_at(address).action is Action.REPLACE:
+            lock.reoccupy()
+    return replace(result, outcomes=outcomes), time.monotonic() - started
 
 
-def _without(plan: Plan, address: str) -> Plan:
-    return replace(
-        plan,
-        changes=tuple(c for c in plan.changes if c.address != address),
-        fingerprints={a: f for a, f in plan.fingerprints.items() if a != address},
-    )
+def _bootstrap(workspace: Workspace, plan: Plan, lock: RunLock, ui: Ui, walk) -> ApplyResult | None:
+    """The lock's home does not exist: create it alone, take the lock, check the rest of the plan again."""
+    home = lock.home
+    creates_home = plan.change_at(home.address)
+    if creates_home is None or creates_home.action is not Action.CREATE:
+        ui.say(f"No lock taken: {home.address}, where the lock lives, does not exist.")
+        return None
+    first = walk([home.address])
+    if not first.ok:
+        return first
+    if not lock.acquire():
+        raise SaxctlError(f"{home.address} was created but the lock cannot be taken in it ({home.store.location})")
+    ensure_fresh(workspace, plan, what="the plan", ignore=[home.address])
+    return first

@@ -1,15 +1,26 @@
-"""The dependency graph of desired resources: validation, cycles reported by name, order, and --target closure."""
+"""The dependency graph of desired resources: validation, cycles reported by name, order, and --target closure.
+
+Edges come from `depends_on`, `inside` and every Ref in a resource's fields or params: a value that flows from one
+resource to another is a dependency whether or not the provider also listed it.
+"""
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+import graphlib
+from typing import Iterable, Sequence
 
-from reconciler.engine.resource import Address, Resource
+from reconciler.engine.address import Address
+from reconciler.engine.resource import Resource, refs_in
 from reconciler.errors import SaxctlError
 
 
 class GraphError(SaxctlError):
     """The resources do not form a valid DAG (a bug in how the spec became resources, or a bad --target)."""
+
+
+def parents_of(resource: Resource) -> tuple[Address, ...]:
+    flowing = refs_in(resource.fields) | refs_in(resource.params)
+    return resource.parents + tuple(sorted(flowing - set(resource.parents)))
 
 
 class Graph:
@@ -19,56 +30,49 @@ class Graph:
             if resource.address in self.resources:
                 raise GraphError(f"two resources share the address {resource.address}")
             self.resources[resource.address] = resource
+        self.parents: dict[Address, tuple[Address, ...]] = {}
         for resource in resources:
-            for dependency in resource.depends_on:
-                if dependency not in self.resources:
-                    raise GraphError(f"{resource.address} depends on {dependency}, which is not in the spec")
-        self.order: tuple[Address, ...] = _topological_order(
-            {address: resource.depends_on for address, resource in self.resources.items()}
-        )
-
-    def dependencies(self, address: Address) -> tuple[Address, ...]:
-        return self.resources[address].depends_on
+            for parent in parents_of(resource):
+                if parent not in self.resources:
+                    raise GraphError(f"{resource.address} depends on {parent}, which is not in the spec")
+            self.parents[resource.address] = parents_of(resource)
+        self.order: tuple[Address, ...] = topological_order(self.parents)
 
     def dependents(self, address: Address) -> tuple[Address, ...]:
-        return tuple(other for other in self.order if address in self.resources[other].depends_on)
+        return tuple(other for other in self.order if address in self.parents[other])
 
-    def closure(self, targets: Iterable[Address]) -> set[Address]:
-        """The targets and everything they depend on, transitively (Terraform's -target semantics)."""
-        wanted: set[Address] = set()
+    def closure(self, targets: Iterable[Address], *, destroy: bool = False) -> set[Address]:
+        """The targets and what they need, transitively (Terraform's -target).
+
+        Applying a target needs what it depends on; destroying one takes what depends on it with it, and never
+        what it depends on.
+        """
         pending = list(targets)
-        for target in pending:
-            if target not in self.resources:
-                known = ", ".join(self.order) or "none"
-                raise GraphError(f"--target {target} is not an address of this spec (addresses: {known})")
+        wanted: set[Address] = set()
         while pending:
             address = pending.pop()
             if address not in wanted:
                 wanted.add(address)
-                pending.extend(self.resources[address].depends_on)
+                pending.extend(self.dependents(address) if destroy else self.parents[address])
         return wanted
 
 
-def _topological_order(edges: Mapping[Address, Sequence[Address]]) -> tuple[Address, ...]:
-    """Dependencies first; ties broken by address so plans are stable. Raises GraphError naming a cycle."""
-    order: list[Address] = []
-    state: dict[Address, str] = {}  # "visiting" | "done"
-    stack: list[Address] = []
+def topological_order(parents: dict[Address, Sequence[Address]]) -> tuple[Address, ...]:
+    """Parents first; ties broken by address so plans are stable. Raises GraphError naming a cycle."""
+    return tuple(address for group in levels(parents) for address in group)
 
-    def visit(address: Address) -> None:
-        if state.get(address) == "done":
-            return
-        if state.get(address) == "visiting":
-            cycle = stack[stack.index(address):] + [address]
-            raise GraphError("dependency cycle: " + " → ".join(cycle))
-        state[address] = "visiting"
-        stack.append(address)
-        for dependency in sorted(edges[address]):
-            visit(dependency)
-        stack.pop()
-        state[address] = "done"
-        order.append(address)
 
-    for address in sorted(edges):
-        visit(address)
-    return tuple(order)
+def levels(parents: dict[Address, Sequence[Address]]) -> list[list[Address]]:
+    """Addresses grouped so that each group's parents are all in earlier groups (the order of observation)."""
+    sorter = graphlib.TopologicalSorter({address: sorted(parents[address]) for address in sorted(parents)})
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as error:
+        cycle = list(reversed(error.args[1]))
+        raise GraphError("dependency cycle: " + " → ".join(cycle)) from None
+    groups: list[list[Address]] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
+        groups.append(ready)
+        sorter.done(*ready)
+    return groups

@@ -29,3 +29,31 @@ def interrupts_deferred() -> Iterator[None]:
             signal.signal(number, handler)
         if received:
             raise KeyboardInterrupt
+
+
+class Presses:
+    """How many times Ctrl-C (or SIGTERM) was pressed since the block began."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def press(self, signum, frame) -> None:
+        self.count += 1
+
+
+@contextmanager
+def interrupts_counted() -> Iterator[Presses]:
+    """Inside the block Ctrl-C and SIGTERM are counted instead of raised, so a loop can react at a safe point.
+
+    Outside the main thread (where signals are not delivered) the count simply stays 0.
+    """
+    presses = Presses()
+    if threading.current_thread() is not threading.main_thread():
+        yield presses
+        return
+    previous = {number: signal.signal(number, presses.press) for number in _SIGNALS}
+    try:
+        yield presses
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

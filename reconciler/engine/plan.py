@@ -1,23 +1,25 @@
-"""Build a Plan: observe the live state of the desired resources, diff them, and collect the changes with reasons.
+"""Build a Plan: observe the live state in dependency order, diff it, prune, and weigh what destructive changes lose.
 
 A plan is a value (Terraform's internal/plans): computed without side effects, then shown, saved or applied.
+Everything that decides what apply will do — an owner, an object's emptiness, the user's approvals — is decided
+here and recorded in the plan, so that applying a saved plan does exactly what it showed.
 """
 
 from __future__ import annotations
 
 import datetime
-import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Sequence
 
-from reconciler.engine.graph import Graph
-from reconciler.engine.provider import Provider
-from reconciler.engine.resource import ABSENT, Action, Address, Change, Observed, Resource, fingerprint_of
-from reconciler.engine.retry import RetryPolicy
-from reconciler.errors import RetryableError, SaxctlError
+from reconciler.engine.address import Address
+from reconciler.engine.graph import Graph, GraphError, levels
+from reconciler.engine.provider_set import ProviderSet
+from reconciler.engine.resource import (
+    ABSENT, Action, Change, Hazard, Observed, Resource, fingerprint_of, has_unknown, resolved,
+)
 
-log = logging.getLogger(__name__)
+NOT_READ = "not read"  # the fingerprint of an object that was not read: what it lives in is not there yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,15 @@ class Conflict:
 
 
 @dataclass(frozen=True, slots=True)
+class Blocked:
+    """A destructive change that loses what the user has not agreed to lose: the plan cannot be applied as it is."""
+
+    address: Address
+    message: str  # what would be lost
+    hint: str  # the flag that says yes to it
+
+
+@dataclass(frozen=True, slots=True)
 class Unmanaged:
     """A part of the spec that was validated but has no provider yet: listed, never silently dropped."""
 
@@ -46,13 +57,23 @@ class Unmanaged:
 
 
 @dataclass(frozen=True, slots=True)
+class Approvals:
+    """What the user said yes to on the command line."""
+
+    replace: frozenset[str] = frozenset()  # --allow-replace ADDRESS
+    delete: frozenset[str] = frozenset()  # --allow-delete ADDRESS: prune (or destroy) it, whatever it holds
+    delete_data: bool = False  # --force-delete-buckets: destroy objects that still hold data
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     mode: str  # "apply" or "destroy"
     spec: SpecRef
     changes: tuple[Change, ...]  # in the order they would be walked (dependencies first; deletes reversed)
     conflicts: tuple[Conflict, ...] = ()
+    blocked: tuple[Blocked, ...] = ()
     unmanaged: tuple[Unmanaged, ...] = ()
-    fingerprints: Mapping[Address, str] = field(default_factory=dict)  # every object observed
+    fingerprints: Mapping[Address, str] = field(default_factory=dict)  # every object observed (or not read)
     targets: tuple[Address, ...] = ()
     created_at: str = ""
 
@@ -64,47 +85,15 @@ class Plan:
     def has_changes(self) -> bool:
         return bool(self.actionable)
 
+    @property
+    def applicable(self) -> bool:
+        return not self.conflicts and not self.blocked
+
     def count(self, action: Action) -> int:
         return sum(1 for change in self.changes if change.action is action)
 
-
-class ProviderSet:
-    """Providers by resource kind. The engine asks it, never a cloud client."""
-
-    def __init__(self, providers: Sequence[Provider], retry: RetryPolicy | None = None):
-        self._retry = retry or RetryPolicy.from_environment()
-        self.by_kind: dict[str, Provider] = {}
-        for provider in providers:
-            for kind in provider.kinds:
-                self.by_kind[kind] = provider
-
-    def for_kind(self, kind: str) -> Provider:
-        try:
-            return self.by_kind[kind]
-        except KeyError:
-            raise SaxctlError(f"no provider serves resources of kind {kind}") from None
-
-    def observe(self, resources: Sequence[Resource]) -> dict[Address, Observed | None]:
-        """Observe in one batch per provider, providers in parallel (each provider batches its own reads)."""
-        batches: dict[int, tuple[Provider, list[Resource]]] = {}
-        for resource in resources:
-            provider = self.for_kind(resource.kind)
-            batches.setdefault(id(provider), (provider, []))[1].append(resource)
-        observed: dict[Address, Observed | None] = {}
-        if not batches:
-            return observed
-        with ThreadPoolExecutor(max_workers=len(batches), thread_name_prefix="observe") as pool:
-            for result in pool.map(lambda batch: self._observe_batch(*batch), batches.values()):
-                observed.update(result)
-        return observed
-
-    def _observe_batch(self, provider: Provider, resources: list[Resource]) -> Mapping[Address, Observed | None]:
-        """Reads are safe to repeat: a transient failure (429, 5xx, reset) is retried like an apply step."""
-
-        def note(attempt: int, error: RetryableError, delay: float) -> None:
-            log.warning("retrying in %.1fs (attempt %d failed: %s)", delay, attempt, error.message)
-
-        return self._retry.call(lambda: provider.observe(resources), note)
+    def change_at(self, address: str) -> Change | None:
+        return next((change for change in self.changes if change.address == address), None)
 
 
 def build_plan(
@@ -114,42 +103,121 @@ def build_plan(
     *,
     mode: str = "apply",
     adopt: bool = False,
-    targets: Sequence[Address] = (),
+    targets: Sequence[str] = (),
     unmanaged: Sequence[Unmanaged] = (),
+    approvals: Approvals = Approvals(),
 ) -> Plan:
     graph = Graph(resources)
-    selected = graph.closure(targets) if targets else set(graph.order)
-    order = [address for address in graph.order if address in selected]
-    observed = providers.observe([graph.resources[address] for address in order])
-
-    changes: list[Change] = []
-    conflicts: list[Conflict] = []
-    for address in order:
-        desired, live = graph.resources[address], observed.get(address)
-        if mode == "destroy":
-            change = _destroy_change(desired, live, spec.name)
-        else:
-            conflict = _ownership_conflict(live, spec.name, adopt)
-            if conflict:
-                conflicts.append(conflict)
-                continue
-            change = providers.for_kind(desired.kind).diff(desired, live)
-            if live is not None and live.owner != spec.name:
-                change = _as_adoption(change, live)
-        if change is not None:
-            changes.append(change)
-    if mode == "destroy":
-        changes.reverse()
+    target_addresses = _check_targets(graph, targets, unmanaged)
+    destroy = mode == "destroy"
+    selected = graph.closure(target_addresses, destroy=destroy) if targets else set(graph.order)
+    world = _World(graph, providers, spec, adopt=adopt, destroy=destroy)
+    for level in levels({address: [p for p in graph.parents[address] if p in selected] for address in selected}):
+        world.observe_level(level)
+    changes = [world.changes[address] for address in graph.order if address in world.changes]
+    if not destroy:
+        changes += _prunes(world, providers, spec, target_addresses if targets else None)
+    changes = _order(changes, graph, destroy)
+    changes, blocked = _weigh_hazards(changes, providers, approvals, destroy)
     return Plan(
         mode=mode,
         spec=spec,
         changes=tuple(changes),
-        conflicts=tuple(conflicts),
+        conflicts=tuple(world.conflicts),
+        blocked=tuple(blocked),
         unmanaged=tuple(unmanaged),
-        fingerprints={address: fingerprint_of(observed.get(address)) for address in order},
-        targets=tuple(targets),
+        fingerprints=world.fingerprints,
+        targets=tuple(target_addresses),
         created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
+
+
+def _check_targets(graph: Graph, targets: Sequence[str], unmanaged: Sequence[Unmanaged]) -> list[Address]:
+    addresses: list[Address] = []
+    not_yet = {part.address: part for part in unmanaged}
+    for target in targets:
+        if target in graph.resources:
+            addresses.append(graph.resources[target].address)
+        elif target in not_yet:
+            raise GraphError(f"--target {target} is {not_yet[target].reason}")
+        else:
+            known = ", ".join(graph.order) or "none"
+            raise GraphError(f"--target {target} is not an address of this spec (addresses: {known})")
+    return addresses
+
+
+class _World:
+    """What the plan has learnt so far, level by level: parents are known before their children are read."""
+
+    def __init__(self, graph: Graph, providers: ProviderSet, spec: SpecRef, *, adopt: bool, destroy: bool):
+        self.graph, self.providers, self.spec = graph, providers, spec
+        self.adopt, self.destroy = adopt, destroy
+        self.observed: dict[Address, Observed | None] = {}
+        self.changes: dict[Address, Change] = {}
+        self.conflicts: list[Conflict] = []
+        self.fingerprints: dict[Address, str] = {}
+
+    def outputs(self) -> dict[Address, Mapping[str, Any] | None]:
+        """Parents' outputs as the plan knows them: only of objects that exist and stay as they are."""
+        known: dict[Address, Mapping[str, Any] | None] = {}
+        for address, live in self.observed.items():
+            change = self.changes.get(address)
+            stays = change is None or change.action in (Action.NOOP, Action.UPDATE)
+            known[address] = live.outputs if live is not None and stays else None
+        return known
+
+    def observe_level(self, level: list[Address]) -> None:
+        outputs = self.outputs()
+        to_read: list[Resource] = []
+        unread: dict[Address, tuple[Resource, str]] = {}
+        for address in level:
+            resource = resolved(self.graph.resources[address], outputs)
+            why = self._not_readable(resource)
+            if why is None:
+                to_read.append(resource)
+            else:
+                unread[address] = (resource, why)
+        self.observed.update(self.providers.observe(to_read))
+        for resource in to_read:
+            self._decide(resource, self.observed.get(resource.address))
+        for address, (resource, why) in unread.items():
+            self.fingerprints[address] = NOT_READ
+            if not self.destroy:
+                self.changes[address] = Change(address, resource.kind, Action.CREATE, why,
+                                               desired=self.graph.resources[address], shown=resource.fields)
+
+    def _not_readable(self, resource: Resource) -> str | None:
+        """Why this object cannot exist as it is now (so reading it would be a wasted call), or None."""
+        inside = resource.inside
+        if inside is not None and inside in self.fingerprints:
+            parent = self.changes.get(inside)
+            if parent is not None and parent.action is Action.REPLACE:
+                return f"{inside} will be replaced: created again in the new one"
+            if self.fingerprints[inside] in (ABSENT, NOT_READ):
+                return f"{inside} does not exist yet: created after it"
+        if has_unknown(resource.params):
+            outputs = self.outputs()
+            missing = sorted(p for p in self.graph.parents[resource.address] if outputs.get(p) is None)
+            return f"needs what {', '.join(missing)} will only know after apply"
+        return None
+
+    def _decide(self, resource: Resource, live: Observed | None) -> None:
+        address = resource.address
+        self.fingerprints[address] = fingerprint_of(live)
+        desired = self.graph.resources[address]  # with its Refs: apply resolves them from its parents' results
+        if self.destroy:
+            change = _destroy_change(desired, live, self.spec.name)
+        else:
+            conflict = _ownership_conflict(live, self.spec.name, self.adopt)
+            if conflict:
+                self.conflicts.append(conflict)
+                return
+            change = self.providers.for_kind(resource.kind).diff(resource, live)
+            change = replace(change, desired=desired, shown=resource.fields)
+            if live is not None and live.owner != self.spec.name:
+                change = _as_adoption(change, live)
+        if change is not None:
+            self.changes[address] = change
 
 
 def _ownership_conflict(live: Observed | None, owner: str, adopt: bool) -> Conflict | None:
@@ -166,7 +234,7 @@ def _as_adoption(change: Change, live: Observed) -> Change:
     previous = "no owner" if live.owner is None else f"spec {live.owner!r}"
     action = Action.UPDATE if change.action is Action.NOOP else change.action
     reason = f"adopt {live.remote_id} (was: {previous})" + (f"; {change.reason}" if change.field_changes else "")
-    return Change(change.address, change.kind, action, reason, change.field_changes, change.desired, change.observed)
+    return replace(change, action=action, reason=reason)
 
 
 def _destroy_change(desired: Resource, live: Observed | None, owner: str) -> Change | None:
@@ -180,14 +248,88 @@ def _destroy_change(desired: Resource, live: Observed | None, owner: str) -> Cha
                   desired=desired, observed=live)
 
 
-def stale_objects(plan: Plan, providers: ProviderSet) -> list[str]:
-    """Re-observe everything the plan saw; describe each object whose fingerprint moved since."""
-    current = providers.observe([change.desired for change in plan.changes if change.desired is not None])
-    moved = []
-    for address, then in plan.fingerprints.items():
-        if address not in current:
+def _prunes(world: _World, providers: ProviderSet, spec: SpecRef, targets: Sequence[Address] | None) -> list[Change]:
+    """Objects carrying this spec's mark that the spec no longer has: deleted, each shown with that reason."""
+    desired_ids = {live.remote_id for live in world.observed.values() if live is not None}
+    prunes = []
+    for owned in providers.owned(spec.name):
+        address = owned.resource.address
+        if address in world.graph.resources or owned.observed.remote_id in desired_ids:
             continue
-        now = fingerprint_of(current[address])
+        if targets is not None and address not in targets:
+            continue
+        world.fingerprints[address] = owned.observed.fingerprint
+        prunes.append(Change(address, owned.resource.kind, Action.DELETE,
+                             f"no longer in the spec: {owned.observed.remote_id} will be deleted",
+                             desired=owned.resource, observed=owned.observed, pruned=True))
+    return prunes
+
+
+def _order(changes: list[Change], graph: Graph, destroy: bool) -> list[Change]:
+    """Dependencies first; in destroy mode dependents first. Pruned objects go before what they depended on."""
+    if destroy:
+        return list(reversed(changes))
+    kept = [c for c in changes if not c.pruned]
+    pruned = [c for c in changes if c.pruned]
+    return pruned + kept
+
+
+def _weigh_hazards(changes: list[Change], providers: ProviderSet, approvals: Approvals,
+                   destroy: bool) -> tuple[list[Change], list[Blocked]]:
+    """Ask each provider what its deletes and replaces would destroy; block what the user has not said yes to."""
+    destructive = [c for c in changes if c.action in (Action.DELETE, Action.REPLACE) and c.observed is not None]
+    if not destructive:
+        return changes, []
+    deleted_ids = {c.address: c.observed.remote_id for c in changes if c.action is Action.DELETE and c.observed}
+
+    def weigh(change: Change) -> Hazard | None:
+        inside = [deleted_ids[c.address] for c in changes
+                  if c.address in deleted_ids and c.desired is not None and c.desired.inside == change.address]
+        provider = providers.for_kind(change.kind)
+        return providers.read(lambda: provider.hazard(change, inside), f"checking what deleting {change.address} loses")
+
+    with ThreadPoolExecutor(max_workers=min(8, len(destructive)), thread_name_prefix="hazard") as pool:
+        hazards = dict(zip((c.address for c in destructive), pool.map(weigh, destructive)))
+    weighed, blocked = [], []
+    for change in changes:
+        hazard = hazards.get(change.address)
+        if hazard is not None:
+            approval = _approval(change, hazard, approvals, destroy)
+            if hazard.needs_approval and approval is None:
+                blocked.append(Blocked(change.address, hazard.what, _hint(change, destroy)))
+            change = replace(change, hazard=replace(hazard, approved_by=approval))
+        weighed.append(change)
+    return weighed, blocked
+
+
+def _approval(change: Change, hazard: Hazard, approvals: Approvals, destroy: bool) -> str | None:
+    if not hazard.needs_approval:
+        return None
+    if change.action is Action.REPLACE and change.address in approvals.replace:
+        return f"--allow-replace {change.address}"
+    if change.action is Action.DELETE and change.address in approvals.delete:
+        return f"--allow-delete {change.address}"
+    if change.action is Action.DELETE and destroy and approvals.delete_data:
+        return "--force-delete-buckets"
+    return None
+
+
+def _hint(change: Change, destroy: bool) -> str:
+    if change.action is Action.REPLACE:
+        return f"rerun with --allow-replace {change.address} to replace it anyway"
+    if destroy:
+        return f"rerun with --force-delete-buckets (or --allow-delete {change.address}) to delete it with its contents"
+    return f"rerun with --allow-delete {change.address} to delete it anyway"
+
+
+def stale_objects(plan: Plan, fresh: Plan, *, ignore: Sequence[str] = ()) -> list[str]:
+    """Each object whose fingerprint moved between the plan and a fresh plan of the same spec, described."""
+    moved = []
+    for address in list(plan.fingerprints) + [a for a in fresh.fingerprints if a not in plan.fingerprints]:
+        if address in ignore:
+            continue
+        then = plan.fingerprints.get(address, ABSENT)
+        now = fresh.fingerprints.get(address, ABSENT)
         if now != then:
             moved.append(f"{address}: {_describe(then)} → {_describe(now)}")
     return moved

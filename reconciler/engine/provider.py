@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, Protocol, Sequence
 
-from reconciler.engine.resource import Address, Change, Observed, Resource
+from reconciler.engine.address import Address
+from reconciler.engine.resource import Change, Hazard, Observed, Resource
+
+
+class Abandoned(Exception):
+    """Raised inside a provider's wait when the user asked to leave at once (a second Ctrl-C).
+
+    The remote operation goes on; the next apply finds it and resumes.
+    """
 
 
 class Progress(Protocol):
-    """What a provider may say while one change is under way; the engine renders it."""
+    """What a provider may say and ask while one change is under way; the engine renders it."""
 
     def update(self, message: str) -> None:
         """A short status line, e.g. "waiting for operation-123 (RUNNING)"."""
@@ -16,18 +25,58 @@ class Progress(Protocol):
     def advance(self, done: int, total: int | None = None, unit: str = "B") -> None:
         """Work done so far, for long transfers (bytes by default)."""
 
+    def operation(self, description: str | None) -> None:
+        """A remote operation is under way (None: it finished), e.g. "operation-123 (CREATE_CLUSTER)".
 
-class Provider(Protocol):
-    kinds: frozenset[str]  # resource kinds it serves, e.g. {"gcs.bucket"}
+        Named when the user interrupts: it goes on remotely, and the next apply resumes it.
+        """
+
+    def sleep(self, seconds: float) -> None:
+        """Wait between polls; raises Abandoned when the run is leaving, TimeoutError past the change's deadline."""
+
+    def time_left(self) -> float | None:
+        """Seconds until the change's deadline (Resource.timeout_s), or None without one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Owned:
+    """A live object carrying this spec's ownership mark, as its provider would delete it."""
+
+    resource: Resource  # rebuilt from the live object: address, kind, name, params to act on it
+    observed: Observed
+
+
+class Provider:
+    """Base of every provider. Subclasses set `kinds` and implement observe, diff and apply.
+
+    `owned` and `hazard` have safe defaults: no pruning, and no destructive change called dangerous.
+    """
+
+    kinds: frozenset[str] = frozenset()
 
     def observe(self, desired: Sequence[Resource]) -> Mapping[Address, Observed | None]:
         """Read the live state of these resources: batched reads, never a write. None: it does not exist."""
+        raise NotImplementedError
 
     def diff(self, desired: Resource, observed: Observed | None) -> Change:
         """Pure: compare owned fields after normalising server defaults; no I/O."""
+        raise NotImplementedError
 
     def apply(self, change: Change, progress: Progress) -> Observed | None:
         """Perform one change and wait until the API says it is done; safe to retry. None after a delete.
 
         Raise errors.RetryableError for transient failures (429, 5xx, connection reset): the engine retries.
+        A change's desired resource has its Refs resolved from what its parents' applies returned.
         """
+        raise NotImplementedError
+
+    def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
+        """Every live object of these kinds that carries spec_name's ownership mark (reads only): what may be pruned."""
+        return ()
+
+    def hazard(self, change: Change, going_inside: Sequence[str]) -> Hazard | None:
+        """What the delete or replace `change` would destroy (may read, e.g. list a bucket), or None.
+
+        going_inside: remote ids of objects inside this one that the same plan deletes first (not a loss here).
+        """
+        return None

@@ -3,10 +3,42 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-Address = str  # e.g. "gcs.bucket.admin": the same string in plans, logs, --target and JSON
+from reconciler.engine.address import Address
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A value that is an output of another resource (a cluster's endpoint, an account's unique id).
+
+    Known at plan time when that resource exists and stays; otherwise "known after apply", and the walker hands
+    the dependent the value its parent's apply returned.
+    """
+
+    address: Address
+    output: str  # a key of the parent's Observed.outputs
+
+
+class _Unknown:
+    """The value of a Ref that only the apply will know."""
+
+    _instance: _Unknown | None = None
+
+    def __new__(cls) -> _Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "(known after apply)"
+
+    def __reduce__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = _Unknown()
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,38 +46,30 @@ class Resource:
     """One desired object, built from the spec. Never mutated."""
 
     address: Address
-    kind: str  # e.g. "gcs.bucket"; selects the provider
+    kind: str  # e.g. "gcs.bucket"; selects the provider (always address.kind)
     name: str  # the object's name at the API, e.g. the bucket name
-    fields: Mapping[str, Any]  # the fields saxctl owns, JSON-compatible, in saxctl's normal form
-    depends_on: tuple[Address, ...] = ()
-    replace_on: frozenset[str] = frozenset()  # top-level fields that cannot change in place
-    params: Mapping[str, Any] = field(default_factory=dict)  # what the provider needs to act, not compared
+    fields: Mapping[str, Any]  # the fields saxctl owns, JSON-compatible, in saxctl's normal form; may hold Refs
+    depends_on: tuple[Address, ...] = ()  # changed after these (created after, deleted before)
+    inside: Address | None = None  # lives inside that object: absent while it is, gone when it is replaced
+    replace_on: frozenset[str] = frozenset()  # dotted field paths (or their prefixes) that cannot change in place
+    list_keys: Mapping[str, str] = field(default_factory=dict)  # list path → item key ("" = compare as a set)
+    params: Mapping[str, Any] = field(default_factory=dict)  # what the provider needs to act, not compared; may hold Refs
     spec_field: str = ""  # where in the spec it comes from, e.g. "buckets.admin"
+    timeout_s: float | None = None  # deadline of one change of it (long operations), retries included
+    remote_id: str = ""  # how the API names it, for messages ("gs://my-sax-admin"); the name when empty
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "kind": self.kind,
-            "name": self.name,
-            "fields": dict(self.fields),
-            "depends_on": list(self.depends_on),
-            "replace_on": sorted(self.replace_on),
-            "params": dict(self.params),
-            "spec_field": self.spec_field,
-        }
+    @property
+    def shown_id(self) -> str:
+        return self.remote_id or self.name
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Resource:
-        return cls(
-            address=data["address"],
-            kind=data["kind"],
-            name=data["name"],
-            fields=data["fields"],
-            depends_on=tuple(data["depends_on"]),
-            replace_on=frozenset(data["replace_on"]),
-            params=data["params"],
-            spec_field=data["spec_field"],
-        )
+    def __post_init__(self) -> None:
+        if self.address.kind != self.kind:
+            raise ValueError(f"{self.address}: address kind {self.address.kind} is not the resource kind {self.kind}")
+
+    @property
+    def parents(self) -> tuple[Address, ...]:
+        """Everything it waits for: its dependencies and the object it lives in."""
+        return self.depends_on + ((self.inside,) if self.inside and self.inside not in self.depends_on else ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +81,8 @@ class Observed:
     fields: Mapping[str, Any]
     fingerprint: str  # changes whenever the object changes (etag, generation...): a saved plan checks it
     owner: str | None  # the spec name in saxctl's ownership mark, or None when the object carries no mark
-    facts: Mapping[str, Any] = field(default_factory=dict)  # provider-specific, e.g. whether a bucket is empty
+    facts: Mapping[str, Any] = field(default_factory=dict)  # provider-specific, e.g. a bucket's metageneration
+    outputs: Mapping[str, Any] = field(default_factory=dict)  # what other resources may Ref (endpoint, email...)
 
 
 ABSENT = "absent"  # the fingerprint of an object that does not exist
@@ -77,10 +102,19 @@ class Action(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class FieldChange:
-    path: str  # dotted path inside Resource.fields, e.g. "labels.team"
+    path: str  # dotted path inside Resource.fields, e.g. "labels.team"; list items as [key=value]
     before: Any  # None when the field is absent
-    after: Any  # None when the field goes away
+    after: Any  # None when the field goes away; UNKNOWN when only the apply will know
     forces_replacement: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Hazard:
+    """What a delete or replace would destroy, in plain words, and whether the user must say yes to it by name."""
+
+    what: str  # e.g. "gs://my-sax-admin holds 12 objects (the Sax root): they will be deleted"
+    needs_approval: bool  # False for what saxctl can rebuild on its own (a checkpoint converted again)
+    approved_by: str | None = None  # the flag that approved it, recorded in a saved plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +128,9 @@ class Change:
     field_changes: tuple[FieldChange, ...] = ()
     desired: Resource | None = None
     observed: Observed | None = None
+    hazard: Hazard | None = None
+    pruned: bool = False  # saxctl made it, the spec no longer has it
+    shown: Mapping[str, Any] | None = None  # desired fields as the plan knows them (UNKNOWN where it cannot)
 
     @property
     def before(self) -> Mapping[str, Any] | None:
@@ -103,4 +140,49 @@ class Change:
     def after(self) -> Mapping[str, Any] | None:
         if self.action is Action.DELETE or self.desired is None:
             return None
-        return self.desired.fields
+        return self.shown if self.shown is not None else self.desired.fields
+
+    def with_desired(self, desired: Resource) -> Change:
+        return replace(self, desired=desired)
+
+
+def resolve_refs(value: Any, outputs: Mapping[Address, Mapping[str, Any] | None]) -> Any:
+    """value with every Ref replaced by its parent's output, or UNKNOWN where the parent's outputs are not known."""
+    if isinstance(value, Ref):
+        known = outputs.get(value.address)
+        if known is None or value.output not in known:
+            return UNKNOWN
+        return known[value.output]
+    if isinstance(value, Mapping):
+        return {key: resolve_refs(item, outputs) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(resolve_refs(item, outputs) for item in value)
+    return value
+
+
+def has_unknown(value: Any) -> bool:
+    if value is UNKNOWN:
+        return True
+    if isinstance(value, Mapping):
+        return any(has_unknown(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(has_unknown(item) for item in value)
+    return False
+
+
+def refs_in(value: Any) -> set[Address]:
+    """The addresses whose outputs value refers to."""
+    if isinstance(value, Ref):
+        return {value.address}
+    if isinstance(value, Mapping):
+        return set().union(*(refs_in(item) for item in value.values())) if value else set()
+    if isinstance(value, (list, tuple)):
+        return set().union(*(refs_in(item) for item in value)) if value else set()
+    return set()
+
+
+def resolved(resource: Resource, outputs: Mapping[Address, Mapping[str, Any] | None]) -> Resource:
+    """The resource with its fields and params resolved against its parents' outputs."""
+    if not refs_in(resource.fields) and not refs_in(resource.params):
+        return resource
+    return replace(resource, fields=resolve_refs(resource.fields, outputs), params=resolve_refs(resource.params, outputs))

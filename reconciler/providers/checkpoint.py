@@ -5,23 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from reconciler.engine.diffing import field_changes
-from reconciler.engine.provider import Progress
-from reconciler.engine.resource import Action, Change, Observed, Resource
+from reconciler.engine.address import Address
+from reconciler.engine.diffing import resource_changes
+from reconciler.engine.provider import Progress, Provider
+from reconciler.engine.resource import Action, Change, Hazard, Observed, Resource
 from reconciler.errors import SaxctlError, SpecError, SpecProblem
+from reconciler.providers.gcs import bucket as gcs_bucket
 from reconciler.providers.parallel import observe_each
 from reconciler.spec.model import Checkpoint, Spec
 
 KIND = "checkpoint"
-DATA_BUCKET = "gcs.bucket.data"
 # saxml's GPT-J params build 50401 rows; a 50400-row source (EleutherAI's) is padded, and apply says so.
 VOCAB_SIZE = 50401
 # All of them: a checkpoint is data, converted whole; any change means converting and uploading it again.
 REPLACE_ON = frozenset({"source_format", "source_fingerprint", "vocab_size", "converter_version"})
 
 
-def address(key: str) -> str:
-    return f"{KIND}.{key}"
+def address(key: str) -> Address:
+    return Address(KIND, key)
 
 
 def desired_resources(spec: Spec) -> list[Resource]:
@@ -59,7 +60,7 @@ def _desired(spec: Spec, key: str, checkpoint: Checkpoint) -> Resource:
             "vocab_size": VOCAB_SIZE,
             "converter_version": CONVERTER_VERSION,
         },
-        depends_on=(DATA_BUCKET,) if bucket == spec.buckets.data.name else (),
+        inside=gcs_bucket.address("data") if bucket == spec.buckets.data.name else None,
         replace_on=REPLACE_ON,
         params={"source_path": checkpoint.source.path, "owner": spec.name},
         spec_field=spec_field,
@@ -105,7 +106,7 @@ class _PhaseProgress:
         self._progress.advance(done, total, unit)
 
 
-class CheckpointProvider:
+class CheckpointProvider(Provider):
     kinds = frozenset({KIND})
 
     def __init__(self, storage_client, *, staging_root: Path | None = None, workers: int = 8):
@@ -126,7 +127,7 @@ class CheckpointProvider:
         if observed is None:
             return Change(desired.address, KIND, Action.CREATE,
                           f"no checkpoint at {desired.name}: it will be converted and uploaded", desired=desired)
-        changes = field_changes(desired.fields, observed.fields, desired.replace_on)
+        changes = resource_changes(desired, observed.fields)
         if changes:
             first = changes[0]
             reason = (f"{first.path} {first.before} → {first.after}: the checkpoint at {desired.name} "
@@ -166,6 +167,13 @@ class CheckpointProvider:
         for note in result.converted.notes:
             progress.update(note)
         return self._read(resource)
+
+    def hazard(self, change: Change, going_inside: Sequence[str]) -> Hazard | None:
+        """Converted weights: what the delete loses is rebuilt by converting the source again."""
+        facts = change.observed.facts
+        return Hazard(f"{change.observed.remote_id}: the converted checkpoint ({facts['objects']} objects) will be "
+                      "deleted; saxctl converts it again from its source when the spec asks for it",
+                      needs_approval=False)
 
     def _delete(self, change: Change, progress: Progress) -> None:
         """Markers first, then every object the manifest lists, then the manifest: only what saxctl wrote."""

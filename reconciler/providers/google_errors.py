@@ -5,6 +5,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
+import re
+
 import requests
 from google.api_core import exceptions as api_exceptions
 from google.auth import exceptions as auth_exceptions
@@ -12,6 +14,9 @@ from google.auth import exceptions as auth_exceptions
 from reconciler.errors import RemoteError, RetryableError
 
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# google-api-core words an HTTP error "GET http://host/storage/v1/b/x?projection=noAcl&prettyPrint=false: reason":
+# the client's URL says nothing the method and object do not, and can be long.
+_REQUEST_PREFIX = re.compile(r"^(GET|HEAD|POST|PUT|PATCH|DELETE) \S+: ")
 
 
 @contextmanager
@@ -24,7 +29,8 @@ def remote_call(method: str, target: str) -> Iterator[None]:
         yield
     except api_exceptions.GoogleAPICallError as error:
         status = error.code if isinstance(error.code, int) else None
-        text = f"{method} {target}: {status or ''} {error.message}".replace("  ", " ")
+        reason = _REQUEST_PREFIX.sub("", str(error.message or "")).strip() or type(error).__name__
+        text = f"{method} {target}: {status or ''} {reason}".replace("  ", " ")
         if status in TRANSIENT_STATUS:
             raise RetryableError(text, retry_after=_retry_after(error)) from None
         raise RemoteError(text) from None

@@ -30,10 +30,16 @@ def plan_markdown(plan: Plan) -> str:
                 lines.append(f"| `{field.path}`{forced} | `{_cell(show_value(field.before))}` | "
                              f"`{_cell(show_value(field.after))}` |")
             lines += ["", "</details>", ""]
-    else:
+    elif plan.applicable:
         lines += ["No changes: the live state matches the spec.", ""]
+    for change in actionable:
+        if change.hazard is not None:
+            agreed = f" (agreed: `{change.hazard.approved_by}`)" if change.hazard.approved_by else ""
+            lines += [f"> ⚠️ `{change.address}`: {change.hazard.what}{agreed}", ""]
     if plan.conflicts:
         lines += ["#### ⛔ Conflicts", ""] + [f"- `{c.address}`: {c.message}" for c in plan.conflicts] + [""]
+    if plan.blocked:
+        lines += ["#### ⛔ Blocked", ""] + [f"- `{b.address}`: {b.message}; {b.hint}" for b in plan.blocked] + [""]
     if plan.unmanaged:
         lines += ["#### Not managed yet", ""] + [f"- `{u.address}` (from `{u.spec_field}`)" for u in plan.unmanaged] + [""]
     return "\n".join(lines)

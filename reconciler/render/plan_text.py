@@ -23,7 +23,8 @@ def plan_markup(plan: Plan, *, show_unchanged: bool = False) -> str:
     verb = "destroy what it owns of" if plan.mode == "destroy" else "reconcile"
     lines.append(f"saxctl will {verb} spec [bold]{escape(plan.spec.name)}[/] ({escape(plan.spec.file)})")
     if plan.targets:
-        lines.append(f"[yellow]Targeted at: {escape(', '.join(plan.targets))}[/] (and what they depend on)")
+        closure = "and what depends on them" if plan.mode == "destroy" else "and what they depend on"
+        lines.append(f"[yellow]Targeted at: {escape(', '.join(plan.targets))}[/] ({closure})")
     lines.append("")
     shown = [c for c in plan.changes if c.action is not Action.NOOP or show_unchanged or plan.mode == "destroy"]
     for change in shown:
@@ -32,6 +33,12 @@ def plan_markup(plan: Plan, *, show_unchanged: bool = False) -> str:
         lines.append("[bold red]Conflicts[/] (the plan cannot be applied until they are resolved):")
         for conflict in plan.conflicts:
             lines.append(f"  [red]![/] [bold]{escape(conflict.address)}[/]: {escape(conflict.message)}")
+        lines.append("")
+    if plan.blocked:
+        lines.append("[bold red]Blocked[/] (would delete what you have not agreed to lose):")
+        for blocked in plan.blocked:
+            lines.append(f"  [red]![/] [bold]{escape(blocked.address)}[/]: {escape(blocked.message)}; "
+                         f"{escape(blocked.hint)}")
         lines.append("")
     if plan.unmanaged:
         lines.append("[bold]Not managed yet[/] (validated; saxctl will manage them once their provider lands):")
@@ -47,6 +54,10 @@ def _change_lines(change: Change) -> list[str]:
     symbol, colour = SYMBOL[change.action]
     lines = [f"  [{colour}]{escape(symbol)}[/] [bold]{escape(change.address)}[/] [{colour}]{change.action.value}[/]"
              f"  [dim]# {escape(change.reason)}[/]"]
+    if change.hazard is not None:
+        agreed = f" (agreed: {escape(change.hazard.approved_by)})" if change.hazard.approved_by else ""
+        colour_of_hazard = "bold red" if change.hazard.needs_approval else "yellow"
+        lines.append(f"      [{colour_of_hazard}]⚠ {escape(change.hazard.what)}[/]{agreed}")
     if change.action is Action.CREATE and change.after is not None:
         for key, value in sorted(change.after.items()):
             lines.append(f"      {escape(key)}: {escape(show_value(value))}")
@@ -59,8 +70,10 @@ def _change_lines(change: Change) -> list[str]:
 
 
 def summary_line(plan: Plan) -> str:
-    if plan.conflicts:
-        return f"[bold red]Plan blocked by {len(plan.conflicts)} conflict(s).[/]"
+    if plan.conflicts or plan.blocked:
+        reasons = [f"{len(plan.conflicts)} conflict(s)"] if plan.conflicts else []
+        reasons += [f"{len(plan.blocked)} change(s) that need your agreement"] if plan.blocked else []
+        return f"[bold red]Plan blocked by {' and '.join(reasons)}.[/]"
     if not plan.has_changes:
         checked = len(plan.changes)
         return f"[green]No changes.[/] The live state matches the spec ({checked} resource(s) checked)."

@@ -11,6 +11,7 @@ from reconciler.engine.apply import ApplyResult
 from reconciler.engine.resource import Action, Change
 from reconciler.errors import RetryableError, SaxctlError
 from reconciler.render.console import SaxConsole
+from reconciler.units import bytes_text
 
 VERB = {Action.CREATE: "Creating", Action.UPDATE: "Updating", Action.REPLACE: "Replacing", Action.DELETE: "Deleting"}
 DONE = {Action.CREATE: "Created", Action.UPDATE: "Updated", Action.REPLACE: "Replaced", Action.DELETE: "Deleted"}
@@ -55,7 +56,7 @@ class ConsoleReporter:
             return
         self._last_advance[change.address] = now
         share = f" ({100 * done / total:.0f}%)" if total else ""
-        amount = f"{_size(done)}" + (f" of {_size(total)}" if total else "") if unit == "B" else f"{done} {unit}"
+        amount = f"{bytes_text(done)}" + (f" of {bytes_text(total)}" if total else "") if unit == "B" else f"{done} {unit}"
         self._say(f"[bold]{escape(change.address)}[/]: [dim]{amount}{share}[/]")
 
     def retrying(self, change: Change, attempt: int, error: RetryableError, delay: float) -> None:
@@ -75,24 +76,30 @@ class ConsoleReporter:
     def skipped(self, change: Change, reason: str) -> None:
         self._say(f"[bold]{escape(change.address)}[/]: [yellow]skipped[/] ({escape(reason)})")
 
+    def stopping(self, running, leaving: bool) -> None:
+        if leaving:
+            self._say("[bold yellow]Leaving now.[/] What was under way goes on remotely; the next apply finds it "
+                      "and resumes.")
+        else:
+            self._say("[bold yellow]Interrupted:[/] no new change will start. Waiting for those under way "
+                      "(press Ctrl-C again to leave at once):")
+        for change, operation in running:
+            remote = f" — {escape(operation)} runs remotely" if operation else ""
+            self._say(f"  [bold]{escape(change.address)}[/]: {VERB[change.action].lower()}{remote}")
 
-def _size(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} GiB"
 
-
-def result_markup(result: ApplyResult, seconds: float) -> str:
+def result_markup(result: ApplyResult, seconds: float, mode: str = "apply") -> str:
     by_action = {}
     for outcome in result.outcomes:
         if outcome.status == "done":
             by_action[outcome.change.action] = by_action.get(outcome.change.action, 0) + 1
-    counts = ", ".join(f"{by_action.get(a, 0)} {DONE[a].lower()}" for a in VERB)
+    counts = ", ".join(f"{by_action.get(a, 0)} {DONE[a].lower()}" for a in VERB
+                       if mode != "destroy" or a is Action.DELETE)
+    word = "Destroy" if mode == "destroy" else "Apply"
     if result.ok:
-        return f"[bold green]Apply complete![/] {counts} in {seconds:.1f}s."
-    failed, skipped = result.count("failed"), result.count("skipped")
-    head = "[bold yellow]Apply interrupted.[/]" if result.interrupted else "[bold red]Apply failed.[/]"
-    return (f"{head} {counts}; {failed} failed, {skipped} skipped, in {seconds:.1f}s. "
-            "Run `saxctl plan` to see what is left: a new apply resumes from the live state.")
+        return f"[bold green]{word} complete![/] {counts} in {seconds:.1f}s."
+    failed, skipped = result.count("failed"), result.count("skipped") + result.count("abandoned")
+    head = f"[bold yellow]{word} interrupted.[/]" if result.interrupted else f"[bold red]{word} failed.[/]"
+    again = "saxctl destroy" if mode == "destroy" else "saxctl apply"
+    return (f"{head} {counts}; {failed} failed, {skipped} not done, in {seconds:.1f}s. "
+            f"Run `saxctl plan` to see what is left: running `{again}` again resumes from the live state.")

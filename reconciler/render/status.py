@@ -15,19 +15,27 @@ def status_table(plan: Plan) -> Table:
     table.add_column("ADDRESS", no_wrap=True)
     table.add_column("OBJECT", overflow="fold")
     table.add_column("STATE", overflow="fold")
+    blocked = {item.address: item for item in plan.blocked}
     for change in plan.changes:
-        table.add_row(escape(change.address), escape(_object(change)), _state(change))
+        state = _state(change)
+        if change.address in blocked:
+            state += f"; [red]blocked[/]: {escape(blocked[change.address].hint)}"
+        table.add_row(escape(change.address), escape(_object(change)), state)
     for conflict in plan.conflicts:
-        table.add_row(escape(conflict.address), escape(conflict.remote_id), "[red]exists, not saxctl's[/]")
+        table.add_row(escape(conflict.address), escape(conflict.remote_id),
+                      f"[red]conflict[/]: {escape(conflict.message)}")
     for unmanaged in plan.unmanaged:
         table.add_row(escape(unmanaged.address), "-", "[dim]not managed yet[/]")
     return table
 
 
 def _object(change: Change) -> str:
+    """The remote id the provider reports, so an object reads the same whether it exists yet or not."""
     if change.observed is not None:
         return change.observed.remote_id
-    return change.desired.name if change.desired is not None else "-"
+    if change.desired is not None:
+        return change.desired.shown_id
+    return "-"
 
 
 def _state(change: Change) -> str:
@@ -40,4 +48,6 @@ def _state(change: Change) -> str:
         return f"[yellow]drifted[/]: {escape(fields)}" if fields else f"[yellow]{escape(change.reason)}[/]"
     if change.action is Action.REPLACE:
         return f"[magenta]must be replaced[/]: {escape(fields)}"
+    if change.pruned:
+        return "[red]no longer in the spec[/]: will be deleted"
     return f"[red]to delete[/]: {escape(change.reason)}"

@@ -10,7 +10,7 @@ import pytest
 
 from reconciler.engine.resource import Action
 from reconciler.errors import SpecError
-from reconciler.providers.checkpoint import DATA_BUCKET, CheckpointProvider, desired_resources
+from reconciler.providers.checkpoint import CheckpointProvider, desired_resources
 from reconciler.spec.model import Bucket, Buckets, Checkpoint, CheckpointSource, Project, SourceMap, Spec
 
 PROJECT = "saxctl-test"
@@ -47,12 +47,12 @@ def source(tiny_gptj: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def test_desired_resource_depends_on_the_data_bucket_only_when_it_is_there(source: Path):
+def test_desired_resource_lives_in_the_data_bucket_only_when_it_is_there(source: Path):
     inside, = desired_resources(_spec(source, "gs://data-bucket/ckpt/checkpoint_00000000"))
-    assert (inside.address, inside.kind, inside.depends_on) == ("checkpoint.tiny", "checkpoint", (DATA_BUCKET,))
+    assert (inside.address, inside.kind, inside.inside) == ("checkpoint.tiny", "checkpoint", "gcs.bucket.data")
     assert inside.fields["source_fingerprint"].startswith("sha256:") and inside.fields["vocab_size"] == 50401
     elsewhere, = desired_resources(_spec(source, "gs://other/ckpt/checkpoint_00000000"))
-    assert elsewhere.depends_on == ()
+    assert elsewhere.inside is None
 
 
 def test_missing_source_is_a_spec_error_at_its_line(tmp_path: Path):

@@ -5,19 +5,31 @@ from __future__ import annotations
 import threading
 import time
 
-from reconciler.engine.diffing import field_changes
-from reconciler.engine.resource import Action, Change, Observed, Resource
+from reconciler.engine.address import Address
+from reconciler.engine.diffing import resource_changes
+from reconciler.engine.provider import Owned, Provider
+from reconciler.engine.resource import Action, Change, Hazard, Observed, Ref, Resource
 from reconciler.errors import RemoteError, RetryableError
 
+KIND = "mem.thing"
 
-class MemoryProvider:
-    """Serves kind "mem.thing": objects are dicts in self.world, fingerprinted by a version counter."""
 
-    kinds = frozenset({"mem.thing"})
+def at(name: str) -> Address:
+    return Address(KIND, name)
+
+
+class MemoryProvider(Provider):
+    """Serves kind "mem.thing": objects are dicts in self.world, fingerprinted by a version counter.
+
+    An object's outputs are {"id": "<name>#<version>"}; one whose fields hold "data" reports a hazard on delete.
+    """
+
+    kinds = frozenset({KIND})
 
     def __init__(self):
         self.world: dict[str, dict] = {}  # name -> {"fields": {...}, "owner": str | None, "version": int}
         self.calls: list[tuple[str, str]] = []
+        self.applied: list[Change] = []  # the changes as apply() received them (Refs resolved)
         self.fail: dict[str, list[Exception]] = {}  # address -> errors to raise on the next applies
         self.fail_reads: list[Exception] = []  # errors to raise on the next observes
         self.delay = 0.0
@@ -25,35 +37,53 @@ class MemoryProvider:
         self.max_running = 0
         self._lock = threading.Lock()
 
+    def put(self, name: str, owner: str | None = "demo", **fields) -> None:
+        version = self.world.get(name, {}).get("version", 0) + 1
+        self.world[name] = {"fields": fields or {"size": 1}, "owner": owner, "version": version}
+
     def observe(self, desired):
         self.calls.append(("observe", ",".join(r.address for r in desired)))
         if self.fail_reads:
             raise self.fail_reads.pop(0)
-        return {r.address: self._observed(r) for r in desired}
+        return {r.address: self._observed(r.address, r.name) for r in desired}
 
-    def _observed(self, resource: Resource):
-        live = self.world.get(resource.name)
+    def _observed(self, address, name):
+        live = self.world.get(name)
         if live is None:
             return None
-        return Observed(resource.address, f"mem://{resource.name}", dict(live["fields"]),
-                        f"version {live['version']}", live["owner"])
+        return Observed(address, f"mem://{name}", dict(live["fields"]), f"version {live['version']}", live["owner"],
+                        outputs={"id": f"{name}#{live['version']}"})
 
     def diff(self, desired, observed):
         if observed is None:
             return Change(desired.address, desired.kind, Action.CREATE, "missing", desired=desired)
-        changes = field_changes(desired.fields, observed.fields, desired.replace_on)
+        changes = resource_changes(desired, observed.fields)
         if not changes:
             return Change(desired.address, desired.kind, Action.NOOP, "up to date", desired=desired, observed=observed)
         action = Action.REPLACE if any(c.forces_replacement for c in changes) else Action.UPDATE
         return Change(desired.address, desired.kind, action, "differs", changes, desired, observed)
+
+    def owned(self, spec_name, kinds):
+        self.calls.append(("owned", spec_name))
+        return [Owned(Resource(at(name), KIND, name, {}), self._observed(at(name), name))
+                for name, live in sorted(self.world.items()) if live["owner"] == spec_name]
+
+    def hazard(self, change, going_inside):
+        self.calls.append(("hazard", change.address))
+        live = self.world.get(change.desired.name)
+        if live is None or "data" not in live["fields"]:
+            return None
+        return Hazard(f"mem://{change.desired.name} holds {live['fields']['data']}", needs_approval=True)
 
     def apply(self, change, progress):
         with self._lock:
             self.running += 1
             self.max_running = max(self.max_running, self.running)
             self.calls.append((change.action.value, change.address))
+            self.applied.append(change)
         try:
-            time.sleep(self.delay)
+            if self.delay:
+                progress.sleep(self.delay)
             progress.update("working")
             errors = self.fail.get(change.address)
             if errors:
@@ -62,19 +92,21 @@ class MemoryProvider:
             if change.action is Action.DELETE:
                 self.world.pop(resource.name, None)
                 return None
-            version = self.world.get(resource.name, {}).get("version", 0) + 1
-            self.world[resource.name] = {"fields": dict(resource.fields), "owner": resource.params.get("owner", "demo"),
-                                         "version": version}
-            return self._observed(resource)
+            self.put(resource.name, resource.params.get("owner", "demo"), **resource.fields)
+            return self._observed(resource.address, resource.name)
         finally:
             with self._lock:
                 self.running -= 1
 
 
-def thing(name: str, depends_on=(), **fields) -> Resource:
-    return Resource(address=f"mem.thing.{name}", kind="mem.thing", name=name, fields=fields or {"size": 1},
-                    depends_on=tuple(f"mem.thing.{d}" for d in depends_on), replace_on=frozenset({"zone"}),
-                    params={"owner": "demo"})
+def thing(name: str, depends_on=(), inside: str | None = None, params=None, **fields) -> Resource:
+    return Resource(address=at(name), kind=KIND, name=name, fields=fields or {"size": 1},
+                    depends_on=tuple(at(d) for d in depends_on), inside=at(inside) if inside else None,
+                    replace_on=frozenset({"zone"}), params={"owner": "demo", **(params or {})})
+
+
+def ref(name: str, output: str = "id") -> Ref:
+    return Ref(at(name), output)
 
 
 class RecordingReporter:
@@ -88,6 +120,9 @@ class RecordingReporter:
     def finished(self, change, seconds): self.events.append(("finished", change.address))
     def failed(self, change, error, seconds): self.events.append(("failed", change.address))
     def skipped(self, change, reason): self.events.append(("skipped", change.address))
+
+    def stopping(self, running, leaving):
+        self.events.append(("leaving" if leaving else "stopping", ",".join(c.address for c, _ in running)))
 
 
 TRANSIENT = RetryableError("mem.things.insert mem://x: 503 backend unavailable")

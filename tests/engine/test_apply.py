@@ -1,10 +1,14 @@
+import _thread
 import threading
+from dataclasses import replace
 
-from memory_world import PERMANENT, TRANSIENT, thing
+from memory_world import PERMANENT, TRANSIENT, RecordingReporter, ref, thing
 
 from reconciler.engine.apply import apply_plan
-from reconciler.engine.plan import ProviderSet, SpecRef, build_plan
+from reconciler.engine.plan import SpecRef, build_plan
+from reconciler.engine.provider_set import ProviderSet
 from reconciler.engine.retry import RetryPolicy
+from reconciler.errors import RetryableError
 
 SPEC = SpecRef("demo", "spec.yaml", "0" * 64)
 FAST_RETRY = RetryPolicy(attempts=3, initial_wait=0.001, max_wait=0.01)
@@ -67,16 +71,103 @@ def test_an_interrupted_run_resumes_from_live_state(memory, reporter):
     assert plan_and_apply(memory, reporter, resources).ok
 
 
-def test_ctrl_c_stops_scheduling_and_waits_for_work_under_way(memory, reporter):
-    memory.delay = 0.3
+class _Interrupting(RecordingReporter):
+    """Presses Ctrl-C from inside a's apply; `times` Ctrl-Cs in all, the next one once the walk said it is stopping."""
+
+    def __init__(self, times: int):
+        super().__init__()
+        self.times = times
+        self.stopped = threading.Event()
+
+    def stopping(self, running, leaving):
+        super().stopping(running, leaving)
+        if self.times > 1 and not leaving:
+            _thread.interrupt_main()
+        self.stopped.set()
+
+
+def _interrupting_apply(memory, reporter, wait_for_leaving: bool):
+    original = memory.apply
+
+    def apply(change, progress):
+        if change.address == "mem.thing.a":
+            _thread.interrupt_main()
+            reporter.stopped.wait(10)
+            if wait_for_leaving:
+                progress.sleep(60)  # a long remote operation: the second Ctrl-C must not wait for it
+        return original(change, progress)
+
+    memory.apply = apply
+
+
+def test_the_first_ctrl_c_stops_scheduling_names_what_runs_and_waits_for_it(memory):
+    reporter = _Interrupting(times=1)
+    _interrupting_apply(memory, reporter, wait_for_leaving=False)
     resources = [thing("a"), thing("b", depends_on=["a"])]
     providers = ProviderSet([memory])
-    plan = build_plan(resources, providers, SPEC)
-    main_thread = threading.main_thread().ident
-    timer = threading.Timer(0.1, lambda: __import__("_thread").interrupt_main())
-    timer.start()
-    result = apply_plan(plan, providers, reporter, retry=FAST_RETRY)
-    assert threading.current_thread().ident == main_thread
-    assert result.interrupted
+    result = apply_plan(build_plan(resources, providers, SPEC), providers, reporter, retry=FAST_RETRY)
+    assert result.interrupted and not result.abandoned
+    assert ("stopping", "mem.thing.a") in reporter.events
     assert {o.change.address: o.status for o in result.outcomes} == {"mem.thing.a": "done", "mem.thing.b": "skipped"}
     assert "a" in memory.world and "b" not in memory.world
+
+
+def test_the_second_ctrl_c_leaves_at_once(memory):
+    reporter = _Interrupting(times=2)
+    _interrupting_apply(memory, reporter, wait_for_leaving=True)
+    providers = ProviderSet([memory])
+    result = apply_plan(build_plan([thing("a"), thing("b")], providers, SPEC), providers, reporter,
+                        retry=FAST_RETRY, parallelism=1)
+    assert result.interrupted and result.abandoned
+    assert ("leaving", "mem.thing.a") in reporter.events
+    assert {o.change.address: o.status for o in result.outcomes} == {"mem.thing.a": "abandoned",
+                                                                     "mem.thing.b": "skipped"}
+
+
+def test_a_value_known_after_apply_flows_from_the_parents_result(memory, reporter):
+    resources = [thing("gsa"), thing("binding", member=ref("gsa")), thing("app", params={"endpoint": ref("gsa")})]
+    result = plan_and_apply(memory, reporter, resources)
+    assert result.ok
+    received = {change.address: change.desired for change in memory.applied}
+    assert received["mem.thing.binding"].fields == {"member": "gsa#1"}
+    assert received["mem.thing.app"].params["endpoint"] == "gsa#1"
+    assert memory.world["binding"]["fields"] == {"member": "gsa#1"}
+
+
+def test_deletes_run_dependents_first(memory, reporter):
+    for name in ("a", "b", "c"):
+        memory.put(name)
+    resources = [thing("a"), thing("b", depends_on=["a"]), thing("c", inside="b")]
+    providers = ProviderSet([memory])
+    plan = build_plan(resources, providers, SPEC, mode="destroy")
+    assert apply_plan(plan, providers, reporter, retry=FAST_RETRY, parallelism=8).ok
+    assert [address for event, address in reporter.events if event == "finished"] == [
+        "mem.thing.c", "mem.thing.b", "mem.thing.a"]
+
+
+def test_a_change_past_its_deadline_fails_naming_the_remote_operation(memory, reporter):
+    original = memory.apply
+
+    def slow(change, progress):
+        progress.operation("operation-42 (CREATE_CLUSTER)")
+        while True:
+            progress.sleep(0.01)
+
+    memory.apply = slow
+    resource = replace(thing("a"), timeout_s=0.05)
+    providers = ProviderSet([memory])
+    result = apply_plan(build_plan([resource], providers, SPEC), providers, reporter, retry=FAST_RETRY)
+    assert result.outcomes[0].status == "failed"
+    assert result.outcomes[0].error == ("mem.thing.a: gave up after 0 s; operation-42 (CREATE_CLUSTER) is still "
+                                        "running remotely and the next apply resumes it")
+    memory.apply = original
+
+
+def test_an_error_that_ends_when_something_else_finishes_is_retried_until_the_deadline(memory, reporter):
+    busy = RetryableError("container.nodePools.create: 400 operation in progress", until_deadline=True)
+    memory.fail["mem.thing.a"] = [busy] * 10  # more than FAST_RETRY's 3 attempts
+    resource = replace(thing("a"), timeout_s=60)
+    providers = ProviderSet([memory])
+    result = apply_plan(build_plan([resource], providers, SPEC), providers, reporter, retry=FAST_RETRY)
+    assert result.ok
+    assert sum(1 for call in memory.calls if call == ("create", "mem.thing.a")) == 11

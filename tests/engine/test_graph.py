@@ -1,5 +1,5 @@
 import pytest
-from memory_world import thing
+from memory_world import at, thing
 
 from reconciler.engine.graph import Graph, GraphError
 
@@ -29,7 +29,16 @@ def test_target_closure_includes_what_the_target_depends_on_only():
     assert graph.closure(["mem.thing.b"]) == {"mem.thing.a", "mem.thing.b"}
 
 
-def test_unknown_target_lists_the_known_addresses():
-    graph = Graph([thing("a")])
-    with pytest.raises(GraphError, match=r"--target mem.thing.x is not an address of this spec \(addresses: mem.thing.a\)"):
-        graph.closure(["mem.thing.x"])
+
+
+def test_a_destroy_closure_takes_dependents_and_never_dependencies():
+    graph = Graph([thing("a"), thing("b", depends_on=["a"]), thing("c", inside="b"), thing("d")])
+    assert graph.closure([at("b")], destroy=True) == {"mem.thing.b", "mem.thing.c"}
+
+
+def test_a_value_that_flows_from_another_resource_is_a_dependency():
+    from memory_world import ref
+
+    graph = Graph([thing("app", endpoint=ref("cluster")), thing("cluster")])
+    assert graph.order == ("mem.thing.cluster", "mem.thing.app")
+    assert graph.parents[at("app")] == (at("cluster"),)

@@ -1,23 +1,29 @@
+import datetime
 import json
 import os
+import threading
 
 import pytest
 
-from reconciler.engine.lock import LockInfo, force_unlock, held_lock
+from reconciler.engine.address import Address
+from reconciler.engine.lock import LockHome, LockHomeMissing, LockInfo, RunLock, force_unlock
 from reconciler.errors import LockedError, SaxctlError
 
 
 class MemoryLockStore:
     """The LockStore contract over a dict, with GCS's generation semantics."""
 
-    location = "mem://admin/saxctl/lock.json"
-
-    def __init__(self):
+    def __init__(self, name="admin", exists=True):
+        self.location = f"mem://{name}/saxctl/lock.json"
+        self.exists = exists
         self.object: tuple[bytes, int] | None = None
         self.generation = 0
         self.lose_create_reply = False
+        self.writes = 0
 
     def create(self, body):
+        if not self.exists:
+            raise LockHomeMissing(self.location)
         if self.object is not None:
             return None
         self.generation += 1
@@ -30,25 +36,42 @@ class MemoryLockStore:
     def read(self):
         return self.object
 
+    def replace(self, body, generation):
+        if self.object is None or self.object[1] != generation:
+            return None
+        self.generation += 1
+        self.writes += 1
+        self.object = (body, self.generation)
+        return self.generation
+
     def delete(self, generation):
         if self.object is None or self.object[1] != generation:
             return False
         self.object = None
         return True
 
+    def holder(self) -> dict | None:
+        return json.loads(self.object[0]) if self.object else None
+
+
+ADMIN, DATA = Address("mem.bucket", "admin"), Address("mem.bucket", "data")
+
 
 def info(**overrides):
-    return LockInfo(**{**_fields(LockInfo.for_this_process("apply spec.yaml", "demo")), **overrides})
+    fresh = LockInfo.for_this_process("apply spec.yaml", "demo")
+    return LockInfo(**{**{name: getattr(fresh, name) for name in LockInfo.__slots__}, **overrides})
 
 
-def _fields(lock_info):
-    return {name: getattr(lock_info, name) for name in LockInfo.__slots__}
+def run_lock(*stores, lock_info=None, **options):
+    homes = [LockHome(address, store) for address, store in zip((ADMIN, DATA), stores)]
+    return RunLock(homes, lock_info or info(), heartbeat_s=options.pop("heartbeat_s", 3600), **options)
 
 
 def test_lock_is_held_during_the_block_and_released_after():
     store = MemoryLockStore()
-    with held_lock(store, info()) as mine:
-        assert json.loads(store.object[0])["id"] == mine.id
+    with run_lock(store) as lock:
+        assert lock.acquire()
+        assert store.holder()["id"] == lock.info.id
     assert store.object is None
 
 
@@ -56,7 +79,8 @@ def test_lock_is_released_on_error_and_on_ctrl_c():
     store = MemoryLockStore()
     for interruption in (RuntimeError("boom"), KeyboardInterrupt()):
         with pytest.raises(type(interruption)):
-            with held_lock(store, info()):
+            with run_lock(store) as lock:
+                lock.acquire()
                 raise interruption
         assert store.object is None
 
@@ -64,39 +88,106 @@ def test_lock_is_released_on_error_and_on_ctrl_c():
 def test_second_run_fails_at_once_naming_the_holder():
     store = MemoryLockStore()
     first = info(holder="alice", host="laptop-a", pid=4242)
-    with held_lock(store, first):
+    with run_lock(store, lock_info=first) as lock:
+        lock.acquire()
         with pytest.raises(LockedError) as caught:
-            with held_lock(store, info()):
-                pass
-    assert f"alice@laptop-a (pid 4242)" in caught.value.message
+            run_lock(store).acquire()
+    assert "alice@laptop-a (pid 4242)" in caught.value.message
     assert f"lock ID {first.id}" in caught.value.message
-    assert caught.value.hint == f"If that run is gone, break the lock with: saxctl force-unlock {first.id} SPEC"
+    assert "last refreshed 0 s ago" in caught.value.message
+    assert caught.value.hint.endswith(f"saxctl force-unlock {first.id} SPEC")
+
+
+def test_second_run_waits_up_to_the_timeout_and_gets_the_lock_when_it_is_released():
+    store = MemoryLockStore()
+    first = run_lock(store)
+    first.acquire()
+    said = []
+
+    def release_once_waiting(text):
+        said.append(text)
+        threading.Thread(target=first.release).start()
+
+    with run_lock(store, timeout_s=30, say=release_once_waiting) as second:
+        assert second.acquire()
+        assert store.holder()["id"] == second.info.id
+    assert said and said[0].startswith("waiting up to 30 s for the lock: another run holds the lock")
 
 
 def test_a_lock_left_by_a_dead_process_on_this_host_is_reported_stale():
     store = MemoryLockStore()
     dead = info(pid=2**22 + 12345)  # above pid_max: no such process
-    store.create(json.dumps(_fields(dead)).encode())
+    store.create(json.dumps({name: getattr(dead, name) for name in LockInfo.__slots__}).encode())
     with pytest.raises(LockedError, match=f"It looks stale: process {dead.pid} on this host is no longer running"):
-        with held_lock(store, info()):
-            pass
+        run_lock(store).acquire()
+
+
+def test_a_lock_whose_holder_stopped_refreshing_is_reported_stale_with_its_age():
+    store = MemoryLockStore()
+    old = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=42)).isoformat()
+    silent = info(host="another-host", created_at=old, refreshed_at=old)
+    store.create(json.dumps({name: getattr(silent, name) for name in LockInfo.__slots__}).encode())
+    with pytest.raises(LockedError, match="It looks stale: its holder has not refreshed it for 42 min"):
+        run_lock(store).acquire()
+
+
+def test_a_live_holder_refreshes_its_lock():
+    store = MemoryLockStore()
+    with run_lock(store, heartbeat_s=0.01) as lock:
+        lock.acquire()
+        first = store.holder()["refreshed_at"]
+        deadline = datetime.datetime.now() + datetime.timedelta(seconds=10)
+        while store.writes < 2 and datetime.datetime.now() < deadline:
+            threading.Event().wait(0.01)
+        assert store.writes >= 2, "the heartbeat rewrote the lock"
+        assert store.holder()["id"] == lock.info.id and store.holder()["refreshed_at"] >= first
+    assert store.object is None, "released at the generation the heartbeat last wrote"
 
 
 def test_a_lost_create_reply_is_recognised_as_our_own_lock():
     store = MemoryLockStore()
     store.lose_create_reply = True
-    with held_lock(store, info()):
+    with run_lock(store) as lock:
+        assert lock.acquire()
         assert store.object is not None
     assert store.object is None
+
+
+def test_no_lock_is_taken_where_the_home_does_not_exist_yet():
+    assert run_lock(MemoryLockStore(exists=False)).acquire() is False
+
+
+def test_a_run_that_moved_its_lock_still_excludes_others():
+    admin, data = MemoryLockStore("admin"), MemoryLockStore("data")
+    mover = run_lock(admin, data)
+    mover.acquire()
+    assert "the lock moved to mem://data/saxctl/lock.json" in mover.vacate(ADMIN)
+    assert admin.object is None and data.holder()["id"] == mover.info.id
+    with pytest.raises(LockedError, match="another run holds the lock mem://data/saxctl/lock.json"):
+        run_lock(admin, data).acquire()
+    assert admin.object is None, "the refused run released what it had taken"
+    mover.reoccupy()
+    assert admin.holder()["id"] == mover.info.id and data.object is None
+    mover.release()
+
+
+def test_with_no_other_home_left_the_lock_is_released_before_its_home_goes():
+    admin, data = MemoryLockStore("admin"), MemoryLockStore("data", exists=False)
+    lock = run_lock(admin, data)
+    lock.acquire()
+    assert lock.vacate(ADMIN) == ("the lock was released before mem.bucket.admin is deleted (it lived there, and no "
+                                  "other home remains)")
+    assert admin.object is None and not lock.held
 
 
 def test_force_unlock_breaks_only_the_named_lock():
     store = MemoryLockStore()
     crashed = info(pid=os.getpid())
-    store.create(json.dumps(_fields(crashed)).encode())
+    store.create(json.dumps({name: getattr(crashed, name) for name in LockInfo.__slots__}).encode())
+    homes = [LockHome(ADMIN, store)]
     with pytest.raises(SaxctlError, match=f"has ID {crashed.id}, not wrong-id"):
-        force_unlock(store, "wrong-id")
-    assert force_unlock(store, crashed.id).id == crashed.id
+        force_unlock(homes, "wrong-id")
+    assert force_unlock(homes, crashed.id).id == crashed.id
     assert store.object is None
     with pytest.raises(SaxctlError, match="there is no lock"):
-        force_unlock(store, crashed.id)
+        force_unlock(homes, crashed.id)

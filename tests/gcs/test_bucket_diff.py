@@ -39,8 +39,9 @@ def test_spec_becomes_two_buckets_with_ownership_labels_and_normalised_location(
         "gcs.bucket.admin", "demo-admin", "gcs.bucket.data", "demo-data")
     assert admin.fields == {"location": "US", "uniformBucketLevelAccess": True,
                             "labels": {"team": "ml", "managed-by": "saxctl", "saxctl-spec": "gptj-demo"}}
-    assert admin.params == {"project": "saxctl-demo", "own_prefix": "saxctl/"}
-    assert data.params["own_prefix"] is None
+    assert admin.params == {"project": "saxctl-demo", "role": "admin"}
+    assert (admin.remote_id, data.remote_id) == ("gs://demo-admin", "gs://demo-data")
+    assert data.depends_on == () and data.inside is None, "the lock's home is the runner's business, not an edge"
 
 
 def test_missing_bucket_is_created():

@@ -46,7 +46,8 @@ def test_lifecycle_create_no_change_drift_fix_destroy(sandbox, spec, names, gcs)
     assert quiet.code == 0, quiet.text
     assert "No changes." in quiet.out
     calls = [(r["method"], r["path"]) for r in sandbox.requests()]
-    assert sorted(calls) == sorted([("GET", f"/storage/v1/b/{names['admin']}"), ("GET", f"/storage/v1/b/{names['data']}")])
+    assert sorted(calls) == sorted([("GET", f"/storage/v1/b/{names['admin']}"), ("GET", f"/storage/v1/b/{names['data']}"),
+                                    ("GET", "/storage/v1/b")]), "one read per bucket, one list for what left the spec"
 
     data.labels = {**data.labels, "team": "changed-by-hand", "owner": "someone-else"}
     data.patch()
@@ -101,8 +102,12 @@ def test_non_empty_bucket_is_deleted_only_with_the_flag(sandbox, spec, names, gc
     gcs.bucket(names["data"]).blob("checkpoints/keep-me").upload_from_string(b"weights")
     refused = saxctl("destroy", "--auto-approve", str(spec), env=sandbox.env)
     assert refused.code == 1
-    assert f"bucket gs://{names['data']} still holds objects (checkpoints/keep-me)" in refused.err
+    assert (f"gs://{names['data']} holds 1 object(s) saxctl did not write (7 B: checkpoints/keep-me): they will be "
+            "deleted with it") in refused.out, "the plan says what would be lost"
+    assert "the plan has 1 blocked change(s) and cannot be applied" in refused.err
+    assert "rerun with --force-delete-buckets" in refused.err
     assert gcs.lookup_bucket(names["data"]) is not None
+    assert gcs.lookup_bucket(names["admin"]) is not None, "a refused destroy changes nothing at all"
     forced = saxctl("destroy", "--auto-approve", "--force-delete-buckets", str(spec), env=sandbox.env)
     assert forced.code == 0, forced.text
     assert gcs.lookup_bucket(names["data"]) is None and gcs.lookup_bucket(names["admin"]) is None

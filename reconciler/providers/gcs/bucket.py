@@ -4,34 +4,46 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from reconciler.engine.diffing import field_changes, show_value
-from reconciler.engine.provider import Progress
-from reconciler.engine.resource import Action, Change, Observed, Resource
+from reconciler.engine.address import Address
+from reconciler.engine.diffing import resource_changes, show_value
+from reconciler.engine.lock import LockHome
+from reconciler.engine.provider import Owned, Progress, Provider
+from reconciler.engine.resource import Action, Change, Hazard, Observed, Resource
 from reconciler.errors import ConflictError
 from reconciler.providers.google_errors import remote_call
 from reconciler.providers.parallel import observe_each
 from reconciler.spec.model import Bucket, Spec
+from reconciler.units import bytes_text
 
 KIND = "gcs.bucket"
 MANAGED_BY = "managed-by"  # label key: value "saxctl" on everything saxctl created
 SPEC_LABEL = "saxctl-spec"  # label key: value metadata.name of the owning spec
-SAXCTL_PREFIX = "saxctl/"  # objects saxctl itself keeps in the admin bucket (the lock): not user data
+SAXCTL_PREFIX = "saxctl/"  # objects saxctl itself keeps in its buckets (the lock): not user data
 TIMEOUT = 30  # seconds per HTTP request
+LISTED_AT_MOST = 1000  # objects counted when telling what a delete would lose
 
 
-def address(role: str) -> str:
-    return f"{KIND}.{role}"
+def address(role: str) -> Address:
+    return Address(KIND, role)
+
+
+def url(bucket_name: str) -> str:
+    return f"gs://{bucket_name}"
 
 
 def desired_resources(spec: Spec) -> list[Resource]:
-    # The lock lives in the admin bucket: everything else depends on it, so a destroy deletes it last.
-    return [
-        _desired(spec, "admin", spec.buckets.admin, own_prefix=SAXCTL_PREFIX, depends_on=()),
-        _desired(spec, "data", spec.buckets.data, own_prefix=None, depends_on=(address("admin"),)),
-    ]
+    return [_desired(spec, "admin", spec.buckets.admin), _desired(spec, "data", spec.buckets.data)]
 
 
-def _desired(spec: Spec, role: str, bucket: Bucket, own_prefix: str | None, depends_on: tuple[str, ...]) -> Resource:
+def lock_homes(spec: Spec, clients) -> list[LockHome]:
+    """The run's lock lives in the admin bucket; it moves to the data bucket while the admin bucket is replaced."""
+    from reconciler.providers.gcs.lock_store import GcsLockStore
+
+    return [LockHome(address("admin"), GcsLockStore(clients.storage, spec.buckets.admin.name)),
+            LockHome(address("data"), GcsLockStore(clients.storage, spec.buckets.data.name))]
+
+
+def _desired(spec: Spec, role: str, bucket: Bucket) -> Resource:
     fields: dict[str, Any] = {
         "location": bucket.location.upper(),
         "uniformBucketLevelAccess": bucket.uniform_access,
@@ -46,16 +58,15 @@ def _desired(spec: Spec, role: str, bucket: Bucket, own_prefix: str | None, depe
         kind=KIND,
         name=bucket.name,
         fields=fields,
-        depends_on=depends_on,
         replace_on=frozenset({"location"}),
-        params={"project": spec.project.id, "own_prefix": own_prefix},
+        params={"project": spec.project.id, "role": role},
         spec_field=f"buckets.{role}",
+        remote_id=url(bucket.name),
     )
 
 
 def _observed(resource_address: str, bucket) -> Observed:
     labels = dict(bucket.labels or {})
-    owner = labels.get(SPEC_LABEL, "") if labels.get(MANAGED_BY) == "saxctl" else None
     return Observed(
         address=resource_address,
         remote_id=f"gs://{bucket.name}",
@@ -67,17 +78,21 @@ def _observed(resource_address: str, bucket) -> Observed:
             "labels": labels,
         },
         fingerprint=f"metageneration {bucket.metageneration}",
-        owner=owner,
+        owner=_owner(labels),
         facts={"metageneration": int(bucket.metageneration)},
     )
 
 
-class BucketProvider:
+def _owner(labels: Mapping[str, str]) -> str | None:
+    return labels.get(SPEC_LABEL, "") if labels.get(MANAGED_BY) == "saxctl" else None
+
+
+class BucketProvider(Provider):
     kinds = frozenset({KIND})
 
-    def __init__(self, client, *, force_delete: bool = False):
+    def __init__(self, client, project: str | None = None):
         self._client = client
-        self._force_delete = force_delete  # delete buckets that still hold objects (with the objects)
+        self._project = project  # where owned() looks for buckets that left the spec
 
     def observe(self, desired: Sequence[Resource]) -> Mapping[str, Observed | None]:
         """One GET per bucket, in parallel: the whole cost of a no-op plan."""
@@ -97,7 +112,7 @@ class BucketProvider:
         if observed is None:
             return Change(desired.address, KIND, Action.CREATE, f"bucket gs://{desired.name} does not exist",
                           desired=desired)
-        changes = field_changes(desired.fields, observed.fields, desired.replace_on)
+        changes = resource_changes(desired, observed.fields)
         if not changes:
             return Change(desired.address, KIND, Action.NOOP, "up to date", desired=desired, observed=observed)
         forcing = [c for c in changes if c.forces_replacement]
@@ -115,13 +130,52 @@ class BucketProvider:
             return self._create(resource, progress)
         if change.action is Action.UPDATE:
             return self._update(resource, change, progress)
-        if change.action is Action.REPLACE:
-            self._delete(resource, progress)
+        if change.action is Action.REPLACE:  # a bucket name is global: the old one must go before the new one
+            self._delete(change, progress)
             return self._create(resource, progress)
         if change.action is Action.DELETE:
-            self._delete(resource, progress)
+            self._delete(change, progress)
             return None
         raise ValueError(f"{change.address}: nothing to apply for {change.action.value}")
+
+    def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
+        """The project's buckets that carry this spec's labels (one list call)."""
+        if not self._project:
+            return ()
+        with remote_call("storage.buckets.list", f"project {self._project}"):
+            buckets = list(self._client.list_buckets(project=self._project, timeout=TIMEOUT, retry=None))
+        found = []
+        for live in buckets:
+            if _owner(dict(live.labels or {})) != spec_name:
+                continue
+            resource = Resource(Address(KIND, live.name), KIND, live.name, {},
+                                params={"project": self._project, "role": "pruned"}, remote_id=url(live.name))
+            found.append(Owned(resource, _observed(resource.address, live)))
+        return found
+
+    def hazard(self, change: Change, going_inside: Sequence[str]) -> Hazard | None:
+        """The objects saxctl did not write that the delete would take with it (what is inside and goes first
+        in the same plan, such as a checkpoint, is not counted)."""
+        name = change.desired.name
+        kept_prefixes = [SAXCTL_PREFIX] + [inner.removeprefix(url(name) + "/").rstrip("/") + "/"
+                                           for inner in going_inside if inner.startswith(url(name) + "/")]
+        with remote_call("storage.objects.list", url(name)):
+            from google.api_core.exceptions import NotFound
+
+            try:
+                listed = list(self._client.list_blobs(name, max_results=LISTED_AT_MOST, timeout=TIMEOUT, retry=None))
+            except NotFound:
+                return None
+        lost = [blob for blob in listed if not any(blob.name.startswith(prefix) for prefix in kept_prefixes)]
+        if not lost:
+            return None
+        count = f"at least {len(lost)}" if len(listed) >= LISTED_AT_MOST else str(len(lost))
+        size = bytes_text(sum(blob.size or 0 for blob in lost))
+        examples = ", ".join(blob.name for blob in lost[:3]) + (", ..." if len(lost) > 3 else "")
+        what = f"{url(name)} holds {count} object(s) saxctl did not write ({size}: {examples})"
+        if change.desired.params.get("role") == "admin":
+            what += ", among them the Sax root (the admin server's state)"
+        return Hazard(f"{what}: they will be deleted with it", needs_approval=True)
 
     def _create(self, resource: Resource, progress: Progress) -> Observed:
         from google.api_core.exceptions import Conflict
@@ -181,18 +235,20 @@ class BucketProvider:
             # A patch merges label keys: the labels saxctl does not own stay as they are.
             bucket.labels = dict(fields["labels"])
 
-    def _delete(self, resource: Resource, progress: Progress) -> None:
+    def _delete(self, change: Change, progress: Progress) -> None:
+        """Only what the plan said would go: objects saxctl did not write need the approval the plan recorded."""
         from google.api_core.exceptions import NotFound
 
+        resource = change.desired
         blobs = self._blobs(resource)
-        user_blobs = [b for b in blobs if not (resource.params.get("own_prefix") and
-                                              b.name.startswith(resource.params["own_prefix"]))]
-        if user_blobs and not self._force_delete:
+        user_blobs = [b for b in blobs if not b.name.startswith(SAXCTL_PREFIX)]
+        approved = change.hazard is not None and change.hazard.approved_by is not None
+        if user_blobs and not approved:
             examples = ", ".join(b.name for b in user_blobs[:3])
             raise ConflictError(
-                f"bucket gs://{resource.name} still holds objects ({examples}{', ...' if len(user_blobs) > 3 else ''}): "
-                "saxctl does not delete data unless told to",
-                hint="Rerun with --force-delete-buckets to delete the bucket together with its objects.",
+                f"bucket gs://{resource.name} still holds objects ({examples}{', ...' if len(user_blobs) > 3 else ''}) "
+                "that the plan did not agree to delete: nothing was deleted",
+                hint="Run `saxctl plan` again to see them; saxctl does not delete data unless told to.",
             )
         for count, blob in enumerate(blobs, 1):
             progress.update(f"deleting object {count}/{len(blobs)}: {blob.name}")
@@ -216,3 +272,4 @@ class BucketProvider:
                 return list(self._client.list_blobs(resource.name, versions=True, timeout=TIMEOUT, retry=None))
             except NotFound:
                 return []
+

@@ -1,7 +1,8 @@
-"""The lock object in the admin bucket: created with ifGenerationMatch=0, deleted only at the generation we wrote."""
+"""The lock object in a bucket: created with ifGenerationMatch=0, rewritten and deleted only at the generation we hold."""
 
 from __future__ import annotations
 
+from reconciler.engine.lock import LockHomeMissing
 from reconciler.providers.google_errors import remote_call
 
 LOCK_OBJECT = "saxctl/lock.json"
@@ -15,13 +16,24 @@ class GcsLockStore:
         self.location = f"gs://{bucket_name}/{object_name}"
 
     def create(self, body: bytes) -> int | None:
-        from google.api_core.exceptions import PreconditionFailed
+        return self._write(body, 0)
+
+    def replace(self, body: bytes, generation: int) -> int | None:
+        return self._write(body, generation)
+
+    def _write(self, body: bytes, generation: int) -> int | None:
+        from google.api_core.exceptions import NotFound, PreconditionFailed
 
         blob = self._bucket.blob(self._object_name)
         with remote_call("storage.objects.insert", self.location):
             try:
-                blob.upload_from_string(body, content_type="application/json", if_generation_match=0, timeout=TIMEOUT)
+                blob.upload_from_string(body, content_type="application/json", if_generation_match=generation,
+                                        timeout=TIMEOUT)
             except PreconditionFailed:
+                return None
+            except NotFound:
+                if generation == 0:
+                    raise LockHomeMissing(self.location) from None
                 return None
         return int(blob.generation)
 

@@ -1,0 +1,21 @@
+"""The API clients of one run, each built the first time a provider asks for it (imports are slow: 0.3-0.5 s each).
+
+Real Google Cloud by default, with Application Default Credentials; the sandbox when its exports are set.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from reconciler.spec.model import Spec
+
+
+class Clients:
+    def __init__(self, spec: Spec):
+        self.project = spec.project.id
+
+    @functools.cached_property
+    def storage(self):
+        from reconciler.providers.gcs.client import storage_client
+
+        return storage_client(self.project)

@@ -1,0 +1,71 @@
+"""The one table of API families: the kinds each serves, the resources it makes of a spec, how its provider is built.
+
+Adding a provider is adding a row here. A family whose provider is not built yet lists the addresses it will manage,
+so every plan shows them as not managed yet instead of dropping them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from reconciler.engine.lock import LockHome
+from reconciler.engine.plan import Unmanaged
+from reconciler.engine.provider import Provider
+from reconciler.engine.provider_set import LazyProvider, ProviderSet
+from reconciler.engine.resource import Resource
+from reconciler.providers import checkpoint, not_yet
+from reconciler.providers.clients import Clients
+from reconciler.providers.gcs import bucket
+from reconciler.spec.model import Spec
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    name: str
+    kinds: frozenset[str]
+    desired: Callable[[Spec], list[Resource]]
+    provider: Callable[[Clients], Provider] | None  # None: not built yet; `desired` then gives what it will manage
+    lock_homes: Callable[[Spec, Clients], list[LockHome]] | None = None  # where a run's lock may live
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family("gcs", frozenset({bucket.KIND}), bucket.desired_resources,
+           lambda clients: bucket.BucketProvider(clients.storage, clients.project), lock_homes=bucket.lock_homes),
+    Family("checkpoint", frozenset({checkpoint.KIND}), checkpoint.desired_resources,
+           lambda clients: checkpoint.CheckpointProvider(clients.storage)),
+    Family("gke", frozenset({"gke.cluster", "gke.node_pool"}), not_yet.gke, None),
+    Family("iam", frozenset({"iam.service_account", "iam.project_binding", "iam.workload_identity"}),
+           not_yet.iam, None),
+    Family("kubernetes", frozenset({"kubernetes.service_account", "kubernetes.deployment", "kubernetes.service"}),
+           not_yet.kubernetes, None),
+    Family("sax", frozenset({"sax.model"}), not_yet.sax, None),
+)
+
+ALL_KINDS: frozenset[str] = frozenset().union(*(family.kinds for family in FAMILIES))
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """What a run talks to: the providers (built when first needed) and the homes its lock may live in."""
+
+    providers: ProviderSet
+    lock_homes: list[LockHome]
+
+
+def desired_resources(spec: Spec) -> list[Resource]:
+    return [resource for family in FAMILIES if family.provider is not None for resource in family.desired(spec)]
+
+
+def unmanaged_parts(spec: Spec) -> list[Unmanaged]:
+    return [Unmanaged(resource.address, resource.spec_field,
+                      f"not managed yet: the {family.name} provider is not built yet")
+            for family in FAMILIES if family.provider is None for resource in family.desired(spec)]
+
+
+def connect(spec: Spec, on_read_retry=None) -> Connection:
+    clients = Clients(spec)
+    providers = ProviderSet([LazyProvider(family.kinds, lambda f=family: f.provider(clients))
+                             for family in FAMILIES if family.provider is not None], on_read_retry=on_read_retry)
+    homes = [home for family in FAMILIES if family.lock_homes is not None for home in family.lock_homes(spec, clients)]
+    return Connection(providers, homes)
