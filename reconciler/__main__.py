@@ -1,3 +1,3 @@
 from reconciler.cli import main
 
-main()
+main(prog_name="saxctl")

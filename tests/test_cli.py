@@ -109,3 +109,54 @@ def test_the_readme_demo_runs_plan_apply_and_a_clean_second_plan(tmp_path):
         assert demo.stdout.rstrip().count("No changes. The live state matches the spec (3 resource(s) checked).") == 1
     finally:
         saxctl("sandbox", "down", "--purge", env=env)
+
+
+def test_usage_errors_exit_1_not_the_changes_present_code(tmp_path):
+    spec = buckets_spec(tmp_path, "demo", "demo-admin-bkt", "demo-data-bkt")
+    typo = saxctl("plan", "--detailed-exitcod", str(spec))
+    assert typo.code == 1, typo.text
+    assert "No such option '--detailed-exitcod'. Did you mean '--detailed-exitcode'?" in typo.err
+    assert "Try 'saxctl plan --help' for help." in typo.err
+    assert saxctl("plan").code == 1, "a missing argument is a usage error too"
+
+
+def test_a_plan_with_conflicts_is_never_called_no_changes(tmp_path, sandbox, unique_name):
+    admin, data = unique_name("a"), unique_name("d")
+    sandbox.storage_client("saxctl-test").create_bucket(admin, location="US")
+    spec = buckets_spec(tmp_path, "demo", admin, data)
+    for renderer in ("--markdown", "--json", None):
+        planned = saxctl("plan", *([renderer] if renderer else []), str(spec), env=sandbox.env)
+        assert planned.code == 1, planned.text
+        assert "No changes" not in planned.out
+    shown = saxctl("status", str(spec), env=sandbox.env)
+    assert f"conflict: gs://{admin} exists but saxctl did not create it" in shown.out, "status says what plan says"
+
+
+def test_a_target_that_is_not_managed_yet_says_so(tmp_path, sandbox):
+    spec = REPO / "specs" / "gptj-v5e-2x2.yaml"
+    source = write_sample_gptj(tmp_path / "gptj")
+    planned = saxctl("plan", "--target", "gke.cluster.saxml", str(spec),
+                     env={**sandbox.env, "GPTJ_CHECKPOINT": str(source)})
+    assert planned.code == 1
+    assert "--target gke.cluster.saxml is not managed yet: the gke provider is not built yet" in planned.err
+
+
+def test_status_names_every_bucket_the_same_way_whether_it_exists_or_not(tmp_path, sandbox, unique_name):
+    admin, data = unique_name("a"), unique_name("d")
+    spec = buckets_spec(tmp_path, "demo", admin, data)
+    assert saxctl("apply", "--auto-approve", "--target", "gcs.bucket.admin", str(spec), env=sandbox.env).code == 0
+    shown = saxctl("status", str(spec), env=sandbox.env)
+    rows = {line.split()[0]: line.split()[1] for line in shown.out.splitlines()[2:]}
+    assert rows == {"gcs.bucket.admin": f"gs://{admin}", "gcs.bucket.data": f"gs://{data}"}
+
+
+def test_a_retried_read_during_a_plan_names_the_object_and_status_not_the_clients_url(tmp_path, sandbox,
+                                                                                        unique_name):
+    data = unique_name("d")
+    spec = buckets_spec(tmp_path, "demo", unique_name("a"), data)
+    sandbox.inject_fault(method="GET", path=f"^/storage/v1/b/{data}$", status=429, count=1, retry_after=0.1)
+    planned = saxctl("plan", str(spec), env=sandbox.env)
+    assert planned.code == 0, planned.text
+    assert f"storage.buckets.get gs://{data}: 429 " in planned.err
+    assert "retrying in" in planned.err and "(attempt 1 failed)" in planned.err
+    assert "http://" not in planned.err and "WARNING" not in planned.err
