@@ -1,11 +1,16 @@
-"""Turn google-api-core and transport exceptions into saxctl's error types, naming the API method and object."""
+"""Turn google-api-core and transport exceptions into saxctl's error types, naming the API method and object.
+
+What is transient is decided here, from the error itself and not the HTTP status alone: 429/5xx, gRPC UNAVAILABLE,
+RESOURCE_EXHAUSTED and DEADLINE_EXCEEDED, and ABORTED (an IAM etag that moved: re-read and try again). A provider
+names the errors that only end when something else finishes (GKE's "operation in progress") with `busy`; those are
+retried until the change's deadline rather than a fixed number of times.
+"""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
-
 import re
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import requests
 from google.api_core import exceptions as api_exceptions
@@ -20,7 +25,8 @@ _REQUEST_PREFIX = re.compile(r"^(GET|HEAD|POST|PUT|PATCH|DELETE) \S+: ")
 
 
 @contextmanager
-def remote_call(method: str, target: str) -> Iterator[None]:
+def remote_call(method: str, target: str, *,
+                busy: Callable[[api_exceptions.GoogleAPICallError], bool] | None = None) -> Iterator[None]:
     """Run an API call; transient failures become RetryableError, the rest RemoteError with status and reason.
 
     Catch the specific api_core exceptions a caller expects (NotFound, Conflict...) inside this block.
@@ -31,7 +37,9 @@ def remote_call(method: str, target: str) -> Iterator[None]:
         status = error.code if isinstance(error.code, int) else None
         reason = _REQUEST_PREFIX.sub("", str(error.message or "")).strip() or type(error).__name__
         text = f"{method} {target}: {status or ''} {reason}".replace("  ", " ")
-        if status in TRANSIENT_STATUS:
+        if busy is not None and busy(error):
+            raise RetryableError(text, retry_after=_retry_after(error), until_deadline=True) from None
+        if status in TRANSIENT_STATUS or isinstance(error, api_exceptions.Aborted):
             raise RetryableError(text, retry_after=_retry_after(error)) from None
         raise RemoteError(text) from None
     except (requests.ConnectionError, requests.Timeout, auth_exceptions.TransportError) as error:
@@ -39,6 +47,11 @@ def remote_call(method: str, target: str) -> Iterator[None]:
 
 
 def _retry_after(error: api_exceptions.GoogleAPICallError) -> float | None:
+    """Seconds the server asked for: Retry-After over HTTP, a google.rpc.RetryInfo detail over gRPC."""
+    for detail in getattr(error, "details", None) or ():
+        delay = getattr(detail, "retry_delay", None)
+        if delay is not None and hasattr(delay, "seconds"):
+            return delay.seconds + delay.nanos / 1e9
     response = getattr(error, "response", None)
     header = getattr(response, "headers", {}).get("Retry-After") if response is not None else None
     try:
