@@ -210,3 +210,32 @@ def _wait_for_lock(sandbox, admin_bucket: str, timeout: float = 30) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("the apply never took the lock")
+
+
+def test_a_second_ctrl_c_leaves_at_once_naming_what_goes_on_and_releases_the_lock(sandbox, spec, names, gcs):
+    import threading
+
+    running = _apply_holding_the_lock(sandbox, spec, names, seconds=60)
+    lines: list[str] = []
+    creating, said = threading.Event(), threading.Event()
+
+    def read_stderr():
+        for line in running.stderr:
+            lines.append(line)
+            if "gcs.bucket.data: Creating..." in line:
+                creating.set()
+            if "Interrupted: no new change will start" in line:
+                said.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    assert creating.wait(30), "".join(lines)
+    running.send_signal(signal.SIGINT)
+    assert said.wait(30), "".join(lines)
+    running.send_signal(signal.SIGINT)
+    running.wait(timeout=20)  # the stalled call would hold it for a minute
+    reader.join(timeout=10)
+    err = "".join(lines)
+    assert running.returncode == 130, err
+    assert "gcs.bucket.data: creating" in err and "Leaving now." in err
+    assert gcs.bucket(names["admin"]).get_blob("saxctl/lock.json") is None, "the lock is released on the way out"
