@@ -51,3 +51,16 @@ def buckets_spec(directory: Path, name: str, admin: str, data: str, *, data_labe
           data: {{name: {data}, location: {data_location}, labels: {data_labels}}}
         """))
     return path
+
+
+def wait_for_lock(sandbox, bucket: str, timeout: float = 30) -> None:
+    """Until a run has taken the lock in `bucket` (its saxctl/lock.json exists)."""
+    import time
+
+    client = sandbox.storage_client("saxctl-test")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.bucket(bucket).get_blob("saxctl/lock.json") is not None:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no run took the lock in gs://{bucket}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from reconciler.engine.address import Address
 from reconciler.engine.diffing import resource_changes

@@ -4,27 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 
-import pytest
-from cli_runner import buckets_spec, saxctl, saxctl_background
-
-PROJECT = "saxctl-test"
-
-
-@pytest.fixture
-def names(unique_name):
-    return {"spec": unique_name("s")[:40].rstrip("-"), "admin": unique_name("adm"), "data": unique_name("dat")}
-
-
-@pytest.fixture
-def spec(tmp_path, names):
-    return buckets_spec(tmp_path, names["spec"], names["admin"], names["data"])
-
-
-@pytest.fixture
-def gcs(sandbox):
-    return sandbox.storage_client(PROJECT)
+from cli_runner import saxctl, saxctl_background, wait_for_lock
 
 
 def test_lifecycle_create_no_change_drift_fix_destroy(sandbox, spec, names, gcs):
@@ -198,44 +179,5 @@ def _apply_holding_the_lock(sandbox, spec, names, seconds: float):
     assert saxctl("apply", "--auto-approve", "--target", "gcs.bucket.admin", str(spec), env=sandbox.env).code == 0
     sandbox.inject_fault(method="POST", path=r"^/storage/v1/b$", delay_s=seconds, count=1)
     running = saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)
-    _wait_for_lock(sandbox, names["admin"])
+    wait_for_lock(sandbox, names["admin"])
     return running
-
-
-def _wait_for_lock(sandbox, admin_bucket: str, timeout: float = 30) -> None:
-    client = sandbox.storage_client(PROJECT)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if client.bucket(admin_bucket).get_blob("saxctl/lock.json") is not None:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the apply never took the lock")
-
-
-def test_a_second_ctrl_c_leaves_at_once_naming_what_goes_on_and_releases_the_lock(sandbox, spec, names, gcs):
-    import threading
-
-    running = _apply_holding_the_lock(sandbox, spec, names, seconds=60)
-    lines: list[str] = []
-    creating, said = threading.Event(), threading.Event()
-
-    def read_stderr():
-        for line in running.stderr:
-            lines.append(line)
-            if "gcs.bucket.data: Creating..." in line:
-                creating.set()
-            if "Interrupted: no new change will start" in line:
-                said.set()
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
-    assert creating.wait(30), "".join(lines)
-    running.send_signal(signal.SIGINT)
-    assert said.wait(30), "".join(lines)
-    running.send_signal(signal.SIGINT)
-    running.wait(timeout=20)  # the stalled call would hold it for a minute
-    reader.join(timeout=10)
-    err = "".join(lines)
-    assert running.returncode == 130, err
-    assert "gcs.bucket.data: creating" in err and "Leaving now." in err
-    assert gcs.bucket(names["admin"]).get_blob("saxctl/lock.json") is None, "the lock is released on the way out"

@@ -8,27 +8,10 @@ import re
 import time
 
 import pytest
-from cli_runner import buckets_spec, saxctl, saxctl_background
+from cli_runner import buckets_spec, saxctl, saxctl_background, wait_for_lock
 
 from reconciler.engine.resource import Action
 from reconciler.errors import ConflictError
-
-PROJECT = "saxctl-test"
-
-
-@pytest.fixture
-def names(unique_name):
-    return {"spec": unique_name("s")[:40].rstrip("-"), "admin": unique_name("adm"), "data": unique_name("dat")}
-
-
-@pytest.fixture
-def spec(tmp_path, names):
-    return buckets_spec(tmp_path, names["spec"], names["admin"], names["data"])
-
-
-@pytest.fixture
-def gcs(sandbox):
-    return sandbox.storage_client(PROJECT)
 
 
 def applied(spec, sandbox, *flags):
@@ -98,7 +81,7 @@ def test_a_saved_plan_waiting_for_the_lock_is_checked_after_it_gets_it(sandbox, 
     other.write_text(spec.read_text().replace("{team: research}", "{team: other}"))
     sandbox.inject_fault(method="PATCH", path=f"/storage/v1/b/{names['data']}$", delay_s=8, count=1)
     holder = saxctl_background("apply", "--auto-approve", str(other), env=sandbox.env)
-    _wait_for_lock(sandbox, names["admin"])
+    wait_for_lock(sandbox, names["admin"])
     waiter = saxctl_background("apply", "--lock-timeout", "60", str(plan_file), env=sandbox.env)
     waiter_out, waiter_err = waiter.communicate(timeout=120)
     holder_out, holder_err = holder.communicate(timeout=120)
@@ -174,13 +157,3 @@ class _SilentProgress:
     def operation(self, description): pass
     def sleep(self, seconds): time.sleep(seconds)
     def time_left(self): return None
-
-
-def _wait_for_lock(sandbox, admin_bucket: str, timeout: float = 30) -> None:
-    client = sandbox.storage_client(PROJECT)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if client.bucket(admin_bucket).get_blob("saxctl/lock.json") is not None:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the apply never took the lock")

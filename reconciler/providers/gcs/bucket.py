@@ -80,6 +80,7 @@ def _observed(resource_address: str, bucket) -> Observed:
         fingerprint=f"metageneration {bucket.metageneration}",
         owner=_owner(labels),
         facts={"metageneration": int(bucket.metageneration)},
+        outputs={"name": bucket.name, "url": url(bucket.name)},
     )
 
 
