@@ -39,9 +39,9 @@ def _fake_gcs_command(launch: Launch) -> list[str]:
 
 
 def _gcs_front_command(launch: Launch) -> list[str]:
-    return [sys.executable, "-m", "reconciler.sandbox.gcs_front", "--port", str(launch.ports["gcs"]),
+    return [sys.executable, "-m", "reconciler.sandbox.gcs.front", "--port", str(launch.ports["gcs"]),
             "--upstream", f"http://127.0.0.1:{launch.ports['fake-gcs-server']}",
-            "--store", str(paths.data_dir("gcs") / "buckets.json"),
+            "--store", str(paths.data_dir("gcs") / "bucket-store.json"),
             "--faults-json", launch.faults_json.get("gcs", "")]
 
 
@@ -52,7 +52,7 @@ EMULATORS: tuple[Emulator, ...] = (
              takes_faults=False),
     Emulator(name="gcs", go_tool=None, command=_gcs_front_command, health_path="/_sandbox/health",
              exports=lambda ports: {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{ports['gcs']}"},
-             marker="reconciler.sandbox.gcs_front", takes_faults=True),
+             marker="reconciler.sandbox.gcs.front", takes_faults=True),
 )
 
 BY_NAME = {emulator.name: emulator for emulator in EMULATORS}

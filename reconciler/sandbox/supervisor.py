@@ -22,7 +22,7 @@ from pathlib import Path
 from reconciler.errors import EndpointError, SaxctlError
 from reconciler.sandbox import gobuild, paths
 from reconciler.sandbox.emulators import BY_NAME, EMULATORS, Launch
-from reconciler.sandbox.faults import FaultSet
+from reconciler.sandbox.base.faults import FaultSet
 
 START_TIMEOUT_S = 20.0  # an emulator not healthy by then is reported, with its log, instead of hanging
 STOP_TIMEOUT_S = 5.0  # SIGTERM grace before SIGKILL

@@ -2,8 +2,8 @@
 
 import pytest
 
-from reconciler.sandbox import gcs_buckets
-from reconciler.sandbox.google_errors import ApiError
+from reconciler.sandbox.gcs import buckets as gcs_buckets
+from reconciler.sandbox.base.api_errors import ApiError
 
 
 def insert(**body):

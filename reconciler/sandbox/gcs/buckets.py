@@ -9,7 +9,7 @@ import ipaddress
 import re
 from datetime import datetime, timedelta, timezone
 
-from reconciler.sandbox.google_errors import ApiError
+from reconciler.sandbox.base.api_errors import ApiError
 
 # Fields a request may set, with the JSON type storage v1 gives them; every other Bucket property is the server's.
 WRITABLE_FIELDS: dict[str, type] = {
