@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import base64
 import http.client
 import json
@@ -14,11 +13,12 @@ import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from reconciler.sandbox.gcs import buckets as gcs_buckets, passthrough
-from reconciler.sandbox.gcs.bucket_store import BucketStore
+from reconciler.sandbox.base import launch
 from reconciler.sandbox.base.api_errors import ApiError
 from reconciler.sandbox.base.httpbase import EmulatorHandler, EmulatorServer
 from reconciler.sandbox.base.routes import RouteTable, route
+from reconciler.sandbox.gcs import buckets as gcs_buckets, passthrough
+from reconciler.sandbox.gcs.bucket_store import BucketStore
 
 # What the layer answers itself; everything else (objects, uploads, downloads, bucket IAM...) streams through to
 # fake-gcs-server.
@@ -209,21 +209,14 @@ def _upstream_error(action: str, name: str, status: int, reply: bytes) -> ApiErr
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser = launch.argument_parser(__doc__)
     parser.add_argument("--upstream", required=True, help="fake-gcs-server's URL, e.g. http://127.0.0.1:4443")
     parser.add_argument("--store", type=Path, required=True, help="JSON file holding the bucket resources")
-    parser.add_argument("--faults-json", default="", help="fault rules to install at start (a JSON list)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    launch.start_logging()
     server = GcsFrontServer((args.host, args.port), args.upstream, BucketStore(args.store))
-    if args.faults_json:
-        server.faults.add(json.loads(args.faults_json))
-    log.info("GCS front layer on http://%s:%d → %s (buckets in %s)", args.host, args.port, args.upstream, args.store)
     threading.Thread(target=_exit_when_upstream_dies, args=(server,), daemon=True).start()
-    server.serve_forever()
+    launch.serve(server, args, f"GCS front layer → {args.upstream} (buckets in {args.store})")
     sys.exit(1)  # only the watchdog stops the server
 
 
