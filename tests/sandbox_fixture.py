@@ -174,6 +174,18 @@ def unique_name(request: pytest.FixtureRequest):
     return make
 
 
+@pytest.fixture
+def unique_project(unique_name):
+    """unique_project() → a valid project id (6 to 30 characters), unique per call: a test's own IAM policy,
+    clusters and operations."""
+
+    def make() -> str:
+        name = unique_name("p")  # p-SLUG-HEX8
+        return f"{name[:21].rstrip('-')}-{name[-8:]}"
+
+    return make
+
+
 @pytest.fixture(autouse=True)
 def _sandbox_faults_cleared() -> Iterator[None]:
     """Fault rules one test injected never leak into the next (does not start the sandbox)."""
