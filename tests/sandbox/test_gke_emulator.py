@@ -175,3 +175,21 @@ def test_labels_need_the_current_fingerprint(gke, parent):
     assert dict(labelled.resource_labels) == {"app": "sax"} and labelled.label_fingerprint != fingerprint
     with pytest.raises(exceptions.BadRequest, match="fingerprint mismatch"):
         gke.set_labels(request={"name": name, "resource_labels": {}, "label_fingerprint": fingerprint}, timeout=10)
+
+
+def test_the_kube_endpoint_and_ca_come_from_the_launch_arguments(tmp_path):
+    import base64
+
+    from reconciler.sandbox.gke.kube_access import kube_access
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    given = kube_access("https://127.0.0.1:6443", ca, tmp_path / "generated.pem")
+    assert given.endpoint_of("projects/p/locations/l/clusters/a") == "127.0.0.1:6443"
+    assert base64.b64decode(given.ca_certificate) == ca.read_bytes()
+    made_up = kube_access(None, None, tmp_path / "generated.pem")
+    assert base64.b64decode(made_up.ca_certificate).startswith(b"-----BEGIN CERTIFICATE-----")
+    assert kube_access(None, None, tmp_path / "generated.pem").ca_certificate == made_up.ca_certificate, "kept"
+    assert made_up.endpoint_of("a") != made_up.endpoint_of("b")
+    with pytest.raises(ValueError, match="must be an https:// URL"):
+        kube_access("http://127.0.0.1:6443", None, tmp_path / "generated.pem")

@@ -540,7 +540,8 @@ def _planned_failure(raw: object) -> dict:
     return planned
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, node_sink: NodeSink | None = None) -> None:
+    """The emulator process; `node_sink` is where pools' nodes go (the Kubernetes side's sink, wired by its caller)."""
     parser = launch.argument_parser(__doc__.split("\n", 1)[0])
     parser.add_argument("--store", type=Path, required=True, help="JSON file holding clusters and operations")
     parser.add_argument("--kube-endpoint", help="the sandbox apiserver's https:// URL: every cluster's endpoint")
@@ -555,7 +556,7 @@ def main(argv: list[str] | None = None) -> None:
         kube = kube_access(args.kube_endpoint, args.kube_ca_file, args.store.with_name("generated-ca.pem"))
     except (ValueError, ApiError) as error:
         parser.error(str(error))
-    server = GkeServer((args.host, args.port), ResourceStore(args.store), kube, latencies=latencies)
+    server = GkeServer((args.host, args.port), ResourceStore(args.store), kube, node_sink, latencies)
     launch.serve(server, args, f"GKE emulator (state in {args.store})")
 
 
