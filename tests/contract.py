@@ -63,6 +63,14 @@ class Discovery:
                 regex += f"(?P<{name}>{'.+' if plus else '[^/]+'})"
         return re.compile(f"^{regex}$")
 
+    def flat_path_pattern(self, method_id: str) -> re.Pattern:
+        """Like path_pattern, from the method's flatPath: one segment per parameter ({+name} would match anything)."""
+        method = self.method(method_id)
+        template = self.service_path + method.get("flatPath", method["path"]).lstrip("/")
+        regex = "".join(re.escape(literal) + (f"(?P<{name}>[^/:]+)" if name else "")
+                        for literal, name in re.findall(r"([^{]*)(?:\{([^}]+)\})?", template))
+        return re.compile(f"^{regex}$")
+
     def match(self, http_method: str, path: str) -> list[str]:
         """Ids of the methods that answer this verb at this path."""
         return [method_id for method_id, method in self.methods().items()

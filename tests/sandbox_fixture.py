@@ -41,12 +41,43 @@ class Sandbox:
         return storage.Client(project=project, credentials=AnonymousCredentials(),
                               client_options={"api_endpoint": self.gcs_endpoint})
 
+    def gke_client(self):
+        """A real container_v1.ClusterManagerClient on the GKE emulator (REST transport, as RECIPES §3)."""
+        from google.cloud import container_v1
+
+        return container_v1.ClusterManagerClient(**self._rest_options("SAXCTL_GKE_ENDPOINT"))
+
+    def projects_client(self):
+        """A real resourcemanager_v3.ProjectsClient on the Resource Manager emulator."""
+        from google.cloud import resourcemanager_v3
+
+        return resourcemanager_v3.ProjectsClient(**self._rest_options("SAXCTL_RESOURCEMANAGER_ENDPOINT"))
+
+    def machine_types_client(self):
+        """A real compute_v1.MachineTypesClient on the Compute emulator."""
+        from google.cloud import compute_v1
+
+        return compute_v1.MachineTypesClient(**self._rest_options("SAXCTL_COMPUTE_ENDPOINT"))
+
+    def regions_client(self):
+        """A real compute_v1.RegionsClient on the Compute emulator."""
+        from google.cloud import compute_v1
+
+        return compute_v1.RegionsClient(**self._rest_options("SAXCTL_COMPUTE_ENDPOINT"))
+
+    def _rest_options(self, variable: str) -> dict:
+        from google.auth.credentials import AnonymousCredentials
+
+        # The endpoint keeps its http:// (without a scheme the clients use https).
+        return {"credentials": AnonymousCredentials(), "transport": "rest",
+                "client_options": {"api_endpoint": self.env[variable]}}
+
     def requests(self, emulator: str = "gcs") -> list[dict]:
         """API calls the emulator saw since the last reset: [{method, path, query, status, ms}]."""
-        return self._control("GET", emulator, "requests")["requests"]
+        return self.control("GET", emulator, "requests")["requests"]
 
     def reset_requests(self, emulator: str = "gcs") -> None:
-        self._control("DELETE", emulator, "requests")
+        self.control("DELETE", emulator, "requests")
 
     def inject_fault(self, emulator: str = "gcs", **rule) -> dict:
         """Add a rule: method, path (regex), status, body, count, probability, delay_s, retry_after, drop.
@@ -54,16 +85,17 @@ class Sandbox:
         Rules are cleared after each test; the rule as installed (with its id) is returned.
         """
         self._faulted.add(emulator)
-        return self._control("POST", emulator, "faults", [rule])["rules"][0]
+        return self.control("POST", emulator, "faults", [rule])["rules"][0]
 
     def faults(self, emulator: str = "gcs") -> list[dict]:
-        return self._control("GET", emulator, "faults")["rules"]
+        return self.control("GET", emulator, "faults")["rules"]
 
     def clear_faults(self, emulator: str = "gcs") -> None:
-        self._control("DELETE", emulator, "faults")
+        self.control("DELETE", emulator, "faults")
         self._faulted.discard(emulator)
 
-    def _control(self, method: str, emulator: str, what: str, payload: object = None) -> dict:
+    def control(self, method: str, emulator: str, what: str, payload: object = None) -> dict:
+        """Call an emulator's control endpoint /_sandbox/WHAT (nodes, operation-latency, quotas, policy...)."""
         data = json.dumps(payload).encode() if payload is not None else None
         request = urllib.request.Request(f"{self.url(emulator)}/_sandbox/{what}", data=data, method=method,
                                          headers={"Content-Type": "application/json"})
@@ -138,6 +170,18 @@ def unique_name(request: pytest.FixtureRequest):
 
     def make(prefix: str = "t") -> str:
         return f"{prefix}-{slug}-{secrets.token_hex(4)}"[:63]
+
+    return make
+
+
+@pytest.fixture
+def unique_project(unique_name):
+    """unique_project() → a valid project id (6 to 30 characters), unique per call: a test's own IAM policy,
+    clusters and operations."""
+
+    def make() -> str:
+        name = unique_name("p")  # p-SLUG-HEX8
+        return f"{name[:21].rstrip('-')}-{name[-8:]}"
 
     return make
 

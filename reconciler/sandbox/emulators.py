@@ -39,10 +39,34 @@ def _fake_gcs_command(launch: Launch) -> list[str]:
 
 
 def _gcs_front_command(launch: Launch) -> list[str]:
-    return [sys.executable, "-m", "reconciler.sandbox.gcs_front", "--port", str(launch.ports["gcs"]),
+    return [sys.executable, "-m", "reconciler.sandbox.gcs.front", "--port", str(launch.ports["gcs"]),
             "--upstream", f"http://127.0.0.1:{launch.ports['fake-gcs-server']}",
-            "--store", str(paths.data_dir("gcs") / "buckets.json"),
+            "--store", str(paths.data_dir("gcs") / "bucket-store.json"),
             "--faults-json", launch.faults_json.get("gcs", "")]
+
+
+def _python_emulator(module: str, name: str, *extra: str) -> Callable[[Launch], list[str]]:
+    def command(launch: Launch) -> list[str]:
+        return [sys.executable, "-m", module, "--port", str(launch.ports[name]),
+                "--faults-json", launch.faults_json.get(name, ""), *extra]
+
+    return command
+
+
+def _endpoint(name: str, variable: str) -> Callable[[dict[str, int]], dict[str, str]]:
+    return lambda ports: {variable: f"http://127.0.0.1:{ports[name]}"}
+
+
+def _gke_command(launch: Launch) -> list[str]:
+    # Every cluster's endpoint and CA: the sandbox apiserver's, once the Kubernetes side passes
+    # --kube-endpoint URL --kube-ca-file PATH here; until then each cluster gets made-up, self-consistent values.
+    return _python_emulator("reconciler.sandbox.gke.server", "gke", "--store",
+                            str(paths.data_dir("gke") / "store.json"))(launch)
+
+
+def _resourcemanager_command(launch: Launch) -> list[str]:
+    return _python_emulator("reconciler.sandbox.resourcemanager.server", "resourcemanager", "--store",
+                            str(paths.data_dir("resourcemanager") / "store.json"))(launch)
 
 
 # Start order; `down` stops them in reverse. Adding an emulator (GKE, IAM, kube-apiserver...) is adding an entry.
@@ -52,7 +76,16 @@ EMULATORS: tuple[Emulator, ...] = (
              takes_faults=False),
     Emulator(name="gcs", go_tool=None, command=_gcs_front_command, health_path="/_sandbox/health",
              exports=lambda ports: {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{ports['gcs']}"},
-             marker="reconciler.sandbox.gcs_front", takes_faults=True),
+             marker="reconciler.sandbox.gcs.front", takes_faults=True),
+    Emulator(name="gke", go_tool=None, command=_gke_command, health_path="/_sandbox/health",
+             exports=_endpoint("gke", "SAXCTL_GKE_ENDPOINT"), marker="reconciler.sandbox.gke.server",
+             takes_faults=True),
+    Emulator(name="resourcemanager", go_tool=None, command=_resourcemanager_command, health_path="/_sandbox/health",
+             exports=_endpoint("resourcemanager", "SAXCTL_RESOURCEMANAGER_ENDPOINT"),
+             marker="reconciler.sandbox.resourcemanager.server", takes_faults=True),
+    Emulator(name="compute", go_tool=None, command=_python_emulator("reconciler.sandbox.compute.server", "compute"),
+             health_path="/_sandbox/health", exports=_endpoint("compute", "SAXCTL_COMPUTE_ENDPOINT"),
+             marker="reconciler.sandbox.compute.server", takes_faults=True),
 )
 
 BY_NAME = {emulator.name: emulator for emulator in EMULATORS}

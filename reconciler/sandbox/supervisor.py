@@ -22,7 +22,7 @@ from pathlib import Path
 from reconciler.errors import EndpointError, SaxctlError
 from reconciler.sandbox import gobuild, paths
 from reconciler.sandbox.emulators import BY_NAME, EMULATORS, Launch
-from reconciler.sandbox.faults import FaultSet
+from reconciler.sandbox.base.faults import FaultSet
 
 START_TIMEOUT_S = 20.0  # an emulator not healthy by then is reported, with its log, instead of hanging
 STOP_TIMEOUT_S = 5.0  # SIGTERM grace before SIGKILL
@@ -139,12 +139,15 @@ def _launch_all(launch: Launch, say: Say) -> dict:
     state = {"version": 1, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
              "emulators": {}, "env": {}}
     try:
+        # All start at once (each Python emulator spends a second or two importing its client library's types),
+        # then each is waited for in order.
         for emulator in EMULATORS:
             paths.data_dir(emulator.name).mkdir(parents=True, exist_ok=True)
             record = _launch(emulator.name, emulator.command(launch), launch.ports[emulator.name])
             state["emulators"][emulator.name] = record
             _write_state(state)  # written as we go: a failed start can still be stopped
-            _wait_healthy(emulator.name, record)
+        for emulator in EMULATORS:
+            _wait_healthy(emulator.name, state["emulators"][emulator.name])
     except BaseException:
         _stop(state, say)
         raise

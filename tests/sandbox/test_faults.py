@@ -2,7 +2,8 @@
 
 import pytest
 
-from reconciler.sandbox.faults import FaultRule, FaultSet
+from reconciler.sandbox.base.api_errors import ErrorFormat, default_error
+from reconciler.sandbox.base.faults import FaultRule, FaultSet
 
 
 def test_first_matching_rule_applies_and_a_counted_rule_runs_out():
@@ -26,20 +27,19 @@ def test_method_is_case_insensitive_and_star_matches_every_method():
     assert faults.match("DELETE", "/storage/v1/b/x").drop
 
 
-def test_429_carries_retry_after_and_the_gcs_rate_limit_body():
+def test_429_carries_retry_after_and_each_api_family_its_own_rate_limit_body():
     rule = FaultRule.from_dict({"status": 429})
     assert rule.headers() == {"Retry-After": "1"}
-    error = rule.error_body()["error"]
-    assert error["code"] == 429 and error["errors"][0]["reason"] == "rateLimitExceeded"
-    assert error["errors"][0]["domain"] == "usageLimits"
+    legacy = default_error(429, ErrorFormat.LEGACY, "storage.googleapis.com").body(ErrorFormat.LEGACY)["error"]
+    assert legacy["code"] == 429 and legacy["errors"][0]["reason"] == "rateLimitExceeded"
+    assert legacy["errors"][0]["domain"] == "usageLimits" and "status" not in legacy
+    rpc_error = default_error(429, ErrorFormat.RPC, "container.googleapis.com")
+    rpc = rpc_error.body(ErrorFormat.RPC)["error"]
+    assert rpc["status"] == "RESOURCE_EXHAUSTED" and rpc_error.headers == {"Retry-After": "1"}
+    assert rpc["details"][0]["reason"] == "RATE_LIMIT_EXCEEDED"
+    assert rpc["details"][0]["metadata"]["service"] == "container.googleapis.com"
     assert FaultRule.from_dict({"status": 503, "retry_after": 2.5}).headers() == {"Retry-After": "2.5"}
     assert FaultRule.from_dict({"status": 500}).headers() == {}
-
-
-def test_a_rule_can_carry_its_own_error_body():
-    body = {"error": {"code": 403, "message": "The billing account for the owning project is disabled.",
-                      "errors": [{"domain": "global", "reason": "accountDisabled", "message": "disabled"}]}}
-    assert FaultRule.from_dict({"status": 403, "body": body}).error_body() == body
 
 
 def test_probability_below_one_lets_some_requests_through():

@@ -2,8 +2,9 @@
 
 import pytest
 
-from reconciler.sandbox import gcs_buckets
-from reconciler.sandbox.google_errors import ApiError
+from reconciler.sandbox.gcs import buckets as gcs_buckets
+from reconciler.sandbox.base.api_errors import ApiError
+from reconciler.sandbox.base.ids import project_number
 
 
 def insert(**body):
@@ -20,7 +21,7 @@ def test_a_new_bucket_has_gcs_defaults():
                                           "publicAccessPrevention": "inherited"}
     assert bucket["softDeletePolicy"]["retentionDurationSeconds"] == "604800"
     assert "labels" not in bucket and "versioning" not in bucket
-    assert bucket["projectNumber"] == gcs_buckets.project_number("demo-project") and len(bucket["projectNumber"]) == 12
+    assert bucket["projectNumber"] == project_number("demo-project") and len(bucket["projectNumber"]) == 12
 
 
 @pytest.mark.parametrize("location, kind", [("us-central1", "region"), ("eu", "multi-region"), ("NAM4", "dual-region")])

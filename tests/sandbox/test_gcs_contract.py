@@ -4,8 +4,8 @@ import pytest
 import requests
 from contract import Discovery
 
-from reconciler.sandbox import gcs_buckets
-from reconciler.sandbox.gcs_front import BUCKET_ROUTES
+from reconciler.sandbox.gcs import buckets as gcs_buckets
+from reconciler.sandbox.gcs.front import BUCKET_ROUTES
 
 PROJECT = "saxctl-contract-test"
 TIMEOUT_S = 10
@@ -29,13 +29,13 @@ def test_writable_fields_have_the_json_type_storage_v1_gives_them(storage, field
     assert _PYTHON_TYPES[storage.schemas["Bucket"]["properties"][field]["type"]] is gcs_buckets.WRITABLE_FIELDS[field]
 
 
-@pytest.mark.parametrize("verb, pattern, method_id", [(v, p, m) for v, p, _, m in BUCKET_ROUTES], ids=lambda x: str(x))
-def test_each_route_is_the_verb_and_path_of_its_discovery_method(storage, verb, pattern, method_id):
-    method = storage.method(method_id)
-    assert method["httpMethod"] == verb
+@pytest.mark.parametrize("route", list(BUCKET_ROUTES), ids=lambda route: route.method_id)
+def test_each_route_is_the_verb_and_path_of_its_discovery_method(storage, route):
+    method = storage.method(route.method_id)
+    assert method["httpMethod"] == route.verb
     sample = storage.service_path + method["path"].replace("{bucket}", "some-bucket")
-    assert pattern.match(sample), f"{method_id} answers at {sample}, which the route does not match"
-    assert method_id in storage.match(verb, sample)
+    assert BUCKET_ROUTES.match(route.verb, sample)[0] == route, f"{route.method_id} answers at {sample}"
+    assert route.method_id in storage.match(route.verb, sample)
 
 
 # A body using most of what storage v1 lets a client set on a bucket, checked against the document before use.

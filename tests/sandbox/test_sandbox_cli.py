@@ -13,7 +13,8 @@ import requests
 
 SAXCTL = str(Path(sys.executable).with_name("saxctl"))
 TIMEOUT_S = 280  # covers a first-run build of fake-gcs-server (RECIPES §2: 1 min 45 s cold)
-SANDBOX_VARIABLES = ("STORAGE_EMULATOR_HOST", "SAXCTL_SANDBOX_DIR", "SAXCTL_SANDBOX")
+SANDBOX_VARIABLES = ("STORAGE_EMULATOR_HOST", "SAXCTL_GKE_ENDPOINT", "SAXCTL_RESOURCEMANAGER_ENDPOINT",
+                     "SAXCTL_COMPUTE_ENDPOINT", "SAXCTL_SANDBOX_DIR", "SAXCTL_SANDBOX")
 
 
 def saxctl(state_dir: Path, *args: str, **env_overrides: str) -> subprocess.CompletedProcess:
@@ -49,7 +50,7 @@ def test_up_env_status_down_and_buckets_survive_a_restart(state_dir):
     assert started.returncode == 0, started.stderr
     assert "sandbox up in" in started.stderr
     env = exports(started.stdout)
-    assert set(env) == {"STORAGE_EMULATOR_HOST", "SAXCTL_SANDBOX_DIR", "SAXCTL_SANDBOX"}
+    assert set(env) == set(SANDBOX_VARIABLES)
     assert env["STORAGE_EMULATOR_HOST"].startswith("http://127.0.0.1:") and env["SAXCTL_SANDBOX"] == "1"
     assert env["SAXCTL_SANDBOX_DIR"] == str(state_dir.resolve())
 
@@ -60,7 +61,11 @@ def test_up_env_status_down_and_buckets_survive_a_restart(state_dir):
     status = saxctl(state_dir, "status", "--json")
     assert status.returncode == 0
     rows = {row["name"]: row for row in json.loads(status.stdout)}
-    assert set(rows) == {"fake-gcs-server", "gcs"} and all(row["healthy"] for row in rows.values())
+    assert set(rows) == {"fake-gcs-server", "gcs", "gke", "resourcemanager", "compute"}
+    assert all(row["healthy"] for row in rows.values())
+    for name, variable in (("gke", "SAXCTL_GKE_ENDPOINT"), ("resourcemanager", "SAXCTL_RESOURCEMANAGER_ENDPOINT"),
+                           ("compute", "SAXCTL_COMPUTE_ENDPOINT")):
+        assert env[variable] == f"http://127.0.0.1:{rows[name]['port']}"
     assert f"http://127.0.0.1:{rows['gcs']['port']}" == env["STORAGE_EMULATOR_HOST"]
 
     reply = requests.post(f"{env['STORAGE_EMULATOR_HOST']}/storage/v1/b", params={"project": "p"},
@@ -133,7 +138,7 @@ def test_fault_rules_from_a_file_are_installed_at_start(state_dir, tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ('{"gke": []}', "fault rules for unknown emulator(s) ['gke']"),
+    ('{"nope": []}', "fault rules for unknown emulator(s) ['nope']"),
     ('[1, 2]', "must be a JSON object of emulator name"),
     ('{"gcs": [{"path": "("}]}', "not a valid regular expression"),
     ("{oops", "cannot read fault rules"),

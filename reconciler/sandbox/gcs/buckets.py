@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import copy
-import hashlib
 import ipaddress
 import re
 from datetime import datetime, timedelta, timezone
 
-from reconciler.sandbox.google_errors import ApiError
+from reconciler.sandbox.base.api_errors import ApiError
+from reconciler.sandbox.base.ids import project_number
 
 # Fields a request may set, with the JSON type storage v1 gives them; every other Bucket property is the server's.
 WRITABLE_FIELDS: dict[str, type] = {
@@ -40,12 +40,6 @@ _UNIFORM_ACCESS_LOCK_DAYS = 90  # GCS lets uniform access be turned off again fo
 
 def now_rfc3339() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def project_number(project_id: str) -> str:
-    """A stable 12-digit number per project id, as GCS reports projectNumber."""
-    digest = int(hashlib.sha256(project_id.encode()).hexdigest(), 16)
-    return str(100_000_000_000 + digest % 900_000_000_000)
 
 
 def bucket_etag(metageneration: int) -> str:

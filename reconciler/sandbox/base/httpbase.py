@@ -1,17 +1,19 @@
-"""The HTTP server every Python emulator runs: control endpoints, fault injection and a request log around its API."""
+"""The HTTP server every Python emulator runs: routing, control endpoints, fault injection and a request log."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-from reconciler.sandbox.faults import FaultSet
-from reconciler.sandbox.google_errors import ApiError
+from reconciler.sandbox.base.api_errors import ApiError, ErrorFormat, default_error
+from reconciler.sandbox.base.faults import FaultRule, FaultSet
+from reconciler.sandbox.base.routes import Route, RouteTable
 
 CONTROL_PREFIX = "/_sandbox/"
 _MAX_LOGGED_REQUESTS = 100_000  # a long benchmark must not grow the log without bound
@@ -22,18 +24,21 @@ log = logging.getLogger(__name__)
 class RequestLog:
     """The API calls seen since the last reset: what a benchmark counts ("2 reads, 0 writes").
 
-    Each entry: method, path, query, status (0 when no answer was sent) and ms until the status line.
+    Each entry: method, path, query, status (0 when no answer was sent), ms until the status line, the discovery
+    method id ("" when no route matched), whether it reads, and the id of the fault rule that answered (or None).
     """
 
     def __init__(self) -> None:
         self._entries: list[dict] = []
         self._lock = threading.Lock()
 
-    def record(self, method: str, path: str, query: str, status: int, seconds: float) -> None:
+    def record(self, method: str, path: str, query: str, status: int, seconds: float, *, method_id: str = "",
+               read: bool | None = None, fault: int | None = None) -> None:
         with self._lock:
             if len(self._entries) < _MAX_LOGGED_REQUESTS:
                 self._entries.append({"method": method, "path": path, "query": query, "status": status,
-                                      "ms": round(seconds * 1000, 1)})
+                                      "ms": round(seconds * 1000, 1), "method_id": method_id,
+                                      "read": method in ("GET", "HEAD") if read is None else read, "fault": fault})
 
     def entries(self) -> list[dict]:
         with self._lock:
@@ -45,9 +50,13 @@ class RequestLog:
 
 
 class EmulatorServer(ThreadingHTTPServer):
+    """One emulator's server. `error_format` is the error body its API writes; `service` names it in errors."""
+
     daemon_threads = True
     # Clients open many keep-alive connections at once (parallel apply); the default backlog of 5 drops some.
     request_queue_size = 128
+    error_format = ErrorFormat.LEGACY
+    service = ""  # e.g. container.googleapis.com
 
     def __init__(self, address: tuple[str, int], handler: type["EmulatorHandler"], name: str):
         super().__init__(address, handler)
@@ -55,14 +64,25 @@ class EmulatorServer(ThreadingHTTPServer):
         self.faults = FaultSet()
         self.requests = RequestLog()
 
+    def default_error(self, status: int) -> ApiError:
+        return default_error(status, self.error_format, self.service)
+
 
 class EmulatorHandler(BaseHTTPRequestHandler):
-    """Subclasses implement `handle_api(method)`, answering with `send_json`, `send_api_error` or their own writes."""
+    """Answers the routes of `routes` (handler(query, **path_parameters)) and the control endpoints of `controls`
+    under /_sandbox/ beside the shared ones (health, faults, requests); anything else goes to `unrouted(method)`.
+    Handlers answer with `send_json`, `send_api_error` or raise ApiError.
+    """
 
     protocol_version = "HTTP/1.1"  # keep-alive, as the Google clients' sessions expect
     server: EmulatorServer
+    routes = RouteTable(())
+    controls = RouteTable(())  # templates relative to /_sandbox/, e.g. route("GET", "nodes", "_control_nodes")
     _recorded = True  # outside _dispatch (the stdlib's own error replies) nothing is logged
     _started = 0.0
+    _route: Route | None = None
+    _route_parameters: dict[str, str] = {}
+    _fault: int | None = None
 
     def setup(self) -> None:
         super().setup()
@@ -97,6 +117,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
     def url_query(self) -> str:
         return urlsplit(self.path).query
 
+    @property
+    def query(self) -> dict[str, str]:
+        return dict(parse_qsl(self.url_query, keep_blank_values=True))
+
     def read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
@@ -126,10 +150,19 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def send_api_error(self, error: ApiError) -> None:
-        self.send_json(error.code, None if error.code == 304 else error.body())  # a 304 carries no body
+        body = None if error.code == 304 else error.body(self.server.error_format)  # a 304 carries no body
+        self.send_json(error.code, body, error.headers)
 
     def handle_api(self, method: str) -> None:
-        raise NotImplementedError
+        if self._route is None:
+            self.unrouted(method)
+            return
+        getattr(self, self._route.handler)(self.query, **self._route_parameters)
+
+    def unrouted(self, method: str) -> None:
+        """A request no route takes: 404, as Google's front end answers an unknown URL."""
+        self._discard_body()
+        raise ApiError(404, f"The requested URL {self.url_path} was not found on this server.")
 
     def health(self) -> dict:
         """Extra health facts (e.g. whether an upstream answers); raise ApiError(503) when unhealthy."""
@@ -149,31 +182,29 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if not self._recorded and not self.url_path.startswith(CONTROL_PREFIX):
             self._recorded = True
             self.server.requests.record(self.command, self.url_path, self.url_query, status,
-                                        time.monotonic() - self._started)
+                                        time.monotonic() - self._started,
+                                        method_id=self._route.method_id if self._route else "",
+                                        read=self._route.read if self._route else None, fault=self._fault)
 
     def _dispatch(self, method: str) -> None:
         self._started = time.monotonic()
         self._recorded = False
+        self._fault = None
         path = self.url_path
         try:
             if path.startswith(CONTROL_PREFIX):
                 self._control(method, path[len(CONTROL_PREFIX):])
                 return
+            self._route, self._route_parameters = self.routes.match(method, path) or (None, {})
             rule = self.server.faults.match(method, path)
-            if rule is not None:
-                if rule.delay_s:
-                    time.sleep(rule.delay_s)
-                if rule.drop:
-                    self._drop()
-                    return
-                if rule.status is not None:
-                    self._discard_body()
-                    self.send_json(rule.status, rule.error_body(), rule.headers())
-                    return
-            try:
-                self.handle_api(method)
-            except ApiError as error:
-                self.send_api_error(error)
+            if rule is not None and rule.delay_s:
+                time.sleep(rule.delay_s)
+            if rule is not None and rule.after_commit:
+                self._handle_then_lose_reply(method, rule)
+            elif rule is not None and (rule.drop or rule.status is not None):
+                self._answer_fault(rule, discard_body=True)
+            else:
+                self._handle(method)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception:
@@ -186,6 +217,42 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                                                   "see its log"))
         finally:
             self._record(0)  # no answer was sent: a dropped connection, or the client went away
+
+    def _handle(self, method: str) -> None:
+        try:
+            self.handle_api(method)
+        except ApiError as error:
+            self.send_api_error(error)
+
+    def _handle_then_lose_reply(self, method: str, rule: FaultRule) -> None:
+        """The request takes effect, its reply goes nowhere, and the client gets the fault instead."""
+        self._recorded = True  # the reply that is lost is not what the client saw: log the fault's instead
+        real_output = self.wfile
+        self.wfile = io.BytesIO()
+        try:
+            self._handle(method)
+        except (BrokenPipeError, ConnectionResetError):
+            raise
+        except Exception:
+            log.exception("%s %s failed (its reply was to be lost anyway)", method, self.url_path)
+        finally:
+            self.wfile = real_output
+        self._recorded = False
+        self.close_connection = True  # whether the handler read the whole body is unknown: start afresh
+        self._answer_fault(rule, discard_body=False)
+
+    def _answer_fault(self, rule: FaultRule, *, discard_body: bool) -> None:
+        self._fault = rule.id
+        if rule.drop:
+            self._drop()
+            return
+        if discard_body:
+            self._discard_body()
+        if rule.body is not None:
+            self.send_json(rule.status, rule.body, rule.headers())
+            return
+        error = self.server.default_error(rule.status)
+        self.send_json(rule.status, error.body(self.server.error_format), {**error.headers, **rule.headers()})
 
     def _discard_body(self) -> None:
         """Consume an unanswered request's body so the connection stays usable for the client's next request."""
@@ -203,6 +270,14 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             pass
 
     def _control(self, method: str, what: str) -> None:
+        matched = self.controls.match(method, what)
+        if matched is not None:
+            control, parameters = matched
+            try:
+                getattr(self, control.handler)(self.query, **parameters)
+            except ApiError as error:
+                self.send_api_error(error)
+            return
         if what == "health" and method in ("GET", "HEAD"):
             try:
                 self.send_json(200, {"ok": True, "emulator": self.server.name, **self.health()})
@@ -223,7 +298,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self.send_json(200, {"rules": []})
         elif what == "requests" and method == "GET":
             entries = self.server.requests.entries()
-            reads = sum(entry["method"] in ("GET", "HEAD") for entry in entries)
+            reads = sum(entry["read"] for entry in entries)
             self.send_json(200, {"requests": entries, "reads": reads, "writes": len(entries) - reads})
         elif what == "requests" and method == "DELETE":
             self.server.requests.reset()

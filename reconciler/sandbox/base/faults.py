@@ -1,16 +1,23 @@
-"""Fault and latency rules shared by every emulator: match a request, then delay, fail, or drop the connection."""
+"""Fault and latency rules shared by every emulator: match a request, then delay, fail, or drop the connection.
+
+A rule fires before the emulator handles the request, or with `after_commit` once it has: the write is done and
+only its reply is lost (the case that makes a naive create run twice). A rule with a probability below 1 decides
+from its seed, the request's verb and path, and how many such requests it saw before: the same seed replays the same
+faults on the same sequence of calls to each path, however calls to different paths interleave.
+"""
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import itertools
 import random
 import re
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
-from reconciler.sandbox.google_errors import error_body
-
-_RULE_FIELDS = {"method", "path", "status", "body", "count", "probability", "delay_s", "retry_after", "drop"}
+_RULE_FIELDS = {"method", "path", "status", "body", "count", "probability", "delay_s", "retry_after", "drop",
+                "after_commit", "seed"}
 
 
 @dataclass
@@ -26,9 +33,12 @@ class FaultRule:
     delay_s: float = 0.0
     retry_after: float | None = None  # seconds, sent as Retry-After (429 gets 1 s unless set)
     drop: bool = False  # close the connection without answering
+    after_commit: bool = False  # let the emulator handle the request, then replace its reply (or drop it)
+    seed: int | None = None  # for probability < 1; drawn at random when not given, and shown, so a run can be replayed
     id: int = 0
     hits: int = 0
     _pattern: re.Pattern = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    _seen: collections.Counter = field(default_factory=collections.Counter, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, raw: dict) -> "FaultRule":
@@ -53,21 +63,36 @@ class FaultRule:
             raise ValueError(f"fault rule delay_s must be between 0 and 300, got {rule.delay_s!r}")
         if rule.body is not None and not isinstance(rule.body, dict):
             raise ValueError("fault rule body must be a JSON object")
+        if rule.seed is not None and (not isinstance(rule.seed, int) or isinstance(rule.seed, bool)):
+            raise ValueError(f"fault rule seed must be an integer, got {rule.seed!r}")
+        if rule.after_commit and rule.status is None and not rule.drop:
+            raise ValueError("an after_commit fault rule needs a status or drop: it replaces the reply")
         rule.method = rule.method.upper()
         return rule
 
     def matches(self, method: str, path: str) -> bool:
         return self.method in ("*", method) and self._pattern.search(path) is not None
 
-    def error_body(self) -> dict:
-        return self.body if self.body is not None else error_body(self.status or 500)
+    def fires(self, method: str, path: str) -> bool:
+        """Whether this matching request is faulted: always at probability 1, else the seeded draw for it."""
+        if self.probability >= 1:
+            return True
+        occurrence = self._seen[(method, path)]
+        self._seen[(method, path)] += 1
+        digest = hashlib.sha256(f"{self.seed}|{method}|{path}|{occurrence}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 < self.probability
 
     def headers(self) -> dict[str, str]:
         retry_after = self.retry_after if self.retry_after is not None else (1 if self.status == 429 else None)
         return {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
 
     def to_json(self) -> dict:
-        return {key: value for key, value in asdict(self).items() if not key.startswith("_")}
+        return {spec.name: getattr(self, spec.name) for spec in fields(self) if not spec.name.startswith("_")}
+
+
+def fault_seed() -> int:
+    """A fresh seed for a probabilistic rule given none (shown in the installed rule, to replay the run)."""
+    return random.SystemRandom().randrange(2**31)
 
 
 class FaultSet:
@@ -77,7 +102,6 @@ class FaultSet:
         self._rules: list[FaultRule] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._random = random.Random()
 
     def add(self, raw_rules: list | dict) -> list[FaultRule]:
         """Validate every rule before adding any, so a bad list changes nothing."""
@@ -86,6 +110,8 @@ class FaultSet:
         with self._lock:
             for rule in rules:
                 rule.id = next(self._ids)
+                if rule.probability < 1 and rule.seed is None:
+                    rule.seed = fault_seed()
             self._rules.extend(rules)
         return rules
 
@@ -102,7 +128,7 @@ class FaultSet:
             for rule in self._rules:
                 if not rule.matches(method, path):
                     continue
-                if rule.probability < 1 and self._random.random() >= rule.probability:
+                if not rule.fires(method, path):
                     continue
                 rule.hits += 1
                 if rule.count is not None:

@@ -2,35 +2,34 @@
 
 from __future__ import annotations
 
-import argparse
 import base64
 import http.client
 import json
 import logging
-import re
 import socket
 import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
-from reconciler.sandbox import gcs_buckets, passthrough
-from reconciler.sandbox.bucket_store import BucketStore
-from reconciler.sandbox.google_errors import ApiError
-from reconciler.sandbox.httpbase import EmulatorHandler, EmulatorServer
+from reconciler.sandbox.base import launch
+from reconciler.sandbox.base.api_errors import ApiError
+from reconciler.sandbox.base.httpbase import EmulatorHandler, EmulatorServer
+from reconciler.sandbox.base.routes import RouteTable, route
+from reconciler.sandbox.gcs import buckets as gcs_buckets, passthrough
+from reconciler.sandbox.gcs.bucket_store import BucketStore
 
-# What the layer answers itself: (HTTP verb, path, handler, the storage v1 discovery method it implements).
-# Everything else (objects, uploads, downloads, bucket IAM...) streams through to fake-gcs-server.
-BUCKET_ROUTES: tuple[tuple[str, re.Pattern, str, str], ...] = tuple(
-    (verb, re.compile(pattern), handler, method_id) for verb, pattern, handler, method_id in (
-        ("GET", r"^/storage/v1/b/?$", "_list", "storage.buckets.list"),
-        ("POST", r"^/storage/v1/b/?$", "_insert", "storage.buckets.insert"),
-        ("GET", r"^/storage/v1/b/(?P<bucket>[^/]+)$", "_get", "storage.buckets.get"),
-        ("PATCH", r"^/storage/v1/b/(?P<bucket>[^/]+)$", "_patch", "storage.buckets.patch"),
-        ("PUT", r"^/storage/v1/b/(?P<bucket>[^/]+)$", "_update", "storage.buckets.update"),
-        ("DELETE", r"^/storage/v1/b/(?P<bucket>[^/]+)$", "_delete", "storage.buckets.delete"),
-    ))
+# What the layer answers itself; everything else (objects, uploads, downloads, bucket IAM...) streams through to
+# fake-gcs-server.
+BUCKET_ROUTES = RouteTable((
+    route("GET", "/storage/v1/b", "_list", "storage.buckets.list"),
+    route("POST", "/storage/v1/b", "_insert", "storage.buckets.insert"),
+    route("GET", "/storage/v1/b/{bucket}", "_get", "storage.buckets.get"),
+    route("PATCH", "/storage/v1/b/{bucket}", "_patch", "storage.buckets.patch"),
+    route("PUT", "/storage/v1/b/{bucket}", "_update", "storage.buckets.update"),
+    route("DELETE", "/storage/v1/b/{bucket}", "_delete", "storage.buckets.delete"),
+))
 _UPSTREAM_TIMEOUT_S = 60
 _MAX_PAGE = 1000
 _UPSTREAM_CHECK_S = 1.0
@@ -54,15 +53,7 @@ class GcsFrontServer(EmulatorServer):
 
 class GcsFrontHandler(EmulatorHandler):
     server: GcsFrontServer
-
-    def handle_api(self, method: str) -> None:
-        path = self.url_path
-        for verb, pattern, handler_name, _ in BUCKET_ROUTES:
-            if verb == method and (match := pattern.match(path)):
-                path_args = {key: unquote(value) for key, value in match.groupdict().items()}
-                getattr(self, handler_name)(dict(parse_qsl(self.url_query)), **path_args)
-                return
-        self._proxy(method)
+    routes = BUCKET_ROUTES
 
     def health(self) -> dict:
         status, _ = self._upstream_call("GET", "/_internal/healthcheck")
@@ -183,7 +174,7 @@ class GcsFrontHandler(EmulatorHandler):
 
     # --- everything else: objects, uploads, downloads --------------------------------------------------------------
 
-    def _proxy(self, method: str) -> None:
+    def unrouted(self, method: str) -> None:
         connection = self.server.upstream()
         try:
             try:
@@ -218,21 +209,14 @@ def _upstream_error(action: str, name: str, status: int, reply: bytes) -> ApiErr
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser = launch.argument_parser(__doc__)
     parser.add_argument("--upstream", required=True, help="fake-gcs-server's URL, e.g. http://127.0.0.1:4443")
     parser.add_argument("--store", type=Path, required=True, help="JSON file holding the bucket resources")
-    parser.add_argument("--faults-json", default="", help="fault rules to install at start (a JSON list)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    launch.start_logging()
     server = GcsFrontServer((args.host, args.port), args.upstream, BucketStore(args.store))
-    if args.faults_json:
-        server.faults.add(json.loads(args.faults_json))
-    log.info("GCS front layer on http://%s:%d → %s (buckets in %s)", args.host, args.port, args.upstream, args.store)
     threading.Thread(target=_exit_when_upstream_dies, args=(server,), daemon=True).start()
-    server.serve_forever()
+    launch.serve(server, args, f"GCS front layer → {args.upstream} (buckets in {args.store})")
     sys.exit(1)  # only the watchdog stops the server
 
 

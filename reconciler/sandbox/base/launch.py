@@ -1,0 +1,33 @@
+"""The command line every Python emulator shares: where to listen, fault rules to start with, logging, serving."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from reconciler.sandbox.base.httpbase import EmulatorServer
+
+log = logging.getLogger(__name__)
+
+
+def argument_parser(description: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--faults-json", default="", help="fault rules to install at start (a JSON list)")
+    return parser
+
+
+def start_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+def serve(server: EmulatorServer, args: argparse.Namespace, what: str) -> None:
+    """Install the start-up fault rules, say where the emulator listens, and serve until shut down."""
+    if args.faults_json:
+        server.faults.add(json.loads(args.faults_json))
+    log.info("%s on http://%s:%d", what, args.host, args.port)
+    server.serve_forever()

@@ -1,0 +1,1 @@
+"""The Resource Manager emulator: cloudresourcemanager v3 projects and their IAM policies, with etags."""
