@@ -10,7 +10,19 @@ from dataclasses import asdict, dataclass, field
 
 from reconciler.sandbox.google_errors import error_body
 
-_RULE_FIELDS = {"method", "path", "status", "body", "count", "probability", "delay_s", "retry_after", "drop"}
+_RULE_FIELDS = {"method", "path", "status", "body", "count", "probability", "delay_s", "retry_after", "drop",
+                "grpc_code", "after_commit", "seed"}
+
+# google.rpc.Code by HTTP status, as googleapis' code.proto pairs them; where two codes share a status (409, 400, 500)
+# the one a fault rule most often means. Unlisted statuses become UNKNOWN.
+GRPC_CODE_FOR_HTTP = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                      409: "ABORTED", 412: "FAILED_PRECONDITION", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED",
+                      500: "INTERNAL", 501: "UNIMPLEMENTED", 502: "UNAVAILABLE", 503: "UNAVAILABLE",
+                      504: "DEADLINE_EXCEEDED"}
+GRPC_ERROR_CODES = frozenset({"CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+                              "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+                              "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+                              "UNAUTHENTICATED"})
 
 
 @dataclass
@@ -26,9 +38,13 @@ class FaultRule:
     delay_s: float = 0.0
     retry_after: float | None = None  # seconds, sent as Retry-After (429 gets 1 s unless set)
     drop: bool = False  # close the connection without answering
+    grpc_code: str | None = None  # gRPC emulators: the status code name; default: the status's canonical code
+    after_commit: bool = False  # gRPC emulators: the write is done, then the error is answered (the reply is lost)
+    seed: int | None = None  # seeds this rule's probability draws; drawn (and shown) when not given, for replays
     id: int = 0
     hits: int = 0
     _pattern: re.Pattern = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    _random: random.Random = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 
     @classmethod
     def from_dict(cls, raw: dict) -> "FaultRule":
@@ -53,8 +69,23 @@ class FaultRule:
             raise ValueError(f"fault rule delay_s must be between 0 and 300, got {rule.delay_s!r}")
         if rule.body is not None and not isinstance(rule.body, dict):
             raise ValueError("fault rule body must be a JSON object")
+        if rule.grpc_code is not None and rule.grpc_code not in GRPC_ERROR_CODES:
+            raise ValueError(f"fault rule grpc_code must be one of {sorted(GRPC_ERROR_CODES)}, got {rule.grpc_code!r}")
+        if rule.after_commit and not rule.fails:
+            raise ValueError("fault rule after_commit needs a status, a grpc_code or drop: the error that replaces "
+                             "the reply")
+        if rule.seed is not None and not isinstance(rule.seed, int):
+            raise ValueError(f"fault rule seed must be an integer, got {rule.seed!r}")
+        if rule.probability < 1 and rule.seed is None:
+            rule.seed = random.SystemRandom().randrange(2**31)
+        rule._random = random.Random(rule.seed)
         rule.method = rule.method.upper()
         return rule
+
+    @property
+    def fails(self) -> bool:
+        """Whether the rule answers an error (or drops the connection) rather than only adding latency."""
+        return self.status is not None or self.grpc_code is not None or self.drop
 
     def matches(self, method: str, path: str) -> bool:
         return self.method in ("*", method) and self._pattern.search(path) is not None
@@ -63,21 +94,32 @@ class FaultRule:
         return self.body if self.body is not None else error_body(self.status or 500)
 
     def headers(self) -> dict[str, str]:
-        retry_after = self.retry_after if self.retry_after is not None else (1 if self.status == 429 else None)
+        retry_after = self.retry_after_s()
         return {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
+
+    def retry_after_s(self) -> float | None:
+        """The retry hint in seconds: Retry-After over HTTP, google.rpc.RetryInfo over gRPC (429 gets 1 s)."""
+        quota = self.status == 429 or self.grpc_code == "RESOURCE_EXHAUSTED"
+        return self.retry_after if self.retry_after is not None else (1 if quota else None)
+
+    def grpc_status_name(self) -> str:
+        return self.grpc_code or GRPC_CODE_FOR_HTTP.get(self.status or 500, "UNKNOWN")
 
     def to_json(self) -> dict:
         return {key: value for key, value in asdict(self).items() if not key.startswith("_")}
 
 
 class FaultSet:
-    """The live rules of one emulator; the first matching rule with budget left applies."""
+    """The live rules of one emulator; the first matching rule with budget left applies.
+
+    Each rule draws its probability from its own seeded stream, so a rule's n-th matching request gets the same
+    verdict whatever other rules see: re-posting the rules that GET /_sandbox/faults shows replays a chaos run.
+    """
 
     def __init__(self) -> None:
         self._rules: list[FaultRule] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._random = random.Random()
 
     def add(self, raw_rules: list | dict) -> list[FaultRule]:
         """Validate every rule before adding any, so a bad list changes nothing."""
@@ -102,7 +144,7 @@ class FaultSet:
             for rule in self._rules:
                 if not rule.matches(method, path):
                     continue
-                if rule.probability < 1 and self._random.random() >= rule.probability:
+                if rule.probability < 1 and rule._random.random() >= rule.probability:
                     continue
                 rule.hits += 1
                 if rule.count is not None:

@@ -29,15 +29,25 @@ class RequestLog:
         self._entries: list[dict] = []
         self._lock = threading.Lock()
 
-    def record(self, method: str, path: str, query: str, status: int, seconds: float) -> None:
+    def record(self, method: str, path: str, query: str, status: int | str, seconds: float,
+               read: bool | None = None) -> None:
+        """`read` is given by gRPC emulators (every call is a POST there; status is the gRPC code name)."""
+        entry = {"method": method, "path": path, "query": query, "status": status, "ms": round(seconds * 1000, 1)}
+        if read is not None:
+            entry["read"] = read
         with self._lock:
             if len(self._entries) < _MAX_LOGGED_REQUESTS:
-                self._entries.append({"method": method, "path": path, "query": query, "status": status,
-                                      "ms": round(seconds * 1000, 1)})
+                self._entries.append(entry)
 
     def entries(self) -> list[dict]:
         with self._lock:
             return list(self._entries)
+
+    def counts(self) -> dict:
+        """The log as /_sandbox/requests serves it: the entries, and how many were reads and writes."""
+        entries = self.entries()
+        reads = sum(entry.get("read", entry["method"] in ("GET", "HEAD")) for entry in entries)
+        return {"requests": entries, "reads": reads, "writes": len(entries) - reads}
 
     def reset(self) -> None:
         with self._lock:
@@ -222,9 +232,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self.server.faults.clear()
             self.send_json(200, {"rules": []})
         elif what == "requests" and method == "GET":
-            entries = self.server.requests.entries()
-            reads = sum(entry["method"] in ("GET", "HEAD") for entry in entries)
-            self.send_json(200, {"requests": entries, "reads": reads, "writes": len(entries) - reads})
+            self.send_json(200, self.server.requests.counts())
         elif what == "requests" and method == "DELETE":
             self.server.requests.reset()
             self.send_json(200, {"requests": []})
