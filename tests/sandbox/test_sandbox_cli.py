@@ -13,7 +13,7 @@ import requests
 
 SAXCTL = str(Path(sys.executable).with_name("saxctl"))
 TIMEOUT_S = 280  # covers a first-run build of fake-gcs-server (RECIPES §2: 1 min 45 s cold)
-SANDBOX_VARIABLES = ("STORAGE_EMULATOR_HOST", "SAXCTL_SANDBOX_DIR", "SAXCTL_SANDBOX")
+SANDBOX_VARIABLES = ("STORAGE_EMULATOR_HOST", "SAXCTL_IAM_ENDPOINT", "SAXCTL_SANDBOX_DIR", "SAXCTL_SANDBOX")
 
 
 def saxctl(state_dir: Path, *args: str, **env_overrides: str) -> subprocess.CompletedProcess:
@@ -49,7 +49,7 @@ def test_up_env_status_down_and_buckets_survive_a_restart(state_dir):
     assert started.returncode == 0, started.stderr
     assert "sandbox up in" in started.stderr
     env = exports(started.stdout)
-    assert set(env) == {"STORAGE_EMULATOR_HOST", "SAXCTL_SANDBOX_DIR", "SAXCTL_SANDBOX"}
+    assert set(env) == set(SANDBOX_VARIABLES)
     assert env["STORAGE_EMULATOR_HOST"].startswith("http://127.0.0.1:") and env["SAXCTL_SANDBOX"] == "1"
     assert env["SAXCTL_SANDBOX_DIR"] == str(state_dir.resolve())
 
@@ -60,8 +60,12 @@ def test_up_env_status_down_and_buckets_survive_a_restart(state_dir):
     status = saxctl(state_dir, "status", "--json")
     assert status.returncode == 0
     rows = {row["name"]: row for row in json.loads(status.stdout)}
-    assert set(rows) == {"fake-gcs-server", "gcs"} and all(row["healthy"] for row in rows.values())
+    assert set(rows) == {"fake-gcs-server", "gcs", "iam"} and all(row["healthy"] for row in rows.values())
     assert f"http://127.0.0.1:{rows['gcs']['port']}" == env["STORAGE_EMULATOR_HOST"]
+    assert f"127.0.0.1:{rows['iam']['ports']['grpc']}" == env["SAXCTL_IAM_ENDPOINT"]
+    assert rows["iam"]["ports"]["grpc"] != rows["iam"]["port"]
+    table = saxctl(state_dir, "status").stdout
+    assert f"{rows['iam']['port']} grpc {rows['iam']['ports']['grpc']}" in table, "status shows both IAM ports"
 
     reply = requests.post(f"{env['STORAGE_EMULATOR_HOST']}/storage/v1/b", params={"project": "p"},
                           json={"name": "survives-restart", "labels": {"a": "b"}, "storageClass": "ARCHIVE"},

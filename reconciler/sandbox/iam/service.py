@@ -142,7 +142,7 @@ def _page_start(token: str, listed: list[dict]) -> int:
     if not token:
         return 0
     try:
-        last_email = base64.urlsafe_b64decode(token.encode()).decode()
+        last_email = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
     except (ValueError, UnicodeDecodeError):
         raise GrpcApiError("INVALID_ARGUMENT", f"Invalid page token {token!r}.") from None
     return sum(account["email"] <= last_email for account in listed)
