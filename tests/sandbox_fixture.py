@@ -69,7 +69,8 @@ class Sandbox:
         self._control("DELETE", emulator, "requests")
 
     def inject_fault(self, emulator: str = "gcs", **rule) -> dict:
-        """Add a rule: method, path (regex), status, body, count, probability, delay_s, retry_after, drop.
+        """Add a rule: method, path (regex), status, body, count, probability, delay_s, retry_after, drop; for the
+        gRPC emulator (iam) also grpc_code, after_commit and seed. Its path matches the method path there.
 
         Rules are cleared after each test; the rule as installed (with its id) is returned.
         """

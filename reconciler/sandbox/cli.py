@@ -31,7 +31,9 @@ def sandbox() -> None:
               envvar="SAXCTL_SANDBOX_FAULTS",
               help='JSON file of fault rules per emulator installed at start, e.g. {"gcs": [{"method": "PUT", '
                    '"path": "^/upload/", "status": 503, "count": 2}]}; also settable later through '
-                   "POST /_sandbox/faults on the emulator. Default: $SAXCTL_SANDBOX_FAULTS.")
+                   "POST /_sandbox/faults on the emulator. For iam (gRPC) the path is the method's, e.g. "
+                   '"CreateServiceAccount$", and grpc_code, after_commit and seed apply. '
+                   "Default: $SAXCTL_SANDBOX_FAULTS.")
 def up(faults_path: str | None) -> None:
     """Start the emulators (idempotent) and print the shell exports of `saxctl sandbox env`.
 

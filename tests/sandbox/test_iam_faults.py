@@ -110,6 +110,16 @@ def test_an_after_commit_fault_on_set_iam_policy_moves_the_etag_a_blind_retry_th
         "roles/iam.serviceAccountUser"]
 
 
+def test_a_lost_delete_reply_is_retried_by_the_client_itself_and_then_reads_not_found(sandbox, iam, fresh_log):
+    """Why a provider treats NotFound on delete as done: the client's default retry re-sends the delete."""
+    account = create_account(iam, new_project())
+    sandbox.inject_fault("iam", path="DeleteServiceAccount$", status=503, after_commit=True, count=1)
+    with pytest.raises(exceptions.NotFound):
+        iam.delete_service_account(name=account.name, timeout=TIMEOUT_S)
+    assert calls(sandbox, "DeleteServiceAccount") == [("DeleteServiceAccount", "UNAVAILABLE"),
+                                                      ("DeleteServiceAccount", "NOT_FOUND")]
+
+
 def outcomes(sandbox, iam, account, times: int = 24) -> list[bool]:
     """Which of `times` gets the rule failed (429: the client does not retry it, so one call is one verdict)."""
     failed = []

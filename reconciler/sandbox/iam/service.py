@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 from google.cloud.iam_admin_v1 import types
 from google.iam.v1 import iam_policy_pb2, policy_pb2
@@ -112,25 +113,28 @@ class IamService:
 def build_emulator(store: AccountStore) -> GrpcEmulator:
     service = IamService(store)
     emulator = GrpcEmulator("iam", API_SERVICE, MESSAGES)
-    emulator.add_service(SERVICE, {
-        "CreateServiceAccount": Method(service.create, types.CreateServiceAccountRequest.deserialize,
-                                       types.ServiceAccount.serialize, read=False),
-        "GetServiceAccount": Method(service.get, types.GetServiceAccountRequest.deserialize,
-                                    types.ServiceAccount.serialize, read=True),
-        "ListServiceAccounts": Method(service.list_accounts, types.ListServiceAccountsRequest.deserialize,
-                                      types.ListServiceAccountsResponse.serialize, read=True),
-        "PatchServiceAccount": Method(service.patch, types.PatchServiceAccountRequest.deserialize,
-                                      types.ServiceAccount.serialize, read=False),
-        "UpdateServiceAccount": Method(service.update, types.ServiceAccount.deserialize,
-                                       types.ServiceAccount.serialize, read=False),
-        "DeleteServiceAccount": Method(service.delete, types.DeleteServiceAccountRequest.deserialize,
-                                       empty_pb2.Empty.SerializeToString, read=False),
-        "GetIamPolicy": Method(service.get_iam_policy, iam_policy_pb2.GetIamPolicyRequest.FromString,
-                               policy_pb2.Policy.SerializeToString, read=True),
-        "SetIamPolicy": Method(service.set_iam_policy, iam_policy_pb2.SetIamPolicyRequest.FromString,
-                               policy_pb2.Policy.SerializeToString, read=False),
-    })
+    emulator.add_service(SERVICE, {rpc: Method(answer, _decoder(request_type), _encoder(reply_type), read)
+                                   for rpc, answer, request_type, reply_type, read in (
+        ("CreateServiceAccount", service.create, types.CreateServiceAccountRequest, types.ServiceAccount, False),
+        ("GetServiceAccount", service.get, types.GetServiceAccountRequest, types.ServiceAccount, True),
+        ("ListServiceAccounts", service.list_accounts, types.ListServiceAccountsRequest,
+         types.ListServiceAccountsResponse, True),
+        ("PatchServiceAccount", service.patch, types.PatchServiceAccountRequest, types.ServiceAccount, False),
+        ("UpdateServiceAccount", service.update, types.ServiceAccount, types.ServiceAccount, False),
+        ("DeleteServiceAccount", service.delete, types.DeleteServiceAccountRequest, empty_pb2.Empty, False),
+        ("GetIamPolicy", service.get_iam_policy, iam_policy_pb2.GetIamPolicyRequest, policy_pb2.Policy, True),
+        ("SetIamPolicy", service.set_iam_policy, iam_policy_pb2.SetIamPolicyRequest, policy_pb2.Policy, False),
+    )})
     return emulator
+
+
+def _decoder(message_type: type) -> Callable[[bytes], object]:
+    """The client's own codecs: proto-plus types (google.cloud.iam_admin_v1.types) or plain protobuf (google.iam.v1)."""
+    return getattr(message_type, "deserialize", None) or message_type.FromString
+
+
+def _encoder(message_type: type) -> Callable[[object], bytes]:
+    return getattr(message_type, "serialize", None) or message_type.SerializeToString
 
 
 def _page_token(last_email: str) -> str:
