@@ -46,7 +46,7 @@ def test_every_method_the_emulator_serves_is_an_rpc_of_the_client(tmp_path):
     metadata = json.loads((Path(iam_admin_v1.__file__).parent / "gapic_metadata.json").read_text())
     client_rpcs = set(metadata["services"]["IAM"]["clients"]["grpc"]["rpcs"])
     emulator = service.build_emulator(AccountStore(tmp_path / "accounts.json"))
-    served = {path.removeprefix(f"/{service.SERVICE}/") for path in emulator._methods}
+    served = {path.removeprefix(f"/{service.SERVICE}/") for path in emulator.methods}
     assert served <= client_rpcs and {"CreateServiceAccount", "GetServiceAccount", "ListServiceAccounts",
                                       "PatchServiceAccount", "DeleteServiceAccount", "GetIamPolicy",
                                       "SetIamPolicy"} <= served

@@ -1,4 +1,8 @@
-"""Service-account rules of the IAM API: names, account ids, the fields the server fills in, and its error texts."""
+"""Service-account rules of the IAM API: names, account ids, the fields the server fills in, and its error texts.
+
+The ALREADY_EXISTS, NOT_FOUND, PERMISSION_DENIED and account-id length texts are the real API's, as public error
+reports quote them; the others are ours, in the same style.
+"""
 
 from __future__ import annotations
 
@@ -54,8 +58,12 @@ def check_text_fields(display_name: str, description: str) -> None:
         raise GrpcApiError("INVALID_ARGUMENT", f"The description is longer than {MAX_DESCRIPTION_BYTES} bytes.")
 
 
+def email_of(project: str, account_id: str) -> str:
+    return f"{account_id}@{project}.iam.gserviceaccount.com"
+
+
 def new_account(project: str, account_id: str, display_name: str, description: str) -> dict:
-    email = f"{account_id}@{project}.iam.gserviceaccount.com"
+    email = email_of(project, account_id)
     # Real unique ids are 21 decimal digits starting with 1; the OAuth2 client id is the same number.
     unique_id = "1" + "".join(secrets.choice("0123456789") for _ in range(20))
     return {"name": f"projects/{project}/serviceAccounts/{email}", "project_id": project, "unique_id": unique_id,

@@ -67,7 +67,8 @@ def retry_info(seconds: float) -> error_details_pb2.RetryInfo:
 def fault_error(rule: FaultRule, api_service: str, messages: dict[str, str]) -> GrpcApiError:
     """The error a fault rule answers: its code, the API's own wording for it, a RetryInfo when it has a hint.
 
-    A quota error also carries the ErrorInfo Google's quota system attaches (reason RATE_LIMIT_EXCEEDED).
+    A quota error also carries the ErrorInfo Google's quota system attaches (reason RATE_LIMIT_EXCEEDED). A `drop`
+    rule answers UNAVAILABLE: what a gRPC client makes of a reset connection.
     """
     code = "UNAVAILABLE" if rule.drop and rule.status is None and rule.grpc_code is None else rule.grpc_status_name()
     message = (rule.body or {}).get("error", {}).get("message") or messages.get(code)

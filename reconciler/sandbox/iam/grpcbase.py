@@ -70,13 +70,13 @@ class GrpcEmulator:
         self.messages = messages or {}
         self.faults = FaultSet()
         self.requests = RequestLog()
-        self._methods: dict[str, Method] = {}
+        self.methods: dict[str, Method] = {}  # by method path, /package.Service/Method
         self._grpc: grpc.Server | None = None
         self.control: ControlServer | None = None
 
     def add_service(self, service: str, methods: dict[str, Method]) -> None:
         for method_name, method in methods.items():
-            self._methods[f"/{service}/{method_name}"] = method
+            self.methods[f"/{service}/{method_name}"] = method
 
     def start(self, host: str, grpc_port: int, control_port: int) -> None:
         """Bind the gRPC port first, so that a healthy control port means the API answers too."""
@@ -94,13 +94,6 @@ class GrpcEmulator:
     def serve_forever(self) -> None:
         assert self.control is not None, "start() first"
         self.control.serve_forever()
-
-    def stop(self) -> None:
-        if self.control is not None:
-            self.control.shutdown()
-            self.control.server_close()
-        if self._grpc is not None:
-            self._grpc.stop(grace=None).wait()
 
     # --- one call ----------------------------------------------------------------------------------------------
 
@@ -143,7 +136,7 @@ class _Router(grpc.GenericRpcHandler):
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         path = handler_call_details.method
-        method = self._emulator._methods.get(path)
+        method = self._emulator.methods.get(path)
         if method is None:
             return grpc.unary_unary_rpc_method_handler(lambda request, context: self._emulator.unimplemented(
                 path, context))

@@ -37,7 +37,7 @@ class IamService:
         description = request.service_account.description
         accounts.check_text_fields(display_name, description)
         with self.store.lock:  # only display_name and description are the caller's; the rest the server fills in
-            email = f"{request.account_id}@{project}.iam.gserviceaccount.com"
+            email = accounts.email_of(project, request.account_id)
             if self.store.find(email) is not None:
                 raise accounts.already_exists(project, request.account_id, email)
             account = accounts.new_account(project, request.account_id, display_name, description)
