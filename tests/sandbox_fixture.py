@@ -28,7 +28,9 @@ class Sandbox:
         self.state_dir = state_dir
         self.env: dict[str, str] = dict(state["env"])
         self.gcs_endpoint: str = self.env["STORAGE_EMULATOR_HOST"]
+        self.iam_endpoint: str = self.env["SAXCTL_IAM_ENDPOINT"]  # a gRPC target, host:port
         self._faulted: set[str] = set()
+        self._channels: list = []  # gRPC channels of the clients handed out, closed with the sandbox
 
     def url(self, emulator: str) -> str:
         return f"http://127.0.0.1:{self.state['emulators'][emulator]['port']}"
@@ -72,6 +74,24 @@ class Sandbox:
         return {"credentials": AnonymousCredentials(), "transport": "rest",
                 "client_options": {"api_endpoint": self.env[variable]}}
 
+    def iam_client(self):
+        """A real google.cloud.iam_admin_v1.IAMClient on its own insecure gRPC channel to the IAM emulator.
+
+        The client speaks gRPC only (RECIPES §3); an explicit channel needs no credentials and opens no TLS.
+        """
+        import grpc
+        from google.cloud.iam_admin_v1 import IAMClient
+        from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
+
+        channel = grpc.insecure_channel(self.iam_endpoint)
+        self._channels.append(channel)
+        return IAMClient(transport=IAMGrpcTransport(channel=channel))
+
+    def close_clients(self) -> None:
+        for channel in self._channels:
+            channel.close()
+        self._channels.clear()
+
     def requests(self, emulator: str = "gcs") -> list[dict]:
         """API calls the emulator saw since the last reset: [{method, path, query, status, ms}]."""
         return self.control("GET", emulator, "requests")["requests"]
@@ -80,7 +100,8 @@ class Sandbox:
         self.control("DELETE", emulator, "requests")
 
     def inject_fault(self, emulator: str = "gcs", **rule) -> dict:
-        """Add a rule: method, path (regex), status, body, count, probability, delay_s, retry_after, drop.
+        """Add a rule: method, path (regex), status, body, count, probability, delay_s, retry_after, drop; for the
+        gRPC emulator (iam) also grpc_code, after_commit and seed. Its path matches the method path there.
 
         Rules are cleared after each test; the rule as installed (with its id) is returned.
         """
@@ -143,6 +164,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
             yield running
         finally:
             _live.remove(running)
+            running.close_clients()
             with state_dir_env(state_dir):
                 supervisor.down(say)
     finally:

@@ -31,7 +31,9 @@ def sandbox() -> None:
               envvar="SAXCTL_SANDBOX_FAULTS",
               help='JSON file of fault rules per emulator installed at start, e.g. {"gcs": [{"method": "PUT", '
                    '"path": "^/upload/", "status": 503, "count": 2}]}; also settable later through '
-                   "POST /_sandbox/faults on the emulator. Default: $SAXCTL_SANDBOX_FAULTS.")
+                   "POST /_sandbox/faults on the emulator. For iam (gRPC) the path is the method's, e.g. "
+                   '"CreateServiceAccount$", and grpc_code, after_commit and seed apply. '
+                   "Default: $SAXCTL_SANDBOX_FAULTS.")
 def up(faults_path: str | None) -> None:
     """Start the emulators (idempotent) and print the shell exports of `saxctl sandbox env`.
 
@@ -62,7 +64,10 @@ def down(purge: bool) -> None:
 @sandbox.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(as_json: bool) -> None:
-    """Each emulator with its pid, port, health and log. Exits 1 when the sandbox is not (fully) up."""
+    """Each emulator with its pid, port(s), health and log. Exits 1 when the sandbox is not (fully) up.
+
+    The port is the one its /_sandbox/ control endpoints answer on; extra ports follow by name ("grpc 41235").
+    """
     from reconciler.sandbox import supervisor
 
     rows = supervisor.status()
@@ -76,7 +81,8 @@ def status(as_json: bool) -> None:
         table.add_column("log", overflow="fold")  # a path cut short is no use
         for row in rows:
             health = "[green]healthy[/]" if row.healthy else f"[red]down[/] ({row.detail})"
-            table.add_row(row.name, str(row.pid or "-"), str(row.port or "-"), health, row.log)
+            ports = " ".join([str(row.port or "-"), *(f"{name} {port}" for name, port in row.ports.items())])
+            table.add_row(row.name, str(row.pid or "-"), ports, health, row.log)
         output_console().rich.print(table)
     if not healthy:
         error_console().print_plain('sandbox is not up; start it with: eval "$(saxctl sandbox up)"')

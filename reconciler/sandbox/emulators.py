@@ -12,7 +12,10 @@ from reconciler.sandbox import paths
 
 @dataclass(frozen=True, slots=True)
 class Launch:
-    """What the supervisor knows when it starts an emulator: every emulator's port, and the built Go binaries."""
+    """What the supervisor knows when it starts an emulator: every emulator's port, and the built Go binaries.
+
+    `ports` is keyed by emulator name, and by "name:extra" for an emulator's extra ports (see Emulator.port_keys).
+    """
 
     ports: dict[str, int]
     binaries: dict[str, Path]
@@ -28,6 +31,11 @@ class Emulator:
     exports: Callable[[dict[str, int]], dict[str, str]]
     marker: str  # a string in the process's command line: proves a pid is still ours before we signal it
     takes_faults: bool  # whether it serves /_sandbox/faults (Python emulators do, fake-gcs-server does not)
+    # Ports beyond the one its health and control endpoints answer on, e.g. ("grpc",) for a gRPC API.
+    extra_ports: tuple[str, ...] = ()
+
+    def port_keys(self) -> list[str]:
+        return [self.name, *(f"{self.name}:{extra}" for extra in self.extra_ports)]
 
 
 def _fake_gcs_command(launch: Launch) -> list[str]:
@@ -69,6 +77,11 @@ def _resourcemanager_command(launch: Launch) -> list[str]:
                             str(paths.data_dir("resourcemanager") / "store.json"))(launch)
 
 
+def _iam_command(launch: Launch) -> list[str]:
+    return _python_emulator("reconciler.sandbox.iam.server", "iam", "--grpc-port", str(launch.ports["iam:grpc"]),
+                            "--store", str(paths.data_dir("iam") / "accounts.json"))(launch)
+
+
 # Start order; `down` stops them in reverse. Adding an emulator (GKE, IAM, kube-apiserver...) is adding an entry.
 EMULATORS: tuple[Emulator, ...] = (
     Emulator(name="fake-gcs-server", go_tool="fake-gcs-server", command=_fake_gcs_command,
@@ -86,6 +99,10 @@ EMULATORS: tuple[Emulator, ...] = (
     Emulator(name="compute", go_tool=None, command=_python_emulator("reconciler.sandbox.compute.server", "compute"),
              health_path="/_sandbox/health", exports=_endpoint("compute", "SAXCTL_COMPUTE_ENDPOINT"),
              marker="reconciler.sandbox.compute.server", takes_faults=True),
+    # The IAM admin client speaks gRPC only: the export is a gRPC target (insecure), not a URL.
+    Emulator(name="iam", go_tool=None, command=_iam_command, health_path="/_sandbox/health",
+             exports=lambda ports: {"SAXCTL_IAM_ENDPOINT": f"127.0.0.1:{ports['iam:grpc']}"},
+             marker="reconciler.sandbox.iam.server", takes_faults=True, extra_ports=("grpc",)),
 )
 
 BY_NAME = {emulator.name: emulator for emulator in EMULATORS}

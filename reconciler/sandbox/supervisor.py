@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -44,6 +45,7 @@ class EmulatorStatus:
     healthy: bool
     log: str
     detail: str  # why it is unhealthy, or "" when healthy
+    ports: dict[str, int] = dataclasses.field(default_factory=dict)  # its extra ports by name, e.g. {"grpc": 41235}
 
 
 def up(say: Say, faults: dict[str, list] | None = None) -> tuple[dict, bool]:
@@ -88,7 +90,7 @@ def env_exports(state: dict | None = None) -> dict[str, str]:
 
 def all_export_names() -> list[str]:
     """Every variable `env` may set, for `env --unset` (whether or not the sandbox is up)."""
-    ports = {emulator.name: 0 for emulator in EMULATORS}
+    ports = {key: 0 for emulator in EMULATORS for key in emulator.port_keys()}
     names = [name for emulator in EMULATORS for name in emulator.exports(ports)]
     return names + ["SAXCTL_SANDBOX_DIR", *MARKER_ENV]
 
@@ -120,7 +122,8 @@ def _start(say: Say, faults: dict[str, list]) -> dict:
     for directory in (paths.logs_dir(), paths.pids_dir(), paths.state_dir() / "data"):
         directory.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, _PORT_ATTEMPTS + 1):
-        launch = Launch(ports={emulator.name: _free_port() for emulator in EMULATORS}, binaries=binaries,
+        launch = Launch(ports={key: _free_port() for emulator in EMULATORS for key in emulator.port_keys()},
+                        binaries=binaries,
                         faults_json={name: json.dumps(rules) for name, rules in faults.items()})
         try:
             state = _launch_all(launch, say)
@@ -144,6 +147,8 @@ def _launch_all(launch: Launch, say: Say) -> dict:
         for emulator in EMULATORS:
             paths.data_dir(emulator.name).mkdir(parents=True, exist_ok=True)
             record = _launch(emulator.name, emulator.command(launch), launch.ports[emulator.name])
+            if emulator.extra_ports:
+                record["ports"] = {extra: launch.ports[f"{emulator.name}:{extra}"] for extra in emulator.extra_ports}
             state["emulators"][emulator.name] = record
             _write_state(state)  # written as we go: a failed start can still be stopped
         for emulator in EMULATORS:
@@ -236,12 +241,14 @@ def _check(state: dict) -> list[EmulatorStatus]:
         if record is None:
             rows.append(EmulatorStatus(emulator.name, None, None, False, log_path, "not started"))
             continue
+        extra_ports = record.get("ports", {})
         if not _alive(record["pid"], emulator.marker):
             rows.append(EmulatorStatus(emulator.name, record["pid"], record["port"], False, record["log"],
-                                       "process not running"))
+                                       "process not running", extra_ports))
             continue
         healthy, detail = _probe(record["health_url"])
-        rows.append(EmulatorStatus(emulator.name, record["pid"], record["port"], healthy, record["log"], detail))
+        rows.append(EmulatorStatus(emulator.name, record["pid"], record["port"], healthy, record["log"], detail,
+                                   extra_ports))
     return rows
 
 

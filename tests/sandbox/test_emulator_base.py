@@ -155,5 +155,5 @@ def test_a_probabilistic_rule_without_a_seed_gets_one_it_shows():
 
 
 def test_an_after_commit_rule_must_say_what_replaces_the_reply():
-    with pytest.raises(ValueError, match="after_commit fault rule needs a status or drop"):
+    with pytest.raises(ValueError, match="after_commit fault rule needs a status, a grpc_code or drop"):
         FaultSet().add({"after_commit": True})

@@ -69,3 +69,54 @@ def re_escape(text: str) -> str:
     import re
 
     return re.escape(text)
+
+
+@pytest.mark.parametrize("raw, code", [
+    ({"status": 429}, "RESOURCE_EXHAUSTED"), ({"status": 503}, "UNAVAILABLE"), ({"status": 409}, "ABORTED"),
+    ({"status": 404}, "NOT_FOUND"), ({"status": 400}, "INVALID_ARGUMENT"), ({"status": 504}, "DEADLINE_EXCEEDED"),
+    ({"status": 418}, "UNKNOWN"), ({"status": 429, "grpc_code": "ALREADY_EXISTS"}, "ALREADY_EXISTS"),
+    ({"grpc_code": "ALREADY_EXISTS"}, "ALREADY_EXISTS"),
+], ids=lambda value: str(value))
+def test_a_rule_answers_grpc_with_its_statuss_canonical_code_unless_it_names_one(raw, code):
+    assert FaultRule.from_dict(raw).grpc_status_name() == code
+
+
+def test_a_grpc_code_alone_makes_a_failing_rule_and_quota_codes_get_a_retry_hint():
+    rule = FaultRule.from_dict({"grpc_code": "RESOURCE_EXHAUSTED"})
+    assert rule.fails and rule.retry_after_s() == 1
+    assert not FaultRule.from_dict({"delay_s": 1}).fails
+    assert FaultRule.from_dict({"status": 503}).retry_after_s() is None
+
+
+def test_seeded_rules_give_the_same_verdicts_whatever_other_rules_see():
+    def verdicts(faults: FaultSet, noisy: bool) -> list[bool]:
+        seen = []
+        for _ in range(40):
+            if noisy:
+                faults.match("GET", "/other")  # another rule's draws must not shift this one's
+            seen.append(faults.match("GET", "/x") is not None)
+        return seen
+
+    quiet, noisy = FaultSet(), FaultSet()
+    quiet.add({"path": "^/x$", "status": 500, "probability": 0.5, "seed": 3})
+    noisy.add([{"path": "^/other$", "status": 500, "probability": 0.5},
+               {"path": "^/x$", "status": 500, "probability": 0.5, "seed": 3}])
+    assert verdicts(quiet, noisy=False) == verdicts(noisy, noisy=True)
+
+
+def test_an_unseeded_chaos_rule_shows_the_seed_it_drew_and_a_certain_rule_needs_none():
+    faults = FaultSet()
+    (chaos, certain) = faults.add([{"status": 503, "probability": 0.2}, {"status": 503}])
+    assert isinstance(chaos.seed, int) and faults.rules()[0]["seed"] == chaos.seed
+    assert certain.seed is None
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"grpc_code": "NOPE"}, "grpc_code must be one of"),
+    ({"grpc_code": "OK"}, "grpc_code must be one of"),
+    ({"after_commit": True}, "after_commit needs a status, a grpc_code or drop"),
+    ({"status": 503, "seed": "x"}, "seed must be an integer"),
+], ids=lambda value: str(value)[:30])
+def test_bad_grpc_rule_fields_are_refused_with_the_field_named(raw, message):
+    with pytest.raises(ValueError, match=re_escape(message)):
+        FaultSet().add(raw)

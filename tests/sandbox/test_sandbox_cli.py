@@ -14,7 +14,7 @@ import requests
 SAXCTL = str(Path(sys.executable).with_name("saxctl"))
 TIMEOUT_S = 280  # covers a first-run build of fake-gcs-server (RECIPES §2: 1 min 45 s cold)
 SANDBOX_VARIABLES = ("STORAGE_EMULATOR_HOST", "SAXCTL_GKE_ENDPOINT", "SAXCTL_RESOURCEMANAGER_ENDPOINT",
-                     "SAXCTL_COMPUTE_ENDPOINT", "SAXCTL_SANDBOX_DIR", "SAXCTL_SANDBOX")
+                     "SAXCTL_COMPUTE_ENDPOINT", "SAXCTL_IAM_ENDPOINT", "SAXCTL_SANDBOX_DIR", "SAXCTL_SANDBOX")
 
 
 def saxctl(state_dir: Path, *args: str, **env_overrides: str) -> subprocess.CompletedProcess:
@@ -61,12 +61,16 @@ def test_up_env_status_down_and_buckets_survive_a_restart(state_dir):
     status = saxctl(state_dir, "status", "--json")
     assert status.returncode == 0
     rows = {row["name"]: row for row in json.loads(status.stdout)}
-    assert set(rows) == {"fake-gcs-server", "gcs", "gke", "resourcemanager", "compute"}
+    assert set(rows) == {"fake-gcs-server", "gcs", "gke", "resourcemanager", "compute", "iam"}
     assert all(row["healthy"] for row in rows.values())
     for name, variable in (("gke", "SAXCTL_GKE_ENDPOINT"), ("resourcemanager", "SAXCTL_RESOURCEMANAGER_ENDPOINT"),
                            ("compute", "SAXCTL_COMPUTE_ENDPOINT")):
         assert env[variable] == f"http://127.0.0.1:{rows[name]['port']}"
     assert f"http://127.0.0.1:{rows['gcs']['port']}" == env["STORAGE_EMULATOR_HOST"]
+    assert f"127.0.0.1:{rows['iam']['ports']['grpc']}" == env["SAXCTL_IAM_ENDPOINT"]
+    assert rows["iam"]["ports"]["grpc"] != rows["iam"]["port"]
+    table = saxctl(state_dir, "status").stdout
+    assert f"{rows['iam']['port']} grpc {rows['iam']['ports']['grpc']}" in table, "status shows both IAM ports"
 
     reply = requests.post(f"{env['STORAGE_EMULATOR_HOST']}/storage/v1/b", params={"project": "p"},
                           json={"name": "survives-restart", "labels": {"a": "b"}, "storageClass": "ARCHIVE"},

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from enum import Enum
 
 # Canonical status per HTTP code when a caller names none (google.rpc.Code's HTTP mapping).
-_STATUS_OF_CODE = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+STATUS_OF_CODE = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                    409: "ABORTED", 412: "FAILED_PRECONDITION", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED",
                    500: "INTERNAL", 501: "UNIMPLEMENTED", 502: "UNAVAILABLE", 503: "UNAVAILABLE",
                    504: "DEADLINE_EXCEEDED"}
@@ -66,7 +66,7 @@ class ApiError(Exception):
                  status: str | None = None, details: list[dict] | None = None,
                  headers: Mapping[str, str] | None = None):
         self.code = code
-        self.status = status or _STATUS_OF_CODE.get(code, "UNKNOWN")
+        self.status = status or STATUS_OF_CODE.get(code, "UNKNOWN")
         self._message = message
         self._reason = reason
         self.details = details or []

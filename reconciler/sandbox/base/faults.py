@@ -16,8 +16,14 @@ import re
 import threading
 from dataclasses import dataclass, field, fields
 
+from reconciler.sandbox.base.api_errors import STATUS_OF_CODE
+
 _RULE_FIELDS = {"method", "path", "status", "body", "count", "probability", "delay_s", "retry_after", "drop",
-                "after_commit", "seed"}
+                "grpc_code", "after_commit", "seed"}
+GRPC_ERROR_CODES = frozenset({"CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+                              "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+                              "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+                              "UNAUTHENTICATED"})
 
 
 @dataclass
@@ -33,6 +39,7 @@ class FaultRule:
     delay_s: float = 0.0
     retry_after: float | None = None  # seconds, sent as Retry-After (429 gets 1 s unless set)
     drop: bool = False  # close the connection without answering
+    grpc_code: str | None = None  # gRPC emulators: the status code name; default: the HTTP status's canonical code
     after_commit: bool = False  # let the emulator handle the request, then replace its reply (or drop it)
     seed: int | None = None  # for probability < 1; drawn at random when not given, and shown, so a run can be replayed
     id: int = 0
@@ -65,10 +72,17 @@ class FaultRule:
             raise ValueError("fault rule body must be a JSON object")
         if rule.seed is not None and (not isinstance(rule.seed, int) or isinstance(rule.seed, bool)):
             raise ValueError(f"fault rule seed must be an integer, got {rule.seed!r}")
-        if rule.after_commit and rule.status is None and not rule.drop:
-            raise ValueError("an after_commit fault rule needs a status or drop: it replaces the reply")
+        if rule.grpc_code is not None and rule.grpc_code not in GRPC_ERROR_CODES:
+            raise ValueError(f"fault rule grpc_code must be one of {sorted(GRPC_ERROR_CODES)}, got {rule.grpc_code!r}")
+        if rule.after_commit and not rule.fails:
+            raise ValueError("an after_commit fault rule needs a status, a grpc_code or drop: it replaces the reply")
         rule.method = rule.method.upper()
         return rule
+
+    @property
+    def fails(self) -> bool:
+        """Whether the rule answers an error (or drops the connection) rather than only adding latency."""
+        return self.status is not None or self.grpc_code is not None or self.drop
 
     def matches(self, method: str, path: str) -> bool:
         return self.method in ("*", method) and self._pattern.search(path) is not None
@@ -83,8 +97,16 @@ class FaultRule:
         return int.from_bytes(digest[:8], "big") / 2**64 < self.probability
 
     def headers(self) -> dict[str, str]:
-        retry_after = self.retry_after if self.retry_after is not None else (1 if self.status == 429 else None)
+        retry_after = self.retry_after_s()
         return {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
+
+    def retry_after_s(self) -> float | None:
+        """The retry hint in seconds: Retry-After over HTTP, google.rpc.RetryInfo over gRPC (429 gets 1 s)."""
+        quota = self.status == 429 or self.grpc_code == "RESOURCE_EXHAUSTED"
+        return self.retry_after if self.retry_after is not None else (1 if quota else None)
+
+    def grpc_status_name(self) -> str:
+        return self.grpc_code or STATUS_OF_CODE.get(self.status or 500, "UNKNOWN")
 
     def to_json(self) -> dict:
         return {spec.name: getattr(self, spec.name) for spec in fields(self) if not spec.name.startswith("_")}

@@ -44,6 +44,12 @@ class RequestLog:
         with self._lock:
             return list(self._entries)
 
+    def counts(self) -> dict:
+        """The log as /_sandbox/requests serves it: the entries, and how many were reads and writes."""
+        entries = self.entries()
+        reads = sum(entry.get("read", entry["method"] in ("GET", "HEAD")) for entry in entries)
+        return {"requests": entries, "reads": reads, "writes": len(entries) - reads}
+
     def reset(self) -> None:
         with self._lock:
             self._entries.clear()
