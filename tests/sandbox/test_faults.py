@@ -114,7 +114,7 @@ def test_an_unseeded_chaos_rule_shows_the_seed_it_drew_and_a_certain_rule_needs_
 @pytest.mark.parametrize("raw, message", [
     ({"grpc_code": "NOPE"}, "grpc_code must be one of"),
     ({"grpc_code": "OK"}, "grpc_code must be one of"),
-    ({"after_commit": True}, "after_commit needs a status, a grpc_code or drop"),
+    ({"after_commit": True}, "after_commit fault rule needs a status, a grpc_code or drop"),
     ({"status": 503, "seed": "x"}, "seed must be an integer"),
 ], ids=lambda value: str(value)[:30])
 def test_bad_grpc_rule_fields_are_refused_with_the_field_named(raw, message):
