@@ -181,6 +181,8 @@ def plan(spec_path: str, out_path: str | None, as_json: bool, markdown: bool, de
     if out_path:
         write_plan(the_plan, Path(out_path))
         error_console().print_plain(f"Saved the plan to {out_path}. Apply exactly it with: saxctl apply {out_path}")
+    if the_plan.problems:
+        runner.refuse_unapplicable(the_plan, workspace)
     if not the_plan.applicable:
         sys.exit(1)
     if detailed_exitcode and the_plan.has_changes:

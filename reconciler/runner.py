@@ -103,7 +103,7 @@ def apply_spec(workspace: Workspace, options: PlanOptions, ui: Ui, *, command: s
         locked = lock.acquire()
         plan = make_plan(workspace, options)
         ui.show_plan(plan)
-        refuse_unapplicable(plan)
+        refuse_unapplicable(plan, workspace)
         if not plan.has_changes:
             return plan, None, 0.0
         ui.confirm(plan)
@@ -114,7 +114,7 @@ def apply_spec(workspace: Workspace, options: PlanOptions, ui: Ui, *, command: s
 def apply_saved(workspace: Workspace, plan: Plan, ui: Ui, *, command: str, parallelism: int = 8,
                 lock_timeout_s: float = 0.0) -> tuple[ApplyResult | None, float]:
     """Lock, check the saved plan against the world, apply exactly it: `saxctl apply PLANFILE`."""
-    refuse_unapplicable(plan)
+    refuse_unapplicable(plan, workspace)
     with new_lock(workspace, command, ui, lock_timeout_s) as lock:
         locked = lock.acquire()
         if locked:
@@ -124,7 +124,11 @@ def apply_saved(workspace: Workspace, plan: Plan, ui: Ui, *, command: str, paral
         return _execute(workspace, plan, lock, locked, ui, parallelism)
 
 
-def refuse_unapplicable(plan: Plan) -> None:
+def refuse_unapplicable(plan: Plan, workspace: Workspace) -> None:
+    if plan.problems:
+        raise SaxctlError("the plan would fail before it is done (found before any write):\n  "
+                          + "\n  ".join(problem_lines(plan, workspace)),
+                          hint="Change the spec, or the quota or zone it names, and plan again.")
     if plan.conflicts:
         raise ConflictError(f"the plan has {len(plan.conflicts)} conflict(s) and cannot be applied",
                             hint="Resolve them, or rerun with --adopt to take over objects saxctl did not create.")
@@ -132,6 +136,15 @@ def refuse_unapplicable(plan: Plan) -> None:
         raise ConflictError(f"the plan has {len(plan.blocked)} blocked change(s) and cannot be applied: they would "
                             "delete what you have not agreed to lose",
                             hint=" ".join(f"{blocked.address}: {blocked.hint}." for blocked in plan.blocked))
+
+
+def problem_lines(plan: Plan, workspace: Workspace) -> list[str]:
+    """Each preflight problem at the spec line it is about: file:line:col: field: message."""
+    lines = []
+    for problem in plan.problems:
+        line, column = workspace.spec.source.locate(problem.field)
+        lines.append(f"{plan.spec.file}:{line}:{column}: {problem.field}: {problem.message}")
+    return lines
 
 
 def ensure_fresh(workspace: Workspace, plan: Plan, *, what: str = "the saved plan", ignore: Sequence[str] = ()) -> None:

@@ -54,7 +54,7 @@ def test_unreachable_endpoint_is_a_clear_error_not_a_hang(tmp_path):
     spec = buckets_spec(tmp_path, "demo", "demo-admin-bkt", "demo-data-bkt")
     planned = saxctl("plan", str(spec), env={"STORAGE_EMULATOR_HOST": "http://127.0.0.1:9"}, timeout=30)
     assert planned.code == 1
-    assert "cannot reach the storage endpoint http://127.0.0.1:9 (set by STORAGE_EMULATOR_HOST)" in planned.err
+    assert "cannot reach the endpoint http://127.0.0.1:9 (set by STORAGE_EMULATOR_HOST)" in planned.err
     assert "saxctl sandbox status" in planned.err
     assert "Traceback" not in planned.text
 

@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from reconciler.engine.address import Address
 from reconciler.engine.graph import Graph, GraphError, levels
+from reconciler.engine.provider import Problem
 from reconciler.engine.provider_set import ProviderSet
 from reconciler.engine.resource import (
     ABSENT, Action, Change, Hazard, Observed, Resource, fingerprint_of, has_unknown, resolved,
@@ -72,6 +73,7 @@ class Plan:
     changes: tuple[Change, ...]  # in the order they would be walked (dependencies first; deletes reversed)
     conflicts: tuple[Conflict, ...] = ()
     blocked: tuple[Blocked, ...] = ()
+    problems: tuple[Problem, ...] = ()  # what a preflight found would fail
     unmanaged: tuple[Unmanaged, ...] = ()
     fingerprints: Mapping[Address, str] = field(default_factory=dict)  # every object observed (or not read)
     targets: tuple[Address, ...] = ()
@@ -87,7 +89,7 @@ class Plan:
 
     @property
     def applicable(self) -> bool:
-        return not self.conflicts and not self.blocked
+        return not self.conflicts and not self.blocked and not self.problems
 
     def count(self, action: Action) -> int:
         return sum(1 for change in self.changes if change.action is action)
@@ -119,12 +121,14 @@ def build_plan(
         changes += _prunes(world, providers, spec, target_addresses if targets else None)
     changes = _order(changes, graph, destroy)
     changes, blocked = _weigh_hazards(changes, providers, approvals, destroy)
+    problems = () if destroy else _preflight(changes, providers)
     return Plan(
         mode=mode,
         spec=spec,
         changes=tuple(changes),
         conflicts=tuple(world.conflicts),
         blocked=tuple(blocked),
+        problems=tuple(problems),
         unmanaged=tuple(unmanaged),
         fingerprints=world.fingerprints,
         targets=tuple(target_addresses),
@@ -272,6 +276,17 @@ def _order(changes: list[Change], graph: Graph, destroy: bool) -> list[Change]:
     kept = [c for c in changes if not c.pruned]
     pruned = [c for c in changes if c.pruned]
     return pruned + kept
+
+
+def _preflight(changes: list[Change], providers: ProviderSet) -> list[Problem]:
+    """Each provider checks the creates, updates and replaces it would carry out (reads only)."""
+    wanted = [c for c in changes if c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)]
+    problems: list[Problem] = []
+    for provider, kinds in providers.each():
+        mine = [c for c in wanted if c.kind in kinds]
+        if mine:
+            problems.extend(providers.read(lambda p=provider, m=mine: p.preflight(m), "checking quotas and offers"))
+    return problems
 
 
 def _weigh_hazards(changes: list[Change], providers: ProviderSet, approvals: Approvals,

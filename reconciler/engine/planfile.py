@@ -16,6 +16,7 @@ import jsonschema
 from reconciler import __version__
 from reconciler.engine.address import as_address
 from reconciler.engine.plan import Blocked, Conflict, Plan, SpecRef, Unmanaged
+from reconciler.engine.provider import Problem
 from reconciler.engine.resource import UNKNOWN, Action, Change, FieldChange, Hazard, Observed, Ref, Resource
 from reconciler.errors import SaxctlError
 
@@ -38,6 +39,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             **{action.value: plan.count(action) for action in Action},
             "conflicts": len(plan.conflicts),
             "blocked": len(plan.blocked),
+            "problems": len(plan.problems),
             "unmanaged": len(plan.unmanaged),
         },
         "changes": [_change_to_json(change) for change in plan.changes],
@@ -45,6 +47,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             {"address": c.address, "remote_id": c.remote_id, "message": c.message} for c in plan.conflicts
         ],
         "blocked": [{"address": b.address, "message": b.message, "hint": b.hint} for b in plan.blocked],
+        "problems": [{"address": p.address, "field": p.field, "message": p.message} for p in plan.problems],
         "unmanaged": [{"address": u.address, "spec_field": u.spec_field, "reason": u.reason} for u in plan.unmanaged],
         "observed_fingerprints": dict(plan.fingerprints),
     }
@@ -169,6 +172,8 @@ def plan_from_json(document: dict[str, Any], kinds: Iterable[str]) -> Plan:
         conflicts=tuple(Conflict(as_address(c["address"], kinds), c["remote_id"], c["message"])
                         for c in document["conflicts"]),
         blocked=tuple(Blocked(as_address(b["address"], kinds), b["message"], b["hint"]) for b in document["blocked"]),
+        problems=tuple(Problem(as_address(p["address"], kinds), p["field"], p["message"])
+                       for p in document["problems"]),
         unmanaged=tuple(Unmanaged(as_address(u["address"], kinds), u["spec_field"], u["reason"])
                         for u in document["unmanaged"]),
         fingerprints={as_address(a, kinds): f for a, f in document["observed_fingerprints"].items()},

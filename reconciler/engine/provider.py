@@ -39,6 +39,15 @@ class Progress(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Problem:
+    """Why a change would fail if it were tried, found before any write (a preflight): the plan cannot be applied."""
+
+    address: Address
+    field: str  # the spec field to fix, e.g. "cluster.tpuPools[0].machineType"
+    message: str  # with the numbers: "us-central1-a: TPU v5e chips quota 0 of 4 free; request more or pick another zone"
+
+
+@dataclass(frozen=True, slots=True)
 class Owned:
     """A live object carrying this spec's ownership mark, as its provider would delete it."""
 
@@ -49,7 +58,8 @@ class Owned:
 class Provider:
     """Base of every provider. Subclasses set `kinds` and implement observe, diff and apply.
 
-    `owned` and `hazard` have safe defaults: no pruning, and no destructive change called dangerous.
+    `owned`, `preflight` and `hazard` have safe defaults: no pruning, no preflight, and no destructive change called
+    dangerous.
     """
 
     kinds: frozenset[str] = frozenset()
@@ -72,6 +82,10 @@ class Provider:
 
     def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
         """Every live object of these kinds that carries spec_name's ownership mark (reads only): what may be pruned."""
+        return ()
+
+    def preflight(self, changes: Sequence[Change]) -> Sequence[Problem]:
+        """Reads that tell, before any write, that these changes would fail (an offer or a quota missing)."""
         return ()
 
     def hazard(self, change: Change, going_inside: Sequence[str]) -> Hazard | None:

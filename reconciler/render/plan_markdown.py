@@ -38,6 +38,8 @@ def plan_markdown(plan: Plan) -> str:
             lines += [f"> ⚠️ `{change.address}`: {change.hazard.what}{agreed}", ""]
     if plan.conflicts:
         lines += ["#### ⛔ Conflicts", ""] + [f"- `{c.address}`: {c.message}" for c in plan.conflicts] + [""]
+    if plan.problems:
+        lines += ["#### ⛔ Would fail", ""] + [f"- `{p.address}` (`{p.field}`): {p.message}" for p in plan.problems] + [""]
     if plan.blocked:
         lines += ["#### ⛔ Blocked", ""] + [f"- `{b.address}`: {b.message}; {b.hint}" for b in plan.blocked] + [""]
     if plan.unmanaged:

@@ -40,6 +40,12 @@ def plan_markup(plan: Plan, *, show_unchanged: bool = False) -> str:
             lines.append(f"  [red]![/] [bold]{escape(blocked.address)}[/]: {escape(blocked.message)}; "
                          f"{escape(blocked.hint)}")
         lines.append("")
+    if plan.problems:
+        lines.append("[bold red]Would fail[/] (found before any write; nothing will be changed):")
+        for problem in plan.problems:
+            lines.append(f"  [red]![/] [bold]{escape(problem.address)}[/] ({escape(problem.field)}): "
+                         f"{escape(problem.message)}")
+        lines.append("")
     if plan.unmanaged:
         lines.append("[bold]Not managed yet[/] (validated; saxctl will manage them once their provider lands):")
         width = max(len(u.address) for u in plan.unmanaged)
@@ -70,8 +76,9 @@ def _change_lines(change: Change) -> list[str]:
 
 
 def summary_line(plan: Plan) -> str:
-    if plan.conflicts or plan.blocked:
-        reasons = [f"{len(plan.conflicts)} conflict(s)"] if plan.conflicts else []
+    if not plan.applicable:
+        reasons = [f"{len(plan.problems)} change(s) that would fail"] if plan.problems else []
+        reasons += [f"{len(plan.conflicts)} conflict(s)"] if plan.conflicts else []
         reasons += [f"{len(plan.blocked)} change(s) that need your agreement"] if plan.blocked else []
         return f"[bold red]Plan blocked by {' and '.join(reasons)}.[/]"
     if not plan.has_changes:

@@ -6,7 +6,7 @@ import threading
 
 from reconciler.engine.address import Address
 from reconciler.engine.diffing import resource_changes
-from reconciler.engine.provider import Owned, Provider
+from reconciler.engine.provider import Owned, Problem, Provider
 from reconciler.engine.resource import Action, Change, Hazard, Observed, Ref, Resource
 from reconciler.errors import RemoteError, RetryableError
 
@@ -32,6 +32,7 @@ class MemoryProvider(Provider):
         self.fail: dict[str, list[Exception]] = {}  # address -> errors to raise on the next applies
         self.fail_reads: list[Exception] = []  # errors to raise on the next observes
         self.delay = 0.0
+        self.quota = 4
         self.running = 0
         self.max_running = 0
         self._lock = threading.Lock()
@@ -66,6 +67,12 @@ class MemoryProvider(Provider):
         self.calls.append(("owned", spec_name))
         return [Owned(Resource(at(name), KIND, name, {}), self._observed(at(name), name))
                 for name, live in sorted(self.world.items()) if live["owner"] == spec_name]
+
+    def preflight(self, changes):
+        """A change asking for more "chips" than `self.quota` would fail."""
+        self.calls.append(("preflight", ",".join(c.address for c in changes)))
+        return [Problem(c.address, "things.chips", f"{c.desired.fields['chips']} chips asked, quota {self.quota}")
+                for c in changes if c.desired.fields.get("chips", 0) > self.quota]
 
     def hazard(self, change, going_inside):
         self.calls.append(("hazard", change.address))

@@ -206,3 +206,18 @@ def test_reads_give_up_after_the_policy_attempts(memory):
     providers = ProviderSet([memory], RetryPolicy(attempts=2, initial_wait=0.001, max_wait=0.01))
     with pytest.raises(RetryableError, match="503 backend unavailable"):
         build_plan([thing("a")], providers, SPEC)
+
+
+def test_a_preflight_finds_before_any_write_what_would_fail(memory):
+    memory.put("small", chips=1)
+    plan = plan_for(memory, [thing("small", chips=1), thing("big", chips=8), thing("fine", chips=4)])
+    assert [(p.address, p.field, p.message) for p in plan.problems] == [
+        ("mem.thing.big", "things.chips", "8 chips asked, quota 4")]
+    assert not plan.applicable
+    assert ("preflight", "mem.thing.big,mem.thing.fine") in memory.calls, "only what would change is checked"
+
+
+def test_a_plan_with_nothing_to_change_runs_no_preflight(memory):
+    memory.put("a")
+    plan_for(memory, [thing("a")])
+    assert [call for call in memory.calls if call[0] == "preflight"] == []

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from reconciler.engine.address import Address
 from reconciler.engine.plan import Blocked, Conflict, Plan, SpecRef, Unmanaged
+from reconciler.engine.provider import Problem
 from reconciler.engine.planfile import plan_to_json, plan_validator, read_plan, write_plan, PlanFileError
 from reconciler.engine.resource import UNKNOWN, Action, Change, FieldChange, Hazard, Observed, Ref, Resource
 
@@ -64,6 +65,8 @@ def sample_plan() -> Plan:
         conflicts=(Conflict(Address("gcs.bucket", "x"), "gs://x", "gs://x exists but saxctl did not create it"),),
         blocked=(Blocked(Address("gcs.bucket", "old"), "gs://demo-old holds 1 object(s) saxctl did not write (5 B: x)",
                          "rerun with --allow-delete gcs.bucket.old to delete it anyway"),),
+        problems=(Problem(Address("gcs.bucket", "admin"), "buckets.admin.location",
+                          "US: bucket quota 0 of 1 free; pick another location"),),
         unmanaged=(Unmanaged(Address("gke.cluster", "saxml"), "cluster",
                              "not managed yet: the gke provider is not built yet"),),
         fingerprints={"gcs.bucket.admin": "absent", "gcs.bucket.data": "metageneration 1",
