@@ -7,18 +7,25 @@ from __future__ import annotations
 
 from reconciler.engine.address import Address
 from reconciler.engine.resource import Resource
+from reconciler.providers.gke import addresses as gke_at
+from reconciler.providers.iam import addresses as iam_at
+from reconciler.providers.kubernetes import addresses as kube_at
+from reconciler.providers.sax import addresses as sax_at
 from reconciler.spec.model import Spec
 
+SAX_DEPLOYMENTS = (("sax-admin-server", "sax.adminServer"), ("sax-model-server", "sax.modelServer"),
+                   ("sax-http", "sax.httpServer"))
 
-def _part(kind: str, name: str, spec_field: str) -> Resource:
-    return Resource(Address(kind, name), kind, name, {}, spec_field=spec_field)
+
+def _part(address: Address, spec_field: str) -> Resource:
+    return Resource(address, address.kind, address.name, {}, spec_field=spec_field)
 
 
 def gke(spec: Spec) -> list[Resource]:
     if spec.cluster is None:
         return []
-    return [_part("gke.cluster", spec.cluster.name, "cluster")] + [
-        _part("gke.node_pool", pool.name, f"cluster.tpuPools[{index}]")
+    return [_part(gke_at.cluster(spec.cluster.name), "cluster")] + [
+        _part(gke_at.node_pool(pool.name), f"cluster.tpuPools[{index}]")
         for index, pool in enumerate(spec.cluster.tpu_pools)]
 
 
@@ -26,26 +33,24 @@ def iam(spec: Spec) -> list[Resource]:
     if spec.identity is None:
         return []
     gsa, ksa = spec.identity.google_service_account, spec.identity.kubernetes_service_account
-    return [_part("iam.service_account", gsa.name, "identity.googleServiceAccount")] + [
-        _part("iam.project_binding", role, f"identity.googleServiceAccount.projectRoles[{index}]")
+    return [_part(iam_at.service_account(gsa.name), "identity.googleServiceAccount")] + [
+        _part(iam_at.project_binding(role), f"identity.googleServiceAccount.projectRoles[{index}]")
         for index, role in enumerate(gsa.project_roles)] + [
-        _part("iam.workload_identity", f"{ksa.namespace}/{ksa.name}", "identity")]
+        _part(iam_at.workload_identity(ksa.namespace, ksa.name), "identity")]
 
 
 def kubernetes(spec: Spec) -> list[Resource]:
     parts = []
     if spec.identity is not None:
         ksa = spec.identity.kubernetes_service_account
-        parts.append(_part("kubernetes.service_account", f"{ksa.namespace}/{ksa.name}",
-                           "identity.kubernetesServiceAccount"))
+        parts.append(_part(kube_at.service_account(ksa.namespace, ksa.name), "identity.kubernetesServiceAccount"))
     if spec.sax is not None:
         namespace = spec.identity.kubernetes_service_account.namespace if spec.identity else "default"
-        for name, spec_field in (("sax-admin-server", "sax.adminServer"), ("sax-model-server", "sax.modelServer"),
-                                 ("sax-http", "sax.httpServer")):
-            parts.append(_part("kubernetes.deployment", f"{namespace}/{name}", spec_field))
-        parts.append(_part("kubernetes.service", f"{namespace}/sax-http-lb", "sax.httpServer"))
+        for name, spec_field in SAX_DEPLOYMENTS:
+            parts.append(_part(kube_at.deployment(namespace, name), spec_field))
+        parts.append(_part(kube_at.service(namespace, "sax-http-lb"), "sax.httpServer"))
     return parts
 
 
 def sax(spec: Spec) -> list[Resource]:
-    return [_part("sax.model", model.name, f"models[{index}]") for index, model in enumerate(spec.models)]
+    return [_part(sax_at.model(model.name), f"models[{index}]") for index, model in enumerate(spec.models)]

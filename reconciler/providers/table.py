@@ -17,6 +17,10 @@ from reconciler.engine.resource import Resource
 from reconciler.providers import checkpoint, not_yet
 from reconciler.providers.clients import Clients
 from reconciler.providers.gcs import bucket
+from reconciler.providers.gke import addresses as gke_at
+from reconciler.providers.iam import addresses as iam_at
+from reconciler.providers.kubernetes import addresses as kube_at
+from reconciler.providers.sax import addresses as sax_at
 from reconciler.spec.model import Spec
 
 
@@ -34,12 +38,12 @@ FAMILIES: tuple[Family, ...] = (
            lambda clients: bucket.BucketProvider(clients.storage, clients.project), lock_homes=bucket.lock_homes),
     Family("checkpoint", frozenset({checkpoint.KIND}), checkpoint.desired_resources,
            lambda clients: checkpoint.CheckpointProvider(clients.storage)),
-    Family("gke", frozenset({"gke.cluster", "gke.node_pool"}), not_yet.gke, None),
-    Family("iam", frozenset({"iam.service_account", "iam.project_binding", "iam.workload_identity"}),
+    Family("gke", frozenset({gke_at.CLUSTER, gke_at.NODE_POOL}), not_yet.gke, None),
+    Family("iam", frozenset({iam_at.SERVICE_ACCOUNT, iam_at.PROJECT_BINDING, iam_at.WORKLOAD_IDENTITY}),
            not_yet.iam, None),
-    Family("kubernetes", frozenset({"kubernetes.service_account", "kubernetes.deployment", "kubernetes.service"}),
+    Family("kubernetes", frozenset({kube_at.SERVICE_ACCOUNT, kube_at.DEPLOYMENT, kube_at.SERVICE}),
            not_yet.kubernetes, None),
-    Family("sax", frozenset({"sax.model"}), not_yet.sax, None),
+    Family("sax", frozenset({sax_at.MODEL}), not_yet.sax, None),
 )
 
 ALL_KINDS: frozenset[str] = frozenset().union(*(family.kinds for family in FAMILIES))

@@ -1,0 +1,1 @@
+"""GKE: the cluster and its TPU node pools (container v1)."""

@@ -1,0 +1,1 @@
+"""IAM: the Google service account, its project role bindings and its Workload Identity binding."""

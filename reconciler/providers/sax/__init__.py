@@ -1,0 +1,1 @@
+"""Sax: models published in the Sax cell (the admin server's HTTP front)."""
