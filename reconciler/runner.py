@@ -12,6 +12,8 @@ the plan checked against the world again before anything else is done.
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -92,8 +94,13 @@ def open_saved_plan_workspace(plan: Plan, on_read_retry=None) -> Workspace:
 
 
 def new_lock(workspace: Workspace, command: str, ui: Ui, lock_timeout_s: float) -> RunLock:
+    def lost(text: str) -> None:
+        # Someone broke our lock (force-unlock): another run may start, so stop starting changes, as Ctrl-C does.
+        ui.say(f"Warning: {text}; no new change will start")
+        os.kill(os.getpid(), signal.SIGINT)
+
     return RunLock(workspace.connection.lock_homes, LockInfo.for_this_process(command, workspace.spec.name),
-                   timeout_s=lock_timeout_s, say=ui.say, on_lost=lambda text: ui.say(f"Warning: {text}"))
+                   timeout_s=lock_timeout_s, say=ui.say, on_lost=lost)
 
 
 def apply_spec(workspace: Workspace, options: PlanOptions, ui: Ui, *, command: str, parallelism: int = 8,
@@ -176,14 +183,14 @@ def _execute(workspace: Workspace, plan: Plan, lock: RunLock, locked: bool, ui: 
             outcomes = first.outcomes
             pending = [address for address in pending if address != lock.home.address]
 
-    homes = {home.address for home in lock.homes}
-    last = [a for a in pending if a in homes and plan.change_at(a).action in (Action.DELETE, Action.REPLACE)]
+    # Changes that delete or replace where the lock lives go last, once the lock has moved out.
+    last = [a for a in pending if lock.holds(a) and plan.change_at(a).action in (Action.DELETE, Action.REPLACE)]
     result = walk([a for a in pending if a not in last])
     outcomes += result.outcomes
     if not result.ok:
         return replace(result, outcomes=outcomes), time.monotonic() - started
     for address in last:
-        ui.say(lock.vacate(address) or f"{address}: no lock of this run lives there")
+        ui.say(lock.vacate(address))
         result = walk([address])
         outcomes += result.outcomes
         if not result.ok:

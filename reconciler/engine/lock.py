@@ -184,6 +184,10 @@ class RunLock:
     def held(self) -> bool:
         return bool(self._held)
 
+    def holds(self, address: Address) -> bool:
+        """Whether this run's lock lives in `address` now."""
+        return address in self._held
+
     def __enter__(self) -> RunLock:
         return self
 
@@ -214,9 +218,9 @@ class RunLock:
                 self._held.pop(address).release()
 
     def vacate(self, address: Address) -> str:
-        """Before `address` (a home we hold) is deleted or replaced: move the lock to a home that survives."""
-        if address not in self._held:
-            return ""
+        """Before `address` (a home we hold) is deleted or replaced: move the lock to a home that survives.
+
+        Returns what happened, for the person watching."""
         for other in self.homes:
             if other.address != address and other.address not in self._held:
                 try:
