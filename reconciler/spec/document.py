@@ -10,7 +10,18 @@ from reconciler.spec.interpolation import InterpolationError, interpolate
 from reconciler.spec.model import SourceMap
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_INT_TAG = "tag:yaml.org,2002:int"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+# No field takes an integer wider than 64 bits; a wider one is refused while reading, before it reaches a message:
+# Python refuses to print an integer of more than 4300 digits (and a hex literal can make one from 3600 characters).
+INTEGER_LIMIT = 2**63
+_SHOWN_CHARACTERS = 40
+
+
+def abbreviate(text: str, *, quoted: bool = False) -> str:
+    """text as a message quotes it: whole when short, else its start and its length."""
+    shown = repr(text[:_SHOWN_CHARACTERS]) if quoted else text[:_SHOWN_CHARACTERS]
+    return shown if len(text) <= _SHOWN_CHARACTERS else f"{shown}… ({len(text)} characters)"
 
 
 def child_path(parent: str, key: str | int) -> str:
@@ -115,6 +126,18 @@ def _syntax_problem(path: str, error: Any, text: str) -> SpecProblem:
     return SpecProblem(path, line, column, "", f"invalid YAML: {what}")
 
 
+def _surrogate_message(what: str) -> str:
+    # Python keeps a "\ud83d" escape of half a pair, and an environment variable's bytes that are not UTF-8, as lone
+    # surrogates: no terminal, file or API can take them.
+    return (f"{what} holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is no character (half of a \\uXXXX "
+            "pair, or an environment variable that is not UTF-8): write the character itself, or \\U0001F600 for "
+            "one beyond U+FFFF")
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= character <= "\udfff" for character in text)
+
+
 def _is_empty(node: Any) -> bool:
     return node is None or (node.id == "scalar" and node.tag == "tag:yaml.org,2002:null" and node.value in ("", "~"))
 
@@ -162,6 +185,10 @@ class _TreeBuilder:
                                                  f"a key must be a plain name, got {_node_kind(key_node)}"))
                 continue
             key = str(key_node.value)
+            if _has_surrogate(key):
+                self.problems.append(SpecProblem(self.document.file, *key_position, path,
+                                                 _surrogate_message("a key")))
+                continue
             key_path = child_path(path, key)
             if key in first_seen:
                 line, column = first_seen[key]
@@ -190,18 +217,36 @@ class _TreeBuilder:
                 self.problems.append(self.document.problem(path, str(error)))
                 return node.value
             if node.style is not None:  # quoted: the user asked for a string
-                return expanded
+                return self._text(expanded, path)
             # Unquoted, so type it as YAML would have typed the expanded text: `nodes: ${TPU_NODES}` is an integer.
             tag = self.yaml.resolver.resolve(ScalarNode, expanded, (True, False))
             node = ScalarNode(tag, expanded, start_mark=node.start_mark, end_mark=node.end_mark)
             if tag == _TIMESTAMP_TAG:
                 return expanded
         try:
-            return self.yaml.constructor.construct_object(node, deep=True)
+            value = self.yaml.constructor.construct_object(node, deep=True)
         except YAMLError:
             self.problems.append(self.document.problem(path, f"unsupported YAML tag '{node.tag}': write a plain value"))
             return None
         except ValueError as error:
-            self.problems.append(self.document.problem(path, f"cannot read {node.value!r}: {error}"))
+            if node.tag == _INT_TAG:  # more digits than Python converts
+                return self._too_large(node, path)
+            message = f"cannot read {abbreviate(node.value, quoted=True)}: {error}"
+            self.problems.append(self.document.problem(path, message))
             return None
+        if isinstance(value, int) and not isinstance(value, bool) and not -INTEGER_LIMIT <= value < INTEGER_LIMIT:
+            return self._too_large(node, path)
+        return self._text(value, path) if isinstance(value, str) else value
+
+    def _text(self, text: str, path: str) -> str | None:
+        """text, unless it holds a lone surrogate (no character can be printed or sent to an API)."""
+        if _has_surrogate(text):
+            self.problems.append(self.document.problem(path, _surrogate_message("the value")))
+            return None
+        return text
+
+    def _too_large(self, node: Any, path: str) -> None:
+        self.problems.append(self.document.problem(
+            path, f"the integer {abbreviate(node.value)} is too large for any field of a spec"))
+        return None
 

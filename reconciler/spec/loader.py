@@ -9,7 +9,7 @@ from reconciler.errors import SpecError, SpecProblem
 from reconciler.spec.build import build_spec
 from reconciler.spec.document import SpecDocument, read_document
 from reconciler.spec.model import Spec
-from reconciler.spec.schema import schema_problems
+from reconciler.spec.schema import check_schema
 from reconciler.spec.semantics import semantic_problems
 
 
@@ -35,6 +35,7 @@ def _checked_document(path: str, environ: Mapping[str, str] | None) -> tuple[Spe
         return None, problems
     # A value that could not be read (unset variable, bad tag) would only draw echoes of the same problem.
     unreadable = {problem.field for problem in problems}
-    checked = [problem for problem in schema_problems(document) + semantic_problems(document)
+    schema_check = check_schema(document)
+    checked = [problem for problem in schema_check.problems + semantic_problems(document, schema_check.refused)
                if problem.field not in unreadable]
     return document, sorted(problems + checked, key=lambda problem: (problem.line, problem.column, problem.field))
