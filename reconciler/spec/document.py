@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from reconciler.errors import SpecProblem
+from reconciler.errors import SaxctlError, SpecProblem
 from reconciler.spec.interpolation import InterpolationError, interpolate
 from reconciler.spec.model import SourceMap
 
@@ -52,9 +54,66 @@ class SpecDocument:
         return SpecProblem(self.file, line, column, field_path, message)
 
 
-def read_document(path: str, environ: Mapping[str, str]) -> tuple[SpecDocument | None, list[SpecProblem]]:
-    """Parse path; (None, problems) when there is no usable top-level mapping, else the document and its problems."""
-    text, problem = _read_text(path)
+class SpecFileError(SaxctlError):
+    """A spec file named on the command line that cannot be opened: a usage error (exit 1), as in Terraform.
+
+    Nothing in it was read, so there is no line or column to give; an invalid spec is a SpecError (exit 3).
+    """
+
+
+def read_spec_files(paths: Sequence[str]) -> list[bytes]:
+    """The content of every file, in order; SpecFileError naming each one that cannot be read (before any is parsed).
+
+    A missing file is one of the arguments, not a problem inside a spec.
+    """
+    contents, unreadable = [], []
+    for path in paths:
+        try:
+            contents.append(_read_bytes(path))
+        except SpecFileError as error:
+            unreadable.append(error)
+    if unreadable:
+        hints = [error.hint for error in unreadable if error.hint]
+        raise SpecFileError("\n".join(error.message for error in unreadable), hint="\n".join(hints) or None)
+    return contents
+
+
+def _read_bytes(path: str) -> bytes:
+    if os.path.isdir(path):
+        raise SpecFileError(f"{path} is a directory, not a spec file", hint=_spec_files_in(path))
+    try:
+        with open(path, "rb") as spec_file:
+            return spec_file.read()
+    except FileNotFoundError:
+        raise SpecFileError(f"spec file {path} does not exist", hint=_close_spec_file(path)) from None
+    except PermissionError:
+        raise SpecFileError(f"cannot read the spec file {path}: permission denied") from None
+    except OSError as error:
+        raise SpecFileError(f"cannot read the spec file {path}: {error.strerror or error}") from None
+
+
+def _close_spec_file(path: str) -> str | None:
+    directory, name = os.path.split(path)
+    by_stem = {os.path.splitext(candidate)[0]: candidate for candidate in _yaml_files(directory or ".")}
+    close = difflib.get_close_matches(os.path.splitext(name)[0], list(by_stem), n=1, cutoff=0.75)
+    return f"Did you mean {os.path.join(directory, by_stem[close[0]])}?" if close else None
+
+
+def _spec_files_in(directory: str) -> str | None:
+    names = _yaml_files(directory)
+    return f"Name one of its files, e.g. {os.path.join(directory, names[0])}" if names else None
+
+
+def _yaml_files(directory: str) -> list[str]:
+    try:
+        return sorted(name for name in os.listdir(directory) if name.endswith((".yaml", ".yml")))
+    except OSError:
+        return []
+
+
+def read_document(path: str, raw: bytes, environ: Mapping[str, str]) -> tuple[SpecDocument | None, list[SpecProblem]]:
+    """Parse the file's content; (None, problems) without a usable top-level mapping, else the document and problems."""
+    text, problem = _decode(path, raw)
     if problem is not None:
         return None, [problem]
     from ruamel.yaml import YAML
@@ -84,20 +143,7 @@ def read_document(path: str, environ: Mapping[str, str]) -> tuple[SpecDocument |
     return builder.document, builder.problems
 
 
-def _read_text(path: str) -> tuple[str, SpecProblem | None]:
-    import os
-
-    if os.path.isdir(path):
-        return "", SpecProblem(path, 1, 1, "", "is a directory, not a spec file")
-    try:
-        with open(path, "rb") as spec_file:
-            raw = spec_file.read()
-    except FileNotFoundError:
-        return "", SpecProblem(path, 1, 1, "", "no such file")
-    except PermissionError:
-        return "", SpecProblem(path, 1, 1, "", "cannot read the file: permission denied")
-    except OSError as error:
-        return "", SpecProblem(path, 1, 1, "", f"cannot read the file: {error.strerror or error}")
+def _decode(path: str, raw: bytes) -> tuple[str, SpecProblem | None]:
     try:
         return raw.decode("utf-8-sig"), None
     except UnicodeDecodeError as error:
