@@ -55,35 +55,27 @@ def test_a_wheel_ships_both_schemas(tmp_path):
             assert archive.read(packaged) == (REPO / published).read_bytes(), f"{wheel.name} lacks {packaged}"
 
 
-def _integers(node, path="$"):
-    if isinstance(node, dict):
-        if node.get("type") == "integer":
-            yield path, node
-        for key, child in node.items():
-            yield from _integers(child, f"{path}.{key}")
-
-
 def test_every_integer_is_bounded_by_what_the_apis_take():
     """Unbounded, `replicas: 9223372036854775807` would pass validation and fail in an API's int32 field."""
-    integers = dict(_integers(schema()))
+    integers = dict(_of_type(schema(), "integer"))
     assert len(integers) == 4  # cpuNodes.count, tpuPool.nodes, httpServer.port, replicas
     for path, node in integers.items():
         assert node["minimum"] >= 1 and node["maximum"] <= INT32_MAX, path
 
 
-def _objects(node, path="$"):
+def _of_type(node, json_type, path="$"):
     if isinstance(node, dict):
-        if node.get("type") == "object":
+        if node.get("type") == json_type:
             yield path, node
         for key, child in node.items():
-            yield from _objects(child, f"{path}.{key}")
+            yield from _of_type(child, json_type, f"{path}.{key}")
     elif isinstance(node, list):
         for index, child in enumerate(node):
-            yield from _objects(child, f"{path}[{index}]")
+            yield from _of_type(child, json_type, f"{path}[{index}]")
 
 
 def test_every_object_is_closed():
-    for path, node in _objects(schema()):
+    for path, node in _of_type(schema(), "object"):
         name = path.rsplit(".", 1)[-1]
         if name in MAP_OBJECTS:
             assert isinstance(node["additionalProperties"], dict), path
@@ -93,7 +85,7 @@ def test_every_object_is_closed():
 
 def test_every_field_has_a_description_for_editors():
     definitions = schema()["$defs"]
-    for path, node in _objects(schema()):
+    for path, node in _of_type(schema(), "object"):
         for name, field in node.get("properties", {}).items():
             target = definitions[field["$ref"].rsplit("/", 1)[-1]] if "$ref" in field else field
             assert "description" in field or "description" in target, f"{path}.{name}"
