@@ -153,7 +153,8 @@ INTEGER_FIELDS = [
     ("sax.adminServer.replicas", "replicas: 1\n  modelServer", "1"),
     ("models[0].replicas", "checkpoint: gptj-6b\n    replicas: 1", "1"),
 ]
-NO_FIELD_INTEGERS = [value for value in NUMBERS if value != Literal("0o17")]  # 15 fits some of these fields
+# 15 (0o17) fits some of these fields; YAML's true is a bool, though Python counts it as the integer 1.
+NO_FIELD_INTEGERS = [value for value in NUMBERS if value != Literal("0o17")] + [True, False]
 
 
 def _short(value) -> str:
