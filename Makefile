@@ -3,8 +3,10 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 SPEC ?= specs/gptj-v5e-2x2.yaml
+# `make install` links $(BINDIR)/saxctl to this checkout's saxctl (editable: it runs this checkout's code).
+BINDIR ?= $(HOME)/.local/bin
 
-.PHONY: venv demo test bench constraints clean
+.PHONY: venv demo test bench constraints install uninstall clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,5 +31,17 @@ constraints:
 	{ sed -n '1,2p' constraints.txt; .venv-pin/bin/pip freeze --exclude-editable; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt && rm -rf .venv-pin
 
-clean:
+
+install: venv
+	mkdir -p $(BINDIR)
+	ln -sfn $(CURDIR)/$(VENV)/bin/saxctl $(BINDIR)/saxctl
+	@echo "linked $(BINDIR)/saxctl -> $(CURDIR)/$(VENV)/bin/saxctl"
+	@case ":$$PATH:" in *":$(BINDIR):"*) ;; *) echo "note: $(BINDIR) is not on your PATH; add it, e.g. export PATH=\"$(BINDIR):\$$PATH\"";; esac
+
+uninstall:  # only a link into this checkout: a saxctl installed otherwise stays
+	@if [ "$$(readlink $(BINDIR)/saxctl)" = "$(CURDIR)/$(VENV)/bin/saxctl" ]; then rm $(BINDIR)/saxctl && echo "removed $(BINDIR)/saxctl"; \
+	else echo "$(BINDIR)/saxctl is not a link to this checkout: left alone"; fi
+
+clean:  # stops this checkout's sandbox first: its emulators would outlive their deleted state dir
+	-[ -x $(VENV)/bin/saxctl ] && env -u SAXCTL_SANDBOX_DIR $(VENV)/bin/saxctl sandbox down
 	rm -rf $(VENV) .sandbox

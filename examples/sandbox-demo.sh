@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
 # The sandbox demo: local emulators, then plan → apply → plan again, which must report no changes.
 # Usage: examples/sandbox-demo.sh [SPEC]   (default specs/gptj-v5e-2x2.yaml; run from the repository root)
+# The sandbox is this checkout's (.sandbox/state), unless SAXCTL_SANDBOX_DIR names another state dir.
 set -euo pipefail
 spec=${1:-specs/gptj-v5e-2x2.yaml}
 saxctl=${SAXCTL:-.venv/bin/saxctl}
+chosen_state_dir=${SAXCTL_SANDBOX_DIR:-}
 
 echo "==> saxctl sandbox up (local emulators; the first run builds them from Go modules)"
 eval "$("$saxctl" sandbox up)"
 
-# No model hub here: unless GPTJ_CHECKPOINT names your HF GPT-J directory, use a small random GPT-J.
+# No model hub here: unless GPTJ_CHECKPOINT names your HF GPT-J directory, use a small random GPT-J, written into the
+# sandbox's state, where `saxctl sandbox env` finds it and exports GPTJ_CHECKPOINT for every later shell.
 if [ -z "${GPTJ_CHECKPOINT:-}" ]; then
-  GPTJ_CHECKPOINT=$PWD/.sandbox/demo/gptj-sample
-  if [ ! -f "$GPTJ_CHECKPOINT/config.json" ]; then
-    echo "==> saxctl sandbox sample-checkpoint $GPTJ_CHECKPOINT"
-    "$saxctl" sandbox sample-checkpoint "$GPTJ_CHECKPOINT"
-  fi
+  echo "==> saxctl sandbox sample-checkpoint"
+  "$saxctl" sandbox sample-checkpoint
+  eval "$("$saxctl" sandbox env)"
 fi
-export GPTJ_CHECKPOINT
 
 echo "==> saxctl validate $spec"
 "$saxctl" validate "$spec"
@@ -30,7 +30,26 @@ echo "==> saxctl apply --auto-approve $spec"
 echo "==> saxctl plan --detailed-exitcode $spec (expect: no changes, exit 0)"
 "$saxctl" plan --detailed-exitcode "$spec"
 
+# The closing lines are commands to paste into a new shell: absolute paths, so they work from any directory, and plain
+# `saxctl` only when a new shell finds this one on PATH (`make install`; an activated venv is this shell's alone).
+here=$(pwd -P)
+command=$(readlink -f "$saxctl")
+on_path=$(command -v saxctl 2>/dev/null || true)
+if [ -n "$on_path" ] && [ "$(dirname "$on_path")" != "$(dirname "$command")" ] && [ "$(readlink -f "$on_path")" = "$command" ]; then
+  command=saxctl
+else
+  command=$(printf %q "$command")
+fi
+point=""
+if [ -n "$chosen_state_dir" ]; then point="SAXCTL_SANDBOX_DIR=$(printf %q "$chosen_state_dir") "; fi
 echo
-echo "Done. The sandbox keeps running: point your shell at it with"
-echo "  eval \"\$($saxctl sandbox env)\""
-echo "and stop it with: $saxctl sandbox down"
+echo "Done. The sandbox keeps running. In another shell, point it at the sandbox and look around:"
+echo "  cd $(printf %q "$here")"
+echo "  eval \"\$(${point}$command sandbox env)\""
+echo "  $command status $spec"
+echo "  $command plan $spec"
+echo "  $command destroy $spec     # asks first, then deletes what the demo created"
+echo "Stop the sandbox with: ${point}$command sandbox down"
+if [ "$command" != saxctl ]; then
+  echo "To type plain \`saxctl\`: make install (links it into ~/.local/bin), or: source .venv/bin/activate"
+fi

@@ -44,19 +44,23 @@ def up(faults_path: str | None) -> None:
     say = error_console().print_plain
     state, already_up = supervisor.up(say, _read_faults(faults_path) if faults_path else None)
     if already_up:
-        say(f"sandbox already up (since {state['started']}); state in {paths.state_dir()}")
+        say(f"sandbox already up since {state['started']}, {supervisor.whose(state)}; state in {paths.state_dir()}")
     else:
-        say(f"sandbox up in {state['start_seconds']:.1f} s; state in {paths.state_dir()}")
+        say(f"sandbox up in {state['start_seconds']:.1f} s, {supervisor.whose(state)}; state in {paths.state_dir()}")
     output_console().rich.out(supervisor.shell_exports(supervisor.env_exports(state)), end="", highlight=False)
 
 
 @sandbox.command()
-@click.option("--purge", is_flag=True, help="Also delete the stored buckets, objects and logs.")
-def down(purge: bool) -> None:
-    """Stop the emulators (SIGTERM, then SIGKILL after a timeout)."""
+@click.option("--purge", is_flag=True, help="Also delete the stored buckets, objects, logs and sample checkpoint.")
+@click.option("--force", is_flag=True, help="Stop it even if another checkout (or user) started it.")
+def down(purge: bool, force: bool) -> None:
+    """Stop the emulators (SIGTERM, then SIGKILL after a timeout).
+
+    Refuses a sandbox that another checkout started (e.g. one this shell was pointed at), unless --force.
+    """
     from reconciler.sandbox import supervisor
 
-    was_up = supervisor.down(error_console().print_plain, purge=purge)
+    was_up = supervisor.down(error_console().print_plain, purge=purge, force=force)
     what = "stopped" if was_up else "was not running"
     error_console().print_plain(f"sandbox {what}{'; stored data deleted' if purge else ''}.")
 
@@ -64,12 +68,16 @@ def down(purge: bool) -> None:
 @sandbox.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(as_json: bool) -> None:
-    """Each emulator with its pid, port(s), health and log. Exits 1 when the sandbox is not (fully) up.
+    """Whose sandbox it is, then each emulator with its pid, port(s), health and log. Exits 1 unless fully up.
 
     The port is the one its /_sandbox/ control endpoints answer on; extra ports follow by name ("grpc 41235").
     """
-    from reconciler.sandbox import supervisor
+    from reconciler.sandbox import paths, supervisor
 
+    state = supervisor.read_state()
+    if state is not None:
+        error_console().print_plain(f"sandbox in {paths.state_dir()}, up since {state['started']}, "
+                                    f"{supervisor.whose(state)}")
     rows = supervisor.status()
     healthy = all(row.healthy for row in rows)
     if as_json:
@@ -96,26 +104,28 @@ def env(unset: bool) -> None:
     from reconciler.sandbox import supervisor
 
     if unset:
-        output_console().rich.out("".join(f"unset {name}\n" for name in supervisor.all_export_names()), end="",
-                                  highlight=False)
+        output_console().rich.out(supervisor.unset_lines(), end="", highlight=False)
         return
     output_console().rich.out(supervisor.shell_exports(supervisor.env_exports()), end="", highlight=False)
 
 
 @sandbox.command("sample-checkpoint")
-@click.argument("directory", type=click.Path(file_okay=False))
+@click.argument("directory", type=click.Path(file_okay=False), required=False)
 @click.option("--seed", default=0, show_default=True, help="Random seed of the weights.")
-def sample_checkpoint(directory: str, seed: int) -> None:
+def sample_checkpoint(directory: str | None, seed: int) -> None:
     """Write a small random GPT-J (Hugging Face layout) into DIRECTORY, to try checkpoints: locally.
 
     \b
-    The sandbox has no model hub, so the demo converts and uploads this instead of GPT-J 6B:
-      saxctl sandbox sample-checkpoint /tmp/gptj-sample
-      GPTJ_CHECKPOINT=/tmp/gptj-sample saxctl apply specs/gptj-v5e-2x2.yaml
+    The sandbox has no model hub, so the demo converts and uploads this instead of GPT-J 6B. Without DIRECTORY it
+    goes into the sandbox's state, and `saxctl sandbox env` then exports GPTJ_CHECKPOINT (the source of
+    specs/gptj-v5e-2x2.yaml) pointing at it, unless you set GPTJ_CHECKPOINT yourself:
+      saxctl sandbox sample-checkpoint && eval "$(saxctl sandbox env)"
+      saxctl apply specs/gptj-v5e-2x2.yaml
     """
+    from reconciler.sandbox import paths
     from reconciler.sandbox.sample_checkpoint import write_sample_gptj
 
-    written = write_sample_gptj(Path(directory), seed)
+    written = write_sample_gptj(Path(directory) if directory else paths.sample_checkpoint_dir(), seed)
     error_console().print_plain(f"wrote a random GPT-J sample to {written}")
 
 

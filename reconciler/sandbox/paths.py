@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 from pathlib import Path
 
@@ -9,13 +10,31 @@ import reconciler
 
 
 def state_dir() -> Path:
-    """$SAXCTL_SANDBOX_DIR, else $XDG_STATE_HOME/saxctl/sandbox, else ~/.local/state/saxctl/sandbox."""
+    """$SAXCTL_SANDBOX_DIR, else <checkout>/.sandbox/state in a source checkout, else the per-user state dir.
+
+    Keyed to the checkout so that two checkouts on one machine never share (and stop) each other's sandbox; an
+    installed saxctl has no checkout and keeps one sandbox per user ($XDG_STATE_HOME or ~/.local/state).
+    """
     explicit = os.environ.get("SAXCTL_SANDBOX_DIR")
     if explicit:
         return Path(explicit).expanduser().resolve()
+    checkout = source_checkout()
+    if checkout is not None:
+        return checkout / ".sandbox" / "state"
     xdg_state = os.environ.get("XDG_STATE_HOME")
     base = Path(xdg_state).expanduser() if xdg_state else Path.home() / ".local" / "state"
     return (base / "saxctl" / "sandbox").resolve()
+
+
+def owner() -> str:
+    """Who this saxctl starts sandboxes for: its checkout, or (installed) the user. Recorded in the state file."""
+    checkout = source_checkout()
+    if checkout is not None:
+        return f"checkout {checkout}"
+    try:
+        return f"user {getpass.getuser()}"
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        return f"user {os.getuid()}"
 
 
 def source_checkout() -> Path | None:
@@ -46,6 +65,11 @@ def logs_dir() -> Path:
 
 def pids_dir() -> Path:
     return state_dir() / "pids"
+
+
+def sample_checkpoint_dir() -> Path:
+    """Where `saxctl sandbox sample-checkpoint` (and so the demo) writes its small random GPT-J by default."""
+    return state_dir() / "samples" / "gptj"
 
 
 def data_dir(emulator: str) -> Path:

@@ -30,6 +30,7 @@ STOP_TIMEOUT_S = 5.0  # SIGTERM grace before SIGKILL
 HEALTH_TIMEOUT_S = 2.0
 _PORT_ATTEMPTS = 3
 MARKER_ENV = {"SAXCTL_SANDBOX": "1"}
+SAMPLE_CHECKPOINT_ENV = "GPTJ_CHECKPOINT"  # the checkpoint source of specs/gptj-v5e-2x2.yaml
 
 Say = Callable[[str], None]
 
@@ -48,6 +49,10 @@ class EmulatorStatus:
     ports: dict[str, int] = dataclasses.field(default_factory=dict)  # its extra ports by name, e.g. {"grpc": 41235}
 
 
+class NotYourSandboxError(SaxctlError):
+    """The sandbox was started by another checkout (or user): stopping it would break that one's runs."""
+
+
 def up(say: Say, faults: dict[str, list] | None = None) -> tuple[dict, bool]:
     """Start every emulator unless all are already healthy. Returns (state, already_up)."""
     _check_faults(faults or {})
@@ -58,21 +63,44 @@ def up(say: Say, faults: dict[str, list] | None = None) -> tuple[dict, bool]:
                 _post_faults(f"{emulator_url(state, name)}/_sandbox/faults", rules)
             return state, True
         if state:
-            say("sandbox partly up: restarting it")
+            say(f"sandbox partly up: restarting it (it was {whose(state)})")
             _stop(state, say)
         return _start(say, faults or {}), False
 
 
-def down(say: Say, purge: bool = False) -> bool:
-    """Stop every emulator; with purge also delete the stored data. Returns whether anything was running."""
+def down(say: Say, purge: bool = False, force: bool = False) -> bool:
+    """Stop every emulator; with purge also delete the stored data. Returns whether anything was running.
+
+    Refuses (NotYourSandboxError) a sandbox that another checkout started, unless force.
+    """
     with _locked():
         state = read_state()
+        if state and not force and not is_ours(state):
+            raise NotYourSandboxError(
+                f"the sandbox in {paths.state_dir()} was {whose(state)}: stopping it would break what runs there",
+                hint="Stop it from there, or pass --force to stop it anyway")
         if state:
             _stop(state, say)
         if purge:
-            shutil.rmtree(paths.state_dir() / "data", ignore_errors=True)
-            shutil.rmtree(paths.logs_dir(), ignore_errors=True)
+            for directory in (paths.state_dir() / "data", paths.logs_dir(), paths.sample_checkpoint_dir().parent):
+                shutil.rmtree(directory, ignore_errors=True)
         return state is not None
+
+
+def is_ours(state: dict) -> bool:
+    """Whether this saxctl's checkout (or user) started the sandbox; a state from before owners were kept counts."""
+    return state.get("owner", paths.owner()) == paths.owner()
+
+
+def whose(state: dict) -> str:
+    """Whose the sandbox is, for people: 'started from this checkout /x', 'started from checkout /y, not this one'."""
+    recorded = state.get("owner")
+    if recorded is None:
+        return "started by an older saxctl"
+    started = f"started {'from' if recorded.startswith('checkout ') else 'by'}"
+    if recorded == paths.owner():
+        return f"{started} this {recorded}"
+    return f"{started} {recorded}, not this {paths.owner()}"
 
 
 def status() -> list[EmulatorStatus]:
@@ -82,17 +110,34 @@ def status() -> list[EmulatorStatus]:
 
 
 def env_exports(state: dict | None = None) -> dict[str, str]:
+    """The endpoints of the running sandbox, and the demo's sample checkpoint when there is one.
+
+    GPTJ_CHECKPOINT is the source specs/gptj-v5e-2x2.yaml reads: exported only when the sample exists and the user
+    has set none, so that plan/status/destroy of the demo's spec work in a shell pointed at the sandbox.
+    """
     state = state if state is not None else read_state()
     if state is None:
         raise EndpointError("the sandbox is not up", hint='Start it with: eval "$(saxctl sandbox up)"')
-    return state["env"]
+    env = dict(state["env"])
+    if SAMPLE_CHECKPOINT_ENV not in os.environ and _sample_written():
+        env[SAMPLE_CHECKPOINT_ENV] = str(paths.sample_checkpoint_dir())
+    return env
 
 
-def all_export_names() -> list[str]:
-    """Every variable `env` may set, for `env --unset` (whether or not the sandbox is up)."""
+def unset_lines() -> str:
+    """Shell lines undoing every export `env` may print (whether or not the sandbox is up).
+
+    GPTJ_CHECKPOINT is unset only while it is the sandbox's sample: a value of the user's own stays.
+    """
     ports = {key: 0 for emulator in EMULATORS for key in emulator.port_keys()}
-    names = [name for emulator in EMULATORS for name in emulator.exports(ports)]
-    return names + ["SAXCTL_SANDBOX_DIR", *MARKER_ENV]
+    names = [name for emulator in EMULATORS for name in emulator.exports(ports)] + ["SAXCTL_SANDBOX_DIR", *MARKER_ENV]
+    sample = shlex.quote(str(paths.sample_checkpoint_dir()))
+    return "".join(f"unset {name}\n" for name in names) + \
+        f'[ "${{{SAMPLE_CHECKPOINT_ENV}-}}" != {sample} ] || unset {SAMPLE_CHECKPOINT_ENV}\n'
+
+
+def _sample_written() -> bool:
+    return (paths.sample_checkpoint_dir() / "config.json").is_file()
 
 
 def shell_exports(env: dict[str, str]) -> str:
@@ -140,7 +185,7 @@ def _start(say: Say, faults: dict[str, list]) -> dict:
 
 def _launch_all(launch: Launch, say: Say) -> dict:
     state = {"version": 1, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-             "emulators": {}, "env": {}}
+             "owner": paths.owner(), "emulators": {}, "env": {}}
     try:
         # All start at once (each Python emulator spends a second or two importing its client library's types),
         # then each is waited for in order.

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import difflib
+import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from reconciler.errors import SpecProblem
+from reconciler.errors import SaxctlError, SpecProblem
 from reconciler.spec.interpolation import InterpolationError, interpolate
 from reconciler.spec.model import SourceMap
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_INT_TAG = "tag:yaml.org,2002:int"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+# No field takes an integer wider than 64 bits; a wider one is refused while reading, before it reaches a message:
+# Python refuses to print an integer of more than 4300 digits (and a hex literal can make one from 3600 characters).
+INTEGER_LIMIT = 2**63
+_SHOWN_CHARACTERS = 40
+
+
+def abbreviate(text: str, *, quoted: bool = False) -> str:
+    """text as a message quotes it: whole when short, else its start and its length."""
+    shown = repr(text[:_SHOWN_CHARACTERS]) if quoted else text[:_SHOWN_CHARACTERS]
+    return shown if len(text) <= _SHOWN_CHARACTERS else f"{shown}… ({len(text)} characters)"
 
 
 def child_path(parent: str, key: str | int) -> str:
@@ -41,9 +54,66 @@ class SpecDocument:
         return SpecProblem(self.file, line, column, field_path, message)
 
 
-def read_document(path: str, environ: Mapping[str, str]) -> tuple[SpecDocument | None, list[SpecProblem]]:
-    """Parse path; (None, problems) when there is no usable top-level mapping, else the document and its problems."""
-    text, problem = _read_text(path)
+class SpecFileError(SaxctlError):
+    """A spec file named on the command line that cannot be opened: a usage error (exit 1), as in Terraform.
+
+    Nothing in it was read, so there is no line or column to give; an invalid spec is a SpecError (exit 3).
+    """
+
+
+def read_spec_files(paths: Sequence[str]) -> list[bytes]:
+    """The content of every file, in order; SpecFileError naming each one that cannot be read (before any is parsed).
+
+    A missing file is one of the arguments, not a problem inside a spec.
+    """
+    contents, unreadable = [], []
+    for path in paths:
+        try:
+            contents.append(_read_bytes(path))
+        except SpecFileError as error:
+            unreadable.append(error)
+    if unreadable:
+        hints = [error.hint for error in unreadable if error.hint]
+        raise SpecFileError("\n".join(error.message for error in unreadable), hint="\n".join(hints) or None)
+    return contents
+
+
+def _read_bytes(path: str) -> bytes:
+    if os.path.isdir(path):
+        raise SpecFileError(f"{path} is a directory, not a spec file", hint=_spec_files_in(path))
+    try:
+        with open(path, "rb") as spec_file:
+            return spec_file.read()
+    except FileNotFoundError:
+        raise SpecFileError(f"spec file {path} does not exist", hint=_close_spec_file(path)) from None
+    except PermissionError:
+        raise SpecFileError(f"cannot read the spec file {path}: permission denied") from None
+    except OSError as error:
+        raise SpecFileError(f"cannot read the spec file {path}: {error.strerror or error}") from None
+
+
+def _close_spec_file(path: str) -> str | None:
+    directory, name = os.path.split(path)
+    by_stem = {os.path.splitext(candidate)[0]: candidate for candidate in _yaml_files(directory or ".")}
+    close = difflib.get_close_matches(os.path.splitext(name)[0], list(by_stem), n=1, cutoff=0.75)
+    return f"Did you mean {os.path.join(directory, by_stem[close[0]])}?" if close else None
+
+
+def _spec_files_in(directory: str) -> str | None:
+    names = _yaml_files(directory)
+    return f"Name one of its files, e.g. {os.path.join(directory, names[0])}" if names else None
+
+
+def _yaml_files(directory: str) -> list[str]:
+    try:
+        return sorted(name for name in os.listdir(directory) if name.endswith((".yaml", ".yml")))
+    except OSError:
+        return []
+
+
+def read_document(path: str, raw: bytes, environ: Mapping[str, str]) -> tuple[SpecDocument | None, list[SpecProblem]]:
+    """Parse the file's content; (None, problems) without a usable top-level mapping, else the document and problems."""
+    text, problem = _decode(path, raw)
     if problem is not None:
         return None, [problem]
     from ruamel.yaml import YAML
@@ -73,20 +143,7 @@ def read_document(path: str, environ: Mapping[str, str]) -> tuple[SpecDocument |
     return builder.document, builder.problems
 
 
-def _read_text(path: str) -> tuple[str, SpecProblem | None]:
-    import os
-
-    if os.path.isdir(path):
-        return "", SpecProblem(path, 1, 1, "", "is a directory, not a spec file")
-    try:
-        with open(path, "rb") as spec_file:
-            raw = spec_file.read()
-    except FileNotFoundError:
-        return "", SpecProblem(path, 1, 1, "", "no such file")
-    except PermissionError:
-        return "", SpecProblem(path, 1, 1, "", "cannot read the file: permission denied")
-    except OSError as error:
-        return "", SpecProblem(path, 1, 1, "", f"cannot read the file: {error.strerror or error}")
+def _decode(path: str, raw: bytes) -> tuple[str, SpecProblem | None]:
     try:
         return raw.decode("utf-8-sig"), None
     except UnicodeDecodeError as error:
@@ -113,6 +170,18 @@ def _syntax_problem(path: str, error: Any, text: str) -> SpecProblem:
         # Inside {...} or [...], YAML reads the '{' of an unquoted ${VAR} as a nested mapping.
         what += "; inside {...} or [...] quote a reference: \"${VAR}\""
     return SpecProblem(path, line, column, "", f"invalid YAML: {what}")
+
+
+def _surrogate_message(what: str) -> str:
+    # Python keeps a "\ud83d" escape of half a pair, and an environment variable's bytes that are not UTF-8, as lone
+    # surrogates: no terminal, file or API can take them.
+    return (f"{what} holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is no character (half of a \\uXXXX "
+            "pair, or an environment variable that is not UTF-8): write the character itself, or \\U0001F600 for "
+            "one beyond U+FFFF")
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= character <= "\udfff" for character in text)
 
 
 def _is_empty(node: Any) -> bool:
@@ -162,6 +231,10 @@ class _TreeBuilder:
                                                  f"a key must be a plain name, got {_node_kind(key_node)}"))
                 continue
             key = str(key_node.value)
+            if _has_surrogate(key):
+                self.problems.append(SpecProblem(self.document.file, *key_position, path,
+                                                 _surrogate_message("a key")))
+                continue
             key_path = child_path(path, key)
             if key in first_seen:
                 line, column = first_seen[key]
@@ -190,18 +263,36 @@ class _TreeBuilder:
                 self.problems.append(self.document.problem(path, str(error)))
                 return node.value
             if node.style is not None:  # quoted: the user asked for a string
-                return expanded
+                return self._text(expanded, path)
             # Unquoted, so type it as YAML would have typed the expanded text: `nodes: ${TPU_NODES}` is an integer.
             tag = self.yaml.resolver.resolve(ScalarNode, expanded, (True, False))
             node = ScalarNode(tag, expanded, start_mark=node.start_mark, end_mark=node.end_mark)
             if tag == _TIMESTAMP_TAG:
                 return expanded
         try:
-            return self.yaml.constructor.construct_object(node, deep=True)
+            value = self.yaml.constructor.construct_object(node, deep=True)
         except YAMLError:
             self.problems.append(self.document.problem(path, f"unsupported YAML tag '{node.tag}': write a plain value"))
             return None
         except ValueError as error:
-            self.problems.append(self.document.problem(path, f"cannot read {node.value!r}: {error}"))
+            if node.tag == _INT_TAG:  # more digits than Python converts
+                return self._too_large(node, path)
+            message = f"cannot read {abbreviate(node.value, quoted=True)}: {error}"
+            self.problems.append(self.document.problem(path, message))
             return None
+        if isinstance(value, int) and not isinstance(value, bool) and not -INTEGER_LIMIT <= value < INTEGER_LIMIT:
+            return self._too_large(node, path)
+        return self._text(value, path) if isinstance(value, str) else value
+
+    def _text(self, text: str, path: str) -> str | None:
+        """text, unless it holds a lone surrogate (no character can be printed or sent to an API)."""
+        if _has_surrogate(text):
+            self.problems.append(self.document.problem(path, _surrogate_message("the value")))
+            return None
+        return text
+
+    def _too_large(self, node: Any, path: str) -> None:
+        self.problems.append(self.document.problem(
+            path, f"the integer {abbreviate(node.value)} is too large for any field of a spec"))
+        return None
 

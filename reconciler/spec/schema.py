@@ -5,13 +5,18 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import math
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Iterable
 
 from reconciler.errors import SpecProblem
-from reconciler.spec.document import SpecDocument, child_path
+from reconciler.spec.document import SpecDocument, abbreviate, child_path
 
-SCHEMA_RESOURCE = "saxdeployment.schema.json"  # the one source of truth; schemas/ holds a copy a test keeps equal
+# A symlink to the one source of truth, schemas/saxdeployment.schema.json (what editors read); a wheel holds the file.
+SCHEMA_RESOURCE = "saxdeployment.schema.json"
+# Errors about the value itself; the others (a missing or unknown field) are about the mapping that holds it.
+_VALUE_ERRORS = frozenset({"type", "enum", "const", "pattern", "minimum", "maximum", "minItems"})
 
 _TYPE_NAMES = {
     "integer": "an integer",
@@ -29,20 +34,39 @@ def schema() -> dict[str, Any]:
     return json.loads(resources.files("reconciler.spec").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8"))
 
 
+def _is_integer(checker: Any, value: Any) -> bool:
+    # JSON Schema counts 2.0 as an integer and jsonschema counts no bool as one; a spec takes integers as written:
+    # `nodes: 2.0` or `nodes: .inf` would reach int() in the model and the APIs' int32 fields.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @functools.cache
 def _validator() -> Any:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
 
-    return Draft202012Validator(schema())
+    strict_types = Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer)
+    return validators.extend(Draft202012Validator, type_checker=strict_types)(schema())
 
 
-def schema_problems(document: SpecDocument) -> list[SpecProblem]:
-    """Every schema violation in the document, one problem per offending field, in file order."""
+@dataclass(frozen=True, slots=True)
+class SchemaCheck:
+    problems: list[SpecProblem]  # one per offending field, in file order
+    refused: frozenset[str]  # fields whose value the schema refused: the semantic rules must not read them
+
+
+def check_schema(document: SpecDocument) -> SchemaCheck:
+    """Every schema violation in the document; a value of the wrong type gets that one problem, not its range too."""
+    errors = list(_validator().iter_errors(document.root))
+    refused = {_field_path(error.absolute_path) for error in errors if error.validator in _VALUE_ERRORS}
+    wrong_type = {_field_path(error.absolute_path) for error in errors if error.validator == "type"}
     problems: dict[tuple[str, str], SpecProblem] = {}
-    for error in _validator().iter_errors(document.root):
+    for error in errors:
+        if error.validator != "type" and _field_path(error.absolute_path) in wrong_type:
+            continue
         for problem in _problems_for(error, document):
             problems.setdefault((problem.field, problem.message), problem)
-    return sorted(problems.values(), key=lambda problem: (problem.line, problem.column, problem.field))
+    return SchemaCheck(sorted(problems.values(), key=lambda problem: (problem.line, problem.column, problem.field)),
+                       frozenset(refused))
 
 
 def _problems_for(error: Any, document: SpecDocument) -> Iterable[SpecProblem]:
@@ -88,8 +112,10 @@ def describe_value(value: Any) -> str:
         return "nothing (null)"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"  # as YAML writes them
     if isinstance(value, str):
-        return repr(value) if value else "an empty string"
+        return abbreviate(value, quoted=True) if value else "an empty string"
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from reconciler.errors import SpecProblem
 from reconciler.spec import names, saxparams, tpu
-from reconciler.spec.document import SpecDocument
+from reconciler.spec.document import SpecDocument, child_path
 from reconciler.spec.model import TpuPool
 
 # The gcs bucket provider sets these labels itself to mark what saxctl owns; a user value would be overwritten.
@@ -20,15 +20,19 @@ _CHECKPOINT_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 Report = Callable[..., None]  # report(field_path, message or None, at_key=False)
 
 
-def semantic_problems(document: SpecDocument) -> list[SpecProblem]:
-    """Every semantic problem; each rule runs only on values the schema accepted (it checks types itself)."""
+def semantic_problems(document: SpecDocument, refused: Collection[str] = frozenset()) -> list[SpecProblem]:
+    """Every semantic problem, from the values the schema accepted: refused fields read as absent.
+
+    The schema has reported a refused value already (`nodes: .inf`), and a rule reading it would only echo that, or
+    fail on it; a rule still checks the types of what it reads, since the schema may have stopped above them.
+    """
     problems: list[SpecProblem] = []
 
     def report(field_path: str, message: str | None, *, at_key: bool = False) -> None:
         if message:
             problems.append(document.problem(field_path, message, at_key=at_key))
 
-    root = document.root
+    root = _accepted(document.root, "", frozenset(refused))
     _check_metadata(root, report)
     _check_project(root, report)
     _check_cluster(root, report)
@@ -38,6 +42,19 @@ def semantic_problems(document: SpecDocument) -> list[SpecProblem]:
     _check_checkpoints(root, report)
     _check_models(root, report)
     return problems
+
+
+def _accepted(value: Any, path: str, refused: frozenset[str]) -> Any:
+    """value without the fields in refused (a list keeps its indexes: a refused item becomes None)."""
+    if not refused:
+        return value
+    if isinstance(value, dict):
+        return {key: _accepted(child, child_path(path, key), refused) for key, child in value.items()
+                if child_path(path, key) not in refused}
+    if isinstance(value, list):
+        return [None if child_path(path, index) in refused else _accepted(child, child_path(path, index), refused)
+                for index, child in enumerate(value)]
+    return value
 
 
 def _section(root: Any, *keys: str | int) -> Any:
@@ -58,7 +75,7 @@ def _text(root: Any, *keys: str | int) -> str | None:
 
 def _integer(root: Any, *keys: str | int) -> int | None:
     value = _section(root, *keys)
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _check_metadata(root: Any, report: Report) -> None:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from reconciler.spec.model import TpuPool
 
-_TOPOLOGY = re.compile(r"[1-9][0-9]*(x[1-9][0-9]*){1,2}")
+# As the schema's pattern: up to three digits a side (the largest slices are 16x20x28), so sizes stay small numbers.
+_TOPOLOGY = re.compile(r"[1-9][0-9]{0,2}(x[1-9][0-9]{0,2}){1,2}")
 # Multi-host slices GKE offers for v5e and v6e, built from 4-chip hosts (GKE "Plan TPUs" tables).
 _MULTI_HOST_2D = ("2x4", "4x4", "4x8", "8x8", "8x16", "16x16")
 

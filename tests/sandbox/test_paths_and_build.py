@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_state_dir_precedence(monkeypatch, tmp_path):
     monkeypatch.delenv("SAXCTL_SANDBOX_DIR", raising=False)
     monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.setattr(paths, "source_checkout", lambda: None)  # installed: the per-user dir (a checkout: its own)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert paths.state_dir() == tmp_path / "home" / ".local" / "state" / "saxctl" / "sandbox"
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))

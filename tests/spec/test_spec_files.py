@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from reconciler.errors import SpecError, SpecProblem
+from reconciler.errors import SpecError
+from reconciler.spec.document import SpecFileError
 from reconciler.spec.loader import check_files, load_spec
 
 MINIMAL = """apiVersion: saxctl/v1
@@ -19,21 +20,48 @@ buckets:
 """
 
 
-def test_a_missing_file_is_one_problem(tmp_path):
+def test_a_missing_file_is_no_spec_problem_but_a_usage_error_without_a_position(tmp_path):
     path = str(tmp_path / "nope.yaml")
-    assert check_files([path]) == [SpecProblem(path, 1, 1, "", "no such file")]
+    with pytest.raises(SpecFileError) as raised:
+        check_files([path])
+    assert raised.value.message == f"spec file {path} does not exist"
+    assert raised.value.exit_code == 1 and raised.value.hint is None
+    with pytest.raises(SpecFileError):
+        load_spec(path)
 
 
-def test_a_directory_is_one_problem(tmp_path):
-    assert check_files([str(tmp_path)]) == [SpecProblem(str(tmp_path), 1, 1, "", "is a directory, not a spec file")]
+def test_a_misspelt_file_name_suggests_the_file_beside_it(tmp_path):
+    (tmp_path / "gptj-v5e-2x2.yaml").write_text(MINIMAL)
+    with pytest.raises(SpecFileError) as raised:
+        load_spec(str(tmp_path / "gptj-v5e-2x2.yml"))
+    assert raised.value.hint == f"Did you mean {tmp_path / 'gptj-v5e-2x2.yaml'}?"
+
+
+def test_every_missing_file_is_named_before_any_file_is_checked(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL.replace("kind: SaxDeployment", "kind: Sax"))
+    with pytest.raises(SpecFileError) as raised:
+        check_files([str(tmp_path / "a.yaml"), str(bad), str(tmp_path / "b.yaml")])
+    assert raised.value.message.splitlines() == [f"spec file {tmp_path / 'a.yaml'} does not exist",
+                                                 f"spec file {tmp_path / 'b.yaml'} does not exist"]
+
+
+def test_a_directory_is_a_usage_error_naming_a_spec_in_it(tmp_path):
+    (tmp_path / "demo.yaml").write_text(MINIMAL)
+    with pytest.raises(SpecFileError) as raised:
+        check_files([str(tmp_path)])
+    assert raised.value.message == f"{tmp_path} is a directory, not a spec file"
+    assert raised.value.hint == f"Name one of its files, e.g. {tmp_path / 'demo.yaml'}"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_an_unreadable_file_is_one_problem(tmp_path):
+def test_an_unreadable_file_is_a_usage_error(tmp_path):
     path = tmp_path / "secret.yaml"
     path.write_text(MINIMAL)
     path.chmod(0)
-    assert [problem.message for problem in check_files([str(path)])] == ["cannot read the file: permission denied"]
+    with pytest.raises(SpecFileError) as raised:
+        check_files([str(path)])
+    assert raised.value.message == f"cannot read the spec file {path}: permission denied"
 
 
 def test_a_zero_byte_file_is_empty(tmp_path):

@@ -112,6 +112,29 @@ def test_the_minimal_spec_has_only_buckets():
     assert spec.buckets.admin.uniform_access is True
 
 
+def _global_names(spec) -> list[str]:
+    """What two deployments must not share: the objects the spec names, and its ownership mark."""
+    names = [f"metadata.name {spec.name}", f"bucket {spec.buckets.admin.name}", f"bucket {spec.buckets.data.name}"]
+    if spec.cluster is not None:
+        names.append(f"cluster {spec.project.id}/{spec.cluster.location}/{spec.cluster.name}")
+    if spec.identity is not None:
+        names.append(f"service account {spec.identity.google_service_account.name}@{spec.project.id}")
+    return names
+
+
+def test_ready_to_copy_specs_never_collide():
+    """Applied one after another (the demo, then another spec) in one project, none blocks or takes over another:
+    each spec owns its buckets, cluster and service account, and marks them with its own name."""
+    owner_of: dict[str, str] = {}
+    collisions = []
+    for path in SPECS:
+        for name in _global_names(load_spec(str(path), environ={})):
+            if name in owner_of:
+                collisions.append(f"{name}: {owner_of[name]} and {path.name}")
+            owner_of[name] = path.name
+    assert len(SPECS) >= 3 and collisions == []
+
+
 def test_the_multihost_spec_takes_its_project_from_the_environment():
     spec = load_spec(str(REPO / "specs" / "gptj-v5e-2x4-multihost.yaml"), environ={"PROJECT_ID": "my-project"})
     assert spec.project.id == "my-project"
