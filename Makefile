@@ -28,7 +28,7 @@ bench: venv
 # Re-pin: resolve pyproject.toml's ranges afresh in a scratch venv and write the exact versions.
 constraints:
 	rm -rf .venv-pin && $(PYTHON) -m venv .venv-pin && .venv-pin/bin/pip install --quiet -e '.[test]'
-	{ sed -n '1,2p' constraints.txt; .venv-pin/bin/pip freeze --exclude-editable; } > constraints.txt.new
+	{ sed -n '1,2p' constraints.txt; .venv-pin/bin/pip freeze --exclude-editable; .venv-pin/bin/pip freeze --all | grep '^setuptools=='; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt && rm -rf .venv-pin
 
 
