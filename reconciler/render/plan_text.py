@@ -29,23 +29,12 @@ def plan_markup(plan: Plan, *, show_unchanged: bool = False) -> str:
     shown = [c for c in plan.changes if c.action is not Action.NOOP or show_unchanged or plan.mode == "destroy"]
     for change in shown:
         lines.extend(_change_lines(change))
-    if plan.conflicts:
-        lines.append("[bold red]Conflicts[/] (the plan cannot be applied until they are resolved):")
-        for conflict in plan.conflicts:
-            lines.append(f"  [red]![/] [bold]{escape(conflict.address)}[/]: {escape(conflict.message)}")
-        lines.append("")
-    if plan.blocked:
-        lines.append("[bold red]Blocked[/] (would delete what you have not agreed to lose):")
-        for blocked in plan.blocked:
-            lines.append(f"  [red]![/] [bold]{escape(blocked.address)}[/]: {escape(blocked.message)}; "
-                         f"{escape(blocked.hint)}")
-        lines.append("")
-    if plan.problems:
-        lines.append("[bold red]Would fail[/] (found before any write; nothing will be changed):")
-        for problem in plan.problems:
-            lines.append(f"  [red]![/] [bold]{escape(problem.address)}[/] ({escape(problem.field)}): "
-                         f"{escape(problem.message)}")
-        lines.append("")
+    lines += _section("Conflicts", "the plan cannot be applied until they are resolved",
+                      [(c.address, c.message) for c in plan.conflicts])
+    lines += _section("Blocked", "would delete what you have not agreed to lose",
+                      [(b.address, f"{b.message}; {b.hint}") for b in plan.blocked])
+    lines += _section("Would fail", "found before any write; nothing will be changed",
+                      [(f"{p.address} ({p.field})", p.message) for p in plan.problems])
     if plan.unmanaged:
         lines.append("[bold]Not managed yet[/] (validated; saxctl will manage them once their provider lands):")
         width = max(len(u.address) for u in plan.unmanaged)
@@ -54,6 +43,14 @@ def plan_markup(plan: Plan, *, show_unchanged: bool = False) -> str:
         lines.append("")
     lines.append(summary_line(plan))
     return "\n".join(lines)
+
+
+def _section(title: str, why: str, items: list[tuple[str, str]]) -> list[str]:
+    """What keeps a plan from being applied, one line per item; nothing when there is none."""
+    if not items:
+        return []
+    return ([f"[bold red]{title}[/] ({why}):"]
+            + [f"  [red]![/] [bold]{escape(address)}[/]: {escape(text)}" for address, text in items] + [""])
 
 
 def _change_lines(change: Change) -> list[str]:
