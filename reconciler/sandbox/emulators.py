@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.sandbox import paths
+from reconciler.sandbox.kube import control_plane as kube
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,10 @@ class Emulator:
     exports: Callable[[dict[str, int]], dict[str, str]]
     marker: str  # a string in the process's command line: proves a pid is still ours before we signal it
     takes_faults: bool  # whether it serves /_sandbox/faults (Python emulators do, fake-gcs-server does not)
+    prepare: Callable[[Launch], None] | None = None  # writes what the process reads at start (certificates, tokens)
+    health_ca: Callable[[], Path] | None = None  # health is HTTPS, verified against this CA
+    start_timeout_s: float = 20.0  # how long it may take to be healthy before `up` gives up
+    extra_ports: tuple[str, ...] = ()  # more ports it listens on, named in Launch.ports (etcd's peer port)
 
 
 def _fake_gcs_command(launch: Launch) -> list[str]:
@@ -53,6 +58,21 @@ EMULATORS: tuple[Emulator, ...] = (
     Emulator(name="gcs", go_tool=None, command=_gcs_front_command, health_path="/_sandbox/health",
              exports=lambda ports: {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{ports['gcs']}"},
              marker="reconciler.sandbox.gcs_front", takes_faults=True),
+    # The Kubernetes control plane (reconciler/sandbox/kube/), built from Go modules at pinned versions.
+    Emulator(name="etcd", go_tool="etcd", command=kube.etcd_command, health_path="/health", exports=lambda ports: {},
+             marker="etcd", takes_faults=False, prepare=kube.prepare_etcd, extra_ports=("etcd-peer",)),
+    Emulator(name="kube-apiserver", go_tool="kube-apiserver", command=kube.apiserver_command, health_path="/readyz",
+             exports=kube.exports, marker="kube-apiserver", takes_faults=False, prepare=kube.prepare_apiserver,
+             # /readyz took 3-5 s on an idle machine, 20 s with six builds running beside it.
+             health_ca=kube.ca_cert, start_timeout_s=90.0),
+    Emulator(name="kube-controller-manager", go_tool="kube-controller-manager",
+             command=kube.controller_manager_command, health_path="/healthz", exports=lambda ports: {},
+             marker="kube-controller-manager", takes_faults=False, health_ca=kube.ca_cert, start_timeout_s=60.0),
+    Emulator(name="kube-scheduler", go_tool="kube-scheduler", command=kube.scheduler_command, health_path="/healthz",
+             exports=lambda ports: {}, marker="kube-scheduler", takes_faults=False, health_ca=kube.ca_cert,
+             start_timeout_s=60.0),
+    Emulator(name="kwok", go_tool="kwok", command=kube.kwok_command, health_path="/healthz",
+             exports=lambda ports: {}, marker="kwok", takes_faults=False, start_timeout_s=60.0),
 )
 
 BY_NAME = {emulator.name: emulator for emulator in EMULATORS}

@@ -10,6 +10,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -24,7 +25,6 @@ from reconciler.sandbox import gobuild, paths
 from reconciler.sandbox.emulators import BY_NAME, EMULATORS, Launch
 from reconciler.sandbox.faults import FaultSet
 
-START_TIMEOUT_S = 20.0  # an emulator not healthy by then is reported, with its log, instead of hanging
 STOP_TIMEOUT_S = 5.0  # SIGTERM grace before SIGKILL
 HEALTH_TIMEOUT_S = 2.0
 _PORT_ATTEMPTS = 3
@@ -120,7 +120,8 @@ def _start(say: Say, faults: dict[str, list]) -> dict:
     for directory in (paths.logs_dir(), paths.pids_dir(), paths.state_dir() / "data"):
         directory.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, _PORT_ATTEMPTS + 1):
-        launch = Launch(ports={emulator.name: _free_port() for emulator in EMULATORS}, binaries=binaries,
+        launch = Launch(ports={name: _free_port() for emulator in EMULATORS
+                               for name in (emulator.name, *emulator.extra_ports)}, binaries=binaries,
                         faults_json={name: json.dumps(rules) for name, rules in faults.items()})
         try:
             state = _launch_all(launch, say)
@@ -141,10 +142,14 @@ def _launch_all(launch: Launch, say: Say) -> dict:
     try:
         for emulator in EMULATORS:
             paths.data_dir(emulator.name).mkdir(parents=True, exist_ok=True)
+            launched_at = time.monotonic()
+            if emulator.prepare:
+                emulator.prepare(launch)
             record = _launch(emulator.name, emulator.command(launch), launch.ports[emulator.name])
             state["emulators"][emulator.name] = record
             _write_state(state)  # written as we go: a failed start can still be stopped
             _wait_healthy(emulator.name, record)
+            record["start_seconds"] = round(time.monotonic() - launched_at, 2)  # what `up` waited for this one
     except BaseException:
         _stop(state, say)
         raise
@@ -187,12 +192,16 @@ def _launch(name: str, command: list[str], port: int) -> dict:
                                    start_new_session=True, close_fds=True, cwd=paths.state_dir())
     _children[process.pid] = process
     (paths.pids_dir() / f"{name}.pid").write_text(f"{process.pid}\n")
+    emulator = BY_NAME[name]
+    scheme = "https" if emulator.health_ca else "http"
     return {"pid": process.pid, "port": port, "log": str(log_path),
-            "health_url": f"http://127.0.0.1:{port}{BY_NAME[name].health_path}"}
+            "health_url": f"{scheme}://127.0.0.1:{port}{emulator.health_path}",
+            "health_ca": str(emulator.health_ca()) if emulator.health_ca else None}
 
 
 def _wait_healthy(name: str, record: dict) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
+    timeout_s = BY_NAME[name].start_timeout_s  # not healthy by then: reported, with its log, instead of hanging
+    deadline = time.monotonic() + timeout_s
     detail = ""
     while time.monotonic() < deadline:
         if not _alive(record["pid"], BY_NAME[name].marker):
@@ -200,11 +209,11 @@ def _wait_healthy(name: str, record: dict) -> None:
                 raise _PortTaken(name, record["log"])
             raise EndpointError(f"the sandbox emulator {name} exited while starting:\n{_log_tail(record['log'])}",
                                 hint=f"Full log: {record['log']}")
-        healthy, detail = _probe(record["health_url"])
+        healthy, detail = _probe(record["health_url"], record.get("health_ca"))
         if healthy:
             return
         time.sleep(0.05)
-    raise EndpointError(f"the sandbox emulator {name} was not healthy after {START_TIMEOUT_S:.0f} s ({detail}):\n"
+    raise EndpointError(f"the sandbox emulator {name} was not healthy after {timeout_s:.0f} s ({detail}):\n"
                         f"{_log_tail(record['log'])}", hint=f"Full log: {record['log']}")
 
 
@@ -237,14 +246,15 @@ def _check(state: dict) -> list[EmulatorStatus]:
             rows.append(EmulatorStatus(emulator.name, record["pid"], record["port"], False, record["log"],
                                        "process not running"))
             continue
-        healthy, detail = _probe(record["health_url"])
+        healthy, detail = _probe(record["health_url"], record.get("health_ca"))
         rows.append(EmulatorStatus(emulator.name, record["pid"], record["port"], healthy, record["log"], detail))
     return rows
 
 
-def _probe(url: str) -> tuple[bool, str]:
+def _probe(url: str, ca_file: str | None = None) -> tuple[bool, str]:
     try:
-        with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT_S) as response:
+        context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT_S, context=context) as response:
             return response.status == 200, "" if response.status == 200 else f"health answered {response.status}"
     except urllib.error.HTTPError as error:
         return False, f"health answered {error.code}"
@@ -307,7 +317,9 @@ def _reap(pid: int, wait: bool = False) -> None:
 
 def _write_state(state: dict) -> None:
     scratch = paths.state_file().with_suffix(".tmp")
-    scratch.write_text(json.dumps(state, indent=2) + "\n")
+    # 0600: the exports it keeps for `env` include a bearer token (SAXCTL_SANDBOX_TOKEN).
+    with os.fdopen(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+        handle.write(json.dumps(state, indent=2) + "\n")
     os.replace(scratch, paths.state_file())
 
 

@@ -13,7 +13,9 @@ import requests
 
 SAXCTL = str(Path(sys.executable).with_name("saxctl"))
 TIMEOUT_S = 280  # covers a first-run build of fake-gcs-server (RECIPES §2: 1 min 45 s cold)
-SANDBOX_VARIABLES = ("STORAGE_EMULATOR_HOST", "SAXCTL_SANDBOX_DIR", "SAXCTL_SANDBOX")
+SANDBOX_VARIABLES = ("STORAGE_EMULATOR_HOST", "SAXCTL_SANDBOX_KUBECONFIG", "SAXCTL_SANDBOX_TOKEN", "SAXCTL_SANDBOX_DIR",
+                     "SAXCTL_SANDBOX")
+EMULATORS = {"fake-gcs-server", "gcs", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
 
 
 def saxctl(state_dir: Path, *args: str, **env_overrides: str) -> subprocess.CompletedProcess:
@@ -49,7 +51,7 @@ def test_up_env_status_down_and_buckets_survive_a_restart(state_dir):
     assert started.returncode == 0, started.stderr
     assert "sandbox up in" in started.stderr
     env = exports(started.stdout)
-    assert set(env) == {"STORAGE_EMULATOR_HOST", "SAXCTL_SANDBOX_DIR", "SAXCTL_SANDBOX"}
+    assert set(env) == set(SANDBOX_VARIABLES)
     assert env["STORAGE_EMULATOR_HOST"].startswith("http://127.0.0.1:") and env["SAXCTL_SANDBOX"] == "1"
     assert env["SAXCTL_SANDBOX_DIR"] == str(state_dir.resolve())
 
@@ -60,7 +62,7 @@ def test_up_env_status_down_and_buckets_survive_a_restart(state_dir):
     status = saxctl(state_dir, "status", "--json")
     assert status.returncode == 0
     rows = {row["name"]: row for row in json.loads(status.stdout)}
-    assert set(rows) == {"fake-gcs-server", "gcs"} and all(row["healthy"] for row in rows.values())
+    assert set(rows) == EMULATORS and all(row["healthy"] for row in rows.values())
     assert f"http://127.0.0.1:{rows['gcs']['port']}" == env["STORAGE_EMULATOR_HOST"]
 
     reply = requests.post(f"{env['STORAGE_EMULATOR_HOST']}/storage/v1/b", params={"project": "p"},
@@ -182,3 +184,25 @@ def test_a_port_taken_between_picking_and_binding_is_retried(monkeypatch, tmp_pa
             assert all(row.healthy for row in supervisor.status())
         finally:
             supervisor.down(messages.append)
+
+
+def test_the_control_plane_restarts_with_its_objects_and_ca_and_a_new_token(state_dir):
+    def api(env: dict, method: str, path: str, token: str | None = None, **kwargs) -> requests.Response:
+        server = json.loads(Path(env["SAXCTL_SANDBOX_KUBECONFIG"]).read_text())["clusters"][0]["cluster"]
+        return requests.request(method, server["server"] + path, verify=server["certificate-authority"], timeout=10,
+                                headers={"Authorization": f"Bearer {token or env['SAXCTL_SANDBOX_TOKEN']}"}, **kwargs)
+
+    first = exports(saxctl(state_dir, "up").stdout)
+    created = api(first, "POST", "/api/v1/namespaces/default/configmaps",
+                  json={"metadata": {"name": "survives-restart"}, "data": {"a": "b"}})
+    assert created.status_code == 201, created.text
+    ca = (state_dir / "kube" / "ca.crt").read_bytes()
+    pids = {row["name"]: row["pid"] for row in json.loads(saxctl(state_dir, "status", "--json").stdout)}
+
+    assert saxctl(state_dir, "down").returncode == 0
+    assert not any(alive(pid) for pid in pids.values())
+    second = exports(saxctl(state_dir, "up").stdout)
+    assert second["SAXCTL_SANDBOX_TOKEN"] != first["SAXCTL_SANDBOX_TOKEN"], "a new token at every up"
+    assert (state_dir / "kube" / "ca.crt").read_bytes() == ca, "the CA stays: clients that hold it keep working"
+    assert api(second, "GET", "/api/v1/namespaces/default/configmaps/survives-restart").json()["data"] == {"a": "b"}
+    assert api(second, "GET", "/api/v1/namespaces", token=first["SAXCTL_SANDBOX_TOKEN"]).status_code == 401

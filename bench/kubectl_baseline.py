@@ -1,0 +1,199 @@
+"""kubectl's server-side diff and apply of the tutorial's five objects: the baseline saxctl's plan/apply must meet.
+
+The objects are the ones Google's manifests make (RECIPES §8): the KSA, the Sax admin, model and HTTP server
+Deployments and the HTTP Service. kubectl is the one the sandbox builds (the same Kubernetes version as its
+apiserver), with a warm discovery cache as a kubectl user has. Each command is timed as a whole process (start-up
+included, as saxctl's will be), its peak RSS taken from wait4, and its API requests counted in one extra run at -v=6.
+
+Runs in its own sandbox (a temporary state dir), so it never touches a sandbox you have running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+FIELD_MANAGER = "kubectl-bench"
+IMAGES = "us-docker.pkg.dev/cloud-tpu-images/inference"
+ADMIN_BUCKET = "bench-sax-admin"
+
+
+def manifest(model_server_tag: str = "v1.1.0") -> list[dict]:
+    """The five objects, as RECIPES §8 describes the published manifests (chip and topology from a v5e 2x2 pool)."""
+    sax_root = {"name": "SAX_ROOT", "value": f"gs://{ADMIN_BUCKET}/sax-root"}
+    privileged = {"privileged": True}
+
+    def deployment(name: str, container: dict, pod_extra: dict | None = None) -> dict:
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "default"},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                         "template": {"metadata": {"labels": {"app": name}},
+                                      "spec": {"serviceAccountName": "sax-sa", "containers": [container],
+                                               **(pod_extra or {})}}}}
+
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {
+            "name": "sax-sa", "namespace": "default",
+            "annotations": {"iam.gke.io/gcp-service-account": "sax-iam-sa@saxctl-bench.iam.gserviceaccount.com"}}},
+        deployment("sax-admin-server", {
+            "name": "sax-admin-server", "image": f"{IMAGES}/sax-admin-server:v1.1.0",
+            "ports": [{"containerPort": 10000}], "env": [{"name": "GSBUCKET", "value": ADMIN_BUCKET}],
+            "securityContext": privileged}),
+        deployment("sax-model-server", {
+            "name": "sax-model-server", "image": f"{IMAGES}/sax-model-server:{model_server_tag}",
+            "args": ["--port=10001", "--sax_cell=/sax/test", "--platform_chip=tpuv5e", "--platform_topology=2x2",
+                     "--jax_platforms=tpu"],
+            "ports": [{"containerPort": 10001}], "env": [sax_root], "securityContext": privileged,
+            "resources": {"requests": {"google.com/tpu": "4"}, "limits": {"google.com/tpu": "4"}}},
+            {"nodeSelector": {"cloud.google.com/gke-tpu-topology": "2x2",
+                              "cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice"}}),
+        deployment("sax-http", {"name": "sax-http", "image": f"{IMAGES}/sax-http:v1.0.0",
+                                "ports": [{"containerPort": 8888}], "env": [sax_root]}),
+        {"apiVersion": "v1", "kind": "Service", "metadata": {
+            "name": "sax-http-lb", "namespace": "default",
+            "annotations": {"networking.gke.io/load-balancer-type": "Internal"}},  # saxctl's default exposure
+         "spec": {"type": "LoadBalancer", "selector": {"app": "sax-http"},
+                  "ports": [{"port": 8888, "targetPort": 8888, "protocol": "TCP"}]}},
+    ]
+
+
+def main(argv: list[str]) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m bench.kubectl_baseline", description=__doc__)
+    parser.add_argument("--runs", type=int, default=9, help="runs of each command to time (default 9)")
+    args = parser.parse_args(argv)
+
+    from reconciler.sandbox import gobuild, supervisor
+
+    say = lambda message: print(f"[sandbox] {message}", file=sys.stderr)  # noqa: E731
+    kubectl = gobuild.ensure_binary("kubectl", say)
+    with tempfile.TemporaryDirectory(prefix="saxctl-bench-") as scratch:
+        os.environ["SAXCTL_SANDBOX_DIR"] = str(Path(scratch) / "sandbox")
+        state, _ = supervisor.up(say)
+        try:
+            result = _measure(Kubectl(kubectl, state["env"]["SAXCTL_SANDBOX_KUBECONFIG"], Path(scratch)), args.runs)
+        finally:
+            supervisor.down(lambda message: None)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "kubectl_baseline.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "kubectl_baseline.md").write_text(_markdown(result))
+    print(_markdown(result))
+    return result
+
+
+class Kubectl:
+    """Runs the sandbox's kubectl on a manifest file, measuring each process."""
+
+    def __init__(self, binary: Path, kubeconfig: str, scratch: Path):
+        self.base = [str(binary), "--kubeconfig", kubeconfig, "--cache-dir", str(scratch / "kube-cache")]
+        self.manifest = scratch / "sax.json"
+
+    def write_manifest(self, objects: list[dict]) -> None:
+        self.manifest.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+
+    def run(self, verb: str, *extra: str, expect: tuple[int, ...] = (0,)) -> tuple[float, int, str]:
+        """(seconds, peak RSS in bytes, stderr) of `kubectl VERB --server-side -f MANIFEST`."""
+        command = [*self.base, verb, "--server-side", f"--field-manager={FIELD_MANAGER}", "-f", str(self.manifest),
+                   *extra]
+        with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+            started = time.perf_counter()
+            process = subprocess.Popen(command, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL)
+            # wait4 rather than Popen.wait: it also gives this one process's peak RSS (ru_maxrss, KiB on Linux).
+            _, status, usage = os.wait4(process.pid, 0)
+            seconds = time.perf_counter() - started
+            process.returncode = os.waitstatus_to_exitcode(status)
+            stdout.seek(0)
+            stderr.seek(0)
+            out, err = stdout.read().decode(), stderr.read().decode()
+        if process.returncode not in expect:
+            raise SystemExit(f"{' '.join(command)} exited {process.returncode}:\n{out}{err}")
+        return seconds, usage.ru_maxrss * 1024, err
+
+    def version(self) -> str:
+        completed = subprocess.run([*self.base, "version", "--client", "-o", "json"], capture_output=True, text=True,
+                                   check=True)
+        return json.loads(completed.stdout)["clientVersion"]["gitVersion"]
+
+
+def _measure(kubectl: Kubectl, runs: int) -> dict:
+    kubectl.write_manifest(manifest())
+    create_seconds, _, _ = kubectl.run("apply")
+    cold_diff_seconds, _, _ = kubectl.run("diff")  # the discovery cache is warm from here on
+    timings: dict[str, list[float]] = {}
+    rss: dict[str, list[int]] = {}
+    for run_index in range(runs):
+        for name, objects, verb, expect in _cases(run_index):
+            kubectl.write_manifest(objects)
+            seconds, peak, _ = kubectl.run(verb, expect=expect)
+            timings.setdefault(name, []).append(seconds)
+            rss.setdefault(name, []).append(peak)
+    requests = {}
+    for name, objects, verb, expect in _cases(runs):
+        kubectl.write_manifest(objects)
+        _, _, log = kubectl.run(verb, "-v=6", expect=expect)
+        requests[name] = _requests(log)
+    return {
+        "benchmark": "kubectl_baseline",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "kubectl": kubectl.version(),
+        "objects": len(manifest()),
+        "runs": runs,
+        "first_apply_create_seconds": round(create_seconds, 4),
+        "first_diff_cold_discovery_seconds": round(cold_diff_seconds, 4),
+        "commands": {name: {"seconds": _stats(timings[name]), "peak_rss_mib": round(max(rss[name]) / 2**20, 1),
+                            "requests": requests[name]} for name in timings},
+    }
+
+
+def _cases(run_index: int) -> list[tuple[str, list[dict], str, tuple[int, ...]]]:
+    """No-op diff and apply of what is live, then a diff and an apply of one changed image (tags alternate)."""
+    live_tag, other_tag = ("v1.1.0", "v1.1.1") if run_index % 2 == 0 else ("v1.1.1", "v1.1.0")
+    return [
+        ("diff_no_change", manifest(live_tag), "diff", (0,)),
+        ("apply_no_change", manifest(live_tag), "apply", (0,)),
+        ("diff_one_image_changed", manifest(other_tag), "diff", (1,)),  # kubectl diff exits 1 when there are diffs
+        ("apply_one_image_changed", manifest(other_tag), "apply", (0,)),
+        ("apply_back", manifest(live_tag), "apply", (0,)),
+    ]
+
+
+_REQUEST = re.compile(r'"Response" verb="(?P<verb>[A-Z]+)" url="https://[^/"]+(?P<path>[^"?]*)')
+
+
+def _requests(log: str) -> dict:
+    calls = [f"{match['verb']} {match['path']}" for match in _REQUEST.finditer(log)]
+    return {"count": len(calls), "by_verb": {verb: sum(1 for call in calls if call.startswith(verb + " "))
+                                             for verb in sorted({call.split()[0] for call in calls})}}
+
+
+def _stats(seconds: list[float]) -> dict:
+    ordered = sorted(seconds)
+    return {"median": round(statistics.median(ordered), 4), "min": round(ordered[0], 4),
+            "p90": round(ordered[int(0.9 * (len(ordered) - 1))], 4)}
+
+
+def _markdown(result: dict) -> str:
+    rows = "\n".join(
+        f"| `kubectl {name.split('_', 1)[0]} --server-side` ({name.split('_', 1)[1].replace('_', ' ')}) | "
+        f"{c['seconds']['median'] * 1000:.1f} | {c['seconds']['p90'] * 1000:.1f} | {c['peak_rss_mib']} | "
+        f"{c['requests']['count']} ({', '.join(f'{v} {n}' for v, n in c['requests']['by_verb'].items())}) |"
+        for name, c in result["commands"].items() if name != "apply_back")
+    return (f"# kubectl server-side diff/apply of the tutorial's {result['objects']} objects "
+            f"(kubectl {result['kubectl']}, sandbox apiserver, {result['runs']} runs, {result['machine']['cpus']} "
+            f"cores)\n\nWhole process, warm discovery cache. First apply (create): "
+            f"{result['first_apply_create_seconds'] * 1000:.0f} ms; first diff with a cold discovery cache: "
+            f"{result['first_diff_cold_discovery_seconds'] * 1000:.0f} ms.\n\n"
+            f"| command | median ms | p90 ms | peak RSS MiB | API requests |\n|---|---|---|---|---|\n{rows}\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
