@@ -42,6 +42,14 @@ class GoModule:
     expected_cold_build: str
     ldflags: str = ""
 
+    def pin(self, name: str) -> str:
+        """What the version stamp of binary `name` says: its package and a digest of what go.mod and go.sum pin."""
+        digest = hashlib.sha256()
+        for part in ((self.directory / "go.mod").read_bytes(), (self.directory / "go.sum").read_bytes(),
+                     self.ldflags.encode()):
+            digest.update(hashlib.sha256(part).digest())
+        return f"{self.binaries[name]} go.mod+go.sum+ldflags sha256:{digest.hexdigest()[:16]}"
+
 
 KUBERNETES_VERSION = "v1.34.4"  # must equal k8s.io/kubernetes in kube/go/go.mod (a test checks)
 
@@ -51,7 +59,7 @@ def _kubernetes_ldflags(version: str) -> str:
 
     `gitTreeState=archive` is upstream's word for a build from a source archive rather than a git checkout; the
     commit is left empty since the module archive does not carry it. `-s -w` (no symbol table, no DWARF), as
-    upstream's release binaries: a third smaller and faster to link.
+    upstream's release binaries: kube-apiserver is 102 MB instead of 146 MB.
     """
     major, minor, _ = version.removeprefix("v").split(".")
     stamps = {"gitVersion": version, "gitMajor": major, "gitMinor": minor, "gitCommit": "", "gitTreeState": "archive"}
@@ -109,13 +117,7 @@ def ensure_all(say: Callable[[str], None]) -> dict[str, Path]:
 def _pin(name: str) -> str:
     """What the version stamp of `name` must say: its module@version, or for our modules what go.mod/go.sum pin."""
     module = _MODULE_OF.get(name)
-    if module is None:
-        return GO_TOOLS[name]
-    digest = hashlib.sha256()
-    for part in ((module.directory / "go.mod").read_bytes(), (module.directory / "go.sum").read_bytes(),
-                 module.ldflags.encode()):
-        digest.update(hashlib.sha256(part).digest())
-    return f"{module.binaries[name]} go.mod+go.sum+ldflags sha256:{digest.hexdigest()[:16]}"
+    return GO_TOOLS[name] if module is None else module.pin(name)
 
 
 def _stamp(binary: Path) -> Path:
@@ -173,7 +175,7 @@ def _build_module(module: GoModule, bin_dir: Path, say: Callable[[str], None]) -
             if not built.is_file():
                 raise BuildError(f"building {module.label} made no binary for {package}", hint=f"Full log: {log_path}")
             os.replace(built, bin_dir / name)
-            _stamp(bin_dir / name).write_text(_pin(name) + "\n")
+            _stamp(bin_dir / name).write_text(module.pin(name) + "\n")
     say(f"built {names} in {time.monotonic() - started:.0f} s → {bin_dir}")
 
 
