@@ -15,15 +15,14 @@ import json
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
+from bench.harness import in_own_sandbox, stats, write_results
+
 FIELD_MANAGER = "kubectl-bench"
 IMAGES = "us-docker.pkg.dev/cloud-tpu-images/inference"
 ADMIN_BUCKET = "bench-sax-admin"
@@ -72,21 +71,12 @@ def main(argv: list[str]) -> dict:
     parser.add_argument("--runs", type=int, default=9, help="runs of each command to time (default 9)")
     args = parser.parse_args(argv)
 
-    from reconciler.sandbox import gobuild, supervisor
+    from reconciler.sandbox import gobuild
 
-    say = lambda message: print(f"[sandbox] {message}", file=sys.stderr)  # noqa: E731
-    kubectl = gobuild.ensure_binary("kubectl", say)
-    with tempfile.TemporaryDirectory(prefix="saxctl-bench-") as scratch:
-        os.environ["SAXCTL_SANDBOX_DIR"] = str(Path(scratch) / "sandbox")
-        state, _ = supervisor.up(say)
-        try:
-            result = _measure(Kubectl(kubectl, state["env"]["SAXCTL_SANDBOX_KUBECONFIG"], Path(scratch)), args.runs)
-        finally:
-            supervisor.down(lambda message: None)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "kubectl_baseline.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "kubectl_baseline.md").write_text(_markdown(result))
-    print(_markdown(result))
+    kubectl = gobuild.ensure_binary("kubectl", lambda message: print(f"[sandbox] {message}", file=sys.stderr))
+    result = in_own_sandbox(lambda state, scratch: _measure(
+        Kubectl(kubectl, state["env"]["SAXCTL_SANDBOX_KUBECONFIG"], scratch), args.runs))
+    write_results("kubectl_baseline", result, _markdown(result))
     return result
 
 
@@ -160,7 +150,7 @@ def _measure(kubectl: Kubectl, runs: int) -> dict:
         "runs": runs,
         "first_apply_create_cold_discovery_seconds": round(create_seconds, 4),
         "first_diff_cold_discovery_seconds": round(cold_diff_seconds, 4),
-        "commands": {name: {"seconds": _stats(timings[name]), "peak_rss_mib": round(max(rss[name]) / 2**20, 1),
+        "commands": {name: {"seconds": stats(timings[name]), "peak_rss_mib": round(max(rss[name]) / 2**20, 1),
                             "requests": requests[name]} for name in timings},
     }
 
@@ -183,12 +173,6 @@ def _requests(log: str) -> dict:
     calls = [f"{match['verb']} {match['path']}" for match in _REQUEST.finditer(log)]
     return {"count": len(calls), "by_verb": {verb: sum(1 for call in calls if call.startswith(verb + " "))
                                              for verb in sorted({call.split()[0] for call in calls})}}
-
-
-def _stats(seconds: list[float]) -> dict:
-    ordered = sorted(seconds)
-    return {"median": round(statistics.median(ordered), 4), "min": round(ordered[0], 4),
-            "p90": round(ordered[int(0.9 * (len(ordered) - 1))], 4)}
 
 
 def _markdown(result: dict) -> str:

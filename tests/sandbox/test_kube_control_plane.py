@@ -57,8 +57,9 @@ def test_the_binaries_report_the_versions_go_mod_pins(sandbox):
                               "-o", "json").stdout)
     assert versions["clientVersion"]["gitVersion"] == versions["serverVersion"]["gitVersion"] == \
         gobuild.KUBERNETES_VERSION
-    for name in ("kube-controller-manager", "kube-scheduler"):
-        assert run(str(paths.bin_dir() / name), "--version").stdout.strip() == f"Kubernetes {gobuild.KUBERNETES_VERSION}"
+    for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        reported = run(str(paths.bin_dir() / name), "--version").stdout.strip()
+        assert reported == f"Kubernetes {gobuild.KUBERNETES_VERSION}", name
     assert f"etcd Version: {pinned['go.etcd.io/etcd/server/v3'].removeprefix('v')}" in \
         run(str(paths.bin_dir() / "etcd"), "--version").stdout
 

@@ -30,9 +30,14 @@ def server_url(launch: Launch) -> str:
     return f"https://127.0.0.1:{launch.ports['kube-apiserver']}"
 
 
+def issued() -> pki.Pki:
+    """Where the PKI of this state dir is (made by prepare_apiserver)."""
+    return pki.Pki.at(files.directory())
+
+
 def ca_cert() -> Path:
     """The CA that signed the apiserver's certificate: what a GKE cluster object gives as clusterCaCertificate."""
-    return pki.Pki(files.directory()).ca_cert
+    return issued().ca_cert
 
 
 def exports(ports: dict[str, int]) -> dict[str, str]:
@@ -62,25 +67,24 @@ def etcd_command(launch: Launch) -> list[str]:
 
 def prepare_apiserver(launch: Launch) -> None:
     """The PKI (kept from an earlier `up`), and new tokens and kubeconfigs for this one."""
-    issued = pki.ensure(files.directory())
-    credentials.write(server_url(launch), issued.ca_cert)
+    credentials.write(server_url(launch), pki.ensure(files.directory()).ca_cert)
 
 
 def apiserver_command(launch: Launch) -> list[str]:
-    issued = pki.Pki(files.directory())
+    certificates = issued()
     return [str(launch.binaries["kube-apiserver"]),
             f"--etcd-servers=http://127.0.0.1:{launch.ports['etcd']}",
             "--bind-address=127.0.0.1", f"--secure-port={launch.ports['kube-apiserver']}",
-            f"--tls-cert-file={issued.serving_cert}", f"--tls-private-key-file={issued.serving_key}",
+            f"--tls-cert-file={certificates.serving_cert}", f"--tls-private-key-file={certificates.serving_key}",
             # No client certificate is ever issued, but with these the apiserver publishes a complete
             # extension-apiserver-authentication ConfigMap, which controller-manager and scheduler look up (they log
             # an error every few seconds without it). The front-proxy name is kubeadm's.
-            f"--client-ca-file={issued.ca_cert}", f"--requestheader-client-ca-file={issued.ca_cert}",
+            f"--client-ca-file={certificates.ca_cert}", f"--requestheader-client-ca-file={certificates.ca_cert}",
             "--requestheader-allowed-names=front-proxy-client", "--requestheader-username-headers=X-Remote-User",
             "--requestheader-group-headers=X-Remote-Group", "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             "--service-account-issuer=https://kubernetes.default.svc",
-            f"--service-account-key-file={issued.service_account_public_key}",
-            f"--service-account-signing-key-file={issued.service_account_key}",
+            f"--service-account-key-file={certificates.service_account_public_key}",
+            f"--service-account-signing-key-file={certificates.service_account_key}",
             f"--token-auth-file={files.token_file()}", "--authorization-mode=RBAC",
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
             # As GKE: privileged containers allowed (the Sax manifests are privileged), and the plugin that lets a
@@ -94,21 +98,22 @@ def apiserver_command(launch: Launch) -> list[str]:
 def _component_flags(launch: Launch, name: str) -> list[str]:
     """Connect with the components' kubeconfig; serve health on their own port with our certificate (one CA)."""
     kubeconfig = files.components_kubeconfig()
-    issued = pki.Pki(files.directory())
+    certificates = issued()
     return [f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
             f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1",
-            f"--secure-port={launch.ports[name]}", f"--tls-cert-file={issued.serving_cert}",
-            f"--tls-private-key-file={issued.serving_key}", "--leader-elect=false"]
+            f"--secure-port={launch.ports[name]}", f"--tls-cert-file={certificates.serving_cert}",
+            f"--tls-private-key-file={certificates.serving_key}", "--leader-elect=false"]
 
 
 def controller_manager_command(launch: Launch) -> list[str]:
-    issued = pki.Pki(files.directory())
+    certificates = issued()
     return [str(launch.binaries["kube-controller-manager"]), *_component_flags(launch, "kube-controller-manager"),
             # Node IPAM needs a cluster CIDR and there is no pod network; cloud controllers are skipped by 1.34
             # itself. The node-lifecycle controller stays: it lifts the not-ready taint new Nodes get.
             "--controllers=*,-node-ipam-controller",
-            f"--service-account-private-key-file={issued.service_account_key}", f"--root-ca-file={issued.ca_cert}",
-            f"--cluster-signing-cert-file={issued.ca_cert}", f"--cluster-signing-key-file={issued.ca_key}"]
+            f"--service-account-private-key-file={certificates.service_account_key}",
+            f"--root-ca-file={certificates.ca_cert}",
+            f"--cluster-signing-cert-file={certificates.ca_cert}", f"--cluster-signing-key-file={certificates.ca_key}"]
 
 
 def scheduler_command(launch: Launch) -> list[str]:

@@ -15,43 +15,26 @@ _VALID_FOR = datetime.timedelta(days=3650)  # a sandbox's PKI lives as long as i
 
 @dataclass(frozen=True, slots=True)
 class Pki:
-    directory: Path
+    ca_cert: Path
+    ca_key: Path
+    serving_cert: Path  # served by kube-apiserver, and by controller-manager and scheduler on their health ports
+    serving_key: Path
+    service_account_key: Path  # signs service-account tokens (apiserver, controller-manager)
+    service_account_public_key: Path  # verifies them (apiserver)
 
-    @property
-    def ca_cert(self) -> Path:
-        return self.directory / "ca.crt"
-
-    @property
-    def ca_key(self) -> Path:
-        return self.directory / "ca.key"
-
-    @property
-    def serving_cert(self) -> Path:
-        """Served by kube-apiserver, and by controller-manager and scheduler on their health ports."""
-        return self.directory / "serving.crt"
-
-    @property
-    def serving_key(self) -> Path:
-        return self.directory / "serving.key"
-
-    @property
-    def service_account_key(self) -> Path:
-        """Signs service-account tokens (apiserver, controller-manager)."""
-        return self.directory / "service-account.key"
-
-    @property
-    def service_account_public_key(self) -> Path:
-        """Verifies them (apiserver)."""
-        return self.directory / "service-account.pub"
+    @classmethod
+    def at(cls, directory: Path) -> Pki:
+        return cls(ca_cert=directory / "ca.crt", ca_key=directory / "ca.key", serving_cert=directory / "serving.crt",
+                   serving_key=directory / "serving.key", service_account_key=directory / "service-account.key",
+                   service_account_public_key=directory / "service-account.pub")
 
     def files(self) -> tuple[Path, ...]:
-        return (self.ca_cert, self.ca_key, self.serving_cert, self.serving_key, self.service_account_key,
-                self.service_account_public_key)
+        return tuple(getattr(self, name) for name in self.__slots__)
 
 
 def ensure(directory: Path) -> Pki:
     """The PKI in `directory`, made first if any file of it is missing (then all of it is made anew)."""
-    pki = Pki(directory)
+    pki = Pki.at(directory)
     if not all(path.is_file() for path in pki.files()):
         _make(pki)
     return pki
@@ -96,7 +79,7 @@ def _make(pki: Pki) -> None:
         return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                  serialization.NoEncryption())
 
-    files.private_directory(pki.directory)
+    files.private_directory(pki.ca_cert.parent)
     files.write(pki.ca_key, private(ca_key), secret=True)
     files.write(pki.serving_key, private(serving_key), secret=True)
     files.write(pki.service_account_key, private(sa_key), secret=True)
