@@ -182,17 +182,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     say = (lambda message: reporter.write_line(f"[sandbox] {message}")) if reporter else (lambda message: None)
-    gobuild.ensure_all(say)
+    try:
+        gobuild.ensure_all(say)
+    except gobuild.BuildError as error:  # each sandbox test then fails with it; the others still run
+        say(f"{error.message}\n{error.hint or ''}")
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
     """What the session's sandbox cost to start, the control plane apart (started once, shared by every test)."""
-    from reconciler.sandbox.kube.control_plane import PROCESSES as _CONTROL_PLANE
+    from reconciler.sandbox.kube.control_plane import PROCESSES
 
     for started in _started:
         emulators = started["emulators"]
-        kube = {name: record["start_seconds"] for name, record in emulators.items() if name in _CONTROL_PLANE}
-        others = sum(record["start_seconds"] for name, record in emulators.items() if name not in _CONTROL_PLANE)
+        kube = {name: record["start_seconds"] for name, record in emulators.items() if name in PROCESSES}
+        others = sum(record["start_seconds"] for name, record in emulators.items() if name not in PROCESSES)
         terminalreporter.write_line(
             f"sandbox start: {started['start_seconds']:.1f} s, of which the Kubernetes control plane "
             f"{sum(kube.values()):.1f} s ({', '.join(f'{name} {seconds:.1f}' for name, seconds in kube.items())}) "

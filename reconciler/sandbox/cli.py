@@ -79,10 +79,12 @@ def status(as_json: bool) -> None:
             table.add_row(row.name, str(row.pid or "-"), str(row.port or "-"), health, row.log)
         output_console().rich.print(table)
         if any(row.name == "kube-apiserver" and row.healthy for row in rows):
+            from reconciler.sandbox import paths
             from reconciler.sandbox.kube import files
 
-            output_console().rich.out(f"kubeconfig: {files.kubeconfig()}  (kubectl --kubeconfig {files.kubeconfig()} "
-                                      "get nodes)", highlight=False)
+            kubectl = paths.bin_dir() / "kubectl"  # the one built with the apiserver, same version
+            output_console().rich.out(f"kubeconfig: {files.kubeconfig()}  (e.g. {kubectl} --kubeconfig "
+                                      f"{files.kubeconfig()} get nodes)", highlight=False)
     if not healthy:
         error_console().print_plain('sandbox is not up; start it with: eval "$(saxctl sandbox up)"')
         sys.exit(1)

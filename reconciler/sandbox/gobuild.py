@@ -24,8 +24,9 @@ GO_TOOLS: dict[str, str] = {
 }
 
 # What a cold build takes on the project's kind of machine (2 cores), shown while the user waits: fake-gcs-server
-# compiled in 60 s with its modules already downloaded, 1 min 45 s with the download (RECIPES §2); kwok 1 min 10 s.
-_EXPECTED_COLD_BUILD = {"fake-gcs-server": "~1-2 min", "kwok": "~1 min"}
+# compiled in 60 s with its modules already downloaded, 1 min 45 s with the download (RECIPES §2); kwok 1 min 10 s
+# idle, 4 min 56 s with the download on a machine other builds shared (2026-12-01).
+_EXPECTED_COLD_BUILD = {"fake-gcs-server": "~1-2 min", "kwok": "~1-5 min"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,9 @@ KUBE_CONTROL_PLANE = GoModule(
               "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
               "kubectl": "k8s.io/kubernetes/cmd/kubectl"},
     label=f"the Kubernetes control plane (Kubernetes {KUBERNETES_VERSION}, etcd v3.6.4)",
-    expected_cold_build="~6 min",
+    # Measured 2026-12-01 with empty Go caches: 9 min 29 s with the download on a machine other builds shared (the
+    # whole sandbox 18 min 37 s for 16.6 CPU-minutes); relinking from a warm build cache, 18 s.
+    expected_cold_build="~6-10 min",
     ldflags=_kubernetes_ldflags(KUBERNETES_VERSION),
 )
 GO_MODULES: tuple[GoModule, ...] = (KUBE_CONTROL_PLANE,)

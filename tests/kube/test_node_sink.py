@@ -2,17 +2,24 @@
 
 import dataclasses
 import socket
+import time
 
 import pytest
 
 from reconciler.errors import RemoteError
-from reconciler.sandbox.kube.nodes import CLUSTER_LABEL, POOL_LABEL, KubeNodeSink
+from reconciler.sandbox.kube.nodes import CLUSTER_LABEL, FIELD_MANAGER, POOL_LABEL, KubeNodeSink
 from kube_testkit import TPU_TAINT, cpu_node, tpu_node, wait_for
 
 
 def pool_nodes(core, cluster: str, pool: str) -> dict:
     listed = core.list_node(label_selector=f"{CLUSTER_LABEL}={cluster},{POOL_LABEL}={pool}")
     return {node.metadata.name: node for node in listed.items}
+
+
+def sink_writes(node) -> list[tuple]:
+    """When the sink last wrote the Node and its status (its managedFields entries)."""
+    return sorted((entry.subresource or "", entry.time) for entry in node.metadata.managed_fields
+                  if entry.manager == FIELD_MANAGER)
 
 
 def is_ready(node) -> bool:
@@ -48,8 +55,11 @@ def test_syncing_a_changed_pool_changes_its_nodes_in_place_and_drops_what_the_po
     first = tpu_node(cluster, "tpu", 0)
     node_sink.sync(cluster, "tpu", [first])
     uid = core.read_node(first.name).metadata.uid
-    node_sink.sync(cluster, "tpu", [first])  # unchanged: nothing to do
-    assert core.read_node(first.name).metadata.uid == uid
+    written = sink_writes(core.read_node(first.name))
+    assert [subresource for subresource, _ in written] == ["", "status"]
+    time.sleep(1.1)  # managedFields times have one-second resolution: a second write would show a later one
+    node_sink.sync(cluster, "tpu", [first])  # unchanged: nothing to write
+    assert sink_writes(core.read_node(first.name)) == written
 
     labels = {key: value for key, value in first.labels.items() if key != "cloud.google.com/gke-tpu-topology"}
     changed = dataclasses.replace(first, labels={**labels, "team": "ml"}, taints=(),

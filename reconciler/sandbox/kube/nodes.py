@@ -58,7 +58,8 @@ class KubeNodeSink:
             wanted = {node.name for node in nodes}
             for stale in existing.items:
                 if stale.metadata.name not in wanted:
-                    self._call("delete node", stale.metadata.name, self._api.delete_node, stale.metadata.name)
+                    self._call("delete node", stale.metadata.name, self._api.delete_node, stale.metadata.name,
+                               missing_ok=True)  # gone meanwhile is what we want
 
     def close(self) -> None:
         self._api.api_client.close()
@@ -85,13 +86,15 @@ class KubeNodeSink:
                    field_manager=FIELD_MANAGER, force=True, _content_type="application/apply-patch+yaml")
 
     @staticmethod
-    def _call(what: str, subject: str, method, *args, **kwargs):
+    def _call(what: str, subject: str, method, *args, missing_ok: bool = False, **kwargs):
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
         try:
             return method(*args, **kwargs)
         except ApiException as error:
+            if missing_ok and error.status == 404:
+                return None
             raise RemoteError(f"the sandbox's kube-apiserver refused to {what} {subject}: {error.status} "
                               f"{error.reason}: {_server_message(error)}") from None
         except HTTPError as error:
