@@ -2,7 +2,7 @@
 
 The GKE emulator calls `sync(cluster, pool, nodes)` whenever a pool's nodes change (create, resize, delete); this
 module plays the part each node's kubelet plays on GKE when it registers: a Node with the pool's labels, taints and
-capacity. kwok then keeps the Node Ready (heartbeats, a lease) and runs the pods scheduled onto it.
+capacity. kwok then keeps the Node Ready (heartbeats, a lease) and reports the pods bound to it Running.
 """
 
 from __future__ import annotations
