@@ -10,15 +10,13 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
+from bench.harness import in_own_sandbox, stats, write_results
+
 SPEC = """\
 apiVersion: saxctl/v1
 kind: SaxDeployment
@@ -35,19 +33,8 @@ def main(argv: list[str]) -> dict:
     parser.add_argument("--runs", type=int, default=15, help="plans to time (default 15)")
     args = parser.parse_args(argv)
 
-    from reconciler.sandbox import supervisor
-
-    with tempfile.TemporaryDirectory(prefix="saxctl-bench-") as scratch:
-        os.environ["SAXCTL_SANDBOX_DIR"] = str(Path(scratch) / "sandbox")
-        state, _ = supervisor.up(lambda message: print(f"[sandbox] {message}", file=sys.stderr))
-        try:
-            result = _measure(state, Path(scratch), args.runs)
-        finally:
-            supervisor.down(lambda message: None)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "noop_plan.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "noop_plan.md").write_text(_markdown(result))
-    print(_markdown(result))
+    result = in_own_sandbox(lambda state, scratch: _measure(state, scratch, args.runs))
+    write_results("noop_plan", result, _markdown(result))
     return result
 
 
@@ -79,9 +66,9 @@ def _measure(state: dict, scratch: Path, runs: int) -> dict:
         "buckets": 2,
         "api_calls_per_plan": {"reads": max(reads), "writes": max(writes),
                                "calls": sorted({f"{c['method']} {c['path']}" for run in calls for c in run})},
-        "saxctl_plan_cli_seconds": _stats(cli_seconds),
-        "saxctl_plan_in_process_seconds": _stats(in_process),
-        "floor_two_bucket_gets_seconds": _stats(floor),
+        "saxctl_plan_cli_seconds": stats(cli_seconds),
+        "saxctl_plan_in_process_seconds": stats(in_process),
+        "floor_two_bucket_gets_seconds": stats(floor),
     }
 
 
@@ -110,12 +97,6 @@ def _control(method: str, url: str) -> dict:
 
     with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=5) as response:
         return json.load(response)
-
-
-def _stats(seconds: list[float]) -> dict:
-    ordered = sorted(seconds)
-    return {"median": round(statistics.median(ordered), 4), "min": round(ordered[0], 4),
-            "p90": round(ordered[int(0.9 * (len(ordered) - 1))], 4)}
 
 
 def _markdown(result: dict) -> str:

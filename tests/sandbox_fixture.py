@@ -18,6 +18,7 @@ import pytest
 _CONTROL_TIMEOUT_S = 5
 _NO_BACKGROUND_BUCKET_GET = "DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA"
 _live: list["Sandbox"] = []  # the session's sandbox once a test asked for it
+_started: list[dict] = []  # its state as started, for the start-up cost in the summary
 
 
 class Sandbox:
@@ -34,6 +35,15 @@ class Sandbox:
 
     def url(self, emulator: str) -> str:
         return f"http://127.0.0.1:{self.state['emulators'][emulator]['port']}"
+
+    def kube_api_client(self):
+        """A real kubernetes.client.ApiClient for the sandbox's kube-apiserver (admin, from its kubeconfig).
+
+        Close it when done (`with sandbox.kube_api_client() as api:`): each holds a connection pool.
+        """
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=self.env["SAXCTL_SANDBOX_KUBECONFIG"])
 
     def storage_client(self, project: str):
         """A real google.cloud.storage.Client talking to the sandbox's GCS front layer."""
@@ -158,6 +168,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     try:
         with state_dir_env(state_dir):
             state, _ = supervisor.up(say)
+        _started.append(state)
         running = Sandbox(state, state_dir)
         _live.append(running)
         try:
@@ -222,3 +233,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "sandbox" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.sandbox)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build the sandbox's Go programs before the first test when any selected test uses the sandbox.
+
+    Here, not in the fixture: a cold build of the Kubernetes control plane takes minutes, longer than a test's
+    timeout. Once per machine in practice: the binaries are reused, and Go's build cache makes a rebuild seconds.
+    """
+    if session.config.option.collectonly or not any("sandbox" in getattr(item, "fixturenames", ())
+                                                    for item in session.items):
+        return
+    from reconciler.sandbox import gobuild
+
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    say = (lambda message: reporter.write_line(f"[sandbox] {message}")) if reporter else (lambda message: None)
+    try:
+        gobuild.ensure_all(say)
+    except gobuild.BuildError as error:  # each sandbox test then fails with it; the others still run
+        say(f"{error.message}\n{error.hint or ''}")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """What the session's sandbox cost to start, the control plane apart (started once, shared by every test)."""
+    from reconciler.sandbox.kube.control_plane import PROCESSES
+
+    for started in _started:
+        emulators = started["emulators"]
+        kube = {name: record["start_seconds"] for name, record in emulators.items() if name in PROCESSES}
+        others = sum(record["start_seconds"] for name, record in emulators.items() if name not in PROCESSES)
+        terminalreporter.write_line(
+            f"sandbox start: {started['start_seconds']:.1f} s, of which the Kubernetes control plane "
+            f"{sum(kube.values()):.1f} s ({', '.join(f'{name} {seconds:.1f}' for name, seconds in kube.items())}) "
+            f"and the other emulators {others:.1f} s")

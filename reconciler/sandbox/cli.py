@@ -92,6 +92,13 @@ def status(as_json: bool) -> None:
             ports = " ".join([str(row.port or "-"), *(f"{name} {port}" for name, port in row.ports.items())])
             table.add_row(row.name, str(row.pid or "-"), ports, health, row.log)
         output_console().rich.print(table)
+        if any(row.name == "kube-apiserver" and row.healthy for row in rows):
+            from reconciler.sandbox import paths
+            from reconciler.sandbox.kube import files
+
+            kubectl = paths.bin_dir() / "kubectl"  # the one built with the apiserver, same version
+            output_console().rich.out(f"kubeconfig: {files.kubeconfig()}  (e.g. {kubectl} --kubeconfig "
+                                      f"{files.kubeconfig()} get nodes)", highlight=False)
     if not healthy:
         error_console().print_plain('sandbox is not up; start it with: eval "$(saxctl sandbox up)"')
         sys.exit(1)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.sandbox import paths
+from reconciler.sandbox.kube import control_plane as kube
+from reconciler.sandbox.kube import files as kube_files
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,10 @@ class Emulator:
     takes_faults: bool  # whether it serves /_sandbox/faults (Python emulators do, fake-gcs-server does not)
     # Ports beyond the one its health and control endpoints answer on, e.g. ("grpc",) for a gRPC API.
     extra_ports: tuple[str, ...] = ()
+    prepare: Callable[[Launch], None] | None = None  # writes what the process reads at start (certificates, tokens)
+    health_ca: Callable[[], Path] | None = None  # health is HTTPS, verified against this CA
+    start_timeout_s: float = 20.0  # how long it may take to be healthy before `up` gives up
+    needs: tuple[str, ...] = ()  # emulators that must be healthy before it starts (the others start at once)
 
     def port_keys(self) -> list[str]:
         return [self.name, *(f"{self.name}:{extra}" for extra in self.extra_ports)]
@@ -66,10 +72,11 @@ def _endpoint(name: str, variable: str) -> Callable[[dict[str, int]], dict[str, 
 
 
 def _gke_command(launch: Launch) -> list[str]:
-    # Every cluster's endpoint and CA: the sandbox apiserver's, once the Kubernetes side passes
-    # --kube-endpoint URL --kube-ca-file PATH here; until then each cluster gets made-up, self-consistent values.
+    # Every cluster's endpoint and CA are the sandbox apiserver's; each node of each pool becomes a kwok Node there.
     return _python_emulator("reconciler.sandbox.gke.server", "gke", "--store",
-                            str(paths.data_dir("gke") / "store.json"))(launch)
+                            str(paths.data_dir("gke") / "store.json"),
+                            "--kube-endpoint", kube.server_url(launch), "--kube-ca-file", str(kube.ca_cert()),
+                            "--kubeconfig", str(kube_files.components_kubeconfig()))(launch)
 
 
 def _resourcemanager_command(launch: Launch) -> list[str]:
@@ -90,9 +97,26 @@ EMULATORS: tuple[Emulator, ...] = (
     Emulator(name="gcs", go_tool=None, command=_gcs_front_command, health_path="/_sandbox/health",
              exports=lambda ports: {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{ports['gcs']}"},
              marker="reconciler.sandbox.gcs.front", takes_faults=True),
+    # The Kubernetes control plane (reconciler/sandbox/kube/), built from Go modules at pinned versions.
+    Emulator(name="etcd", go_tool="etcd", command=kube.etcd_command, health_path="/health", exports=lambda ports: {},
+             marker="etcd", takes_faults=False, prepare=kube.prepare_etcd, extra_ports=("peer",)),
+    Emulator(name="kube-apiserver", go_tool="kube-apiserver", command=kube.apiserver_command, health_path="/readyz",
+             exports=kube.exports, marker="kube-apiserver", takes_faults=False, prepare=kube.prepare_apiserver,
+             # /readyz answered ok 3.7-7.9 s after start here while other builds ran (3-5 s idle, RECIPES §1).
+             health_ca=kube.ca_cert, start_timeout_s=90.0, needs=("etcd",)),
+    Emulator(name="kube-controller-manager", go_tool="kube-controller-manager",
+             command=kube.controller_manager_command, health_path="/healthz", exports=lambda ports: {},
+             marker="kube-controller-manager", takes_faults=False, health_ca=kube.ca_cert, start_timeout_s=60.0,
+             needs=("kube-apiserver",)),
+    Emulator(name="kube-scheduler", go_tool="kube-scheduler", command=kube.scheduler_command, health_path="/healthz",
+             exports=lambda ports: {}, marker="kube-scheduler", takes_faults=False, health_ca=kube.ca_cert,
+             start_timeout_s=60.0, needs=("kube-apiserver",)),
+    Emulator(name="kwok", go_tool="kwok", command=kube.kwok_command, health_path="/healthz",
+             exports=lambda ports: {}, marker="kwok", takes_faults=False, start_timeout_s=60.0,
+             needs=("kube-apiserver",)),
     Emulator(name="gke", go_tool=None, command=_gke_command, health_path="/_sandbox/health",
              exports=_endpoint("gke", "SAXCTL_GKE_ENDPOINT"), marker="reconciler.sandbox.gke.server",
-             takes_faults=True),
+             takes_faults=True, needs=("kube-apiserver",)),
     Emulator(name="resourcemanager", go_tool=None, command=_resourcemanager_command, health_path="/_sandbox/health",
              exports=_endpoint("resourcemanager", "SAXCTL_RESOURCEMANAGER_ENDPOINT"),
              marker="reconciler.sandbox.resourcemanager.server", takes_faults=True),

@@ -11,6 +11,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -25,7 +26,6 @@ from reconciler.sandbox import gobuild, paths
 from reconciler.sandbox.emulators import BY_NAME, EMULATORS, Launch
 from reconciler.sandbox.base.faults import FaultSet
 
-START_TIMEOUT_S = 20.0  # an emulator not healthy by then is reported, with its log, instead of hanging
 STOP_TIMEOUT_S = 5.0  # SIGTERM grace before SIGKILL
 HEALTH_TIMEOUT_S = 2.0
 _PORT_ATTEMPTS = 3
@@ -186,18 +186,32 @@ def _start(say: Say, faults: dict[str, list]) -> dict:
 def _launch_all(launch: Launch, say: Say) -> dict:
     state = {"version": 1, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
              "owner": paths.owner(), "emulators": {}, "env": {}}
+    started_at = time.monotonic()
+    healthy: set[str] = set()
+
+    def wait_for(name: str) -> None:
+        if name not in healthy:
+            record = state["emulators"][name]
+            _wait_healthy(name, record)
+            record["start_seconds"] = round(time.monotonic() - started_at, 2)  # what `up` waited for it
+            healthy.add(name)
+
     try:
-        # All start at once (each Python emulator spends a second or two importing its client library's types),
-        # then each is waited for in order.
+        # Each starts as soon as what it needs is healthy (the Python emulators spend a second or two importing
+        # their client library's types, so they start together); then every one is waited for.
         for emulator in EMULATORS:
+            for needed in emulator.needs:
+                wait_for(needed)
             paths.data_dir(emulator.name).mkdir(parents=True, exist_ok=True)
+            if emulator.prepare:
+                emulator.prepare(launch)
             record = _launch(emulator.name, emulator.command(launch), launch.ports[emulator.name])
             if emulator.extra_ports:
                 record["ports"] = {extra: launch.ports[f"{emulator.name}:{extra}"] for extra in emulator.extra_ports}
             state["emulators"][emulator.name] = record
             _write_state(state)  # written as we go: a failed start can still be stopped
         for emulator in EMULATORS:
-            _wait_healthy(emulator.name, state["emulators"][emulator.name])
+            wait_for(emulator.name)
     except BaseException:
         _stop(state, say)
         raise
@@ -240,12 +254,16 @@ def _launch(name: str, command: list[str], port: int) -> dict:
                                    start_new_session=True, close_fds=True, cwd=paths.state_dir())
     _children[process.pid] = process
     (paths.pids_dir() / f"{name}.pid").write_text(f"{process.pid}\n")
+    emulator = BY_NAME[name]
+    scheme = "https" if emulator.health_ca else "http"
     return {"pid": process.pid, "port": port, "log": str(log_path),
-            "health_url": f"http://127.0.0.1:{port}{BY_NAME[name].health_path}"}
+            "health_url": f"{scheme}://127.0.0.1:{port}{emulator.health_path}",
+            "health_ca": str(emulator.health_ca()) if emulator.health_ca else None}
 
 
 def _wait_healthy(name: str, record: dict) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
+    timeout_s = BY_NAME[name].start_timeout_s  # not healthy by then: reported, with its log, instead of hanging
+    deadline = time.monotonic() + timeout_s
     detail = ""
     while time.monotonic() < deadline:
         if not _alive(record["pid"], BY_NAME[name].marker):
@@ -253,11 +271,11 @@ def _wait_healthy(name: str, record: dict) -> None:
                 raise _PortTaken(name, record["log"])
             raise EndpointError(f"the sandbox emulator {name} exited while starting:\n{_log_tail(record['log'])}",
                                 hint=f"Full log: {record['log']}")
-        healthy, detail = _probe(record["health_url"])
+        healthy, detail = _probe(record["health_url"], record.get("health_ca"))
         if healthy:
             return
         time.sleep(0.05)
-    raise EndpointError(f"the sandbox emulator {name} was not healthy after {START_TIMEOUT_S:.0f} s ({detail}):\n"
+    raise EndpointError(f"the sandbox emulator {name} was not healthy after {timeout_s:.0f} s ({detail}):\n"
                         f"{_log_tail(record['log'])}", hint=f"Full log: {record['log']}")
 
 
@@ -291,15 +309,16 @@ def _check(state: dict) -> list[EmulatorStatus]:
             rows.append(EmulatorStatus(emulator.name, record["pid"], record["port"], False, record["log"],
                                        "process not running", extra_ports))
             continue
-        healthy, detail = _probe(record["health_url"])
+        healthy, detail = _probe(record["health_url"], record.get("health_ca"))
         rows.append(EmulatorStatus(emulator.name, record["pid"], record["port"], healthy, record["log"], detail,
                                    extra_ports))
     return rows
 
 
-def _probe(url: str) -> tuple[bool, str]:
+def _probe(url: str, ca_file: str | None = None) -> tuple[bool, str]:
     try:
-        with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT_S) as response:
+        context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT_S, context=context) as response:
             return response.status == 200, "" if response.status == 200 else f"health answered {response.status}"
     except urllib.error.HTTPError as error:
         return False, f"health answered {error.code}"
@@ -362,7 +381,9 @@ def _reap(pid: int, wait: bool = False) -> None:
 
 def _write_state(state: dict) -> None:
     scratch = paths.state_file().with_suffix(".tmp")
-    scratch.write_text(json.dumps(state, indent=2) + "\n")
+    # 0600: the exports it keeps for `env` include a bearer token (SAXCTL_SANDBOX_TOKEN).
+    with os.fdopen(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+        handle.write(json.dumps(state, indent=2) + "\n")
     os.replace(scratch, paths.state_file())
 
 

@@ -38,6 +38,38 @@ def test_every_go_tool_is_pinned_to_a_version():
         assert version.startswith("v") and path.rsplit("/", 1)[1] == name, module
 
 
+def test_every_package_of_our_go_modules_is_one_its_tools_go_pins_and_go_sum_covers():
+    for module in gobuild.GO_MODULES:
+        tools = (module.directory / "tools.go").read_text()
+        assert "//go:build tools" in tools
+        for package in module.binaries.values():
+            assert f'_ "{package}"' in tools, package
+        go_sum = (module.directory / "go.sum").read_text()
+        required = [line.split()[:2] for line in (module.directory / "go.mod").read_text().splitlines()
+                    if line.startswith("\t") and "=>" not in line and "// indirect" not in line]
+        for path, version in required:
+            assert f"{path} {version} h1:" in go_sum, path
+
+
+@pytest.mark.parametrize("package, output", [("k8s.io/kubernetes/cmd/kubectl", "kubectl"),
+                                             ("go.etcd.io/etcd/server/v3", "server"),
+                                             ("github.com/fsouza/fake-gcs-server", "fake-gcs-server")])
+def test_the_file_go_writes_is_named_as_go_names_it(package, output):
+    assert gobuild._go_output_name(package) == output
+
+
+def test_a_changed_go_mod_makes_every_binary_of_the_module_stale(monkeypatch, tmp_path):
+    module_dir = tmp_path / "go"
+    shutil.copytree(gobuild.KUBE_CONTROL_PLANE.directory, module_dir)
+    module = gobuild.GoModule(directory=module_dir, binaries={"a": "example.com/a", "b": "example.com/b"},
+                              label="test", expected_cold_build="-", ldflags="-s")
+    before = {name: module.pin(name) for name in module.binaries}
+    assert before["a"] != before["b"], "each binary's stamp names its package"
+    with open(module_dir / "go.mod", "a") as go_mod:
+        go_mod.write("\n// changed\n")
+    assert all(module.pin(name) != before[name] for name in module.binaries)
+
+
 @pytest.fixture
 def empty_bin(monkeypatch, tmp_path):
     monkeypatch.setenv("SAXCTL_SANDBOX_BIN", str(tmp_path / "bin"))

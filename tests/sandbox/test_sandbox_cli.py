@@ -14,7 +14,10 @@ import requests
 SAXCTL = str(Path(sys.executable).with_name("saxctl"))
 TIMEOUT_S = 280  # covers a first-run build of fake-gcs-server (RECIPES §2: 1 min 45 s cold)
 SANDBOX_VARIABLES = ("STORAGE_EMULATOR_HOST", "SAXCTL_GKE_ENDPOINT", "SAXCTL_RESOURCEMANAGER_ENDPOINT",
-                     "SAXCTL_COMPUTE_ENDPOINT", "SAXCTL_IAM_ENDPOINT", "SAXCTL_SANDBOX_DIR", "SAXCTL_SANDBOX")
+                     "SAXCTL_COMPUTE_ENDPOINT", "SAXCTL_IAM_ENDPOINT", "SAXCTL_SANDBOX_KUBECONFIG", "SAXCTL_SANDBOX_TOKEN",
+                     "SAXCTL_SANDBOX_DIR", "SAXCTL_SANDBOX")
+EMULATORS = {"fake-gcs-server", "gcs", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok",
+             "gke", "resourcemanager", "compute", "iam"}
 
 
 def saxctl(state_dir: Path, *args: str, **env_overrides: str) -> subprocess.CompletedProcess:
@@ -61,7 +64,7 @@ def test_up_env_status_down_and_buckets_survive_a_restart(state_dir):
     status = saxctl(state_dir, "status", "--json")
     assert status.returncode == 0
     rows = {row["name"]: row for row in json.loads(status.stdout)}
-    assert set(rows) == {"fake-gcs-server", "gcs", "gke", "resourcemanager", "compute", "iam"}
+    assert set(rows) == EMULATORS
     assert all(row["healthy"] for row in rows.values())
     for name, variable in (("gke", "SAXCTL_GKE_ENDPOINT"), ("resourcemanager", "SAXCTL_RESOURCEMANAGER_ENDPOINT"),
                            ("compute", "SAXCTL_COMPUTE_ENDPOINT")):
@@ -192,3 +195,25 @@ def test_a_port_taken_between_picking_and_binding_is_retried(monkeypatch, tmp_pa
             assert all(row.healthy for row in supervisor.status())
         finally:
             supervisor.down(messages.append)
+
+
+def test_the_control_plane_restarts_with_its_objects_and_ca_and_a_new_token(state_dir):
+    def api(env: dict, method: str, path: str, token: str | None = None, **kwargs) -> requests.Response:
+        server = json.loads(Path(env["SAXCTL_SANDBOX_KUBECONFIG"]).read_text())["clusters"][0]["cluster"]
+        return requests.request(method, server["server"] + path, verify=server["certificate-authority"], timeout=10,
+                                headers={"Authorization": f"Bearer {token or env['SAXCTL_SANDBOX_TOKEN']}"}, **kwargs)
+
+    first = exports(saxctl(state_dir, "up").stdout)
+    created = api(first, "POST", "/api/v1/namespaces/default/configmaps",
+                  json={"metadata": {"name": "survives-restart"}, "data": {"a": "b"}})
+    assert created.status_code == 201, created.text
+    ca = (state_dir / "kube" / "ca.crt").read_bytes()
+    pids = {row["name"]: row["pid"] for row in json.loads(saxctl(state_dir, "status", "--json").stdout)}
+
+    assert saxctl(state_dir, "down").returncode == 0
+    assert not any(alive(pid) for pid in pids.values())
+    second = exports(saxctl(state_dir, "up").stdout)
+    assert second["SAXCTL_SANDBOX_TOKEN"] != first["SAXCTL_SANDBOX_TOKEN"], "a new token at every up"
+    assert (state_dir / "kube" / "ca.crt").read_bytes() == ca, "the CA stays: clients that hold it keep working"
+    assert api(second, "GET", "/api/v1/namespaces/default/configmaps/survives-restart").json()["data"] == {"a": "b"}
+    assert api(second, "GET", "/api/v1/namespaces", token=first["SAXCTL_SANDBOX_TOKEN"]).status_code == 401

@@ -546,6 +546,7 @@ def main(argv: list[str] | None = None, node_sink: NodeSink | None = None) -> No
     parser.add_argument("--store", type=Path, required=True, help="JSON file holding clusters and operations")
     parser.add_argument("--kube-endpoint", help="the sandbox apiserver's https:// URL: every cluster's endpoint")
     parser.add_argument("--kube-ca-file", type=Path, help="PEM file of the CA that signed the apiserver's certificate")
+    parser.add_argument("--kubeconfig", type=Path, help="where node pools' nodes become Node objects (kwok's)")
     parser.add_argument("--operation-latency", action="append", default=[], metavar="TYPE=SECONDS",
                         help="seconds an operation type takes (TYPE: CREATE_CLUSTER, ..., or default); repeatable")
     args = parser.parse_args(argv)
@@ -556,6 +557,10 @@ def main(argv: list[str] | None = None, node_sink: NodeSink | None = None) -> No
         kube = kube_access(args.kube_endpoint, args.kube_ca_file, args.store.with_name("generated-ca.pem"))
     except (ValueError, ApiError) as error:
         parser.error(str(error))
+    if args.kubeconfig is not None:
+        from reconciler.sandbox.kube.nodes import KubeNodeSink
+
+        node_sink = KubeNodeSink(args.kubeconfig)
     server = GkeServer((args.host, args.port), ResourceStore(args.store), kube, node_sink, latencies)
     launch.serve(server, args, f"GKE emulator (state in {args.store})")
 
