@@ -34,9 +34,13 @@ def apiserver(sandbox, method: str, path: str, token: str, **kwargs) -> requests
                             timeout=10, **kwargs)
 
 
-def test_the_control_plane_starts_in_order_after_the_other_emulators():
+def test_the_control_plane_starts_in_order_and_the_gke_emulator_after_its_apiserver():
     names = [emulator.name for emulator in EMULATORS]
-    assert names[-len(PROCESSES):] == list(PROCESSES)
+    assert [name for name in names if name in PROCESSES] == list(PROCESSES)
+    needs = {emulator.name: emulator.needs for emulator in EMULATORS}
+    assert needs["kube-apiserver"] == ("etcd",)
+    assert all(needs[name] == ("kube-apiserver",) for name in PROCESSES[2:])
+    assert "kube-apiserver" in needs["gke"], "clusters carry the apiserver's endpoint and CA, pools make its Nodes"
 
 
 def test_status_shows_every_process_healthy_and_where_the_kubeconfig_is(sandbox):

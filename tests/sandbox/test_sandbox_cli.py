@@ -13,8 +13,8 @@ import requests
 
 SAXCTL = str(Path(sys.executable).with_name("saxctl"))
 TIMEOUT_S = 280  # covers a first-run build of fake-gcs-server (RECIPES §2: 1 min 45 s cold)
-SANDBOX_VARIABLES = ("STORAGE_EMULATOR_HOST", "SAXCTL_GKE_ENDPOINT", "SAXCTL_RESOURCEMANAGER_ENDPOINT",
-                     "SAXCTL_COMPUTE_ENDPOINT", "SAXCTL_IAM_ENDPOINT", "SAXCTL_SANDBOX_KUBECONFIG", "SAXCTL_SANDBOX_TOKEN",
+SANDBOX_VARIABLES = ("STORAGE_EMULATOR_HOST", "SAXCTL_SANDBOX_KUBECONFIG", "SAXCTL_SANDBOX_TOKEN", "SAXCTL_GKE_ENDPOINT",
+                     "SAXCTL_RESOURCEMANAGER_ENDPOINT", "SAXCTL_COMPUTE_ENDPOINT", "SAXCTL_IAM_ENDPOINT",
                      "SAXCTL_SANDBOX_DIR", "SAXCTL_SANDBOX")
 EMULATORS = {"fake-gcs-server", "gcs", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok",
              "gke", "resourcemanager", "compute", "iam"}
