@@ -13,9 +13,23 @@ from reconciler.spec.model import Spec
 class Clients:
     def __init__(self, spec: Spec):
         self.project = spec.project.id
+        self.spec_name = spec.name  # the ownership mark
+        self.admin_bucket = spec.buckets.admin.name  # where ownership records live (IAM members)
 
     @functools.cached_property
     def storage(self):
         from reconciler.providers.gcs.client import storage_client
 
         return storage_client(self.project)
+
+    @functools.cached_property
+    def iam(self):
+        from reconciler.providers.iam.client import iam_client
+
+        return iam_client()
+
+    @functools.cached_property
+    def projects(self):
+        from reconciler.providers.iam.client import projects_client
+
+        return projects_client()
