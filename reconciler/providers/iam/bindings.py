@@ -9,6 +9,7 @@ Members of other roles, other members of the role, and conditional bindings are 
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from typing import Mapping, Sequence
 
@@ -20,7 +21,7 @@ from reconciler.errors import RetryableError
 from reconciler.providers.iam import addresses as iam_at
 from reconciler.providers.iam.members import edited, members_of
 from reconciler.providers.iam.record import Entry, MemberRecord
-from reconciler.providers.iam.resources import MEMBERS
+from reconciler.providers.iam.resources import MEMBERS, binding_id
 from reconciler.providers.parallel import observe_each
 
 
@@ -32,6 +33,9 @@ class Bindings(Provider):
         self._kind = kind
         self._policies = policies
         self._record = record
+        # This run's own policy edits go one at a time: in parallel, edits of one policy (every project binding is
+        # on the project's) would only make each other's etags stale.
+        self._edit_lock = threading.Lock()
 
     def observe(self, desired: Sequence[Resource]) -> Mapping[str, Observed | None]:
         """One policy read per policy, whatever the number of bindings on it; the record is read once per run."""
@@ -54,7 +58,7 @@ class Bindings(Provider):
         ours = present & (recorded | set(resource.fields[MEMBERS]))
         if not ours:
             return None
-        return _as_observed(resource.address, resource.remote_id, ours,
+        return _as_observed(resource.address, binding_id(ours, role, resource.params["policy"]), ours,
                             owner=self._record.spec_name if ours <= recorded else None)
 
     def _recorded(self, name: str, policy: str, role: str) -> set[str]:
@@ -64,7 +68,8 @@ class Bindings(Provider):
     def diff(self, desired: Resource, observed: Observed | None) -> Change:
         if observed is None:
             members = ", ".join(desired.fields[MEMBERS])
-            return Change(desired.address, self._kind, Action.CREATE, f"{members} is not in {desired.remote_id}",
+            return Change(desired.address, self._kind, Action.CREATE,
+                          f"{members} is not in {desired.params['role']} on {desired.params['policy']}",
                           desired=desired)
         changes = resource_changes(desired, observed.fields)
         if not changes:
@@ -90,6 +95,13 @@ class Bindings(Provider):
     def _edit(self, resource: Resource, *, add: set[str], remove: set[str], progress: Progress) -> None:
         """Read, edit, write with the etag read; then forget what was removed."""
         policy_name, role = resource.params["policy"], resource.params["role"]
+        with self._edit_lock:
+            self._edit_policy(policy_name, role, add, remove, progress)
+        if remove:
+            self._record.forget(lambda entry: not (entry.kind == self._kind and entry.name == resource.name
+                                                   and entry.resource == policy_name and entry.member in remove))
+
+    def _edit_policy(self, policy_name: str, role: str, add: set[str], remove: set[str], progress: Progress) -> None:
         policy = self._policies.read(policy_name)
         if policy is None and add:
             # A service account just created may not be visible yet to its policy methods (IAM is eventually
@@ -97,13 +109,11 @@ class Bindings(Provider):
             raise RetryableError(f"iam.serviceAccounts.getIamPolicy {policy_name}: the account does not exist (yet)")
         new_policy = None if policy is None else edited(policy, role, add, remove)
         if new_policy is not None:
-            said = [f"adding {', '.join(sorted(add))}"] if add - members_of(policy, role) else []
-            said += [f"removing {', '.join(sorted(remove))}"] if remove & members_of(policy, role) else []
-            progress.update(f"{' and '.join(said) or 'cleaning up'} in {role} on {policy_name}")
+            present = members_of(policy, role)
+            said = [f"adding {', '.join(sorted(add - present))}"] if add - present else []
+            said += [f"removing {', '.join(sorted(remove & present))}"] if remove & present else []
+            progress.update(f"{' and '.join(said) or 'removing members of deleted accounts'} ({role} on {policy_name})")
             self._policies.write(policy_name, new_policy)
-        if remove:
-            self._record.forget(lambda entry: not (entry.kind == self._kind and entry.name == resource.name
-                                                   and entry.resource == policy_name and entry.member in remove))
 
     def _entry(self, resource: Resource, member: str) -> Entry:
         return Entry(self._kind, resource.name, resource.params["policy"], resource.params["role"], member)
@@ -120,7 +130,7 @@ class Bindings(Provider):
         found = []
         for (name, policy_name, role), members in sorted(grouped.items()):
             address = Address(self._kind, name)
-            remote_id = f"{role} on {policy_name}"
+            remote_id = binding_id(members, role, policy_name)
             resource = Resource(address, self._kind, name, {MEMBERS: tuple(sorted(members))},
                                 list_keys={MEMBERS: ""}, inside=_account_of(policy_name),
                                 params={"policy": policy_name, "role": role}, remote_id=remote_id)

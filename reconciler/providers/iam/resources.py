@@ -42,6 +42,11 @@ def workload_identity_member(project: str, namespace: str, ksa: str) -> str:
     return f"serviceAccount:{project}.svc.id.goog[{namespace}/{ksa}]"
 
 
+def binding_id(members, role: str, policy: str) -> str:
+    """How plans name saxctl's part of a role binding: its members, not the whole binding (not saxctl's)."""
+    return f"{', '.join(sorted(members))} in {role} on {policy}"
+
+
 def ownership_mark(spec_name: str) -> str:
     return f"{MANAGED_BY}; saxctl-spec: {spec_name}"
 
@@ -92,5 +97,5 @@ def _binding(address: Address, *, policy: str, role: str, member: str, depends_o
         fields={MEMBERS: (member,)}, list_keys={MEMBERS: ""},
         depends_on=depends_on, inside=inside,
         params={"policy": policy, "role": role},
-        spec_field=spec_field, remote_id=f"{role} on {policy}",
+        spec_field=spec_field, remote_id=binding_id((member,), role, policy),
     )

@@ -162,6 +162,6 @@ class ServiceAccounts(Provider):
                          if member not in ours)
         if not foreign:
             return None
-        listed = ", ".join(f"{member} ({role})" for role, member in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        listed = ", ".join(f"{member} as {role}" for role, member in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         return Hazard(f"the IAM policy of {change.desired.remote_id} holds {len(foreign)} member(s) saxctl did not "
                       f"add ({listed}): deleting the account drops them", needs_approval=True)
