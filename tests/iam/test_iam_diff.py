@@ -125,6 +125,12 @@ def test_an_edit_removes_only_the_given_members_with_their_deleted_forms_and_dro
     assert [b.role for b in cleaned.bindings] == ["roles/storage.admin"]
 
 
+def test_adding_a_member_again_drops_the_grant_of_the_deleted_account_that_had_its_name():
+    read = policy(("roles/storage.admin", [f"deleted:{GSA}?uid=1234", "deleted:serviceAccount:other@x?uid=5"]))
+    written = edited(read, "roles/storage.admin", add={GSA}, remove=set())
+    assert members_of(written, "roles/storage.admin") == {GSA, "deleted:serviceAccount:other@x?uid=5"}
+
+
 def test_an_edit_that_changes_nothing_says_so():
     read = policy(("roles/storage.admin", [GSA]))
     assert edited(read, "roles/storage.admin", add={GSA}, remove={"user:never-there@example.com"}) is None

@@ -95,10 +95,14 @@ def test_out_of_band_changes_show_in_the_plan_and_apply_repairs_them(sandbox, wo
     sandbox.iam_client().delete_service_account(name=world.account_name, timeout=10)
     deleted = plan(world)
     assert deleted.code == 2
-    assert changed_lines(deleted) == [f"+ iam.service_account.{ACCOUNT} create",
+    # IAM names a deleted account's grants deleted:serviceAccount:EMAIL?uid=ID: they are not the new account's.
+    assert changed_lines(deleted) == [f"+ iam.project_binding.{LOG_WRITER} create",
+                                      f"+ iam.project_binding.{STORAGE_ADMIN} create",
+                                      f"+ iam.service_account.{ACCOUNT} create",
                                       "+ iam.workload_identity.default/sax-sa create"], deleted.out
     apply(world)
     assert world.account().description.startswith("managed-by: saxctl")
+    assert world.project_policy()[STORAGE_ADMIN] == [world.gsa_member], "the dead account's grant is gone"
     assert world.account_policy() == {WI_USER: [world.ksa_member()]}
     assert plan(world).code == 0
 

@@ -25,8 +25,9 @@ def members_of(policy: policy_pb2.Policy, role: str) -> set[str]:
 
 def edited(policy: policy_pb2.Policy, role: str, add: AbstractSet[str],
            remove: AbstractSet[str]) -> policy_pb2.Policy | None:
-    """A copy of policy with `add` in role's unconditional binding and `remove` gone from it (with their deleted:
-    forms); None when the policy already is so (no write needed)."""
+    """A copy of policy with `add` in role's unconditional binding and `remove` gone from it; None when the policy
+    already is so (no write needed). The deleted: forms of both go too: grants to accounts that no longer exist
+    under the names saxctl manages (an account deleted and created again is not granted what the old one was)."""
     result = type(policy)()
     result.CopyFrom(policy)
     changed = False
@@ -34,7 +35,8 @@ def edited(policy: policy_pb2.Policy, role: str, add: AbstractSet[str],
     for candidate in result.bindings:
         if candidate.role != role or candidate.HasField("condition"):
             continue
-        kept = [member for member in candidate.members if not _is_one_of(member, remove)]
+        kept = [member for member in candidate.members
+                if member not in remove and _deleted_account(member) not in (remove | add)]
         if len(kept) != len(candidate.members):
             del candidate.members[:]
             candidate.members.extend(kept)
@@ -55,9 +57,6 @@ def edited(policy: policy_pb2.Policy, role: str, add: AbstractSet[str],
     return result
 
 
-def _is_one_of(member: str, names: AbstractSet[str]) -> bool:
-    if member in names:
-        return True
-    if member.startswith(_DELETED):
-        return member.removeprefix(_DELETED).split("?uid=", 1)[0] in names
-    return False
+def _deleted_account(member: str) -> str | None:
+    """`deleted:serviceAccount:EMAIL?uid=ID` → `serviceAccount:EMAIL`; None for a member that is not deleted."""
+    return member.removeprefix(_DELETED).split("?uid=", 1)[0] if member.startswith(_DELETED) else None
