@@ -13,8 +13,7 @@ from reconciler.spec.model import Spec
 class Clients:
     def __init__(self, spec: Spec):
         self.project = spec.project.id
-        self.spec_name = spec.name  # the ownership mark
-        self.admin_bucket = spec.buckets.admin.name  # where ownership records live (IAM members)
+        self.spec = spec  # what some providers are built for (the IAM record's bucket, whether IAM is used at all)
 
     @functools.cached_property
     def storage(self):

@@ -19,8 +19,7 @@ from reconciler.providers.clients import Clients
 from reconciler.providers.gcs import bucket
 from reconciler.providers.gke import addresses as gke_at
 from reconciler.providers.iam import resources as iam_resources
-from reconciler.providers.iam.provider import IamProvider
-from reconciler.providers.iam.record import MemberRecord
+from reconciler.providers.iam import provider as iam_provider
 from reconciler.providers.kubernetes import addresses as kube_at
 from reconciler.providers.sax import addresses as sax_at
 from reconciler.spec.model import Spec
@@ -41,10 +40,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("checkpoint", frozenset({checkpoint.KIND}), checkpoint.desired_resources,
            lambda clients: checkpoint.CheckpointProvider(clients.storage)),
     Family("gke", frozenset({gke_at.CLUSTER, gke_at.NODE_POOL}), not_yet.gke, None),
-    Family("iam", IamProvider.kinds, lambda spec: iam_resources.desired_resources(spec, managed_kinds()),
-           lambda clients: IamProvider(clients.iam, clients.projects,
-                                       MemberRecord(clients.storage, clients.admin_bucket, clients.spec_name),
-                                       clients.project)),
+    Family("iam", iam_provider.IamProvider.kinds, lambda spec: iam_resources.desired_resources(spec, managed_kinds()),
+           iam_provider.for_run),
     Family("kubernetes", frozenset({kube_at.SERVICE_ACCOUNT, kube_at.DEPLOYMENT, kube_at.SERVICE}),
            not_yet.kubernetes, None),
     Family("sax", frozenset({sax_at.MODEL}), not_yet.sax, None),

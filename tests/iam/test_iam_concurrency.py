@@ -6,7 +6,7 @@ import time
 
 import pytest
 from cli_runner import saxctl, saxctl_background
-from conftest import calls
+from iam_world import calls
 
 from reconciler.sandbox.resourcemanager.server import OWNER
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cli_runner import saxctl
-from conftest import ACCOUNT, calls
+from iam_world import ACCOUNT, calls
 
 from reconciler.sandbox.resourcemanager.server import OWNER
 

@@ -14,11 +14,11 @@ from collections import defaultdict
 from typing import Mapping, Sequence
 
 from reconciler.engine.address import Address
-from reconciler.engine.diffing import resource_changes, show_value
 from reconciler.engine.provider import Owned, Progress, Provider
 from reconciler.engine.resource import Action, Change, Observed, Resource
 from reconciler.errors import RetryableError
 from reconciler.providers.iam import addresses as iam_at
+from reconciler.providers.iam.changes import in_place_change
 from reconciler.providers.iam.members import edited, members_of
 from reconciler.providers.iam.record import Entry, MemberRecord
 from reconciler.providers.iam.resources import MEMBERS, binding_id
@@ -66,16 +66,9 @@ class Bindings(Provider):
                 if (entry.kind, entry.name, entry.resource, entry.role) == (self._kind, name, policy, role)}
 
     def diff(self, desired: Resource, observed: Observed | None) -> Change:
-        if observed is None:
-            members = ", ".join(desired.fields[MEMBERS])
-            return Change(desired.address, self._kind, Action.CREATE,
-                          f"{members} is not in {desired.params['role']} on {desired.params['policy']}",
-                          desired=desired)
-        changes = resource_changes(desired, observed.fields)
-        if not changes:
-            return Change(desired.address, self._kind, Action.NOOP, "up to date", desired=desired, observed=observed)
-        reason = "; ".join(f"{c.path}: {show_value(c.before)} → {show_value(c.after)}" for c in changes)
-        return Change(desired.address, self._kind, Action.UPDATE, reason, changes, desired, observed)
+        members = ", ".join(desired.fields[MEMBERS])
+        return in_place_change(desired, observed,
+                               f"{members} is not in {desired.params['role']} on {desired.params['policy']}")
 
     def apply(self, change: Change, progress: Progress) -> Observed | None:
         resource = change.desired

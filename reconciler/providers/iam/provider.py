@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from reconciler.engine.provider import Owned, Progress, Provider
 from reconciler.engine.resource import Change, Hazard, Observed, Resource
@@ -17,11 +18,21 @@ from reconciler.providers.iam.service_account import ServiceAccounts
 class IamProvider(Provider):
     kinds = frozenset({iam_at.SERVICE_ACCOUNT, iam_at.PROJECT_BINDING, iam_at.WORKLOAD_IDENTITY})
 
-    def __init__(self, iam_client, projects_client, record: MemberRecord, project: str):
-        self._parts: dict[str, Provider] = {
-            iam_at.SERVICE_ACCOUNT: ServiceAccounts(iam_client, project, record),
-            iam_at.PROJECT_BINDING: Bindings(iam_at.PROJECT_BINDING, ProjectPolicies(projects_client), record),
-            iam_at.WORKLOAD_IDENTITY: Bindings(iam_at.WORKLOAD_IDENTITY, AccountPolicies(iam_client), record),
+    def __init__(self, iam_client: Callable[[], object], projects_client: Callable[[], object], record: MemberRecord,
+                 project: str, *, in_spec: bool = True):
+        """The clients come as functions: built on first use (their imports are slow), never for a spec without
+        an identity section."""
+        self._clients = iam_client, projects_client
+        self._record, self._project = record, project
+        self._in_spec = in_spec
+
+    @functools.cached_property
+    def _parts(self) -> dict[str, Provider]:
+        iam_client, projects_client = (make() for make in self._clients)
+        return {
+            iam_at.SERVICE_ACCOUNT: ServiceAccounts(iam_client, self._project, self._record),
+            iam_at.PROJECT_BINDING: Bindings(iam_at.PROJECT_BINDING, ProjectPolicies(projects_client), self._record),
+            iam_at.WORKLOAD_IDENTITY: Bindings(iam_at.WORKLOAD_IDENTITY, AccountPolicies(iam_client), self._record),
         }
 
     def observe(self, desired: Sequence[Resource]) -> Mapping[str, Observed | None]:
@@ -40,7 +51,19 @@ class IamProvider(Provider):
         return self._parts[change.kind].apply(change, progress)
 
     def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
+        """What left the spec's identity section (a role, a renamed account or KSA). A spec without one makes no IAM
+        call at all, so a user without IAM permissions can run it; its IAM objects, if it had some, stay."""
+        if not self._in_spec:
+            return ()
         return [owned for kind, part in self._parts.items() if kind in kinds for owned in part.owned(spec_name, kinds)]
 
     def hazard(self, change: Change, going_inside: Sequence[str]) -> Hazard | None:
         return self._parts[change.kind].hazard(change, going_inside)
+
+
+def for_run(clients) -> IamProvider:
+    """The provider of one run, from its reconciler.providers.clients.Clients."""
+    spec = clients.spec
+    return IamProvider(lambda: clients.iam, lambda: clients.projects,
+                       MemberRecord(clients.storage, spec.buckets.admin.name, spec.name), clients.project,
+                       in_spec=spec.identity is not None)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 from typing import Mapping, Sequence
 
-from reconciler.engine.diffing import resource_changes, show_value
 from reconciler.engine.provider import Owned, Progress, Provider
 from reconciler.engine.resource import Action, Change, Hazard, Observed, Resource
 from reconciler.errors import ConflictError
 from reconciler.providers.google_errors import remote_call
 from reconciler.providers.iam import addresses as iam_at
+from reconciler.providers.iam.changes import in_place_change
 from reconciler.providers.iam.policies import AccountPolicies
 from reconciler.providers.iam.record import MemberRecord
 from reconciler.providers.iam.resources import account_name, owner_in, project_resource
@@ -61,14 +61,7 @@ class ServiceAccounts(Provider):
         return _observed(address, account)
 
     def diff(self, desired: Resource, observed: Observed | None) -> Change:
-        if observed is None:
-            return Change(desired.address, KIND, Action.CREATE, f"service account {desired.remote_id} does not exist",
-                          desired=desired)
-        changes = resource_changes(desired, observed.fields)
-        if not changes:
-            return Change(desired.address, KIND, Action.NOOP, "up to date", desired=desired, observed=observed)
-        reason = "; ".join(f"{c.path}: {show_value(c.before)} → {show_value(c.after)}" for c in changes)
-        return Change(desired.address, KIND, Action.UPDATE, reason, changes, desired, observed)
+        return in_place_change(desired, observed, f"service account {desired.remote_id} does not exist")
 
     def apply(self, change: Change, progress: Progress) -> Observed | None:
         if change.action is Action.CREATE:
