@@ -115,7 +115,8 @@ _FORCE_DELETE = click.option("--force-delete-buckets", is_flag=True,
 def _approvals(allow_replace=(), allow_delete=(), force_delete_buckets=False):
     from reconciler.engine.plan import Approvals
 
-    return Approvals(frozenset(allow_replace), frozenset(allow_delete), force_delete_buckets)
+    return Approvals(frozenset(allow_replace), frozenset(allow_delete),
+                     frozenset({"--force-delete-buckets"}) if force_delete_buckets else frozenset())
 
 
 @main.command()

@@ -63,7 +63,7 @@ class Approvals:
 
     replace: frozenset[str] = frozenset()  # --allow-replace ADDRESS
     delete: frozenset[str] = frozenset()  # --allow-delete ADDRESS: prune (or destroy) it, whatever it holds
-    delete_data: bool = False  # --force-delete-buckets: destroy objects that still hold data
+    destroy_flags: frozenset[str] = frozenset()  # e.g. --force-delete-buckets: what a Hazard's destroy_flag names
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +311,7 @@ def _weigh_hazards(changes: list[Change], providers: ProviderSet, approvals: App
         if hazard is not None:
             approval = _approval(change, hazard, approvals, destroy)
             if hazard.needs_approval and approval is None:
-                blocked.append(Blocked(change.address, hazard.what, _hint(change, destroy)))
+                blocked.append(Blocked(change.address, hazard.what, _hint(change, hazard, destroy)))
             change = replace(change, hazard=replace(hazard, approved_by=approval))
         weighed.append(change)
     return weighed, blocked
@@ -324,16 +324,16 @@ def _approval(change: Change, hazard: Hazard, approvals: Approvals, destroy: boo
         return f"--allow-replace {change.address}"
     if change.action is Action.DELETE and change.address in approvals.delete:
         return f"--allow-delete {change.address}"
-    if change.action is Action.DELETE and destroy and approvals.delete_data:
-        return "--force-delete-buckets"
+    if change.action is Action.DELETE and destroy and hazard.destroy_flag in approvals.destroy_flags:
+        return hazard.destroy_flag
     return None
 
 
-def _hint(change: Change, destroy: bool) -> str:
+def _hint(change: Change, hazard: Hazard, destroy: bool) -> str:
     if change.action is Action.REPLACE:
         return f"rerun with --allow-replace {change.address} to replace it anyway"
-    if destroy:
-        return f"rerun with --force-delete-buckets (or --allow-delete {change.address}) to delete it with its contents"
+    if destroy and hazard.destroy_flag:
+        return f"rerun with {hazard.destroy_flag} (or --allow-delete {change.address}) to delete it with its contents"
     return f"rerun with --allow-delete {change.address} to delete it anyway"
 
 

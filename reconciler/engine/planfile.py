@@ -138,7 +138,7 @@ def _change_to_json(change: Change) -> dict[str, Any]:
             "outputs": dict(observed.outputs),
         },
         "hazard": None if hazard is None else {"what": hazard.what, "needs_approval": hazard.needs_approval,
-                                               "approved_by": hazard.approved_by},
+                                               "approved_by": hazard.approved_by, "destroy_flag": hazard.destroy_flag},
         "pruned": change.pruned,
     }
 

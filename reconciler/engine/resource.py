@@ -115,6 +115,7 @@ class Hazard:
     what: str  # e.g. "gs://my-sax-admin holds 12 objects (the Sax root): they will be deleted"
     needs_approval: bool  # False for what saxctl can rebuild on its own (a checkpoint converted again)
     approved_by: str | None = None  # the flag that approved it, recorded in a saved plan
+    destroy_flag: str | None = None  # a flag that approves it for every object of its kind in a destroy
 
 
 @dataclass(frozen=True, slots=True)

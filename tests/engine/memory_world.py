@@ -79,7 +79,8 @@ class MemoryProvider(Provider):
         live = self.world.get(change.desired.name)
         if live is None or "data" not in live["fields"]:
             return None
-        return Hazard(f"mem://{change.desired.name} holds {live['fields']['data']}", needs_approval=True)
+        return Hazard(f"mem://{change.desired.name} holds {live['fields']['data']}", needs_approval=True,
+                      destroy_flag="--force-delete-things")
 
     def apply(self, change, progress):
         with self._lock:

@@ -166,9 +166,10 @@ def test_pruning_what_holds_data_needs_its_address_allowed(memory):
 
 def test_destroying_what_holds_data_needs_the_flag(memory):
     memory.put("bucket", data="user files")
-    assert plan_for(memory, [thing("bucket")], mode="destroy").blocked[0].hint.startswith(
-        "rerun with --force-delete-buckets")
-    assert plan_for(memory, [thing("bucket")], mode="destroy", approvals=Approvals(delete_data=True)).applicable
+    assert plan_for(memory, [thing("bucket")], mode="destroy").blocked[0].hint == (
+        "rerun with --force-delete-things (or --allow-delete mem.thing.bucket) to delete it with its contents")
+    flag = Approvals(destroy_flags=frozenset({"--force-delete-things"}))
+    assert plan_for(memory, [thing("bucket")], mode="destroy", approvals=flag).applicable
 
 
 def test_a_plan_without_deletes_asks_no_provider_what_it_would_lose(memory):

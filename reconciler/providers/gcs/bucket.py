@@ -21,6 +21,7 @@ SPEC_LABEL = "saxctl-spec"  # label key: value metadata.name of the owning spec
 SAXCTL_PREFIX = "saxctl/"  # objects saxctl itself keeps in its buckets (the lock): not user data
 TIMEOUT = 30  # seconds per HTTP request
 LISTED_AT_MOST = 1000  # objects counted when telling what a delete would lose
+FORCE_DELETE_FLAG = "--force-delete-buckets"  # the destroy flag that agrees to deleting buckets with what they hold
 
 
 def address(role: str) -> Address:
@@ -176,7 +177,7 @@ class BucketProvider(Provider):
         what = f"{url(name)} holds {count} object(s) saxctl did not write ({size}: {examples})"
         if change.desired.params.get("role") == "admin":
             what += ", among them the Sax root (the admin server's state)"
-        return Hazard(f"{what}: they will be deleted with it", needs_approval=True)
+        return Hazard(f"{what}: they will be deleted with it", needs_approval=True, destroy_flag=FORCE_DELETE_FLAG)
 
     def _create(self, resource: Resource, progress: Progress) -> Observed:
         from google.api_core.exceptions import Conflict
