@@ -37,7 +37,9 @@ class Emulator:
     extra_ports: tuple[str, ...] = ()
     prepare: Callable[[Launch], None] | None = None  # writes what the process reads at start (certificates, tokens)
     health_ca: Callable[[], Path] | None = None  # health is HTTPS, verified against this CA
-    start_timeout_s: float = 20.0  # how long it may take to be healthy before `up` gives up
+    # How long it may take to be healthy before `up` gives up: a Python emulator imports its client library's types in
+    # 1-2 s on an idle machine, and took over 20 s while CI-like loads (load average 5-8 on 2 cores) ran beside it.
+    start_timeout_s: float = 60.0
     needs: tuple[str, ...] = ()  # emulators that must be healthy before it starts (the others start at once)
 
     def port_keys(self) -> list[str]:

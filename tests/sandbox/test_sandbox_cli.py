@@ -89,7 +89,9 @@ def test_up_env_status_down_and_buckets_survive_a_restart(state_dir):
     not_up = saxctl(state_dir, "env")
     assert not_up.returncode == 1 and "the sandbox is not up" in not_up.stderr and "Traceback" not in not_up.stderr
 
-    restarted = exports(saxctl(state_dir, "up").stdout)
+    second_up = saxctl(state_dir, "up")
+    assert second_up.returncode == 0, second_up.stderr
+    restarted = exports(second_up.stdout)
     kept = requests.get(f"{restarted['STORAGE_EMULATOR_HOST']}/storage/v1/b/survives-restart", timeout=10).json()
     assert (kept["labels"], kept["storageClass"]) == ({"a": "b"}, "ARCHIVE")
 
