@@ -38,7 +38,7 @@ class Emulator:
     prepare: Callable[[Launch], None] | None = None  # writes what the process reads at start (certificates, tokens)
     health_ca: Callable[[], Path] | None = None  # health is HTTPS, verified against this CA
     # How long it may take to be healthy before `up` gives up: a Python emulator imports its client library's types in
-    # 1-2 s on an idle machine, and took over 20 s while CI-like loads (load average 5-8 on 2 cores) ran beside it.
+    # 1-2 s on an idle machine; 20 s left too little margin with eleven processes starting on 2 busy cores.
     start_timeout_s: float = 60.0
     needs: tuple[str, ...] = ()  # emulators that must be healthy before it starts (the others start at once)
 
