@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 
 from reconciler.checkpoint.gptj_config import GptjDims, load_gptj_dims
 from reconciler.checkpoint.torch_zip import TorchShard
+from reconciler.engine.provider import Progress
 from reconciler.errors import SaxctlError
 
 # Ordered by preference: safetensors cannot run code, so it wins when a directory has both.
@@ -105,43 +105,18 @@ class HfSource:
     dims: GptjDims
     tensors: dict[str, SourceTensor]
     files: tuple[Path, ...]  # config, index and shards: what the fingerprint covers
-    fingerprint: str
 
 
-def source_fingerprint(directory: Path) -> str:
-    """A cheap identity of a source directory: names, sizes and mtimes of its files, plus the index's content.
-
-    Plans run this every time, and hashing 24 GB of weights would take minutes; any tool that rewrites a shard
-    changes its size or mtime (the same test rsync and make rely on). The index and config are hashed whole
-    because they are tiny and define which tensors exist.
-    """
-    digest = hashlib.sha256()
-    for path in sorted(_fingerprinted_files(directory)):
-        stat = path.stat()
-        digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-        if path.suffix == ".json":
-            digest.update(path.read_bytes())
-    return "sha256:" + digest.hexdigest()
-
-
-def _fingerprinted_files(directory: Path) -> list[Path]:
+def source_files(directory: Path) -> tuple[Path, ...]:
+    """The files a conversion reads: config.json, the index (if any) and every shard it names, all present."""
+    directory = Path(directory)
     if not directory.is_dir():
         raise SaxctlError(f"{directory}: not a directory (expected a Hugging Face GPT-J model directory)")
-    wanted = {"config.json", *_INDEXES, *_SINGLE_FILES}
-    return [
-        path
-        for path in directory.iterdir()
-        if path.is_file() and (path.name in wanted or path.suffix in (".bin", ".safetensors"))
-    ]
-
-
-def open_source(directory: Path) -> HfSource:
-    """Read the config, the index and every shard's tensor table (no weights yet); fail before anything is written."""
-    directory = Path(directory)
-    fingerprint = source_fingerprint(directory)
-    dims = load_gptj_dims(directory / "config.json")
+    config = directory / "config.json"
+    if not config.is_file():
+        raise SaxctlError(f"{config}: missing; a Hugging Face model directory has a config.json")
     weight_map, index_file = _weight_map(directory)
-    tensors: dict[str, SourceTensor] = {}
+    shards = []
     for shard_name in sorted(set(weight_map.values())):
         shard_path = directory / shard_name
         if not shard_path.is_file():
@@ -149,21 +124,63 @@ def open_source(directory: Path) -> HfSource:
             raise SaxctlError(
                 f"{shard_path}: missing; {index_file.name if index_file else 'the index'} lists it for tensor {first}"
             )
+        shards.append(shard_path)
+    return (config, *([index_file] if index_file else []), *shards)
+
+
+def source_fingerprint(directory: Path, progress: Progress | None = None) -> str:
+    """The identity of a source by content: every file it reads, by name, size and content hash.
+
+    Each file's hash is cached by its identity (size, mtime, ctime, inode), so only new or rewritten files are
+    read; `touch` costs one re-read of that file and leaves the fingerprint as it was.
+    """
+    import xxhash
+
+    from reconciler.checkpoint.source_hashes import HASH_PREFIX, cached_hash, file_hash
+
+    files = source_files(directory)
+    unhashed = [path for path in files if cached_hash(path) is None]
+    total, done = sum(path.stat().st_size for path in unhashed), 0
+    if progress is not None and unhashed:
+        progress.update("hashing the source")
+        progress.advance(0, total)
+
+    def read(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress.advance(done, total)
+
+    digest = xxhash.xxh3_128()
+    for path in files:
+        digest.update(f"{path.name}\0{path.stat().st_size}\0{file_hash(path, read)}\n".encode())
+    return HASH_PREFIX + digest.hexdigest()
+
+
+def open_source(directory: Path) -> HfSource:
+    """Read the config, the index and every shard's tensor table (no weights yet); fail before anything is written."""
+    directory = Path(directory)
+    files = source_files(directory)
+    dims = load_gptj_dims(directory / "config.json")
+    weight_map, index_file = _weight_map(directory)
+    tensors: dict[str, SourceTensor] = {}
+    for shard_path in files:
         if shard_path.suffix == ".safetensors":
             reader: _ShardReader = _SafetensorsReader(shard_path)
             shapes = _safetensors_shapes(shard_path)
-        else:
+        elif shard_path.suffix == ".bin":
             shard = TorchShard(shard_path)
             reader = _TorchReader(shard)
             shapes = {name: record.shape for name, record in shard.records.items()}
+        else:
+            continue
         for name, shape in shapes.items():
-            if weight_map.get(name, shard_name) == shard_name:
+            if weight_map.get(name, shard_path.name) == shard_path.name:
                 tensors[name] = SourceTensor(name, shard_path, shape, reader)
     for name, shard_name in weight_map.items():
         if name not in tensors:
             raise SaxctlError(f"{directory / shard_name}: tensor {name} is listed in {index_file.name} but absent")
-    files = tuple(sorted(_fingerprinted_files(directory)))
-    return HfSource(directory, dims, tensors, files, fingerprint)
+    return HfSource(directory, dims, tensors, files)
 
 
 def _weight_map(directory: Path) -> tuple[dict[str, str], Path | None]:

@@ -12,7 +12,7 @@ from reconciler.errors import SaxctlError
 
 # Inside checkpoint_00000000/, not next to it: paxml lists the parent for checkpoint_<step> names and parses them.
 MANIFEST_NAME = "saxctl-manifest.json"
-CONVERTER_VERSION = "1"  # bump when the output for the same source changes
+CONVERTER_VERSION = "2"  # bump when the output for the same source changes (2: uncompressed arrays, content fingerprint)
 MARKER_NAME = "commit_success.txt"
 MARKERS = (f"metadata/{MARKER_NAME}", f"state/{MARKER_NAME}", MARKER_NAME)  # written in this order: root last
 
