@@ -22,18 +22,19 @@ log = logging.getLogger(__name__)
 class RequestLog:
     """The API calls seen since the last reset: what a benchmark counts ("2 reads, 0 writes").
 
-    Each entry: method, path, query, status (0 when no answer was sent) and ms until the status line.
+    Each entry: method, path, query, status (0 when no answer was sent), ms until the status line, and the
+    request body's declared size in bytes (what an upload sent).
     """
 
     def __init__(self) -> None:
         self._entries: list[dict] = []
         self._lock = threading.Lock()
 
-    def record(self, method: str, path: str, query: str, status: int, seconds: float) -> None:
+    def record(self, method: str, path: str, query: str, status: int, seconds: float, body_bytes: int = 0) -> None:
         with self._lock:
             if len(self._entries) < _MAX_LOGGED_REQUESTS:
                 self._entries.append({"method": method, "path": path, "query": query, "status": status,
-                                      "ms": round(seconds * 1000, 1)})
+                                      "ms": round(seconds * 1000, 1), "bytes": body_bytes})
 
     def entries(self) -> list[dict]:
         with self._lock:
@@ -149,7 +150,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if not self._recorded and not self.url_path.startswith(CONTROL_PREFIX):
             self._recorded = True
             self.server.requests.record(self.command, self.url_path, self.url_query, status,
-                                        time.monotonic() - self._started)
+                                        time.monotonic() - self._started, int(self.headers.get("Content-Length") or 0))
 
     def _dispatch(self, method: str) -> None:
         self._started = time.monotonic()
