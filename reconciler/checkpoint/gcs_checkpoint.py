@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from reconciler.checkpoint.convert import is_committed
 from reconciler.checkpoint.manifest import MANIFEST_NAME, MARKERS, Manifest, load_manifest
-from reconciler.checkpoint.resumable import CHUNK_BYTES, SESSIONS_NAME, TIMEOUT, SessionStore, api_error
+from reconciler.checkpoint.resumable import CHUNK_BYTES, SESSIONS_NAME, TIMEOUT, SessionStore, clean_errors
 from reconciler.checkpoint.resumable import send as send_resumable
 from reconciler.engine.provider import Progress
 from reconciler.errors import RemoteError, SaxctlError
 from reconciler.providers.google_errors import remote_call
+
+
+@contextlib.contextmanager
+def _call(method: str, target: str) -> Iterator[None]:
+    """One storage API call: errors become saxctl's, named by method and object, with the server's message only."""
+    with remote_call(method, target), clean_errors():
+        yield
 
 
 def _default_retry():
@@ -61,7 +70,7 @@ def read_remote(client, url: str) -> RemoteCheckpoint:
     generation = ""
     from google.api_core.exceptions import NotFound
 
-    with remote_call("storage.objects.list", f"gs://{bucket_name}/{prefix}/"):
+    with _call("storage.objects.list", f"gs://{bucket_name}/{prefix}/"):
         try:
             for blob in client.list_blobs(bucket_name, prefix=prefix + "/", timeout=TIMEOUT):
                 relative = blob.name[len(prefix) + 1 :]
@@ -73,7 +82,7 @@ def read_remote(client, url: str) -> RemoteCheckpoint:
     manifest = None
     if MANIFEST_NAME in crcs:
         target = f"gs://{bucket_name}/{prefix}/{MANIFEST_NAME}"
-        with remote_call("storage.objects.get", target):
+        with _call("storage.objects.get", target):
             text = client.bucket(bucket_name).blob(f"{prefix}/{MANIFEST_NAME}").download_as_text(timeout=TIMEOUT)
         manifest = Manifest.from_json(text, target)
     return RemoteCheckpoint(url, crcs, manifest, generation)
@@ -106,7 +115,7 @@ def check_destination(client, url: str) -> None:
     from google.api_core.exceptions import NotFound
 
     bucket_name, prefix = parse_gs_url(url)
-    with remote_call("storage.objects.list", f"gs://{bucket_name}/{prefix}/"):
+    with _call("storage.objects.list", f"gs://{bucket_name}/{prefix}/"):
         try:
             next(iter(client.list_blobs(bucket_name, prefix=prefix + "/", max_results=1, timeout=TIMEOUT)), None)
         except NotFound:
@@ -144,7 +153,7 @@ def upload(client, root: Path, url: str, workers: int = 8, progress: Progress | 
     def delete(relative: str) -> None:
         from google.api_core.exceptions import NotFound
 
-        with remote_call("storage.objects.delete", target(relative)):
+        with _call("storage.objects.delete", target(relative)):
             try:
                 bucket.blob(f"{prefix}/{relative}").delete(timeout=TIMEOUT, retry=_default_retry())
             except NotFound:  # a retried delete whose first attempt went through
@@ -154,7 +163,7 @@ def upload(client, root: Path, url: str, workers: int = 8, progress: Progress | 
         if marker in remote.crc32c_by_path:
             delete(marker)
     if not same_manifest:
-        with remote_call("storage.objects.insert", target(MANIFEST_NAME)):
+        with _call("storage.objects.insert", target(MANIFEST_NAME)):
             bucket.blob(f"{prefix}/{MANIFEST_NAME}").upload_from_string(
                 manifest_text, content_type="application/json", timeout=TIMEOUT, retry=_default_retry()
             )
@@ -169,7 +178,7 @@ def upload(client, root: Path, url: str, workers: int = 8, progress: Progress | 
 
     def send(number: int, relative: str) -> None:
         info = manifest.files[relative]
-        with remote_call("storage.objects.insert", target(relative)):
+        with _call("storage.objects.insert", target(relative)):
             if info["size"] > CHUNK_BYTES:
                 result = send_resumable(client, bucket_name, f"{prefix}/{relative}", root / relative, info["size"],
                                         info["crc32c"], sessions, relative, counter.add)
@@ -183,7 +192,7 @@ def upload(client, root: Path, url: str, workers: int = 8, progress: Progress | 
             for _ in pool.map(send, range(len(pending)), pending):
                 pass
     for marker in MARKERS:
-        with remote_call("storage.objects.insert", target(marker)):
+        with _call("storage.objects.insert", target(marker)):
             bucket.blob(f"{prefix}/{marker}").upload_from_string(
                 f"Checkpoint commit was successful to {url}\n", timeout=TIMEOUT, retry=_default_retry()
             )
@@ -192,18 +201,9 @@ def upload(client, root: Path, url: str, workers: int = 8, progress: Progress | 
 
 def _send_small(blob, file: Path, info: dict, on_sent) -> None:
     """One request (multipart upload), checked against the manifest's crc32c by GCS and by us."""
-    from google.api_core.exceptions import GoogleAPICallError
-    from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
-
     with open(file, "rb") as handle:
-        try:
-            blob.upload_from_file(handle, size=info["size"], checksum="crc32c", crc32c_checksum_value=info["crc32c"],
-                                  timeout=TIMEOUT, retry=_default_retry())
-        except (GoogleAPICallError, InvalidResponse, DataCorruption) as error:
-            response = getattr(error, "response", None)
-            if response is None:
-                raise
-            raise api_error(response) from None  # the client's message embeds the request URL and its internals
+        blob.upload_from_file(handle, size=info["size"], checksum="crc32c", crc32c_checksum_value=info["crc32c"],
+                              timeout=TIMEOUT, retry=_default_retry())
     if blob.crc32c != info["crc32c"]:
         raise SaxctlError(f"gs://{blob.bucket.name}/{blob.name}: GCS reports crc32c {blob.crc32c}, "
                           f"the file has {info['crc32c']}")
@@ -223,7 +223,7 @@ def delete_checkpoint(client, url: str) -> int:
     deleted = 0
     for relative in ours:
         if relative in remote.crc32c_by_path:
-            with remote_call("storage.objects.delete", f"gs://{bucket_name}/{prefix}/{relative}"):
+            with _call("storage.objects.delete", f"gs://{bucket_name}/{prefix}/{relative}"):
                 try:
                     bucket.blob(f"{prefix}/{relative}").delete(timeout=TIMEOUT)
                     deleted += 1

@@ -8,13 +8,14 @@ the server stands; 308 means "go on", 200/201 "done", 404/410 "session gone, sta
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from reconciler.errors import SaxctlError
 
@@ -68,6 +69,22 @@ class Sent:
     bytes_sent: int  # in this process: what a resumed upload saved is the difference to the size
 
 
+@contextlib.contextmanager
+def clean_errors() -> Iterator[None]:
+    """Re-raise a storage client error with the server's message alone: the client's own message embeds the request
+    URL (with an upload session's id) and its internals, e.g. ('Request failed with status code', 403, ...)."""
+    from google.api_core.exceptions import GoogleAPICallError
+    from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
+
+    try:
+        yield
+    except (GoogleAPICallError, InvalidResponse, DataCorruption) as error:
+        response = getattr(error, "response", None)
+        if response is None or not hasattr(response, "status_code"):
+            raise
+        raise api_error(response) from None
+
+
 def api_error(response) -> Exception:
     """The google-api-core exception for an HTTP error reply, with the server's own message (never the URL)."""
     from google.api_core import exceptions as api_exceptions
@@ -80,16 +97,10 @@ def api_error(response) -> Exception:
 
 
 def _start(client, bucket_name: str, blob_name: str, size: int, crc32c: str) -> str:
-    from google.api_core import exceptions as api_exceptions
-
     blob = client.bucket(bucket_name).blob(blob_name)
     blob.crc32c = crc32c  # sent with the session: GCS refuses to finish an object whose bytes do not match
-    try:
+    with clean_errors():
         return blob.create_resumable_upload_session(size=size, client=client, timeout=TIMEOUT, checksum=None)
-    except api_exceptions.GoogleAPICallError as error:
-        if error.response is not None:  # its message embeds the request URL and the client's own diagnostics
-            raise api_error(error.response) from None
-        raise
 
 
 def _offset(response) -> int:
