@@ -108,37 +108,32 @@ Block = tuple[tuple[slice | int, ...], np.ndarray]
 def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor]) -> Iterator[Block]:
     """(index into the Pax array, float32 values) in C order, each at most about BLOCK_BYTES.
 
-    Yielding in C order lets the caller checksum the array as it goes. GPT-J's rotary embedding is
-    "rotate every two" in HF and in Pax alike, so q and k are taken as they are, with no permutation.
+    Yielding in C order lets the caller checksum and write the array as it goes. A block may be a view of the
+    mapped source: it is released when the caller asks for the next one. GPT-J's rotary embedding is "rotate every
+    two" in HF and in Pax alike, so q and k are taken as they are, with no permutation.
     """
     sources = [tensors[name] for name in array.sources]
     if array.transform == QKV:  # [3, D, N, H]: q, then k, then v, each the transpose of a [N*H, D] matrix
         for which, source in enumerate(sources):
             for rows in _row_blocks(array.shape[1], array.shape[2:]):
-                values = np.ascontiguousarray(source.read((slice(None), rows)).T)
-                yield (which, rows), values.reshape(-1, *array.shape[2:])
+                yield (which, rows), source.columns_transposed(rows).reshape(-1, *array.shape[2:])
         return
     (source,) = sources
     for rows in _row_blocks(array.shape[0], array.shape[1:]):
         if array.transform == TRANSPOSE:
-            values = source.read((slice(None), rows)).T
-        elif array.transform == SPLIT_HEADS:
-            values = source.read((rows,)).reshape(-1, *array.shape[1:])
-        elif rows.start < source.shape[0]:
-            values = source.read((slice(rows.start, min(rows.stop, source.shape[0])),))
-        else:
-            values = np.empty((0, *array.shape[1:]), np.float32)
-        yield (rows,), _pad_to(np.ascontiguousarray(values), (rows.stop - rows.start, *array.shape[1:]))
+            yield (rows,), source.columns_transposed(rows, array.shape[1])
+            continue
+        # COPY and SPLIT_HEADS take whole source rows; rows past the source's vocabulary are zeros (padding).
+        stop = min(rows.stop, source.shape[0])
+        if rows.start < stop:
+            yield (slice(rows.start, stop),), source.rows(rows.start, stop).reshape(-1, *array.shape[1:])
+            source.release(rows.start, stop)
+        if stop < rows.stop:
+            start = max(rows.start, stop)
+            yield (slice(start, rows.stop),), np.zeros((rows.stop - start, *array.shape[1:]), np.float32)
 
 
 def _row_blocks(count: int, row_shape: tuple[int, ...]) -> Iterator[slice]:
     step = max(1, BLOCK_BYTES // (4 * int(np.prod(row_shape, dtype=np.int64))))
     for start in range(0, count, step):
         yield slice(start, min(count, start + step))
-
-
-def _pad_to(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Zeros past the source's vocabulary: the explicit form of the padding paxml would otherwise apply silently."""
-    if values.shape == shape:
-        return values
-    return np.pad(values, [(0, want - have) for want, have in zip(shape, values.shape)])

@@ -12,7 +12,9 @@ from reconciler.errors import SaxctlError
 
 # Inside checkpoint_00000000/, not next to it: paxml lists the parent for checkpoint_<step> names and parses them.
 MANIFEST_NAME = "saxctl-manifest.json"
-CONVERTER_VERSION = "2"  # bump when the output for the same source changes (2: uncompressed arrays, content fingerprint)
+# Bump when the output for the same source changes. 2: arrays uncompressed (were zstd), sources fingerprinted by
+# content (were names, sizes and times), so a version-1 checkpoint plans as a replacement that says why.
+CONVERTER_VERSION = "2"
 MARKER_NAME = "commit_success.txt"
 MARKERS = (f"metadata/{MARKER_NAME}", f"state/{MARKER_NAME}", MARKER_NAME)  # written in this order: root last
 

@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from reconciler.checkpoint.filebytes import mapped_blocks
 from reconciler.errors import SaxctlError
 
 HASH_PREFIX = "xxh3-128:"
-_READ_BLOCK = 16 << 20
 _lock = threading.Lock()  # one writer of the cache file per process; processes race harmlessly (last one wins)
 
 
@@ -84,14 +84,11 @@ def file_hash(path: Path, on_read: Callable[[int], None] | None = None) -> str:
 
     identity = FileIdentity.of(path)
     digest = xxhash.xxh3_128()
-    buffer = bytearray(_READ_BLOCK)
-    view = memoryview(buffer)
     try:
-        with open(path, "rb", buffering=0) as handle:
-            while count := handle.readinto(buffer):
-                digest.update(view[:count])
-                if on_read is not None:
-                    on_read(count)
+        for block in mapped_blocks(path):
+            digest.update(block)
+            if on_read is not None:
+                on_read(len(block))
     except OSError as error:
         raise SaxctlError(f"{path}: cannot read it ({error.strerror})") from None
     if FileIdentity.of(path) != identity:

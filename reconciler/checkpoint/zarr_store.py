@@ -17,11 +17,11 @@ from typing import Iterable
 import google_crc32c
 import numpy as np
 
+from reconciler.checkpoint.filebytes import mapped_blocks
 from reconciler.errors import SaxctlError
 
 METADATA_VERSION = 1.1  # paxml reads checkpoint_*/metadata/metadata; without it, it assumes version 0 and fails
 COMPRESSOR = None  # zarr's "compressor": see the module docstring
-READ_BLOCK_BYTES = 16 << 20
 
 
 def chunk_name(shape: tuple[int, ...]) -> str:
@@ -137,11 +137,9 @@ def write_metadata(path: Path) -> None:
 
 
 def _file_crc(path: Path) -> int:
-    buffer = np.empty(READ_BLOCK_BYTES, dtype=np.uint8)
     crc = 0
-    with open(path, "rb", buffering=0) as handle:
-        while count := handle.readinto(buffer):
-            crc = google_crc32c.extend(crc, buffer[:count])
+    for block in mapped_blocks(path):
+        crc = google_crc32c.extend(crc, np.frombuffer(block, np.uint8))
     return crc
 
 

@@ -43,7 +43,8 @@ def _target_vocab(spec: Spec, key: str, checkpoint: Checkpoint) -> tuple[int, st
                            f"{model.model_path} expects {rows} vocabulary rows, {known[0][1].model_path} "
                            f"(models[{known[0][0]}]) {known[0][2]}: one converted checkpoint cannot serve both")
     if not known:
-        return DEFAULT_VOCAB_SIZE, f"no model of the spec names a params class saxctl knows; GPT-J's {DEFAULT_VOCAB_SIZE}"
+        return DEFAULT_VOCAB_SIZE, (f"no model of the spec names a params class saxctl knows; "
+                                    f"GPT-J's {DEFAULT_VOCAB_SIZE}")
     index, model, rows = known[0]
     return rows, f"{model.model_path} (models[{index}]) expects {rows}"
 

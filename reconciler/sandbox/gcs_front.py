@@ -54,9 +54,10 @@ class ResumableOffsets:
         self._lock = threading.Lock()
 
     def relayed(self, method: str, upload_id: str | None, response: http.client.HTTPResponse) -> None:
-        if method == "POST" and response.status == 200 and (match := _UPLOAD_ID.search(response.getheader("Location") or "")):
+        started = _UPLOAD_ID.search(response.getheader("Location") or "") if method == "POST" else None
+        if started and response.status == 200:
             with self._lock:
-                self._offsets[match.group(1)] = 0
+                self._offsets[started.group(1)] = 0
         elif method == "PUT" and upload_id is not None:
             with self._lock:
                 if response.status == 308:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -157,8 +158,19 @@ def test_create_noop_incomplete_replace(sandbox, unique_name, source: Path, tmp_
     assert provider.diff(changed, provider.observe([changed])[changed.address]).action is Action.NOOP
 
 
-def test_missing_source_keeps_a_complete_checkpoint_and_says_what_it_did_not_compare(
-        sandbox, unique_name, source: Path, tmp_path: Path):
+@dataclass(frozen=True)
+class Uploaded:
+    """The tiny checkpoint converted and uploaded through the provider, and what a test needs to look at it."""
+
+    client: object
+    bucket: str
+    url: str
+    provider: CheckpointProvider
+    desired: object
+
+
+@pytest.fixture
+def uploaded(sandbox, unique_name, source: Path, tmp_path: Path) -> Uploaded:
     client = sandbox.storage_client(PROJECT)
     bucket = unique_name("data")
     client.create_bucket(bucket)
@@ -166,9 +178,14 @@ def test_missing_source_keeps_a_complete_checkpoint_and_says_what_it_did_not_com
     provider = CheckpointProvider(client, staging_root=tmp_path / "staging")
     desired, = desired_resources(_spec(source, url, data_bucket=bucket))
     provider.apply(provider.diff(desired, None), RecordedProgress())
+    return Uploaded(client, bucket, url, provider, desired)
 
+
+def test_missing_source_keeps_a_complete_checkpoint_and_says_what_it_did_not_compare(uploaded: Uploaded,
+                                                                                      source: Path):
+    client, bucket, provider = uploaded.client, uploaded.bucket, uploaded.provider
     shutil.rmtree(source)
-    without_source, = desired_resources(_spec(source, url, data_bucket=bucket))
+    without_source, = desired_resources(_spec(source, uploaded.url, data_bucket=bucket))
     change = provider.diff(without_source, provider.observe([without_source])[without_source.address])
     assert change.action is Action.NOOP
     assert "not compared with its source" in change.reason and "does not exist" in change.reason
@@ -178,17 +195,10 @@ def test_missing_source_keeps_a_complete_checkpoint_and_says_what_it_did_not_com
         provider.diff(without_source, provider.observe([without_source])[without_source.address])
 
 
-def test_a_checkpoint_of_the_old_converter_is_replaced_with_a_reason(sandbox, unique_name, source: Path,
-                                                                      tmp_path: Path):
+def test_a_checkpoint_of_the_old_converter_is_replaced_with_a_reason(uploaded: Uploaded):
     from reconciler.checkpoint.manifest import MANIFEST_NAME, Manifest
 
-    client = sandbox.storage_client(PROJECT)
-    bucket = unique_name("data")
-    client.create_bucket(bucket)
-    url = f"gs://{bucket}/ckpt/checkpoint_00000000"
-    provider = CheckpointProvider(client, staging_root=tmp_path / "staging")
-    desired, = desired_resources(_spec(source, url, data_bucket=bucket))
-    provider.apply(provider.diff(desired, None), RecordedProgress())
+    client, bucket, provider, desired = uploaded.client, uploaded.bucket, uploaded.provider, uploaded.desired
     # What saxctl's first converter left: version 1, a fingerprint of file names, sizes and times.
     blob = client.bucket(bucket).blob(f"ckpt/checkpoint_00000000/{MANIFEST_NAME}")
     manifest = Manifest.from_json(blob.download_as_text(), "test")
