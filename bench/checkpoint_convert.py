@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -157,23 +158,30 @@ def _plain_copy_seconds(source: Path, workdir: Path) -> float:
     return seconds
 
 
-def _compare_with_copy(source: Path, workdir: Path, layers: int, vocab: int) -> dict:
-    """cp, convert, cp: the ratio uses the mean of both copies, so a busy neighbour weighs on both sides."""
+def _compare_with_copy(source: Path, workdir: Path, layers: int, vocab: int, rounds: int = 2) -> dict:
+    """cp and convert alternated (cp, convert, cp, convert, cp), medians compared: on a machine shared with other
+    work, one sample of either can be off by 3x; interleaving puts the same neighbours on both sides."""
     copies = [_plain_copy_seconds(source, workdir)]
-    subprocess.run(["sync"], check=True)
-    run = _measure("streaming", source, workdir / "out", vocab)
-    output_bytes = _du(workdir / "out")
-    shutil.rmtree(workdir / "out")
-    copies.append(_plain_copy_seconds(source, workdir))
-    copy_seconds = sum(copies) / len(copies)
+    conversions = []
+    for _ in range(rounds):
+        subprocess.run(["sync"], check=True)
+        conversions.append(_measure("streaming", source, workdir / "out", vocab))
+        output_bytes = _du(workdir / "out")
+        shutil.rmtree(workdir / "out")
+        copies.append(_plain_copy_seconds(source, workdir))
+    copy_seconds = statistics.median(copies)
+    run = sorted(conversions, key=lambda c: c["seconds"])[len(conversions) // 2]  # the median run (upper)
     source_bytes = _du(source)
     return run | {
         "layers": layers,
+        "convert_seconds_all": [c["seconds"] for c in conversions],
         "cp_seconds": [round(c, 1) for c in copies],
         "cp_mb_per_s": round(source_bytes / 1e6 / copy_seconds, 1),
         "ratio_to_cp": round(copy_seconds / run["seconds"], 2),
         "output_mb": round(output_bytes / 1e6, 1),
         "output_over_input": round(output_bytes / source_bytes, 3),
+        "peak_rss_mb": max(c["peak_rss_mb"] for c in conversions),
+        "peak_tree_rss_mb_sampled": max(c["peak_tree_rss_mb_sampled"] for c in conversions),
     }
 
 
@@ -189,16 +197,17 @@ def _write_results(result: dict) -> None:
         f"from its own random-normal stream (scale 0.02: as incompressible as trained weights). "
         f"Machine: {result['machine']}. The conversion includes hashing the source (a first run: nothing cached), "
         f"converting, re-reading and checksumming every array. `cp -r --reflink=never` of the same source on the same "
-        f"disk ran before and after it; each is timed until its bytes are on disk (fsync); the ratio is cp's "
-        f"time over the conversion's (target >= 0.7). "
+        f"disk ran before, between and after two conversions; each is timed until its bytes are on disk (fsync); the "
+        f"ratio is cp's median time over the conversion's (target >= 0.7). "
         f"Peak RSS: the converter process (wait4) and its process tree (sampled), target < {TARGET_RSS_MB} MB.",
         "",
-        "| layers | source MB | convert s | MB/s | cp s (before, after) | cp MB/s | ratio to cp | output / input "
+        "| layers | source MB | convert s (median of) | MB/s | cp s (each) | cp MB/s (median) | ratio to cp | output / input "
         "| peak RSS MB | peak tree RSS MB |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in result["runs"]:
-        lines.append(f"| {run['layers']} | {run['source_mb']} | {run['seconds']} | {run['mb_per_s']} | "
+        lines.append(f"| {run['layers']} | {run['source_mb']} | {run['seconds']} "
+                     f"({', '.join(map(str, run['convert_seconds_all']))}) | {run['mb_per_s']} | "
                      f"{', '.join(map(str, run['cp_seconds']))} | {run['cp_mb_per_s']} | **{run['ratio_to_cp']}** | "
                      f"{run['output_over_input']} | {run['peak_rss_mb']} | {run['peak_tree_rss_mb_sampled']} |")
     if result.get("baseline"):
@@ -226,6 +235,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--full", action="store_true", help=f"also compare at {FULL_LAYERS} layers (about 50 GB disk)")
     parser.add_argument("--baseline-layers", type=int, nargs=2, default=None,
                         help="two small layer counts for load-everything against streaming (memory)")
+    parser.add_argument("--rounds", type=int, default=2, help="conversions per size, each between two copies")
     parser.add_argument("--workdir", type=Path, help="where to put sources and outputs [default: a temp dir]")
     parser.add_argument("--run-one", nargs=4, metavar=("APPROACH", "SOURCE", "ROOT", "VOCAB"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -251,7 +261,7 @@ def main(argv: list[str] | None = None) -> dict:
             shutil.rmtree(source)
         for layers in sizes:
             source = write_synthetic_gptj(workdir / f"src-{layers}", GptjShape(layers=layers))
-            runs.append(_compare_with_copy(source, workdir, layers, GptjShape().vocab))
+            runs.append(_compare_with_copy(source, workdir, layers, GptjShape().vocab, args.rounds))
             print(f"{layers} layers: conversion {runs[-1]['mb_per_s']} MB/s, cp {runs[-1]['cp_mb_per_s']} MB/s, "
                   f"ratio to cp {runs[-1]['ratio_to_cp']}, peak RSS {runs[-1]['peak_rss_mb']} MB, "
                   f"output/input {runs[-1]['output_over_input']}", flush=True)

@@ -117,12 +117,15 @@ def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor]) -> Iterator[Blo
         for which, source in enumerate(sources):
             for rows in _row_blocks(array.shape[1], array.shape[2:]):
                 yield (which, rows), source.columns_transposed(rows).reshape(-1, *array.shape[2:])
+            source.release(0, source.shape[0])
         return
     (source,) = sources
-    for rows in _row_blocks(array.shape[0], array.shape[1:]):
-        if array.transform == TRANSPOSE:
+    if array.transform == TRANSPOSE:
+        for rows in _row_blocks(array.shape[0], array.shape[1:]):
             yield (rows,), source.columns_transposed(rows, array.shape[1])
-            continue
+        source.release(0, source.shape[0])  # at most one source tensor (825 MB for lm_head) mapped at a time
+        return
+    for rows in _row_blocks(array.shape[0], array.shape[1:]):
         # COPY and SPLIT_HEADS take whole source rows; rows past the source's vocabulary are zeros (padding).
         stop = min(rows.stop, source.shape[0])
         if rows.start < stop:
