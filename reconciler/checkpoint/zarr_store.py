@@ -38,7 +38,9 @@ def _spec(path: Path, shape: tuple[int, ...] | None, dtype: str) -> dict:
     spec = {
         "driver": "zarr",
         "kvstore": {"driver": "file", "path": str(path)},
-        "context": {"cache_pool": {"total_bytes_limit": 0}},
+        # No fsync per file (tensorstore's default): on ext4 each one waits for every chunk written before it,
+        # which made the conversion wait on the disk 2.5x longer than its work took. cp does not sync either.
+        "context": {"cache_pool": {"total_bytes_limit": 0}, "file_io_sync": False},
     }
     if shape is not None:
         spec |= {
