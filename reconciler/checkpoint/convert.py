@@ -124,13 +124,14 @@ def run(conversion: Conversion, progress: Progress = SilentProgress(), owner: st
     done = written = skipped = 0
     progress.update("converting")
     progress.advance(0, total)
+    scratch = layout.scratch_buffer()
     for array in arrays:
         if _finished(root, manifest, array):
             skipped += 1
         else:
             path = state / array.name
             manifest.files = {k: v for k, v in manifest.files.items() if not k.startswith(f"state/{array.name}/")}
-            checksum = zarr_store.write_array(path, array.shape, layout.blocks(array, source.tensors))
+            checksum = zarr_store.write_array(path, array.shape, layout.blocks(array, source.tensors, scratch))
             chunk_crc32c = zarr_store.verify_array(path, array.shape, checksum)
             manifest.arrays[array.name] = {
                 "shape": list(array.shape),

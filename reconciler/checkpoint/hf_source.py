@@ -47,15 +47,20 @@ class SourceTensor:
         """Drop these rows' pages from our resident set (they stay in the page cache)."""
         self._reader.release(self.name, start, stop)
 
-    def columns_transposed(self, columns: slice, width: int | None = None) -> np.ndarray:
-        """self[:, columns].T as a new C-order float32 array, turned tile by tile; `width` wider than the source's rows
-        pads with zero columns (the vocabulary padding of lm_head).
+    def columns_transposed(self, columns: slice, width: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """self[:, columns].T as a C-order float32 array, turned tile by tile; `width` wider than the source's rows
+        pads with zero columns (the vocabulary padding of lm_head). `out`: a flat float32 buffer to fill instead of
+        a new array (a fresh 64 MB array costs the kernel a pass of zeroed pages).
 
         One copy, transposing as it gathers. The source's pages stay mapped across column blocks (each is faulted in
         once, not once per block): release() the whole tensor after its last block.
         """
         count = self.shape[0]
-        transposed = np.empty((columns.stop - columns.start, width or count), dtype=np.float32)
+        shape = (columns.stop - columns.start, width or count)
+        if out is None:
+            transposed = np.empty(shape, dtype=np.float32)
+        else:
+            transposed = out[: shape[0] * shape[1]].reshape(shape)
         transposed[:, count:] = 0
         width_of_tile = min(TILE_COLUMNS, columns.stop - columns.start)
         step = max(1, TILE_BYTES // (4 * max(width_of_tile, 1)))

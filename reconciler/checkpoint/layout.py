@@ -13,7 +13,7 @@ from reconciler.checkpoint.hf_source import SourceTensor
 from reconciler.errors import SaxctlError
 
 PAX_PREFIX = "mdl_vars.params.lm."
-BLOCK_BYTES = 64 << 20  # one block of the output in memory at a time, besides the array tensorstore encodes
+BLOCK_BYTES = 64 << 20  # one block of the output in memory at a time
 
 # Buffers that HF GPT-J checkpoints carry but that are not weights (the causal mask and its fill value).
 _IGNORED = re.compile(r"transformer\.h\.\d+\.attn\.(bias|masked_bias)")
@@ -105,24 +105,29 @@ def check_source(tensors: Mapping[str, SourceTensor], dims: GptjDims, vocab_size
 Block = tuple[tuple[slice | int, ...], np.ndarray]
 
 
-def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor]) -> Iterator[Block]:
+def scratch_buffer() -> np.ndarray:
+    """One block's worth of float32, for blocks() to fill again and again."""
+    return np.empty(BLOCK_BYTES // 4, dtype=np.float32)
+
+
+def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor], scratch: np.ndarray | None = None) -> Iterator[Block]:
     """(index into the Pax array, float32 values) in C order, each at most about BLOCK_BYTES.
 
     Yielding in C order lets the caller checksum and write the array as it goes. A block may be a view of the
-    mapped source: it is released when the caller asks for the next one. GPT-J's rotary embedding is "rotate every
+    mapped source, or of `scratch`: either is only valid until the caller asks for the next block. GPT-J's rotary embedding is "rotate every
     two" in HF and in Pax alike, so q and k are taken as they are, with no permutation.
     """
     sources = [tensors[name] for name in array.sources]
     if array.transform == QKV:  # [3, D, N, H]: q, then k, then v, each the transpose of a [N*H, D] matrix
         for which, source in enumerate(sources):
             for rows in _row_blocks(array.shape[1], array.shape[2:]):
-                yield (which, rows), source.columns_transposed(rows).reshape(-1, *array.shape[2:])
+                yield (which, rows), source.columns_transposed(rows, out=scratch).reshape(-1, *array.shape[2:])
             source.release(0, source.shape[0])
         return
     (source,) = sources
     if array.transform == TRANSPOSE:
         for rows in _row_blocks(array.shape[0], array.shape[1:]):
-            yield (rows,), source.columns_transposed(rows, array.shape[1])
+            yield (rows,), source.columns_transposed(rows, array.shape[1], scratch)
         source.release(0, source.shape[0])  # at most one source tensor (825 MB for lm_head) mapped at a time
         return
     for rows in _row_blocks(array.shape[0], array.shape[1:]):
