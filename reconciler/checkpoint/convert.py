@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.checkpoint import layout, zarr_store
-from reconciler.checkpoint.hf_source import HfSource, open_source, source_fingerprint
+from reconciler.checkpoint.hf_source import HfSource, combine_hashes, open_source, source_fingerprint
 from reconciler.checkpoint.manifest import MARKERS, Manifest, load_manifest, save_manifest
+from reconciler.checkpoint.source_hashes import FileHasher, FileIdentity, cached_hash
 from reconciler.engine.provider import Progress
 from reconciler.errors import SaxctlError
 
@@ -106,16 +108,26 @@ def convert(
 
 def run(conversion: Conversion, progress: Progress = SilentProgress(), owner: str | None = None) -> ConvertResult:
     source, root, arrays = conversion.source, conversion.root, conversion.arrays
-    fingerprint = source_fingerprint(source.directory, progress)
-    wanted = Manifest(SOURCE_FORMAT, fingerprint, source.dims.vocab_size, conversion.vocab_size, owner=owner)
+    cached = {path: cached_hash(path) for path in source.files}
+    fingerprint = combine_hashes(cached) if all(cached.values()) else None
+    wanted = Manifest(SOURCE_FORMAT, fingerprint or "", source.dims.vocab_size, conversion.vocab_size, owner=owner,
+                      source_identity=_identity(source.files))
+    previous = load_manifest(root)
+    reusable = previous is not None and previous.same_target(wanted) and previous.arrays != {}
+    if reusable and previous.source_identity != wanted.source_identity:
+        if fingerprint is None:  # the files moved or were touched: only their content can tell
+            fingerprint = wanted.source_fingerprint = source_fingerprint(source.directory, progress)
+        reusable = previous.source_fingerprint == fingerprint
+    # The content hash of what is not cached yet is made as the conversion reads each tensor (one read for both).
+    hashers = {path: FileHasher(path, source.torch_shards[path].mapping if path in source.torch_shards else None)
+               for path, found in cached.items() if found is None and fingerprint is None}
+
     root.mkdir(parents=True, exist_ok=True)
     _remove_markers(root)  # from here on, the directory is not a committed checkpoint until we say so again
-    previous = load_manifest(root)
     manifest = wanted
-    if previous is not None and previous.matches(wanted):
+    if reusable:
         manifest.arrays, manifest.files = previous.arrays, previous.files
     else:
-        manifest.arrays, manifest.files = {}, {}
         _remove_stale_arrays(root, {array.name for array in arrays})
     save_manifest(root, manifest)
 
@@ -129,10 +141,15 @@ def run(conversion: Conversion, progress: Progress = SilentProgress(), owner: st
         if _finished(root, manifest, array):
             skipped += 1
         else:
+            hashed = [(tensor.file, hashers[tensor.file].cover(*tensor.span())) for tensor in
+                      (source.tensors[name] for name in array.sources) if tensor.file in hashers]
+            hashed = [(source.torch_shards[file], span) for file, span in hashed if file in source.torch_shards]
             path = state / array.name
             manifest.files = {k: v for k, v in manifest.files.items() if not k.startswith(f"state/{array.name}/")}
             checksum = zarr_store.write_array(path, array.shape, layout.blocks(array, source.tensors, scratch))
             chunk_crc32c = zarr_store.verify_array(path, array.shape, checksum)
+            for shard, (start, stop) in hashed:  # the pages hashed past the tensor's own bytes, too
+                shard.release_range(start, stop)
             manifest.arrays[array.name] = {
                 "shape": list(array.shape),
                 "dtype": "float32",
@@ -145,6 +162,9 @@ def run(conversion: Conversion, progress: Progress = SilentProgress(), owner: st
         done += array.nbytes
         progress.advance(done, total)
 
+    if fingerprint is None:
+        fingerprint = combine_hashes({path: cached[path] or _finish(source, hashers[path]) for path in source.files})
+        manifest.source_fingerprint = fingerprint
     zarr_store.write_step(state / "step")
     zarr_store.write_metadata(root / "metadata" / "metadata")
     _record_files(root, manifest, state / "step")
@@ -153,6 +173,21 @@ def run(conversion: Conversion, progress: Progress = SilentProgress(), owner: st
     for marker in MARKERS:
         (root / marker).write_text(f"Checkpoint commit was successful to {root}\n")
     return ConvertResult(root, manifest, written, skipped, conversion.notes)
+
+
+def _identity(files: tuple[Path, ...]) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.resolve()}\0{FileIdentity.of(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def _finish(source: HfSource, hasher: FileHasher) -> str:
+    """Hash what the conversion did not read (zip headers, ignored buffers, arrays a previous run had done)."""
+    found = hasher.finish()
+    if hasher.path in source.torch_shards:
+        source.torch_shards[hasher.path].release_range(0, hasher.identity.size)
+    return found
 
 
 def _remove_markers(root: Path) -> None:

@@ -28,3 +28,4 @@ def mapped_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[memory
     finally:
         view.release()
         mapping.close()
+

@@ -47,6 +47,10 @@ class SourceTensor:
         """Drop these rows' pages from our resident set (they stay in the page cache)."""
         self._reader.release(self.name, start, stop)
 
+    def span(self) -> tuple[int, int]:
+        """The bytes [start, stop) of its file that hold this tensor."""
+        return self._reader.span(self.name)
+
     def columns_transposed(self, columns: slice, width: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """self[:, columns].T as a C-order float32 array, turned tile by tile; `width` wider than the source's rows
         pads with zero columns (the vocabulary padding of lm_head). `out`: a flat float32 buffer to fill instead of
@@ -78,10 +82,13 @@ class _ShardReader(Protocol):
 
     def release(self, name: str, start_row: int, stop_row: int) -> None: ...
 
+    def span(self, name: str) -> tuple[int, int]: ...
+
 
 class _TorchReader:
     def __init__(self, shard: TorchShard):
         self.shard = shard
+        self.span = shard.span
 
     def read(self, name, index):
         return self.shard.view(name)[index]  # a view of the mapping, in the stored dtype
@@ -95,6 +102,14 @@ class _SafetensorsReader:
 
     def __init__(self, path: Path):
         self.path = path
+
+    def span(self, name):
+        """From the file's header: 8 bytes of header length, the JSON header, then data_offsets relative to its end."""
+        with open(self.path, "rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(length))
+        begin, end = header[name]["data_offsets"]
+        return 8 + length + begin, 8 + length + end
 
     def read(self, name, index):
         from safetensors import SafetensorError, safe_open
@@ -125,6 +140,7 @@ class HfSource:
     dims: GptjDims
     tensors: dict[str, SourceTensor]
     files: tuple[Path, ...]  # config, index and shards: what the fingerprint covers
+    torch_shards: dict[Path, TorchShard]  # the .bin shards, mapped: a hash can read through the same pages
 
 
 def source_files(directory: Path) -> tuple[Path, ...]:
@@ -154,9 +170,7 @@ def source_fingerprint(directory: Path, progress: Progress | None = None) -> str
     Each file's hash is cached by its identity (size, mtime, ctime, inode), so only new or rewritten files are
     read; `touch` costs one re-read of that file and leaves the fingerprint as it was.
     """
-    import xxhash
-
-    from reconciler.checkpoint.source_hashes import HASH_PREFIX, cached_hash, file_hash
+    from reconciler.checkpoint.source_hashes import cached_hash, file_hash
 
     files = source_files(directory)
     unhashed = [path for path in files if cached_hash(path) is None]
@@ -171,9 +185,18 @@ def source_fingerprint(directory: Path, progress: Progress | None = None) -> str
         if progress is not None:
             progress.advance(done, total)
 
+    return combine_hashes({path: file_hash(path, read) for path in files})
+
+
+def combine_hashes(hashes: dict[Path, str]) -> str:
+    """The source fingerprint from each file's content hash, with its name and size."""
+    import xxhash
+
+    from reconciler.checkpoint.source_hashes import HASH_PREFIX
+
     digest = xxhash.xxh3_128()
-    for path in files:
-        digest.update(f"{path.name}\0{path.stat().st_size}\0{file_hash(path, read)}\n".encode())
+    for path, found in hashes.items():
+        digest.update(f"{path.name}\0{path.stat().st_size}\0{found}\n".encode())
     return HASH_PREFIX + digest.hexdigest()
 
 
@@ -184,6 +207,7 @@ def open_source(directory: Path) -> HfSource:
     dims = load_gptj_dims(directory / "config.json")
     weight_map, index_file = _weight_map(directory)
     tensors: dict[str, SourceTensor] = {}
+    torch_shards: dict[Path, TorchShard] = {}
     for shard_path in files:
         if shard_path.suffix == ".safetensors":
             reader: _ShardReader = _SafetensorsReader(shard_path)
@@ -191,6 +215,7 @@ def open_source(directory: Path) -> HfSource:
         elif shard_path.suffix == ".bin":
             shard = TorchShard(shard_path)
             reader = _TorchReader(shard)
+            torch_shards[shard_path] = shard
             shapes = {name: record.shape for name, record in shard.records.items()}
         else:
             continue
@@ -200,7 +225,7 @@ def open_source(directory: Path) -> HfSource:
     for name, shard_name in weight_map.items():
         if name not in tensors:
             raise SaxctlError(f"{directory / shard_name}: tensor {name} is listed in {index_file.name} but absent")
-    return HfSource(directory, dims, tensors, files)
+    return HfSource(directory, dims, tensors, files, torch_shards)
 
 
 def _weight_map(directory: Path) -> tuple[dict[str, str], Path | None]:

@@ -8,16 +8,17 @@ rewrite the source can change what is converted anyway.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from reconciler.checkpoint.filebytes import mapped_blocks
 from reconciler.errors import SaxctlError
 
 HASH_PREFIX = "xxh3-128:"
+HASH_BLOCK_BYTES = 16 << 20  # a file hashes as the xxh3-128 of its 16 MiB blocks' xxh3-128 digests, in order
 _lock = threading.Lock()  # one writer of the cache file per process; processes race harmlessly (last one wins)
 
 
@@ -74,25 +75,66 @@ def remember(path: Path, identity: FileIdentity, digest: str) -> None:
             pass
 
 
+class FileHasher:
+    """One file's content hash, built from fixed blocks hashed in any order: the hash of the blocks' hashes.
+
+    Any order, so that the converter can hash each tensor's bytes through the mapping it reads them from, just before
+    it converts that tensor: the pages are faulted in (or read from disk) once for both, instead of once for a
+    sequential hashing pass and again for the conversion.
+    """
+
+    def __init__(self, path: Path, mapping: mmap.mmap | None = None):
+        self.path = path
+        self.identity = FileIdentity.of(path)
+        # The caller's mapping of the whole file (its pages are the caller's to release), or None: a private one,
+        # made when needed, each block's pages released once hashed.
+        self._mapping, self._private = mapping, mapping is None
+        self._digests: list[bytes | None] = [None] * -(-self.identity.size // HASH_BLOCK_BYTES)
+
+    def cover(self, start: int, stop: int, on_read: Callable[[int], None] | None = None) -> tuple[int, int]:
+        """Hash every block that overlaps [start, stop) and is not hashed yet; return the byte range hashed."""
+        import xxhash
+
+        first, last = start // HASH_BLOCK_BYTES, -(-stop // HASH_BLOCK_BYTES)
+        todo = [i for i in range(first, min(last, len(self._digests))) if self._digests[i] is None]
+        if not todo:
+            return start, start
+        if self._mapping is None:
+            with open(self.path, "rb") as handle:
+                self._mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        for block in todo:
+            begin = block * HASH_BLOCK_BYTES
+            length = min(HASH_BLOCK_BYTES, self.identity.size - begin)
+            with memoryview(self._mapping) as whole, whole[begin : begin + length] as piece:
+                self._digests[block] = xxhash.xxh3_128(piece).digest()
+            if self._private:
+                self._mapping.madvise(mmap.MADV_DONTNEED, begin, length)
+            if on_read is not None:
+                on_read(length)
+        return todo[0] * HASH_BLOCK_BYTES, min(self.identity.size, (todo[-1] + 1) * HASH_BLOCK_BYTES)
+
+    def finish(self, on_read: Callable[[int], None] | None = None) -> str:
+        """Hash what is left, check the file did not change meanwhile, cache the result and return it."""
+        import xxhash
+
+        for block in range(len(self._digests)):
+            self.cover(block * HASH_BLOCK_BYTES, (block + 1) * HASH_BLOCK_BYTES, on_read)
+        if FileIdentity.of(self.path) != self.identity:
+            raise SaxctlError(f"{self.path}: changed while it was being read; run again once nothing writes to it")
+        found = HASH_PREFIX + xxhash.xxh3_128(b"".join(self._digests)).hexdigest()
+        if self._private and self._mapping is not None:
+            self._mapping.close()
+        remember(self.path, self.identity, found)
+        return found
+
+
 def file_hash(path: Path, on_read: Callable[[int], None] | None = None) -> str:
     """The content hash of one file: from the cache when its identity is unchanged, else read (on_read(bytes) as it
     goes) and cached."""
     found = cached_hash(path)
     if found is not None:
         return found
-    import xxhash
-
-    identity = FileIdentity.of(path)
-    digest = xxhash.xxh3_128()
     try:
-        for block in mapped_blocks(path):
-            digest.update(block)
-            if on_read is not None:
-                on_read(len(block))
+        return FileHasher(path).finish(on_read)
     except OSError as error:
         raise SaxctlError(f"{path}: cannot read it ({error.strerror})") from None
-    if FileIdentity.of(path) != identity:
-        raise SaxctlError(f"{path}: changed while it was being read; run again once nothing writes to it")
-    found = HASH_PREFIX + digest.hexdigest()
-    remember(path, identity, found)
-    return found
