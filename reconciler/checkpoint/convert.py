@@ -136,7 +136,7 @@ def run(conversion: Conversion, progress: Progress = SilentProgress(), owner: st
     done = written = skipped = 0
     progress.update("converting")
     progress.advance(0, total)
-    scratch = layout.scratch_buffer()
+    scratch = layout.scratch_buffers()
     for array in arrays:
         if _finished(root, manifest, array):
             skipped += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Iterator, Mapping
@@ -105,29 +106,32 @@ def check_source(tensors: Mapping[str, SourceTensor], dims: GptjDims, vocab_size
 Block = tuple[tuple[slice | int, ...], np.ndarray]
 
 
-def scratch_buffer() -> np.ndarray:
-    """One block's worth of float32, for blocks() to fill again and again."""
-    return np.empty(BLOCK_BYTES // 4, dtype=np.float32)
+def scratch_buffers() -> tuple[np.ndarray, np.ndarray]:
+    """Two blocks' worth of float32 for blocks() to fill in turn: one is written while the next is made."""
+    return np.empty(BLOCK_BYTES // 4, dtype=np.float32), np.empty(BLOCK_BYTES // 4, dtype=np.float32)
 
 
-def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor], scratch: np.ndarray | None = None) -> Iterator[Block]:
+def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor],
+           scratch: tuple[np.ndarray, np.ndarray] | None = None) -> Iterator[Block]:
     """(index into the Pax array, float32 values) in C order, each at most about BLOCK_BYTES.
 
     Yielding in C order lets the caller checksum and write the array as it goes. A block may be a view of the
-    mapped source, or of `scratch`: either is only valid until the caller asks for the next block. GPT-J's rotary embedding is "rotate every
+    mapped source, or of one of the `scratch` buffers, used in turn: a block stays valid until the caller has
+    asked for the one after the next. GPT-J's rotary embedding is "rotate every
     two" in HF and in Pax alike, so q and k are taken as they are, with no permutation.
     """
     sources = [tensors[name] for name in array.sources]
+    turns = itertools.cycle(scratch or (None,))
     if array.transform == QKV:  # [3, D, N, H]: q, then k, then v, each the transpose of a [N*H, D] matrix
         for which, source in enumerate(sources):
             for rows in _row_blocks(array.shape[1], array.shape[2:]):
-                yield (which, rows), source.columns_transposed(rows, out=scratch).reshape(-1, *array.shape[2:])
+                yield (which, rows), source.columns_transposed(rows, out=next(turns)).reshape(-1, *array.shape[2:])
             source.release(0, source.shape[0])
         return
     (source,) = sources
     if array.transform == TRANSPOSE:
         for rows in _row_blocks(array.shape[0], array.shape[1:]):
-            yield (rows,), source.columns_transposed(rows, array.shape[1], scratch)
+            yield (rows,), source.columns_transposed(rows, array.shape[1], next(turns))
         source.release(0, source.shape[0])  # at most one source tensor (825 MB for lm_head) mapped at a time
         return
     for rows in _row_blocks(array.shape[0], array.shape[1:]):
