@@ -31,7 +31,7 @@ class SourceTensor:
     """One tensor of the source: where it lives and how to read parts of it as float32.
 
     Reads copy as little as they can: measured on 2 busy cores, each extra pass over 24 GB costs more time than
-    the disk does. A float32 .bin shard gives rows as views of the mapped file (no copy at all).
+    the disk does. A float32 .bin shard gives rows as views of the mapped file.
     """
 
     name: str

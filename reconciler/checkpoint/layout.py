@@ -115,10 +115,10 @@ def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor],
            scratch: tuple[np.ndarray, np.ndarray] | None = None) -> Iterator[Block]:
     """(index into the Pax array, float32 values) in C order, each at most about BLOCK_BYTES.
 
-    Yielding in C order lets the caller checksum and write the array as it goes. A block may be a view of the
-    mapped source, or of one of the `scratch` buffers, used in turn: a block stays valid until the caller has
-    asked for the one after the next. GPT-J's rotary embedding is "rotate every
-    two" in HF and in Pax alike, so q and k are taken as they are, with no permutation.
+    Yielding in C order lets the caller checksum and write the array as it goes. A block is a view of one of the
+    `scratch` buffers (used in turn) or its own: a block stays valid until the caller has asked for the one after
+    the next. GPT-J's rotary embedding is "rotate every two" in HF and in Pax alike, so q and k are taken as they
+    are, with no permutation.
     """
     sources = [tensors[name] for name in array.sources]
     turns = itertools.cycle(scratch or (None,))
@@ -135,11 +135,16 @@ def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor],
         source.release(0, source.shape[0])  # at most one source tensor (825 MB for lm_head) mapped at a time
         return
     for rows in _row_blocks(array.shape[0], array.shape[1:]):
-        # COPY and SPLIT_HEADS take whole source rows; rows past the source's vocabulary are zeros (padding).
+        # COPY and SPLIT_HEADS take whole source rows; rows past the source's vocabulary are zeros (padding). The
+        # rows are copied out (a memcpy) so that their pages leave our resident set now, not after the write.
         stop = min(rows.stop, source.shape[0])
         if rows.start < stop:
-            yield (slice(rows.start, stop),), source.rows(rows.start, stop).reshape(-1, *array.shape[1:])
+            mapped = source.rows(rows.start, stop).reshape(-1, *array.shape[1:])
+            buffer = next(turns)
+            values = np.empty_like(mapped) if buffer is None else buffer[: mapped.size].reshape(mapped.shape)
+            values[...] = mapped
             source.release(rows.start, stop)
+            yield (slice(rows.start, stop),), values
         if stop < rows.stop:
             start = max(rows.start, stop)
             yield (slice(start, rows.stop),), np.zeros((rows.stop - start, *array.shape[1:]), np.float32)
