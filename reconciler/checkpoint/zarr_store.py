@@ -1,10 +1,11 @@
 """Write and re-read the zarr v2 arrays paxml restores: one uncompressed chunk per array, streamed to disk.
 
-Uncompressed because fp32 weights barely compress and every codec tensorstore offers costs more time than it saves
-on 2 cores (bench/results/checkpoint_codecs.md): zstd -1 keeps 92% of the bytes at a fraction of a plain copy's
-speed. Without a codec the chunk file is the array's C-order bytes, so it is written block by block as the blocks
-are made (no array-sized buffer), and its crc32c is both the array's checksum and the object's crc32c in GCS.
-tensorstore writes the .zarray metadata, so the metadata is exactly what tensorstore (and so paxml) reads.
+Uncompressed because fp32 weights barely compress (bench/results/checkpoint_codecs.md): zstd -1 keeps 92% of the
+bytes at half a plain write's speed, and the one codec that pays (blosc lz4 with bit shuffle, 88%) needs tensorstore
+to assemble each array in memory. Without a codec the chunk file is the array's C-order bytes, so it is written
+block by block as the blocks are made (no array-sized buffer), and its crc32c is both the array's checksum and the
+object's crc32c in GCS. tensorstore writes the .zarray metadata, so the metadata is exactly what tensorstore (and
+so paxml) reads.
 """
 
 from __future__ import annotations
