@@ -24,6 +24,7 @@ _SINGLE_FILES = ("model.safetensors", "pytorch_model.bin")
 # transposes were most of the conversion's time.
 TILE_COLUMNS = 1024
 TILE_BYTES = 128 << 10
+READ_BYTES = 4 << 20  # source read per call (a view of the mapping, or one safetensors read), then cut into tiles
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +67,16 @@ class SourceTensor:
         else:
             transposed = out[: shape[0] * shape[1]].reshape(shape)
         transposed[:, count:] = 0
-        width_of_tile = min(TILE_COLUMNS, columns.stop - columns.start)
-        step = max(1, TILE_BYTES // (4 * max(width_of_tile, 1)))
-        for start in range(0, count, step):
-            stop = min(count, start + step)
-            for first in range(columns.start, columns.stop, TILE_COLUMNS):
-                last = min(columns.stop, first + TILE_COLUMNS)
-                tile = self._reader.read(self.name, (slice(start, stop), slice(first, last)))
-                transposed[first - columns.start : last - columns.start, start:stop] = tile.T
+        width = columns.stop - columns.start
+        tile_rows = max(1, TILE_BYTES // (4 * min(TILE_COLUMNS, max(width, 1))))
+        read_rows = tile_rows * max(1, READ_BYTES // TILE_BYTES)  # one read per window, tiles turned in memory
+        for start in range(0, count, read_rows):
+            window = self._reader.read(self.name, (slice(start, min(count, start + read_rows)), columns))
+            for top in range(0, window.shape[0], tile_rows):
+                rows = slice(start + top, start + min(window.shape[0], top + tile_rows))
+                for left in range(0, width, TILE_COLUMNS):
+                    tile = window[top : top + tile_rows, left : left + TILE_COLUMNS]
+                    transposed[left : left + tile.shape[1], rows] = tile.T
         return transposed
 
 

@@ -24,6 +24,7 @@ from reconciler.errors import SaxctlError
 
 METADATA_VERSION = 1.1  # paxml reads checkpoint_*/metadata/metadata; without it, it assumes version 0 and fails
 COMPRESSOR = None  # zarr's "compressor": see the module docstring
+WRITE_PIECE_BYTES = 1 << 20
 
 
 def chunk_name(shape: tuple[int, ...]) -> str:
@@ -91,13 +92,19 @@ def write_array(path: Path, shape: tuple[int, ...], blocks: Iterable[tuple[tuple
             crc = google_crc32c.extend(crc, values)
             if in_flight is not None:
                 in_flight.result()
-            in_flight = writer.submit(chunk.write, values.data)
+            in_flight = writer.submit(_write_in_pieces, chunk, values.data.cast("B"))
             written += values.size
         if in_flight is not None:
             in_flight.result()
     if written != expected:
         raise SaxctlError(f"{path}: wrote {written} elements, the shape {list(shape)} has {expected}")
     return f"{crc:08x}"
+
+
+def _write_in_pieces(chunk, data: memoryview) -> None:
+    """write() a block 1 MB at a time: measured 3.0 GB/s for 64 MB writes and 4.3 GB/s for 1 MB ones."""
+    for start in range(0, len(data), WRITE_PIECE_BYTES):
+        chunk.write(data[start : start + WRITE_PIECE_BYTES])
 
 
 def verify_array(path: Path, shape: tuple[int, ...], expected_checksum: str) -> str:
