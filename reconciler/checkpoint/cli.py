@@ -14,32 +14,42 @@ from reconciler.render.console import error_console, output_console
 DEFAULT_VOCAB_SIZE = 50401  # saxml.server.pax.lm.params.gptj.GPTJ; kept here so --help needs no heavy import
 
 
-class _RichBar:
-    """The engine's Progress protocol over one rich bar counting bytes."""
+class _TransferDisplay:
+    """The engine's Progress protocol as one rich line: the phase (hashing, converting, uploading), bytes in
+    binary units, rate and time left. A new phase restarts the line's clock, so each rate is its own."""
 
-    def __init__(self, bars, description: str):
+    def __init__(self, bars):
         self._bars = bars
-        self._description = description
-        self._task = bars.add_task(description, total=None)
+        self._task = bars.add_task("starting", total=None)
+        self._phase = "starting"
 
     def update(self, message: str) -> None:
-        short = message.removeprefix("mdl_vars.params.lm.")
-        self._bars.update(self._task, description=f"{self._description} {short}")
+        if message != self._phase:
+            self._phase = message
+            self._bars.reset(self._task, total=None, description=message)
 
     def advance(self, done: int, total: int | None = None, unit: str = "B") -> None:
         self._bars.update(self._task, completed=done, total=total)
 
 
 @contextlib.contextmanager
-def _progress_bars() -> Iterator[object]:
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+def _transfer_display() -> Iterator[_TransferDisplay]:
+    from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class BinaryRateColumn(ProgressColumn):
+        """MiB/s, in the same binary units as the amounts (rich's own speed column is decimal)."""
+
+        def render(self, task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed / (1 << 20):.0f} MiB/s" if speed else "", style="progress.data.speed")
 
     bars = Progress(
-        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-        console=error_console().rich, transient=False,
+        TextColumn("{task.description:<18}"), BarColumn(), DownloadColumn(binary_units=True), BinaryRateColumn(),
+        TimeRemainingColumn(), console=error_console().rich, transient=False,
     )
     with bars:
-        yield bars
+        yield _TransferDisplay(bars)
 
 
 def _storage_client(project: str | None):
@@ -63,35 +73,40 @@ def checkpoint() -> None:
 @click.option("--workers", default=8, show_default=True, help="Parallel uploads.")
 @click.option("--staging", type=click.Path(file_okay=False, path_type=Path),
               help="Local copy for a gs:// destination [default: ~/.cache/saxctl/staging/...].")
+@click.option("--keep-staging", is_flag=True, help="Keep the local copy after a verified upload to gs://.")
 @click.option("--project", help="Google Cloud project for the storage client [default: $GOOGLE_CLOUD_PROJECT].")
 def convert(source: Path, destination: str, vocab_size: int, workers: int, staging: Path | None,
-            project: str | None) -> None:
-    """Convert tensor by tensor (memory about twice the largest tensor), verify every array, markers last.
+            keep_staging: bool, project: str | None) -> None:
+    """Convert tensor by tensor (memory: a few blocks of 64 MB), verify every array, markers last.
 
     \b
-    A re-run skips arrays already converted and verified, and objects already uploaded with the same crc32c.
+    A re-run skips arrays already converted and verified, objects already uploaded with the same crc32c, and
+    continues a large object that a killed run had half sent.
     """
-    from reconciler.checkpoint.pipeline import convert_to
+    from reconciler.checkpoint import pipeline
 
     client = _storage_client(project) if destination.startswith("gs://") else None
-    with _progress_bars() as bars:
-        result = convert_to(
-            source, destination, vocab_size, storage_client=client, workers=workers, staging=staging,
-            convert_progress=_RichBar(bars, "convert"),
-            upload_progress=_RichBar(bars, "upload ") if client is not None else None,
-        )
+    planned = pipeline.prepare(source, destination, vocab_size, storage_client=client, staging=staging)
+    err = error_console()
+    if planned.staging is not None:
+        err.print_plain(f"Staging the converted checkpoint in {planned.staging} "
+                        f"({planned.conversion.nbytes / (1 << 30):.1f} GiB; "
+                        + ("kept" if keep_staging else "removed after a verified upload") + ")")
+    with _transfer_display() as display:
+        result = pipeline.run(planned, display, workers=workers, keep_staging=keep_staging)
     out = output_console()
     converted = result.converted
     for note in converted.notes:
-        error_console().print_markup(f"[yellow]Note:[/] {note}")
+        err.print_markup(f"[yellow]Note:[/] {note}")
     out.print_plain(f"Converted {converted.written} arrays ({converted.skipped} already done) into {converted.root}")
     if result.uploaded is not None:
         uploaded = result.uploaded
         out.print_plain(
-            f"Uploaded {uploaded.uploaded} objects ({uploaded.bytes_uploaded:,} bytes; "
-            f"{uploaded.skipped} already there) "
-            f"to {uploaded.url}"
+            f"Uploaded {uploaded.uploaded} objects ({uploaded.bytes_uploaded / (1 << 20):,.1f} MiB sent; "
+            f"{uploaded.skipped} already there) to {uploaded.url}"
         )
+        out.print_plain("Removed the staging copy." if result.staging_removed
+                        else f"Kept the staging copy at {converted.root}.")
 
 
 @checkpoint.command()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.checkpoint import layout, zarr_store
-from reconciler.checkpoint.hf_source import open_source
+from reconciler.checkpoint.hf_source import HfSource, combine_hashes, open_source, source_fingerprint
 from reconciler.checkpoint.manifest import MARKERS, Manifest, load_manifest, save_manifest
+from reconciler.checkpoint.source_hashes import FileHasher, FileIdentity, cached_hash
 from reconciler.engine.provider import Progress
 from reconciler.errors import SaxctlError
 
@@ -17,6 +19,7 @@ log = logging.getLogger(__name__)
 
 SOURCE_FORMAT = "hf-gptj"
 DEFAULT_VOCAB_SIZE = 50401  # what saxml.server.pax.lm.params.gptj.GPTJ builds
+SPACE_MARGIN_BYTES = 256 << 20  # metadata, the manifest, and what the file system keeps for itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,60 @@ class SilentProgress:
         pass
 
 
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """A checked source and target, before anything is written: what `prepare` found, for `run` to carry out."""
+
+    source: HfSource
+    root: Path
+    vocab_size: int
+    arrays: tuple[layout.PaxArray, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(array.nbytes for array in self.arrays)
+
+
+def padding_note(source_vocab_size: int, vocab_size: int) -> str | None:
+    if vocab_size <= source_vocab_size:
+        return None
+    return (f"vocabulary padded from {source_vocab_size} to {vocab_size} rows with zeros "
+            f"(embedding rows, softmax columns and bias): the target params expect {vocab_size}")
+
+
+def prepare(source_dir: Path, root: Path, vocab_size: int = DEFAULT_VOCAB_SIZE) -> Conversion:
+    """Every input check, and the free-space check, with nothing written and nothing hashed yet."""
+    source = open_source(Path(source_dir))
+    layout.check_source(source.tensors, source.dims, vocab_size, str(source.directory / "config.json"))
+    arrays = tuple(layout.pax_arrays(source.dims, vocab_size))
+    note = padding_note(source.dims.vocab_size, vocab_size)
+    conversion = Conversion(source, Path(root), vocab_size, arrays, (note,) if note else ())
+    check_free_space(conversion.root, conversion.nbytes)
+    return conversion
+
+
+def check_free_space(root: Path, nbytes: int) -> None:
+    """Refuse to start what would fill the disk: the output's size, less what an earlier run already wrote there."""
+    existing = sum(p.stat().st_size for p in (root / "state").rglob("*") if p.is_file()) if root.is_dir() else 0
+    needed = max(0, nbytes - existing) + SPACE_MARGIN_BYTES
+    probe = root
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free < needed:
+        raise SaxctlError(
+            f"not enough disk space to convert into {root}: {_gib(free)} free there, the converted checkpoint "
+            f"needs {_gib(needed)} more ({_gib(nbytes)} in all)",
+            hint="Free some space, or convert on a larger disk: `checkpoint convert --staging DIR`, "
+                 "or XDG_CACHE_HOME for the staging copy `saxctl apply` makes (~/.cache/saxctl/staging).",
+        )
+
+
+def _gib(count: int) -> str:
+    return f"{count / (1 << 30):.1f} GiB"
+
+
 def convert(
     source_dir: Path,
     root: Path,
@@ -46,55 +103,68 @@ def convert(
     owner: str | None = None,
 ) -> ConvertResult:
     """Write checkpoint_00000000-style `root` from `source_dir`. Every input check happens before any write."""
-    source = open_source(Path(source_dir))
-    config_file = str(source.directory / "config.json")
-    layout.check_source(source.tensors, source.dims, vocab_size, config_file)
-    arrays = layout.pax_arrays(source.dims, vocab_size)
-    notes = []
-    if vocab_size > source.dims.vocab_size:
-        notes.append(
-            f"vocabulary padded from {source.dims.vocab_size} to {vocab_size} rows with zeros "
-            f"(embedding rows, softmax columns and bias): the target params expect {vocab_size}"
-        )
+    return run(prepare(source_dir, root, vocab_size), progress, owner)
 
-    root = Path(root)
+
+def run(conversion: Conversion, progress: Progress = SilentProgress(), owner: str | None = None) -> ConvertResult:
+    source, root, arrays = conversion.source, conversion.root, conversion.arrays
+    cached = {path: cached_hash(path) for path in source.files}
+    fingerprint = combine_hashes(cached) if all(cached.values()) else None
+    wanted = Manifest(SOURCE_FORMAT, fingerprint or "", source.dims.vocab_size, conversion.vocab_size, owner=owner,
+                      source_identity=_identity(source.files))
+    previous = load_manifest(root)
+    reusable = previous is not None and previous.same_target(wanted) and previous.arrays != {}
+    if reusable and previous.source_identity != wanted.source_identity:
+        if fingerprint is None:  # the files moved or were touched: only their content can tell
+            fingerprint = wanted.source_fingerprint = source_fingerprint(source.directory, progress)
+        reusable = previous.source_fingerprint == fingerprint
+    # The content hash of what is not cached yet is made as the conversion reads each tensor (one read for both).
+    hashers = {path: FileHasher(path, source.torch_shards[path].mapping if path in source.torch_shards else None)
+               for path, found in cached.items() if found is None and fingerprint is None}
+
     root.mkdir(parents=True, exist_ok=True)
     _remove_markers(root)  # from here on, the directory is not a committed checkpoint until we say so again
-    wanted = Manifest(SOURCE_FORMAT, source.fingerprint, source.dims.vocab_size, vocab_size, owner=owner)
-    previous = load_manifest(root)
     manifest = wanted
-    if previous is not None and previous.matches(wanted):
+    if reusable:
         manifest.arrays, manifest.files = previous.arrays, previous.files
     else:
-        manifest.arrays, manifest.files = {}, {}
         _remove_stale_arrays(root, {array.name for array in arrays})
     save_manifest(root, manifest)
 
     state = root / "state"
-    total = sum(array.nbytes for array in arrays)
+    total = conversion.nbytes
     done = written = skipped = 0
+    progress.update("converting")
     progress.advance(0, total)
+    scratch = layout.scratch_buffers()
     for array in arrays:
         if _finished(root, manifest, array):
             skipped += 1
         else:
-            progress.update(array.name)
+            hashed = [(tensor.file, hashers[tensor.file].cover(*tensor.span())) for tensor in
+                      (source.tensors[name] for name in array.sources) if tensor.file in hashers]
+            hashed = [(source.torch_shards[file], span) for file, span in hashed if file in source.torch_shards]
             path = state / array.name
             manifest.files = {k: v for k, v in manifest.files.items() if not k.startswith(f"state/{array.name}/")}
-            checksum = zarr_store.write_array(path, array.shape, layout.blocks(array, source.tensors))
-            zarr_store.verify_array(path, array.shape, checksum)
+            checksum = zarr_store.write_array(path, array.shape, layout.blocks(array, source.tensors, scratch))
+            chunk_crc32c = zarr_store.verify_array(path, array.shape, checksum)
+            for shard, (start, stop) in hashed:  # the pages hashed past the tensor's own bytes, too
+                shard.release_range(start, stop)
             manifest.arrays[array.name] = {
                 "shape": list(array.shape),
                 "dtype": "float32",
                 "nbytes": array.nbytes,
                 "checksum": f"crc32c:{checksum}",
             }
-            _record_files(root, manifest, path)
+            _record_files(root, manifest, path, {path / zarr_store.chunk_name(array.shape): chunk_crc32c})
             save_manifest(root, manifest)
             written += 1
         done += array.nbytes
         progress.advance(done, total)
 
+    if fingerprint is None:
+        fingerprint = combine_hashes({path: cached[path] or _finish(source, hashers[path]) for path in source.files})
+        manifest.source_fingerprint = fingerprint
     zarr_store.write_step(state / "step")
     zarr_store.write_metadata(root / "metadata" / "metadata")
     _record_files(root, manifest, state / "step")
@@ -102,7 +172,22 @@ def convert(
     save_manifest(root, manifest)
     for marker in MARKERS:
         (root / marker).write_text(f"Checkpoint commit was successful to {root}\n")
-    return ConvertResult(root, manifest, written, skipped, tuple(notes))
+    return ConvertResult(root, manifest, written, skipped, conversion.notes)
+
+
+def _identity(files: tuple[Path, ...]) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.resolve()}\0{FileIdentity.of(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def _finish(source: HfSource, hasher: FileHasher) -> str:
+    """Hash what the conversion did not read (zip headers, ignored buffers, arrays a previous run had done)."""
+    found = hasher.finish()
+    if hasher.path in source.torch_shards:
+        source.torch_shards[hasher.path].release_range(0, hasher.identity.size)
+    return found
 
 
 def _remove_markers(root: Path) -> None:
@@ -130,14 +215,18 @@ def _finished(root: Path, manifest: Manifest, array: layout.PaxArray) -> bool:
     )
 
 
-def _record_files(root: Path, manifest: Manifest, path: Path) -> None:
-    """Size and crc32c of every file under path: what the upload compares with GCS's crc32c."""
+def _record_files(root: Path, manifest: Manifest, path: Path, known_crc32c: dict[Path, str] | None = None) -> None:
+    """Size and crc32c of every file under path: what the upload compares with GCS's crc32c.
+
+    known_crc32c: files whose crc32c the caller has just computed from the bytes on disk (not read again).
+    """
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     if not files:
         raise SaxctlError(f"{path}: nothing was written")
     for file in files:
         relative = file.relative_to(root).as_posix()
-        manifest.files[relative] = {"size": file.stat().st_size, "crc32c": zarr_store.file_crc32c(file)}
+        crc32c = (known_crc32c or {}).get(file) or zarr_store.file_crc32c(file)
+        manifest.files[relative] = {"size": file.stat().st_size, "crc32c": crc32c}
 
 
 def is_committed(root: Path) -> bool:

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
-import io
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from reconciler.checkpoint.convert import is_committed
 from reconciler.checkpoint.manifest import MANIFEST_NAME, MARKERS, Manifest, load_manifest
+from reconciler.checkpoint.resumable import CHUNK_BYTES, SESSIONS_NAME, TIMEOUT, SessionStore, clean_errors
+from reconciler.checkpoint.resumable import send as send_resumable
 from reconciler.engine.provider import Progress
 from reconciler.errors import RemoteError, SaxctlError
 from reconciler.providers.google_errors import remote_call
 
-RESUMABLE_CHUNK = 32 << 20  # files above this go up in resumable chunks (a multiple of 256 KiB, as GCS requires)
-TIMEOUT = 120  # seconds per request
+
+@contextlib.contextmanager
+def _call(method: str, target: str) -> Iterator[None]:
+    """One storage API call: errors become saxctl's, named by method and object, with the server's message only."""
+    with remote_call(method, target), clean_errors():
+        yield
+
+
+def _default_retry():
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    # Re-sending the same bytes to the same name is harmless, so uploads retry 429/5xx like reads do.
+    return DEFAULT_RETRY.with_timeout(300)
 
 
 def parse_gs_url(url: str) -> tuple[str, str]:
@@ -56,7 +70,7 @@ def read_remote(client, url: str) -> RemoteCheckpoint:
     generation = ""
     from google.api_core.exceptions import NotFound
 
-    with remote_call("storage.objects.list", f"gs://{bucket_name}/{prefix}/"):
+    with _call("storage.objects.list", f"gs://{bucket_name}/{prefix}/"):
         try:
             for blob in client.list_blobs(bucket_name, prefix=prefix + "/", timeout=TIMEOUT):
                 relative = blob.name[len(prefix) + 1 :]
@@ -68,48 +82,24 @@ def read_remote(client, url: str) -> RemoteCheckpoint:
     manifest = None
     if MANIFEST_NAME in crcs:
         target = f"gs://{bucket_name}/{prefix}/{MANIFEST_NAME}"
-        with remote_call("storage.objects.get", target):
+        with _call("storage.objects.get", target):
             text = client.bucket(bucket_name).blob(f"{prefix}/{MANIFEST_NAME}").download_as_text(timeout=TIMEOUT)
         manifest = Manifest.from_json(text, target)
     return RemoteCheckpoint(url, crcs, manifest, generation)
 
 
 class _ByteCounter:
-    """Bytes sent so far over all files; a retried chunk is not counted twice (we track each file's furthest read)."""
+    """Bytes the server holds so far over all files, for the progress display."""
 
-    def __init__(self, total: int, progress: Progress):
+    def __init__(self, total: int, progress: Progress | None):
         self.total, self.done, self.progress = total, 0, progress
         self._lock = threading.Lock()
 
     def add(self, count: int) -> None:
         with self._lock:
             self.done += count
-            self.progress.advance(self.done, self.total)
-
-
-class _CountingReader(io.RawIOBase):
-    def __init__(self, handle, counter: _ByteCounter):
-        self._handle, self._counter, self._furthest = handle, counter, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._handle.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._handle.tell()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._handle.read(size)
-        position = self._handle.tell()
-        if position > self._furthest:
-            self._counter.add(position - self._furthest)
-            self._furthest = position
-        return data
+            if self.progress is not None:
+                self.progress.advance(self.done, self.total)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,21 +107,32 @@ class UploadResult:
     url: str
     uploaded: int
     skipped: int  # objects already there with the same crc32c
-    bytes_uploaded: int
+    bytes_uploaded: int  # sent by this run; a resumed object counts only what was sent again
+
+
+def check_destination(client, url: str) -> None:
+    """Fail now, before hours of conversion, if the bucket is not there (one listing of at most one object)."""
+    from google.api_core.exceptions import NotFound
+
+    bucket_name, prefix = parse_gs_url(url)
+    with _call("storage.objects.list", f"gs://{bucket_name}/{prefix}/"):
+        try:
+            next(iter(client.list_blobs(bucket_name, prefix=prefix + "/", max_results=1, timeout=TIMEOUT)), None)
+        except NotFound:
+            raise RemoteError(
+                f"storage.objects.list gs://{bucket_name}/{prefix}/: the bucket {bucket_name} does not exist",
+                hint="Create it first (`saxctl apply` creates the spec's data bucket), or check the name.",
+            ) from None
 
 
 def upload(client, root: Path, url: str, workers: int = 8, progress: Progress | None = None) -> UploadResult:
-    """Upload a committed local checkpoint: data first, in parallel, each verified by crc32c; markers last.
+    """Upload a committed local checkpoint: the manifest first, data in parallel, each verified by crc32c; markers
+    last.
 
-    Resumes by comparing crc32c: objects already in GCS with the manifest's crc32c are not sent again.
+    The manifest names the owner, so objects a killed run left behind are recognised as saxctl's and completed by a
+    re-run. Objects already in GCS with the manifest's crc32c are not sent again, and a large object cut off
+    mid-way continues from where the server stopped (sessions saved beside the staging copy).
     """
-    from google.api_core.exceptions import NotFound
-    from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
-    from google.cloud.storage.retry import DEFAULT_RETRY
-
-    # Re-sending the same bytes to the same name is harmless, so uploads retry 429/5xx like reads do.
-    retry = DEFAULT_RETRY.with_timeout(300)
-
     root = Path(root)
     manifest = load_manifest(root)
     if manifest is None or not is_committed(root):
@@ -146,49 +147,67 @@ def upload(client, root: Path, url: str, workers: int = 8, progress: Progress | 
     if not pending and remote.committed and same_manifest:
         return UploadResult(url, 0, len(manifest.files), 0)
 
+    def target(relative: str) -> str:
+        return f"gs://{bucket_name}/{prefix}/{relative}"
+
+    def delete(relative: str) -> None:
+        from google.api_core.exceptions import NotFound
+
+        with _call("storage.objects.delete", target(relative)):
+            try:
+                bucket.blob(f"{prefix}/{relative}").delete(timeout=TIMEOUT, retry=_default_retry())
+            except NotFound:  # a retried delete whose first attempt went through
+                pass
+
     for marker in reversed(MARKERS):  # root marker first: GCS must never show half-replaced data as committed
         if marker in remote.crc32c_by_path:
-            with remote_call("storage.objects.delete", f"gs://{bucket_name}/{prefix}/{marker}"):
-                try:
-                    bucket.blob(f"{prefix}/{marker}").delete(timeout=TIMEOUT, retry=retry)
-                except NotFound:  # a retried delete whose first attempt went through
-                    pass
+            delete(marker)
+    if not same_manifest:
+        with _call("storage.objects.insert", target(MANIFEST_NAME)):
+            bucket.blob(f"{prefix}/{MANIFEST_NAME}").upload_from_string(
+                manifest_text, content_type="application/json", timeout=TIMEOUT, retry=_default_retry()
+            )
+        if remote.manifest is not None:  # what an earlier conversion of ours wrote and this one does not
+            for relative in sorted(set(remote.manifest.files) - set(manifest.files)):
+                if relative in remote.crc32c_by_path:
+                    delete(relative)
 
-    total = sum(manifest.files[p]["size"] for p in pending)
-    counter = _ByteCounter(total, progress) if progress is not None else None
+    counter = _ByteCounter(sum(manifest.files[p]["size"] for p in pending), progress)
+    sessions = SessionStore(root / SESSIONS_NAME, url)
+    sent_bytes = [0] * len(pending)
 
-    def send(relative: str) -> None:
-        expected = manifest.files[relative]["crc32c"]
-        target = f"gs://{bucket_name}/{prefix}/{relative}"
-        size = manifest.files[relative]["size"]
-        # Big files go in resumable chunks: a dropped connection costs one chunk, not the whole array.
-        blob = bucket.blob(f"{prefix}/{relative}", chunk_size=RESUMABLE_CHUNK if size > RESUMABLE_CHUNK else None)
-        with open(root / relative, "rb") as handle, remote_call("storage.objects.insert", target):
-            reader = _CountingReader(handle, counter) if counter is not None else handle
-            try:
-                blob.upload_from_file(
-                    reader, size=size, checksum="crc32c", crc32c_checksum_value=expected, timeout=TIMEOUT, retry=retry
-                )
-            except (DataCorruption, InvalidResponse) as error:
-                raise RemoteError(f"storage.objects.insert {target}: {error}") from None
-        if blob.crc32c != expected:
-            raise RemoteError(f"storage.objects.insert {target}: GCS reports crc32c {blob.crc32c}, "
-                              f"the file has {expected}")
+    def send(number: int, relative: str) -> None:
+        info = manifest.files[relative]
+        with _call("storage.objects.insert", target(relative)):
+            if info["size"] > CHUNK_BYTES:
+                result = send_resumable(client, bucket_name, f"{prefix}/{relative}", root / relative, info["size"],
+                                        info["crc32c"], sessions, relative, counter.add)
+                sent_bytes[number] = result.bytes_sent
+            else:
+                _send_small(bucket.blob(f"{prefix}/{relative}"), root / relative, info, counter.add)
+                sent_bytes[number] = info["size"]
 
     if pending:
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="upload") as pool:
-            for _ in pool.map(send, pending):
+            for _ in pool.map(send, range(len(pending)), pending):
                 pass
-    with remote_call("storage.objects.insert", f"gs://{bucket_name}/{prefix}/{MANIFEST_NAME}"):
-        bucket.blob(f"{prefix}/{MANIFEST_NAME}").upload_from_string(
-            manifest_text, content_type="application/json", timeout=TIMEOUT, retry=retry
-        )
     for marker in MARKERS:
-        with remote_call("storage.objects.insert", f"gs://{bucket_name}/{prefix}/{marker}"):
+        with _call("storage.objects.insert", target(marker)):
             bucket.blob(f"{prefix}/{marker}").upload_from_string(
-                f"Checkpoint commit was successful to {url}\n", timeout=TIMEOUT, retry=retry
+                f"Checkpoint commit was successful to {url}\n", timeout=TIMEOUT, retry=_default_retry()
             )
-    return UploadResult(url, len(pending), len(manifest.files) - len(pending), total)
+    return UploadResult(url, len(pending), len(manifest.files) - len(pending), sum(sent_bytes))
+
+
+def _send_small(blob, file: Path, info: dict, on_sent) -> None:
+    """One request (multipart upload), checked against the manifest's crc32c by GCS and by us."""
+    with open(file, "rb") as handle:
+        blob.upload_from_file(handle, size=info["size"], checksum="crc32c", crc32c_checksum_value=info["crc32c"],
+                              timeout=TIMEOUT, retry=_default_retry())
+    if blob.crc32c != info["crc32c"]:
+        raise SaxctlError(f"gs://{blob.bucket.name}/{blob.name}: GCS reports crc32c {blob.crc32c}, "
+                          f"the file has {info['crc32c']}")
+    on_sent(info["size"])
 
 
 def delete_checkpoint(client, url: str) -> int:
@@ -204,7 +223,7 @@ def delete_checkpoint(client, url: str) -> int:
     deleted = 0
     for relative in ours:
         if relative in remote.crc32c_by_path:
-            with remote_call("storage.objects.delete", f"gs://{bucket_name}/{prefix}/{relative}"):
+            with _call("storage.objects.delete", f"gs://{bucket_name}/{prefix}/{relative}"):
                 try:
                     bucket.blob(f"{prefix}/{relative}").delete(timeout=TIMEOUT)
                     deleted += 1

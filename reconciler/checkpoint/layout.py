@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Iterator, Mapping
@@ -13,7 +14,7 @@ from reconciler.checkpoint.hf_source import SourceTensor
 from reconciler.errors import SaxctlError
 
 PAX_PREFIX = "mdl_vars.params.lm."
-BLOCK_BYTES = 64 << 20  # one block of the output in memory at a time, besides the array tensorstore encodes
+BLOCK_BYTES = 64 << 20  # one block of the output in memory at a time
 
 # Buffers that HF GPT-J checkpoints carry but that are not weights (the causal mask and its fill value).
 _IGNORED = re.compile(r"transformer\.h\.\d+\.attn\.(bias|masked_bias)")
@@ -105,40 +106,51 @@ def check_source(tensors: Mapping[str, SourceTensor], dims: GptjDims, vocab_size
 Block = tuple[tuple[slice | int, ...], np.ndarray]
 
 
-def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor]) -> Iterator[Block]:
+def scratch_buffers() -> tuple[np.ndarray, np.ndarray]:
+    """Two blocks' worth of float32 for blocks() to fill in turn: one is written while the next is made."""
+    return np.empty(BLOCK_BYTES // 4, dtype=np.float32), np.empty(BLOCK_BYTES // 4, dtype=np.float32)
+
+
+def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor],
+           scratch: tuple[np.ndarray, np.ndarray] | None = None) -> Iterator[Block]:
     """(index into the Pax array, float32 values) in C order, each at most about BLOCK_BYTES.
 
-    Yielding in C order lets the caller checksum the array as it goes. GPT-J's rotary embedding is
-    "rotate every two" in HF and in Pax alike, so q and k are taken as they are, with no permutation.
+    Yielding in C order lets the caller checksum and write the array as it goes. A block is a view of one of the
+    `scratch` buffers (used in turn) or its own: a block stays valid until the caller has asked for the one after
+    the next. GPT-J's rotary embedding is "rotate every two" in HF and in Pax alike, so q and k are taken as they
+    are, with no permutation.
     """
     sources = [tensors[name] for name in array.sources]
+    turns = itertools.cycle(scratch or (None,))
     if array.transform == QKV:  # [3, D, N, H]: q, then k, then v, each the transpose of a [N*H, D] matrix
         for which, source in enumerate(sources):
             for rows in _row_blocks(array.shape[1], array.shape[2:]):
-                values = np.ascontiguousarray(source.read((slice(None), rows)).T)
-                yield (which, rows), values.reshape(-1, *array.shape[2:])
+                yield (which, rows), source.columns_transposed(rows, out=next(turns)).reshape(-1, *array.shape[2:])
+            source.release(0, source.shape[0])
         return
     (source,) = sources
+    if array.transform == TRANSPOSE:
+        for rows in _row_blocks(array.shape[0], array.shape[1:]):
+            yield (rows,), source.columns_transposed(rows, array.shape[1], next(turns))
+        source.release(0, source.shape[0])  # at most one source tensor (825 MB for lm_head) mapped at a time
+        return
     for rows in _row_blocks(array.shape[0], array.shape[1:]):
-        if array.transform == TRANSPOSE:
-            values = source.read((slice(None), rows)).T
-        elif array.transform == SPLIT_HEADS:
-            values = source.read((rows,)).reshape(-1, *array.shape[1:])
-        elif rows.start < source.shape[0]:
-            values = source.read((slice(rows.start, min(rows.stop, source.shape[0])),))
-        else:
-            values = np.empty((0, *array.shape[1:]), np.float32)
-        yield (rows,), _pad_to(np.ascontiguousarray(values), (rows.stop - rows.start, *array.shape[1:]))
+        # COPY and SPLIT_HEADS take whole source rows; rows past the source's vocabulary are zeros (padding). The
+        # rows are copied out (a memcpy) so that their pages leave our resident set now, not after the write.
+        stop = min(rows.stop, source.shape[0])
+        if rows.start < stop:
+            mapped = source.rows(rows.start, stop).reshape(-1, *array.shape[1:])
+            buffer = next(turns)
+            values = np.empty_like(mapped) if buffer is None else buffer[: mapped.size].reshape(mapped.shape)
+            values[...] = mapped
+            source.release(rows.start, stop)
+            yield (slice(rows.start, stop),), values
+        if stop < rows.stop:
+            start = max(rows.start, stop)
+            yield (slice(start, rows.stop),), np.zeros((rows.stop - start, *array.shape[1:]), np.float32)
 
 
 def _row_blocks(count: int, row_shape: tuple[int, ...]) -> Iterator[slice]:
     step = max(1, BLOCK_BYTES // (4 * int(np.prod(row_shape, dtype=np.int64))))
     for start in range(0, count, step):
         yield slice(start, min(count, start + step))
-
-
-def _pad_to(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Zeros past the source's vocabulary: the explicit form of the padding paxml would otherwise apply silently."""
-    if values.shape == shape:
-        return values
-    return np.pad(values, [(0, want - have) for want, have in zip(shape, values.shape)])

@@ -12,7 +12,9 @@ from reconciler.errors import SaxctlError
 
 # Inside checkpoint_00000000/, not next to it: paxml lists the parent for checkpoint_<step> names and parses them.
 MANIFEST_NAME = "saxctl-manifest.json"
-CONVERTER_VERSION = "1"  # bump when the output for the same source changes
+# Bump when the output for the same source changes. 2: arrays uncompressed (were zstd), sources fingerprinted by
+# content (were names, sizes and times), so a version-1 checkpoint plans as a replacement that says why.
+CONVERTER_VERSION = "2"
 MARKER_NAME = "commit_success.txt"
 MARKERS = (f"metadata/{MARKER_NAME}", f"state/{MARKER_NAME}", MARKER_NAME)  # written in this order: root last
 
@@ -25,16 +27,15 @@ class Manifest:
     vocab_size: int
     converter_version: str = CONVERTER_VERSION
     owner: str | None = None  # the spec (metadata.name) whose apply wrote it; None when converted by hand
+    # Where the source was when converted (a digest of each file's size, times and inode): lets a re-run on the same
+    # machine reuse finished arrays before the content hash, made as the conversion reads the source, is known.
+    source_identity: str = ""
     arrays: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → shape, dtype, nbytes, checksum
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # path in the checkpoint → size, crc32c
 
-    def matches(self, other: Manifest) -> bool:
-        """Same source, same conversion: the finished work recorded in one is valid for the other."""
-        return (self.source_fingerprint, self.vocab_size, self.converter_version) == (
-            other.source_fingerprint,
-            other.vocab_size,
-            other.converter_version,
-        )
+    def same_target(self, other: Manifest) -> bool:
+        """Converted the same way (the source aside)."""
+        return (self.vocab_size, self.converter_version) == (other.vocab_size, other.converter_version)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)

@@ -158,6 +158,22 @@ class TorchShard:
         strides = tuple(s * dtype.itemsize for s in record.stride)
         return np.lib.stride_tricks.as_strided(storage[record.offset :], record.shape, strides, writeable=False)
 
+    @property
+    def mapping(self) -> mmap.mmap:
+        """The read-only mapping of the whole shard that every view is made from."""
+        return self._map
+
+    def span(self, name: str) -> tuple[int, int]:
+        """The file bytes [start, stop) that hold this tensor's storage."""
+        start, size = self._storage_span(self.records[name].storage_key)
+        return start, start + size
+
+    def release_range(self, start: int, stop: int) -> None:
+        """Drop the mapped pages of file bytes [start, stop) from our resident set (they stay in the page cache)."""
+        page_start = start - start % mmap.PAGESIZE
+        if stop > page_start:
+            self._map.madvise(mmap.MADV_DONTNEED, page_start, stop - page_start)
+
     def release(self, name: str, start_row: int, stop_row: int) -> None:
         """Drop these rows' pages from our resident set (they stay in the page cache): keeps RSS bounded."""
         record = self.records[name]
@@ -167,5 +183,4 @@ class TorchShard:
         if contiguous and record.shape:
             row_bytes = itemsize * int(np.prod(record.shape[1:], dtype=np.int64))
             start, size = start + itemsize * record.offset + start_row * row_bytes, (stop_row - start_row) * row_bytes
-        page_start = start - start % mmap.PAGESIZE
-        self._map.madvise(mmap.MADV_DONTNEED, page_start, size + start - page_start)
+        self.release_range(start, start + size)

@@ -6,17 +6,17 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from reconciler.engine.address import Address
-from reconciler.engine.diffing import resource_changes
+from reconciler.engine.diffing import field_changes, resource_changes
 from reconciler.engine.provider import Progress, Provider
 from reconciler.engine.resource import Action, Change, Hazard, Observed, Resource
 from reconciler.errors import SaxctlError, SpecError, SpecProblem
 from reconciler.providers.gcs import bucket as gcs_bucket
 from reconciler.providers.parallel import observe_each
 from reconciler.spec.model import Checkpoint, Spec
+from reconciler.spec.saxparams import VOCAB_SIZES
 
 KIND = "checkpoint"
-# saxml's GPT-J params build 50401 rows; a 50400-row source (EleutherAI's) is padded, and apply says so.
-VOCAB_SIZE = 50401
+DEFAULT_VOCAB_SIZE = 50401  # saxml's GPT-J params; used when no model of the spec names a class saxctl knows
 # All of them: a checkpoint is data, converted whole; any change means converting and uploading it again.
 REPLACE_ON = frozenset({"source_format", "source_fingerprint", "vocab_size", "converter_version"})
 
@@ -29,27 +29,68 @@ def desired_resources(spec: Spec) -> list[Resource]:
     return [_desired(spec, key, checkpoint) for key, checkpoint in spec.checkpoints.items()]
 
 
+def _problem(spec_file: str, position: Sequence[int], field: str, message: str) -> SpecError:
+    return SpecError([SpecProblem(spec_file, position[0], position[1], field, message)])
+
+
+def _target_vocab(spec: Spec, key: str, checkpoint: Checkpoint) -> tuple[int, str]:
+    """Rows the params classes of the models using this checkpoint expect, and who expects them."""
+    known = [(index, model, VOCAB_SIZES[model.model_path]) for index, model in enumerate(spec.models)
+             if model.checkpoint in (key, checkpoint.destination) and model.model_path in VOCAB_SIZES]
+    for index, model, rows in known[1:]:
+        if rows != known[0][2]:
+            field = f"models[{index}].modelPath"
+            raise _problem(spec.source.file, spec.source.locate(field), field,
+                           f"{model.model_path} expects {rows} vocabulary rows, {known[0][1].model_path} "
+                           f"(models[{known[0][0]}]) {known[0][2]}: one converted checkpoint cannot serve both")
+    if not known:
+        return DEFAULT_VOCAB_SIZE, (f"no model of the spec names a params class saxctl knows; "
+                                    f"GPT-J's {DEFAULT_VOCAB_SIZE}")
+    index, model, rows = known[0]
+    return rows, f"{model.model_path} (models[{index}]) expects {rows}"
+
+
 def _desired(spec: Spec, key: str, checkpoint: Checkpoint) -> Resource:
     from reconciler.checkpoint.gcs_checkpoint import parse_gs_url
+    from reconciler.checkpoint.gptj_config import load_gptj_dims
     from reconciler.checkpoint.hf_source import source_fingerprint
+    from reconciler.checkpoint.layout import pax_arrays
     from reconciler.checkpoint.manifest import CONVERTER_VERSION
 
     spec_field = f"checkpoints.{key}"
+    source_field = f"{spec_field}.source.path"
+    source_position = spec.source.locate(source_field)
 
     def problem(field: str, message: str) -> SpecError:
-        line, column = spec.source.locate(field)
-        return SpecError([SpecProblem(spec.source.file, line, column, field, message)])
+        return _problem(spec.source.file, spec.source.locate(field), field, message)
 
     if checkpoint.source.path.startswith("gs://"):
-        raise problem(f"{spec_field}.source.path", "gs:// sources are not supported yet; download the model first")
+        raise problem(source_field, "gs:// sources are not supported yet; download the model first")
     try:
         bucket, _ = parse_gs_url(checkpoint.destination)
     except SaxctlError as error:
         raise problem(f"{spec_field}.destination", error.message) from None
-    try:
-        fingerprint = source_fingerprint(Path(checkpoint.source.path))
-    except SaxctlError as error:
-        raise problem(f"{spec_field}.source.path", error.message) from None
+    vocab_size, vocab_reason = _target_vocab(spec, key, checkpoint)
+    params: dict[str, Any] = {
+        "source_path": checkpoint.source.path, "owner": spec.name, "vocab_reason": vocab_reason,
+        "spec_file": spec.source.file, "source_field": source_field, "source_position": list(source_position),
+    }
+    source = Path(checkpoint.source.path)
+    fingerprint = None
+    if not source.exists():
+        # Not an error yet: status, destroy and a plan against a complete destination need no source (diff decides).
+        params["source_missing"] = f"{source} does not exist"
+    else:
+        try:
+            dims = load_gptj_dims(source / "config.json")
+            fingerprint = source_fingerprint(source)
+        except SaxctlError as error:
+            raise problem(source_field, error.message) from None
+        if dims.vocab_size > vocab_size:
+            raise problem(source_field, f"the source has {dims.vocab_size} vocabulary rows, more than the "
+                                        f"{vocab_size} the target expects ({vocab_reason})")
+        params["source_vocab_size"] = dims.vocab_size
+        params["output_bytes"] = sum(array.nbytes for array in pax_arrays(dims, vocab_size))
     return Resource(
         address=address(key),
         kind=KIND,
@@ -57,12 +98,12 @@ def _desired(spec: Spec, key: str, checkpoint: Checkpoint) -> Resource:
         fields={
             "source_format": checkpoint.source.format,
             "source_fingerprint": fingerprint,
-            "vocab_size": VOCAB_SIZE,
+            "vocab_size": vocab_size,
             "converter_version": CONVERTER_VERSION,
         },
         inside=gcs_bucket.address("data") if bucket == spec.buckets.data.name else None,
         replace_on=REPLACE_ON,
-        params={"source_path": checkpoint.source.path, "owner": spec.name},
+        params=params,
         spec_field=spec_field,
     )
 
@@ -93,17 +134,25 @@ def _observed(resource_address: str, remote) -> Observed | None:
     )
 
 
-class _PhaseProgress:
-    """Names the phase (convert, upload) in every message the engine shows."""
+def _work(desired: Resource) -> str:
+    """What converting means here, for a reason: its size, and the vocabulary padding when there is any."""
+    params = desired.params
+    text = f"{params['output_bytes'] / (1 << 30):.1f} GiB converted into a local staging copy and uploaded"
+    if params["source_vocab_size"] < desired.fields["vocab_size"]:
+        text += (f"; the vocabulary is padded with zeros from {params['source_vocab_size']} to "
+                 f"{desired.fields['vocab_size']} rows ({params['vocab_reason']})")
+    return text
 
-    def __init__(self, progress: Progress, phase: str):
-        self._progress, self._phase = progress, phase
 
-    def update(self, message: str) -> None:
-        self._progress.update(f"{self._phase} {message.removeprefix('mdl_vars.params.lm.')}")
-
-    def advance(self, done: int, total: int | None = None, unit: str = "B") -> None:
-        self._progress.advance(done, total, unit)
+def _incomplete(observed: Observed) -> str | None:
+    facts = observed.facts
+    if not observed.fields:
+        return "it has no saxctl manifest"
+    if facts["missing_or_different"]:
+        return f"{facts['missing_or_different']} objects missing or different"
+    if not facts["committed"]:
+        return "commit markers missing"
+    return None
 
 
 class CheckpointProvider(Provider):
@@ -124,27 +173,62 @@ class CheckpointProvider(Provider):
         return _observed(resource.address, read_remote(self._client, resource.name))
 
     def diff(self, desired: Resource, observed: Observed | None) -> Change:
+        if desired.fields["source_fingerprint"] is None:
+            return self._diff_without_source(desired, observed)
         if observed is None:
             return Change(desired.address, KIND, Action.CREATE,
-                          f"no checkpoint at {desired.name}: it will be converted and uploaded", desired=desired)
+                          f"no checkpoint at {desired.name}: {_work(desired)}", desired=desired)
+        if not observed.fields:
+            return Change(desired.address, KIND, Action.REPLACE,
+                          f"{desired.name} holds objects but no saxctl manifest: {_work(desired)}, replacing them",
+                          desired=desired, observed=observed)
         changes = resource_changes(desired, observed.fields)
         if changes:
-            first = changes[0]
-            reason = (f"{first.path} {first.before} → {first.after}: the checkpoint at {desired.name} "
-                      "will be converted again and replaced")
-            if first.path == "source_fingerprint":
-                reason = (f"the source at {desired.params['source_path']} changed since {desired.name} was converted "
-                          "(file sizes, times or index differ): it will be converted again and replaced")
-            return Change(desired.address, KIND, Action.REPLACE, reason, changes, desired, observed)
-        facts = observed.facts
-        if not facts["committed"] or facts["missing_or_different"]:
-            missing = facts["missing_or_different"]
-            detail = f"{missing} objects missing or different" if missing else "commit markers missing"
+            by_path = {change.path: change for change in changes}
+            old_version = by_path.get("converter_version")
+            if old_version is not None:
+                reason = (f"{desired.name} was written by saxctl's converter version {old_version.before}, this "
+                          f"saxctl writes version {old_version.after} (uncompressed arrays, sources fingerprinted by "
+                          "content): it will be converted again and replaced")
+            elif "source_fingerprint" in by_path:
+                reason = (f"the content of {desired.params['source_path']} changed since {desired.name} was "
+                          "converted: it will be converted again and replaced")
+            else:
+                first = changes[0]
+                reason = (f"{first.path} {first.before} → {first.after}: the checkpoint at {desired.name} "
+                          "will be converted again and replaced")
+                if first.path == "vocab_size":
+                    reason += f" ({desired.params['vocab_reason']})"
+            return Change(desired.address, KIND, Action.REPLACE, f"{reason}; {_work(desired)}", changes, desired,
+                          observed)
+        incomplete = _incomplete(observed)
+        if incomplete:
             return Change(desired.address, KIND, Action.CREATE,
-                          f"the checkpoint at {desired.name} is incomplete ({detail}): the rest will be uploaded",
+                          f"the checkpoint at {desired.name} is incomplete ({incomplete}): the rest will be uploaded",
                           desired=desired, observed=observed)
         return Change(desired.address, KIND, Action.NOOP, "up to date: converted from this source", desired=desired,
                       observed=observed)
+
+    def _diff_without_source(self, desired: Resource, observed: Observed | None) -> Change:
+        """No local source: a complete checkpoint of ours is left as it is (and the plan says what it could not
+        compare); anything that would need converting is an error at the spec's source path."""
+        params = desired.params
+        if observed is None:
+            state = f"there is no checkpoint at {desired.name} to keep"
+        else:
+            others = {k: v for k, v in desired.fields.items() if k != "source_fingerprint"}
+            changes = field_changes(others, observed.fields, desired.replace_on)
+            incomplete = _incomplete(observed)
+            if not changes and not incomplete:
+                return Change(desired.address, KIND, Action.NOOP,
+                              f"kept as it is, not compared with its source: {params['source_missing']}; "
+                              f"{desired.name} is complete (converted from {observed.fields['source_fingerprint']})",
+                              desired=desired, observed=observed)
+            state = (f"the checkpoint at {desired.name} is incomplete ({incomplete})" if incomplete else
+                     f"the checkpoint at {desired.name} must be converted again ({changes[0].path} "
+                     f"{changes[0].before} → {changes[0].after})")
+        raise _problem(params["spec_file"], params["source_position"], params["source_field"],
+                       f"{params['source_missing']}, and {state}: saxctl needs the source to convert it")
 
     def apply(self, change: Change, progress: Progress) -> Observed | None:
         if change.action is Action.DELETE:
@@ -152,27 +236,26 @@ class CheckpointProvider(Provider):
             return None
         if change.action not in (Action.CREATE, Action.REPLACE):
             raise ValueError(f"{change.address}: nothing to apply for {change.action.value}")
-        from reconciler.checkpoint.pipeline import convert_to, staging_dir
+        from reconciler.checkpoint import pipeline
 
         resource = change.desired
-        staging = None
-        if self._staging_root is not None:
-            staging = self._staging_root / staging_dir(resource.name).parent.name / Path(resource.name).name
-        result = convert_to(
-            Path(resource.params["source_path"]), resource.name, resource.fields["vocab_size"],
-            storage_client=self._client, workers=self._workers, staging=staging,
-            convert_progress=_PhaseProgress(progress, "converting"),
-            upload_progress=_PhaseProgress(progress, "uploading"), owner=resource.params["owner"],
-        )
-        for note in result.converted.notes:
+        planned = pipeline.prepare(Path(resource.params["source_path"]), resource.name, resource.fields["vocab_size"],
+                                   storage_client=self._client, staging_base=self._staging_root)
+        for note in planned.conversion.notes:
             progress.update(note)
+        progress.update(f"staging copy in {planned.staging} "
+                        f"({planned.conversion.nbytes / (1 << 30):.1f} GiB, removed after a verified upload)")
+        pipeline.run(planned, progress, owner=resource.params["owner"], workers=self._workers)
         return self._read(resource)
 
     def hazard(self, change: Change, going_inside: Sequence[str]) -> Hazard | None:
-        """Converted weights: what the delete loses is rebuilt by converting the source again."""
+        """Converted weights: rebuilt by converting the source again — unless the source is not here."""
         facts = change.observed.facts
-        return Hazard(f"{change.observed.remote_id}: the converted checkpoint ({facts['objects']} objects) will be "
-                      "deleted; saxctl converts it again from its source when the spec asks for it",
+        what = f"{change.observed.remote_id}: the converted checkpoint ({facts['objects']} objects) will be deleted"
+        missing = change.desired.params.get("source_missing") if change.desired is not None else None
+        if missing:
+            return Hazard(f"{what}, and saxctl cannot convert it again: {missing}", needs_approval=True)
+        return Hazard(f"{what}; saxctl converts it again from its source when the spec asks for it",
                       needs_approval=False)
 
     def _delete(self, change: Change, progress: Progress) -> None:

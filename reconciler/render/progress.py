@@ -25,6 +25,8 @@ class ConsoleReporter:
         self._lock = threading.Lock()
         self._running: dict[str, tuple[Change, float]] = {}
         self._last_advance: dict[str, float] = {}
+        self._label: dict[str, str] = {}  # the last message of a change: what its byte counts are counts of
+        self._transfer: dict[str, tuple[float, int, int | None]] = {}  # start time, done and total of that transfer
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="still-working", daemon=True)
         self._ticker.start()
@@ -48,16 +50,29 @@ class ConsoleReporter:
         self._say(f"[bold]{escape(change.address)}[/]: {VERB[change.action]}...")
 
     def message(self, change: Change, text: str) -> None:
+        self._label[change.address] = text
         self._say(f"[bold]{escape(change.address)}[/]: [dim]{escape(text)}[/]")
 
     def advanced(self, change: Change, done: int, total: int | None, unit: str) -> None:
         now = time.monotonic()
+        started, start_done, start_total = self._transfer.get(change.address, (now, done, total))
+        if total != start_total or done < start_done:  # a new transfer (another phase): its own rate
+            started, start_done = now, done
+        self._transfer[change.address] = (started, start_done, total)
         if total is not None and done < total and now - self._last_advance.get(change.address, 0.0) < ADVANCE_EVERY:
             return
         self._last_advance[change.address] = now
         share = f" ({100 * done / total:.0f}%)" if total else ""
         amount = f"{bytes_text(done)}" + (f" of {bytes_text(total)}" if total else "") if unit == "B" else f"{done} {unit}"
-        self._say(f"[bold]{escape(change.address)}[/]: [dim]{amount}{share}[/]")
+        amount += share
+        rate = (done - start_done) / (now - started) if now - started > 0.5 else 0.0
+        if rate and unit == "B":
+            amount += f", {bytes_text(rate)}/s"
+        if rate and total and done < total:
+            left = (total - done) / rate
+            amount += f", {int(left // 60)}m{int(left % 60):02d}s left"
+        label = self._label.get(change.address)
+        self._say(f"[bold]{escape(change.address)}[/]: [dim]{escape(label) + ': ' if label else ''}{amount}[/]")
 
     def retrying(self, change: Change, attempt: int, error: RetryableError, delay: float) -> None:
         self._say(f"[bold]{escape(change.address)}[/]: [yellow]retrying in {delay:.1f}s[/] "

@@ -27,3 +27,12 @@ def required_chips(model_path: str) -> tuple[int, tuple[int, ...]] | None:
     """(chips, ICI mesh shape) a known params class shards over, or None when saxctl does not know the class."""
     mesh = ICI_MESH_SHAPES.get(model_path)
     return (math.prod(mesh), mesh) if mesh is not None else None
+
+
+# Rows of the embedding and softmax each class builds (VOCAB_SIZE in saxml/server/pax/lm/params/gptj.py): what a
+# converted checkpoint must hold. Only classes that take a GPT-J checkpoint are listed.
+VOCAB_SIZES: dict[str, int] = {
+    _GPTJ + "GPTJ": 50401,
+    _GPTJ + "GPTJ4BF16BS32": 50401,
+    _GPTJ + "GPTJ4TokenizedBF16BS32": 50401,
+}

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 from click.testing import CliRunner
@@ -15,7 +16,7 @@ from click.testing import CliRunner
 from bench.checkpoint_synthetic import GptjShape, write_synthetic_gptj
 from reconciler.checkpoint.convert import convert
 from reconciler.checkpoint.gcs_checkpoint import read_remote, upload
-from reconciler.checkpoint.manifest import MANIFEST_NAME, MARKERS
+from reconciler.checkpoint.manifest import MARKERS, load_manifest
 from reconciler.checkpoint.verify import verify_remote
 from reconciler.cli import main
 from reconciler.errors import SaxctlError
@@ -93,34 +94,94 @@ def test_transient_errors_are_retried(sandbox, bucket: str, tiny_converted: Path
     verify_remote(client, f"gs://{bucket}/checkpoint_00000000")
 
 
+def _kill_when(process: subprocess.Popen, condition, timeout: float = 120) -> None:
+    try:
+        deadline = time.monotonic() + timeout
+        while not condition() and process.poll() is None:
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    assert process.returncode == -signal.SIGKILL, "it finished before it could be killed"
+
+
+def _convert_command(source: Path, url: str, staging: Path, vocab_size: int) -> list[str]:
+    return [sys.executable, "-m", "reconciler", "checkpoint", "convert", "--from", str(source), "--to", url,
+            "--staging", str(staging), "--vocab-size", str(vocab_size), "--workers", "2", "--keep-staging"]
+
+
 def test_killed_upload_resumes_and_is_never_committed_half_way(sandbox, bucket: str, medium_converted: Path, tmp_path):
     client = sandbox.storage_client(PROJECT)
     url = f"gs://{bucket}/checkpoints/checkpoint_00000000"
     # Slow every upload down so that the kill lands mid-way, with some objects there and others not.
     sandbox.inject_fault(method="POST", path="/upload/.*", delay_s=0.15)
-    command = [sys.executable, "-m", "reconciler", "checkpoint", "convert", "--from", "/nonexistent-is-fine",
-               "--to", url, "--staging", str(medium_converted), "--vocab-size", "8000", "--workers", "2"]
     env = {**os.environ, **sandbox.env, "GOOGLE_CLOUD_PROJECT": PROJECT}
-    # The source is only read when the staging copy is incomplete; here it is complete, so upload() runs at once.
-    command[command.index("/nonexistent-is-fine")] = str(medium_converted.parent / "gptj")
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while len(read_remote(client, url).crc32c_by_path) < 5 and process.poll() is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.wait()
-    assert process.returncode == -signal.SIGKILL, process.stderr.read().decode()
+    # The staging copy is complete, so the source is only hashed (cached) and the upload starts at once.
+    command = _convert_command(medium_converted.parent / "gptj", url, medium_converted, 8000)
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _kill_when(process, lambda: len(read_remote(client, url).crc32c_by_path) >= 5)
     remote = read_remote(client, url)
     assert not any(marker in remote.crc32c_by_path for marker in MARKERS)
-    assert MANIFEST_NAME not in remote.crc32c_by_path
+    assert remote.manifest is not None, "the manifest (the ownership mark) goes up before any data"
     already = len(remote.crc32c_by_path)
 
     sandbox.clear_faults()
     result = upload(client, medium_converted, url)
-    assert result.skipped >= already - 2  # at most the objects in flight at the kill are sent again
+    assert result.skipped >= already - 3  # at most the objects in flight at the kill are sent again
+    verify_remote(client, url)
+
+
+def _sessions(entries: list[dict]) -> dict[str, list[dict]]:
+    """Resumable-upload PUTs by session (upload_id)."""
+    by_session: dict[str, list[dict]] = {}
+    for entry in entries:
+        query = parse_qs(entry["query"])
+        if entry["method"] == "PUT" and "upload_id" in query:
+            by_session.setdefault(query["upload_id"][0], []).append(entry)
+    return by_session
+
+
+def test_killed_upload_continues_large_objects_where_they_stopped(sandbox, bucket: str, tmp_path: Path):
+    """Counted from the emulator's request log: the second run sends only what the server did not have."""
+    from reconciler.checkpoint.resumable import CHUNK_BYTES
+
+    shape = GptjShape(layers=1, vocab=40000, d_model=512, heads=8, ffn=2048, rotary_dim=32)  # two 82 MB arrays
+    source = write_synthetic_gptj(tmp_path / "gptj", shape, shard_bytes=60 << 20)
+    staging = tmp_path / "staging"
+    convert(source, staging, vocab_size=shape.vocab)
+    manifest = load_manifest(staging)
+    assert sum(info["size"] > CHUNK_BYTES for info in manifest.files.values()) == 2
+    client = sandbox.storage_client(PROJECT)
+    url = f"gs://{bucket}/checkpoints/checkpoint_00000000"
+    env = {**os.environ, **sandbox.env, "GOOGLE_CLOUD_PROJECT": PROJECT}
+
+    sandbox.inject_fault(method="PUT", path="/upload/.*", delay_s=1.0)  # each chunk takes a second
+    sandbox.reset_requests()
+    first = subprocess.Popen(_convert_command(source, url, staging, shape.vocab), cwd=REPO_ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _kill_when(first, lambda: any(e["method"] == "PUT" and e["status"] == 308 for e in sandbox.requests()))
+    first_run = sandbox.requests()
+    sandbox.clear_faults()
+    partial = {upload_id: sum(e["bytes"] for e in puts if e["status"] == 308)
+               for upload_id, puts in _sessions(first_run).items() if not any(e["status"] == 200 for e in puts)}
+    assert sum(partial.values()) > 0, "the kill must land inside a large object"
+    remote = read_remote(client, url)
+    unfinished = sum(info["size"] for name, info in manifest.files.items()
+                     if remote.crc32c_by_path.get(name) != info["crc32c"])
+
+    sandbox.reset_requests()
+    second = subprocess.run(_convert_command(source, url, staging, shape.vocab), cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    second_run = sandbox.requests()
+    sent_again = sum(e["bytes"] for e in second_run if e["path"].startswith("/upload/"))
+    resumed = _sessions(second_run)
+    assert set(partial) <= set(resumed), "every session cut off by the kill is continued, not started again"
+    print(f"\nkill -9 mid-object: first run sent {sum(e['bytes'] for e in first_run)} bytes "
+          f"({sum(partial.values())} acknowledged in unfinished objects); a from-zero re-upload needs {unfinished}; "
+          f"the second run sent {sent_again}")
+    assert sent_again <= unfinished - sum(partial.values()) + 64 << 10  # multipart headers of the small files
     verify_remote(client, url)
 
 

@@ -25,7 +25,8 @@ class RequestLog:
     """The API calls seen since the last reset: what a benchmark counts ("2 reads, 0 writes").
 
     Each entry: method, path, query, status (0 when no answer was sent), ms until the status line, the discovery
-    method id ("" when no route matched), whether it reads, and the id of the fault rule that answered (or None).
+    method id ("" when no route matched), whether it reads, the id of the fault rule that answered (or None), and the
+    request body's declared size in bytes (what an upload sent).
     """
 
     def __init__(self) -> None:
@@ -33,12 +34,13 @@ class RequestLog:
         self._lock = threading.Lock()
 
     def record(self, method: str, path: str, query: str, status: int, seconds: float, *, method_id: str = "",
-               read: bool | None = None, fault: int | None = None) -> None:
+               read: bool | None = None, fault: int | None = None, body_bytes: int = 0) -> None:
         with self._lock:
             if len(self._entries) < _MAX_LOGGED_REQUESTS:
                 self._entries.append({"method": method, "path": path, "query": query, "status": status,
                                       "ms": round(seconds * 1000, 1), "method_id": method_id,
-                                      "read": method in ("GET", "HEAD") if read is None else read, "fault": fault})
+                                      "read": method in ("GET", "HEAD") if read is None else read, "fault": fault,
+                                      "bytes": body_bytes})
 
     def entries(self) -> list[dict]:
         with self._lock:
@@ -190,7 +192,8 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self.server.requests.record(self.command, self.url_path, self.url_query, status,
                                         time.monotonic() - self._started,
                                         method_id=self._route.method_id if self._route else "",
-                                        read=self._route.read if self._route else None, fault=self._fault)
+                                        read=self._route.read if self._route else None, fault=self._fault,
+                                        body_bytes=int(self.headers.get("Content-Length") or 0))
 
     def _dispatch(self, method: str) -> None:
         self._started = time.monotonic()

@@ -38,9 +38,42 @@ _UPSTREAM_DEAD_AFTER = 3  # consecutive refused connects
 log = logging.getLogger(__name__)
 
 
+_STATUS_QUERY = re.compile(r"bytes \*/\d+")
+_UPLOAD_ID = re.compile(r"[?&]upload_id=([^&]+)")
+
+
+class ResumableOffsets:
+    """What fake-gcs-server lacks for resumable uploads: the status query (`PUT` with `Content-Range: bytes */N` and
+    no body), which it takes for the end of a streamed upload and commits. GCS answers it with 308 and the Range it
+    holds, so a client in another process can continue; we track each open session's offset from the replies we
+    relay. A finished session is forgotten (GCS would answer 200 with the object; a client then starts again)."""
+
+    def __init__(self) -> None:
+        self._offsets: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def relayed(self, method: str, upload_id: str | None, response: http.client.HTTPResponse) -> None:
+        started = _UPLOAD_ID.search(response.getheader("Location") or "") if method == "POST" else None
+        if started and response.status == 200:
+            with self._lock:
+                self._offsets[started.group(1)] = 0
+        elif method == "PUT" and upload_id is not None:
+            with self._lock:
+                if response.status == 308:
+                    found = re.fullmatch(r"bytes=0-(\d+)", response.getheader("Range") or "")
+                    self._offsets[upload_id] = int(found.group(1)) + 1 if found else 0
+                elif response.status in (200, 201):
+                    self._offsets.pop(upload_id, None)
+
+    def offset(self, upload_id: str) -> int | None:
+        with self._lock:
+            return self._offsets.get(upload_id)
+
+
 class GcsFrontServer(EmulatorServer):
     def __init__(self, address: tuple[str, int], upstream: str, store: BucketStore):
         super().__init__(address, GcsFrontHandler, "gcs")
+        self.resumable = ResumableOffsets()
         parts = urlsplit(upstream)
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
@@ -175,6 +208,11 @@ class GcsFrontHandler(EmulatorHandler):
     # --- everything else: objects, uploads, downloads --------------------------------------------------------------
 
     def unrouted(self, method: str) -> None:
+        upload_id = dict(parse_qsl(self.url_query)).get("upload_id") if self.url_path.startswith("/upload/") else None
+        if method == "PUT" and upload_id and _STATUS_QUERY.fullmatch(self.headers.get("Content-Range", "")) \
+                and not int(self.headers.get("Content-Length") or 0):
+            self._upload_status(upload_id)
+            return
         connection = self.server.upstream()
         try:
             try:
@@ -182,9 +220,16 @@ class GcsFrontHandler(EmulatorHandler):
             except OSError as error:
                 self.close_connection = True
                 raise ApiError(502, f"fake-gcs-server did not answer {method} {self.url_path}: {error}") from None
+            self.server.resumable.relayed(method, upload_id, response)
             passthrough.forward_response(self, response)
         finally:
             connection.close()
+
+    def _upload_status(self, upload_id: str) -> None:
+        offset = self.server.resumable.offset(upload_id)
+        if offset is None:
+            raise ApiError(404, "No such upload session (it finished, expired or never existed).", "notFound")
+        self.send_json(308, None, {"Range": f"bytes=0-{offset - 1}"} if offset else {})
 
 
 def _required(params: dict[str, str], name: str) -> str:
