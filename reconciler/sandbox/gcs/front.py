@@ -6,12 +6,13 @@ import base64
 import http.client
 import json
 import logging
+import re
 import socket
 import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from reconciler.sandbox.base import launch
 from reconciler.sandbox.base.api_errors import ApiError

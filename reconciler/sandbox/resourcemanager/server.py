@@ -32,7 +32,7 @@ from reconciler.sandbox.base.httpbase import EmulatorHandler, EmulatorServer
 from reconciler.sandbox.base.ids import project_number
 from reconciler.sandbox.base.operations import rfc3339
 from reconciler.sandbox.base.routes import RouteTable, route
-from reconciler.sandbox.base.store import ResourceStore, StaleEtag
+from reconciler.sandbox.base.store import ResourceStore
 
 OWNER = "user:sandbox-owner@example.com"
 SEEDED_PROJECTS = ("saxctl-demo", "saxctl-test")  # the specs' and the tests' project ids
