@@ -23,8 +23,9 @@ SOURCE_FIELD = "checkpoints.gptj-6b.source.path"
 
 
 @pytest.fixture
-def names(unique_name) -> dict[str, str]:
-    return {"admin": unique_name("adm"), "data": unique_name("dat")}
+def names(unique_name, unique_project) -> dict[str, str]:
+    # Its own project too: the demo spec's service account and cluster names are the same in every test.
+    return {"admin": unique_name("adm"), "data": unique_name("dat"), "project": unique_project()}
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def spec(tmp_path: Path, names: dict[str, str], source: Path) -> Path:
     """The demo spec with this test's buckets and source."""
     text = DEMO_SPEC.read_text()
     text = text.replace("saxctl-demo-sax-admin", names["admin"]).replace("saxctl-demo-sax-data", names["data"])
-    text = text.replace("id: saxctl-demo", f"id: {PROJECT}")
+    text = text.replace("id: saxctl-demo", f"id: {names['project']}")
     text = re.sub(r"path: \$\{GPTJ_CHECKPOINT[^}]*\}", f"path: {source}", text)
     path = tmp_path / "spec.yaml"
     path.write_text(text)
