@@ -254,7 +254,8 @@ class CheckpointProvider(Provider):
         what = f"{change.observed.remote_id}: the converted checkpoint ({facts['objects']} objects) will be deleted"
         missing = change.desired.params.get("source_missing") if change.desired is not None else None
         if missing:
-            return Hazard(f"{what}, and saxctl cannot convert it again: {missing}", needs_approval=True)
+            return Hazard(f"{what}, and saxctl cannot convert it again: {missing}", needs_approval=True,
+                          destroy_flag=gcs_bucket.FORCE_DELETE_FLAG)  # it is a bucket's content
         return Hazard(f"{what}; saxctl converts it again from its source when the spec asks for it",
                       needs_approval=False)
 
