@@ -31,7 +31,8 @@ def compare(desired: Resource, observed: Observed | None, *, noun: str, owned: M
                             desired.list_keys)
     forcing = [change for change in changes if change.forces_replacement]
     if forcing:
-        first = forcing[0]
+        order = list(desired.fields)  # the reason names the first in the spec's own order: the shape, then its zone
+        first = min(forcing, key=lambda change: order.index(change.path.split(".")[0]))
         reason = (f"{first.path} {show_value(first.before)} → {show_value(first.after)} cannot change in place: the "
                   f"{noun} will be deleted and created again")
         return Change(desired.address, desired.kind, Action.REPLACE, reason, changes, desired, observed)

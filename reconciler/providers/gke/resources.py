@@ -69,16 +69,12 @@ def _cluster(spec: Spec, cluster: Cluster) -> Resource:
 
 
 def _node_pool(spec: Spec, cluster: Cluster, pool: TpuPool, index: int, parent: Resource) -> Resource:
-    fields: dict[str, Any] = {
-        # A slice lives in one zone: a zonal cluster's, or the pool's own in a regional one (the spec checks see to it).
-        "zone": cluster.location if is_zonal(cluster.location) else pool.zone,
-        "machineType": pool.machine_type,
-        "tpuTopology": pool.topology,
-        "nodeCount": pool.nodes,
-        "resourceLabels": mark(spec.name),
-    }
+    fields: dict[str, Any] = {"machineType": pool.machine_type, "tpuTopology": pool.topology}
     if tpu.tpu_slice(pool).multi_host:
         fields["placement"] = "COMPACT"  # the hosts of a multi-host slice sit together, as GKE requires
+    # A slice lives in one zone: a zonal cluster's, or the pool's own in a regional one (the spec checks see to it).
+    fields.update(zone=cluster.location if is_zonal(cluster.location) else pool.zone, nodeCount=pool.nodes,
+                  resourceLabels=mark(spec.name))
     return Resource(
         address=addresses.node_pool(pool.name),
         kind=addresses.NODE_POOL,
