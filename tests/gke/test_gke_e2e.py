@@ -239,3 +239,15 @@ def test_a_cluster_saxctl_did_not_create_is_a_conflict_until_adopted(sandbox, wo
     assert dict(live.resource_labels) == {"team": "ml", "managed-by": "saxctl", "saxctl-spec": "gptj-demo"}
     assert [pool.name for pool in live.node_pools] == ["default-pool", "tpu"]
     no_changes(spec, sandbox)
+
+
+def test_a_regional_cluster_has_cpu_nodes_in_each_zone_and_its_slice_in_the_zone_named(sandbox, world, tmp_path):
+    spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project, edit=lambda text: text.replace(
+        "location: us-central1-a ", "location: us-central1   ").replace("nodes: 1}", "nodes: 1, zone: us-central1-a}"))
+    applied(spec, sandbox)
+    world.location = "us-central1"
+    live = world.cluster("saxml")
+    cpu, tpu = live.node_pools
+    assert (list(cpu.locations), len(cpu.instance_group_urls)) == (["us-central1-a", "us-central1-b", "us-central1-c"], 3)
+    assert list(tpu.locations) == ["us-central1-a"], "the only zone of us-central1 with v5e"
+    no_changes(spec, sandbox)
