@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("noop_plan", "checkpoint_convert")
+BENCHMARKS = ("noop_plan", "gcp_half", "checkpoint_convert")
 
 
 def main(names: list[str]) -> int:
