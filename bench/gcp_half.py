@@ -17,11 +17,11 @@ import platform
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from bench.noop_plan import RESULTS, _control, _stats
+from bench.noop_plan import _control, _stats
+from bench.scratch import in_scratch_sandbox, record
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "specs" / "gptj-v5e-2x2.yaml"
@@ -36,20 +36,8 @@ def main(argv: list[str]) -> dict:
     parser.add_argument("--plans", type=int, default=10, help="no-op plans to time (default 10)")
     args = parser.parse_args(argv)
 
-    from reconciler.sandbox import supervisor
-
-    with tempfile.TemporaryDirectory(prefix="saxctl-bench-") as scratch:
-        os.environ["SAXCTL_SANDBOX_DIR"] = str(Path(scratch) / "sandbox")
-        state, _ = supervisor.up(lambda message: print(f"[sandbox] {message}", file=sys.stderr))
-        try:
-            result = _measure(state, Path(scratch), args.applies, args.plans)
-        finally:
-            supervisor.down(lambda message: None)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "gcp_half.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "gcp_half.md").write_text(_markdown(result))
-    print(_markdown(result))
-    return result
+    result = in_scratch_sandbox(lambda state, scratch: _measure(state, scratch, args.applies, args.plans))
+    return record("gcp_half", result, _markdown(result))
 
 
 def _measure(state: dict, scratch: Path, applies: int, plans: int) -> dict:
@@ -78,7 +66,7 @@ def _measure(state: dict, scratch: Path, applies: int, plans: int) -> dict:
     return {
         "benchmark": "gcp_half",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "spec": f"{SOURCE.relative_to(REPO)} (project, cluster, buckets; identity not managed yet)",
+        "spec": f"{SOURCE.relative_to(REPO)}: its project, cluster and buckets",
         "operation_latency_seconds": LATENCIES,
         "apply": {
             "runs": applies,

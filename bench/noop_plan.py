@@ -13,12 +13,12 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from bench.scratch import in_scratch_sandbox, record
+
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
 SPEC = """\
 apiVersion: saxctl/v1
 kind: SaxDeployment
@@ -35,20 +35,8 @@ def main(argv: list[str]) -> dict:
     parser.add_argument("--runs", type=int, default=15, help="plans to time (default 15)")
     args = parser.parse_args(argv)
 
-    from reconciler.sandbox import supervisor
-
-    with tempfile.TemporaryDirectory(prefix="saxctl-bench-") as scratch:
-        os.environ["SAXCTL_SANDBOX_DIR"] = str(Path(scratch) / "sandbox")
-        state, _ = supervisor.up(lambda message: print(f"[sandbox] {message}", file=sys.stderr))
-        try:
-            result = _measure(state, Path(scratch), args.runs)
-        finally:
-            supervisor.down(lambda message: None)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "noop_plan.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "noop_plan.md").write_text(_markdown(result))
-    print(_markdown(result))
-    return result
+    result = in_scratch_sandbox(lambda state, scratch: _measure(state, scratch, args.runs))
+    return record("noop_plan", result, _markdown(result))
 
 
 def _measure(state: dict, scratch: Path, runs: int) -> dict:

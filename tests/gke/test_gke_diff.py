@@ -73,7 +73,7 @@ def resources(the_spec: Spec):
 
 def cluster_change(the_spec: Spec, live, cpu_nodes=2) -> Change:
     desired, _ = resources(the_spec)
-    return cluster.diff(desired, cluster.observed_cluster(desired.address, live, cpu_nodes))
+    return cluster.diff(desired, cluster.observed_cluster(desired.address, "p-test", live, cpu_nodes))
 
 
 def pool_change(the_spec: Spec, live, nodes=1, index=0) -> Change:
@@ -121,12 +121,12 @@ def test_what_gke_fills_in_and_an_auto_upgrade_are_no_change():
 
 
 def test_outputs_are_what_the_kubernetes_and_iam_providers_ref():
-    observed = cluster.observed_cluster("gke.cluster.saxml", live_cluster(), 2)
+    observed = cluster.observed_cluster("gke.cluster.saxml", "p-test", live_cluster(), 2)
     assert observed.outputs == {"endpoint": "34.1.2.3", "ca_certificate": "LS0tQ0E=", "name": PATH,
                                 "location": "us-central1-a", "workload_pool": "p-test.svc.id.goog"}
     provisioning = live_cluster(status="PROVISIONING")
     provisioning.endpoint = ""
-    assert "endpoint" not in cluster.observed_cluster("gke.cluster.saxml", provisioning, None).outputs, \
+    assert "endpoint" not in cluster.observed_cluster("gke.cluster.saxml", "p-test", provisioning, None).outputs, \
         "an endpoint not there yet stays unknown (known after apply) to what depends on it"
 
 
@@ -162,7 +162,7 @@ def test_labels_gke_or_others_added_are_kept_out_of_the_diff_and_a_missing_mark_
     unmarked = cluster_change(spec(), live_cluster(labels={"team": "ml"}))
     assert unmarked.action is Action.UPDATE
     assert {f.path for f in unmarked.field_changes} == {"resourceLabels.managed-by", "resourceLabels.saxctl-spec"}
-    assert cluster.observed_cluster("a", live_cluster(labels={"team": "ml"}), 2).owner is None
+    assert cluster.observed_cluster("a", "p-test", live_cluster(labels={"team": "ml"}), 2).owner is None
 
 
 def test_an_object_still_being_created_is_waited_for_and_a_broken_one_made_again():
@@ -190,7 +190,7 @@ def test_replacing_or_pruning_what_runs_needs_a_yes_by_name(action, pruned, stat
     assert pool_hazard.needs_approval is needs_approval
     if status == "RUNNING":
         assert "(ct5lp-hightpu-4t 2x2, 1 node(s)) stops every pod running on it" in pool_hazard.what
-        observed_cluster = cluster.observed_cluster(cluster_resource.address, live_cluster(), 2)
+        observed_cluster = cluster.observed_cluster(cluster_resource.address, "p-test", live_cluster(), 2)
         cluster_hazard = cluster.hazard(Change(cluster_resource.address, cluster_resource.kind, action, "r",
                                                desired=cluster_resource, observed=observed_cluster, pruned=pruned))
         assert cluster_hazard.needs_approval is needs_approval

@@ -14,11 +14,11 @@ from reconciler.engine.resource import Action, Change, Hazard, Observed, Resourc
 from reconciler.errors import ConflictError, RemoteError
 from reconciler.providers.gke import addresses
 from reconciler.providers.gke.diffs import ERROR, PROVISIONING, STOPPING, changed_paths, compare
-from reconciler.providers.gke.instance_groups import InstanceGroups, per_zone
+from reconciler.providers.gke.kind import ObjectKind
 from reconciler.providers.gke.operations import (
-    TIMEOUT, ClusterAt, Operations, Where, api_status, unless_exists, unless_gone,
+    TIMEOUT, ClusterAt, Where, api_status, unless_exists, unless_gone,
 )
-from reconciler.providers.gke.resources import DEFAULT_POOL, region_of
+from reconciler.providers.gke.resources import DEFAULT_POOL, cluster_name, region_of
 from reconciler.providers.google_errors import remote_call
 from reconciler.providers.ownership import SPEC_LABEL, owner
 
@@ -33,8 +33,9 @@ def diff(desired: Resource, observed: Observed | None) -> Change:
     return compare(desired, observed, noun=NOUN, owned=owned)
 
 
-def observed_cluster(address: str, cluster, cpu_node_count: Any) -> Observed:
+def observed_cluster(address: str, project: str, cluster, cpu_node_count: Any) -> Observed:
     """The live cluster in the normal form of gke.resources; cpu_node_count from its instance groups."""
+    name = cluster_name(project, cluster.location, cluster.name)
     pool = default_pool(cluster)
     labels = dict(cluster.resource_labels)
     fields = {
@@ -45,11 +46,11 @@ def observed_cluster(address: str, cluster, cpu_node_count: Any) -> Observed:
         "cpuNodes": {"machineType": pool.config.machine_type, "nodeCount": cpu_node_count} if pool else None,
     }
     outputs = {"endpoint": cluster.endpoint, "ca_certificate": cluster.master_auth.cluster_ca_certificate,
-               "name": _name(cluster), "location": cluster.location,
+               "name": name, "location": cluster.location,
                "workload_pool": cluster.workload_identity_config.workload_pool}
     return Observed(
         address=address,
-        remote_id=_name(cluster),
+        remote_id=name,
         fields=fields,
         fingerprint=f"etag {cluster.etag}, {cluster.status.name}, {DEFAULT_POOL} {cpu_node_count} node(s)",
         owner=owner(labels),
@@ -63,12 +64,6 @@ def observed_cluster(address: str, cluster, cpu_node_count: Any) -> Observed:
 
 def default_pool(cluster):
     return next((pool for pool in cluster.node_pools if pool.name == DEFAULT_POOL), None)
-
-
-def _name(cluster) -> str:
-    """projects/P/locations/L/clusters/C, from the cluster's selfLink (zonal links say zones/ for locations/)."""
-    project = cluster.self_link.split("/projects/", 1)[1].split("/", 1)[0]
-    return f"projects/{project}/locations/{cluster.location}/clusters/{cluster.name}"
 
 
 def cluster_body(resource: Resource):
@@ -104,12 +99,7 @@ def hazard(change: Change) -> Hazard | None:
                   needs_approval=change.action is Action.REPLACE or change.pruned)
 
 
-class Clusters:
-    def __init__(self, client, instance_groups: InstanceGroups, operations: Operations):
-        self._client = client  # container_v1.ClusterManagerClient
-        self._instance_groups = instance_groups
-        self._operations = operations
-
+class Clusters(ObjectKind):
     # --- reading -------------------------------------------------------------------------------------------------
 
     def observe(self, resource: Resource) -> Observed | None:
@@ -117,7 +107,7 @@ class Clusters:
         live = self.get(ClusterAt.of(resource.remote_id)) or self._elsewhere(resource)
         if live is None:
             return None
-        return observed_cluster(resource.address, live, self.cpu_node_count(live))
+        return observed_cluster(resource.address, resource.params["project"], live, self.cpu_node_count(live))
 
     def get(self, at: ClusterAt):
         from google.api_core.exceptions import NotFound
@@ -144,24 +134,11 @@ class Clusters:
         pool = default_pool(cluster)
         if pool is None or cluster.status.name not in _SIZED or pool.status.name not in _SIZED:
             return None
-        return per_zone([self._instance_groups.target_size(url) for url in pool.instance_group_urls])
+        return self._instance_groups.pool_size(pool)
 
     # --- changing ------------------------------------------------------------------------------------------------
 
-    def apply(self, change: Change, progress: Progress) -> Observed | None:
-        if change.action is Action.CREATE:
-            return self._create(change.desired, progress)
-        if change.action is Action.UPDATE:
-            return self._update(change, progress)
-        if change.action is Action.REPLACE:
-            self.delete(ClusterAt.of(change.observed.remote_id), progress)
-            return self._create(change.desired, progress)
-        if change.action is Action.DELETE:
-            self.delete(ClusterAt.of(change.observed.remote_id), progress)
-            return None
-        raise ValueError(f"{change.address}: nothing to apply for {change.action.value}")
-
-    def _create(self, resource: Resource, progress: Progress) -> Observed:
+    def create(self, resource: Resource, progress: Progress) -> Observed:
         """Create it, or wait for the create an earlier attempt started: the world is read first, so a retry of a
         create whose reply was lost (or a run killed mid-create) never creates twice."""
         at = ClusterAt.of(resource.remote_id)
@@ -187,7 +164,7 @@ class Clusters:
                               hint="Run `saxctl plan` again: it plans to delete it and create it again.")
         return self.observe(resource)
 
-    def _update(self, change: Change, progress: Progress) -> Observed:
+    def update(self, change: Change, progress: Progress) -> Observed:
         """Each change the plan named that the live cluster still needs, one operation after another."""
         from google.cloud import container_v1
 
@@ -262,7 +239,8 @@ class Clusters:
                       lambda: self._client.set_node_pool_size(request=container_v1.SetNodePoolSizeRequest(
                           name=pool_path, node_count=wanted["nodeCount"]), timeout=TIMEOUT, retry=None))
 
-    def delete(self, at: ClusterAt, progress: Progress) -> None:
+    def delete(self, path: str, progress: Progress) -> None:
+        at = ClusterAt.of(path)
         live = self.get(at)
         if live is None:
             return

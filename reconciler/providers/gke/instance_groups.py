@@ -35,6 +35,10 @@ class InstanceGroups:
                 raise exceptions.from_http_response(response)
         return int(response.json().get("targetSize", 0))
 
+    def pool_size(self, pool):
+        """A pool's nodes per zone (container_v1.NodePool): see per_zone."""
+        return per_zone([self.target_size(url) for url in pool.instance_group_urls])
+
 
 def per_zone(sizes: list[int | None]):
     """A pool's nodes per zone: one count when every zone's group has that size, the sizes when they differ, None

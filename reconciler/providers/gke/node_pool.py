@@ -12,8 +12,8 @@ from reconciler.engine.resource import Action, Change, Hazard, Observed, Resourc
 from reconciler.errors import ConflictError, RemoteError, SaxctlError
 from reconciler.providers.gke import addresses
 from reconciler.providers.gke.diffs import ERROR, PROVISIONING, STOPPING, changed_paths, compare
-from reconciler.providers.gke.instance_groups import InstanceGroups, per_zone
-from reconciler.providers.gke.operations import TIMEOUT, ClusterAt, Operations, Where, unless_exists, unless_gone
+from reconciler.providers.gke.kind import ObjectKind
+from reconciler.providers.gke.operations import TIMEOUT, ClusterAt, Where, unless_exists, unless_gone
 from reconciler.providers.gke.resources import region_of
 from reconciler.providers.google_errors import remote_call
 from reconciler.providers.ownership import SPEC_LABEL, owner
@@ -92,12 +92,7 @@ def hazard(change: Change) -> Hazard | None:
                   "of this TPU slice)", needs_approval=change.action is Action.REPLACE or change.pruned)
 
 
-class NodePools:
-    def __init__(self, client, instance_groups: InstanceGroups, operations: Operations):
-        self._client = client  # container_v1.ClusterManagerClient
-        self._instance_groups = instance_groups
-        self._operations = operations
-
+class NodePools(ObjectKind):
     def observe(self, resource: Resource) -> Observed | None:
         live = self.get(resource.remote_id)
         if live is None:
@@ -116,22 +111,9 @@ class NodePools:
     def node_count(self, pool):
         if pool.status.name not in _SIZED:
             return None
-        return per_zone([self._instance_groups.target_size(url) for url in pool.instance_group_urls])
+        return self._instance_groups.pool_size(pool)
 
-    def apply(self, change: Change, progress: Progress) -> Observed | None:
-        if change.action is Action.CREATE:
-            return self._create(change.desired, progress)
-        if change.action is Action.UPDATE:
-            return self._update(change, progress)
-        if change.action is Action.REPLACE:
-            self.delete(change.observed.remote_id, progress)
-            return self._create(change.desired, progress)
-        if change.action is Action.DELETE:
-            self.delete(change.observed.remote_id, progress)
-            return None
-        raise ValueError(f"{change.address}: nothing to apply for {change.action.value}")
-
-    def _create(self, resource: Resource, progress: Progress) -> Observed:
+    def create(self, resource: Resource, progress: Progress) -> Observed:
         """Create it, or wait for the create an earlier attempt started (the world is read first: never twice)."""
         at, where = ClusterAt.of(resource.remote_id), _where(resource)
         body = node_pool_body(resource)
@@ -160,7 +142,7 @@ class NodePools:
                               hint="Run `saxctl plan` again: it plans to delete it and create it again.")
         return self.observe(resource)
 
-    def _update(self, change: Change, progress: Progress) -> Observed:
+    def update(self, change: Change, progress: Progress) -> Observed:
         from google.cloud import container_v1
 
         resource = change.desired

@@ -72,7 +72,7 @@ class GkeProvider(Provider):
             if addresses.CLUSTER in kinds:
                 resource = Resource(address, addresses.CLUSTER, live.name, {}, params={"project": project},
                                     remote_id=path)
-                found.append(Owned(resource, cluster.observed_cluster(address, live, None)))
+                found.append(Owned(resource, cluster.observed_cluster(address, project, live, None)))
             ours = spec_cluster is not None and (live.name, live.location) == (spec_cluster.name, spec_cluster.location)
             if ours and addresses.NODE_POOL in kinds:  # the pools of a pruned cluster go with it
                 found.extend(_owned_pool(address, path, pool) for pool in live.node_pools
