@@ -124,10 +124,9 @@ def test_outputs_are_what_the_kubernetes_and_iam_providers_ref():
     observed = cluster.observed_cluster("gke.cluster.saxml", "p-test", live_cluster(), 2)
     assert observed.outputs == {"endpoint": "34.1.2.3", "ca_certificate": "LS0tQ0E=", "name": PATH,
                                 "location": "us-central1-a", "workload_pool": "p-test.svc.id.goog"}
-    provisioning = live_cluster(status="PROVISIONING")
-    provisioning.endpoint = ""
-    assert "endpoint" not in cluster.observed_cluster("gke.cluster.saxml", "p-test", provisioning, None).outputs, \
-        "an endpoint not there yet stays unknown (known after apply) to what depends on it"
+    provisioning = cluster.observed_cluster("gke.cluster.saxml", "p-test", live_cluster(status="PROVISIONING"), None)
+    assert set(provisioning.outputs) == {"name", "location", "workload_pool"}, \
+        "the API server of a cluster still being created stays unknown (known after apply) to what depends on it"
 
 
 def test_a_changed_release_channel_and_node_count_are_updates_naming_each_field():

@@ -136,6 +136,7 @@ def test_a_run_killed_during_cluster_creation_is_resumed_on_the_same_operation(s
     assert "cluster saxml is still being created by an earlier run: apply waits for that operation" in resumed.out
     assert f"resuming: {creating.name} (CREATE_CLUSTER) is already under way" in resumed.err
     assert len(world.handled("clusters.create")) == 1, "exactly one create call in the request log"
+    assert world.handled("setSize") == [], "the nodes it was created with are the spec's: no resize"
     assert [op.name for op in world.operations("CREATE_CLUSTER")] == [creating.name]
     no_changes(spec, sandbox)
 

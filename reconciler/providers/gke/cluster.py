@@ -45,9 +45,10 @@ def observed_cluster(address: str, project: str, cluster, cpu_node_count: Any) -
         "resourceLabels": labels,
         "cpuNodes": {"machineType": pool.config.machine_type, "nodeCount": cpu_node_count} if pool else None,
     }
-    outputs = {"endpoint": cluster.endpoint, "ca_certificate": cluster.master_auth.cluster_ca_certificate,
-               "name": name, "location": cluster.location,
+    outputs = {"name": name, "location": cluster.location,
                "workload_pool": cluster.workload_identity_config.workload_pool}
+    if cluster.status.name != PROVISIONING:  # its API server answers once the create is done
+        outputs.update(endpoint=cluster.endpoint, ca_certificate=cluster.master_auth.cluster_ca_certificate)
     return Observed(
         address=address,
         remote_id=name,
@@ -57,7 +58,7 @@ def observed_cluster(address: str, project: str, cluster, cpu_node_count: Any) -
         facts={"status": cluster.status.name, "status_message": cluster.status_message,
                "pools": [each.name for each in cluster.node_pools], "node_count": cluster.current_node_count,
                "cpu_autoscaled": bool(pool is not None and pool.autoscaling.enabled)},
-        # What is not known yet (a cluster still being created has no endpoint) stays unknown to dependents.
+        # What is not known yet stays unknown (known after apply) to what depends on it.
         outputs={key: value for key, value in outputs.items() if value},
     )
 
@@ -221,7 +222,8 @@ class Clusters(ObjectKind):
         from google.cloud import container_v1
 
         wanted = resource.fields["cpuNodes"]
-        pool = default_pool(self._existing(at))
+        live = self._existing(at)
+        pool = default_pool(live)
         pool_path = f"{at.path}/nodePools/{DEFAULT_POOL}"
         if pool is None:
             self._run(at, "container.projects.locations.clusters.nodePools.create", resource, progress,
@@ -234,7 +236,9 @@ class Clusters(ObjectKind):
                       lambda: self._client.update_node_pool(request=container_v1.UpdateNodePoolRequest(
                           name=pool_path, node_version=pool.version, image_type=pool.config.image_type,
                           machine_type=wanted["machineType"]), timeout=TIMEOUT, retry=None))
-        if "cpuNodes.nodeCount" in paths and not pool.autoscaling.enabled:
+        # Re-read: a cluster the plan saw still being created has its size now.
+        if ("cpuNodes.nodeCount" in paths and not pool.autoscaling.enabled
+                and self.cpu_node_count(live) != wanted["nodeCount"]):
             self._run(at, "container.projects.locations.clusters.nodePools.setSize", resource, progress,
                       lambda: self._client.set_node_pool_size(request=container_v1.SetNodePoolSizeRequest(
                           name=pool_path, node_count=wanted["nodeCount"]), timeout=TIMEOUT, retry=None))

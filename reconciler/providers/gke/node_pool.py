@@ -153,7 +153,9 @@ class NodePools(ObjectKind):
         live = self.get(resource.remote_id)
         if live is None:
             raise RemoteError(f"{resource.remote_id} no longer exists", hint="Run `saxctl plan` again.")
-        if "nodeCount" in paths and not live.autoscaling.enabled:
+        # Re-read: a pool the plan saw still being created has its size now.
+        if ("nodeCount" in paths and not live.autoscaling.enabled
+                and self.node_count(live) != resource.fields["nodeCount"]):
             progress.update(f"resizing {resource.remote_id} to {resource.fields['nodeCount']} node(s)")
             self._operations.run(
                 "container.projects.locations.clusters.nodePools.setSize", resource.remote_id,
