@@ -257,3 +257,27 @@ def test_a_regional_cluster_has_cpu_nodes_in_each_zone_and_its_slice_in_the_zone
     assert (list(cpu.locations), len(cpu.instance_group_urls)) == (["us-central1-a", "us-central1-b", "us-central1-c"], 3)
     assert list(tpu.locations) == ["us-central1-a"], "the only zone of us-central1 with v5e"
     no_changes(spec, sandbox)
+
+
+def test_ctrl_c_twice_during_a_create_names_its_operation_and_the_next_apply_resumes_it(sandbox, world, tmp_path,
+                                                                                        operation_latency):
+    spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project)
+    operation_latency(CREATE_CLUSTER=20)
+    running = saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)
+    deadline = time.monotonic() + 60
+    while not world.handled("clusters.create") or not world.handled("operations.get"):
+        assert time.monotonic() < deadline and running.poll() is None, "the apply never waited on its create"
+        time.sleep(0.1)
+    running.send_signal(signal.SIGINT)
+    time.sleep(1)
+    running.send_signal(signal.SIGINT)
+    out, err = running.communicate(timeout=30)
+    assert running.returncode == 130, out + err
+    (creating,) = world.operations("CREATE_CLUSTER")
+    assert f"gke.cluster.saxml: creating — {creating.name} (CREATE_CLUSTER) runs remotely" in err
+    assert creating.status.name != "DONE", "it goes on without saxctl"
+
+    resumed = applied(spec, sandbox)  # the second Ctrl-C released the lock
+    assert f"resuming: {creating.name} (CREATE_CLUSTER) is already under way" in resumed.err
+    assert len(world.handled("clusters.create")) == 1
+    no_changes(spec, sandbox)
