@@ -107,7 +107,9 @@ def test_twenty_percent_429_and_503_on_gke_and_compute_converge_without_a_duplic
     sandbox.clear_faults("gke")
     sandbox.clear_faults("compute")
     assert plan_again.code == 0, plan_again.text
-    assert len([call for call in calls if call["fault"] not in (None, lost["id"])]) > 5, "the faults were injected"
+    injected = [call for call in calls if call["fault"] not in (None, lost["id"])]
+    # About 40 calls at 20%: none faulted would be a 1-in-7000 draw (the seeds replay a run given its project name).
+    assert injected, f"no fault was injected in {len(calls)} calls of {world.project}"
     reached = [call for call in calls if call["method_id"].endswith("clusters.create")  # not refused before it ran
                and call["fault"] in (None, lost["id"])]
     assert [call["fault"] for call in reached] == [lost["id"]], "the create whose reply was lost, and no second call"
