@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("noop_plan", "checkpoint_codecs", "checkpoint_convert", "kubectl_baseline")
+BENCHMARKS = ("noop_plan", "gcp_half", "checkpoint_codecs", "checkpoint_convert", "kubectl_baseline")
 
 
 def main(names: list[str]) -> int:

@@ -76,7 +76,8 @@ def test_plan_json_is_the_documented_format(tmp_path, sandbox):
 
     plan_validator().validate(document)
     unmanaged = {item["address"] for item in document["unmanaged"]}
-    assert {"gke.cluster.saxml", "gke.node_pool.tpu", "sax.model.gptj4bf16bs32"} <= unmanaged
+    assert "sax.model.gptj4bf16bs32" in unmanaged
+    assert {"gke.cluster.saxml", "gke.node_pool.tpu"} <= {change["address"] for change in document["changes"]}
 
 
 def test_markdown_plan_for_review(tmp_path, sandbox, unique_name):
@@ -105,8 +106,9 @@ def test_the_readme_demo_runs_plan_apply_and_a_clean_second_plan(tmp_path):
         demo = subprocess.run(["bash", "examples/sandbox-demo.sh"], cwd=REPO, env={**os.environ, **env},
                               capture_output=True, text=True, timeout=300)
         assert demo.returncode == 0, demo.stdout + demo.stderr
-        assert "Apply complete! 6 created" in demo.stdout  # the buckets, the checkpoint, the account, two bindings
-        assert demo.stdout.rstrip().count("No changes. The live state matches the spec (6 resource(s) checked).") == 1
+        assert "Apply complete! 8 created" in demo.stdout, \
+            "two buckets, the checkpoint, the cluster, its TPU pool, the account, its two bindings"
+        assert demo.stdout.rstrip().count("No changes. The live state matches the spec (8 resource(s) checked).") == 1
     finally:
         saxctl("sandbox", "down", "--purge", env=env)
 
@@ -135,10 +137,10 @@ def test_a_plan_with_conflicts_is_never_called_no_changes(tmp_path, sandbox, uni
 def test_a_target_that_is_not_managed_yet_says_so(tmp_path, sandbox):
     spec = REPO / "specs" / "gptj-v5e-2x2.yaml"
     source = write_sample_gptj(tmp_path / "gptj")
-    planned = saxctl("plan", "--target", "gke.cluster.saxml", str(spec),
+    planned = saxctl("plan", "--target", "sax.model.gptj4bf16bs32", str(spec),
                      env={**sandbox.env, "GPTJ_CHECKPOINT": str(source)})
     assert planned.code == 1
-    assert "--target gke.cluster.saxml is not managed yet: the gke provider is not built yet" in planned.err
+    assert "--target sax.model.gptj4bf16bs32 is not managed yet: the sax provider is not built yet" in planned.err
 
 
 def test_status_names_every_bucket_the_same_way_whether_it_exists_or_not(tmp_path, sandbox, unique_name):

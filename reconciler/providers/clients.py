@@ -32,3 +32,28 @@ class Clients:
         from reconciler.providers.iam.client import projects_client
 
         return projects_client()
+
+    @functools.cached_property
+    def gke(self):
+        from reconciler.providers.gke.client import cluster_manager
+
+        return cluster_manager()
+
+    @functools.cached_property
+    def gke_instance_groups(self):
+        """Node pool sizes (compute v1 instance groups), read without importing google.cloud.compute_v1."""
+        from reconciler.providers.gke.client import instance_groups
+
+        return instance_groups()
+
+    @functools.cached_property
+    def compute_machine_types(self):
+        from reconciler.providers.gke.client import machine_types
+
+        return machine_types()
+
+    @functools.cached_property
+    def compute_regions(self):
+        from reconciler.providers.gke.client import regions
+
+        return regions()

@@ -1,0 +1,28 @@
+"""Fixtures of the GKE end-to-end tests: a project of their own on the sandbox, operation latencies for one test."""
+
+from __future__ import annotations
+
+import pytest
+from gke_support import GkeWorld
+
+
+@pytest.fixture
+def world(sandbox, unique_project) -> GkeWorld:
+    return GkeWorld(sandbox, sandbox.gke_client(), unique_project())
+
+
+@pytest.fixture
+def operation_latency(sandbox):
+    """set(CREATE_CLUSTER=15, ...): seconds per operation type for one test; the defaults come back after it."""
+    before = sandbox.control("GET", "gke", "operation-latency")
+
+    def set_latency(**seconds: float) -> None:
+        sandbox.control("POST", "gke", "operation-latency", seconds)
+
+    yield set_latency
+    sandbox.control("POST", "gke", "operation-latency", before)
+
+
+@pytest.fixture
+def gcs_client(sandbox, world):
+    return sandbox.storage_client(world.project)
