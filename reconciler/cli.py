@@ -378,3 +378,11 @@ def _register_subcommands() -> None:
 
 
 _register_subcommands()
+
+
+def run() -> None:
+    """The `saxctl` command. A Ctrl-C that lands while the CLI is already on its way out still exits 130."""
+    try:
+        main(prog_name="saxctl")
+    except KeyboardInterrupt:
+        sys.exit(130)
