@@ -76,7 +76,8 @@ def test_plan_json_is_the_documented_format(tmp_path, sandbox):
 
     plan_validator().validate(document)
     unmanaged = {item["address"] for item in document["unmanaged"]}
-    assert {"gke.cluster.saxml", "gke.node_pool.tpu", "sax.model.gptj4bf16bs32"} <= unmanaged
+    assert "sax.model.gptj4bf16bs32" in unmanaged
+    assert {"gke.cluster.saxml", "gke.node_pool.tpu"} <= {change["address"] for change in document["changes"]}
 
 
 def test_markdown_plan_for_review(tmp_path, sandbox, unique_name):

@@ -13,9 +13,35 @@ from reconciler.spec.model import Spec
 class Clients:
     def __init__(self, spec: Spec):
         self.project = spec.project.id
+        self.spec = spec
 
     @functools.cached_property
     def storage(self):
         from reconciler.providers.gcs.client import storage_client
 
         return storage_client(self.project)
+
+    @functools.cached_property
+    def gke(self):
+        from reconciler.providers.gke.client import cluster_manager
+
+        return cluster_manager()
+
+    @functools.cached_property
+    def gke_instance_groups(self):
+        """Node pool sizes (compute v1 instance groups), read without importing google.cloud.compute_v1."""
+        from reconciler.providers.gke.client import instance_groups
+
+        return instance_groups()
+
+    @functools.cached_property
+    def compute_machine_types(self):
+        from reconciler.providers.gke.client import machine_types
+
+        return machine_types()
+
+    @functools.cached_property
+    def compute_regions(self):
+        from reconciler.providers.gke.client import regions
+
+        return regions()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from reconciler.engine.address import Address
 from reconciler.engine.resource import Resource
-from reconciler.providers.gke import addresses as gke_at
 from reconciler.providers.iam import addresses as iam_at
 from reconciler.providers.kubernetes import addresses as kube_at
 from reconciler.providers.sax import addresses as sax_at
@@ -19,14 +18,6 @@ SAX_DEPLOYMENTS = (("sax-admin-server", "sax.adminServer"), ("sax-model-server",
 
 def _part(address: Address, spec_field: str) -> Resource:
     return Resource(address, address.kind, address.name, {}, spec_field=spec_field)
-
-
-def gke(spec: Spec) -> list[Resource]:
-    if spec.cluster is None:
-        return []
-    return [_part(gke_at.cluster(spec.cluster.name), "cluster")] + [
-        _part(gke_at.node_pool(pool.name), f"cluster.tpuPools[{index}]")
-        for index, pool in enumerate(spec.cluster.tpu_pools)]
 
 
 def iam(spec: Spec) -> list[Resource]:

@@ -18,10 +18,17 @@ from reconciler.providers import checkpoint, not_yet
 from reconciler.providers.clients import Clients
 from reconciler.providers.gcs import bucket
 from reconciler.providers.gke import addresses as gke_at
+from reconciler.providers.gke import resources as gke_resources
 from reconciler.providers.iam import addresses as iam_at
 from reconciler.providers.kubernetes import addresses as kube_at
 from reconciler.providers.sax import addresses as sax_at
 from reconciler.spec.model import Spec
+
+
+def _gke_provider(clients: Clients) -> Provider:
+    from reconciler.providers.gke.provider import GkeProvider
+
+    return GkeProvider(clients)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +45,7 @@ FAMILIES: tuple[Family, ...] = (
            lambda clients: bucket.BucketProvider(clients.storage, clients.project), lock_homes=bucket.lock_homes),
     Family("checkpoint", frozenset({checkpoint.KIND}), checkpoint.desired_resources,
            lambda clients: checkpoint.CheckpointProvider(clients.storage)),
-    Family("gke", frozenset({gke_at.CLUSTER, gke_at.NODE_POOL}), not_yet.gke, None),
+    Family("gke", frozenset({gke_at.CLUSTER, gke_at.NODE_POOL}), gke_resources.desired_resources, _gke_provider),
     Family("iam", frozenset({iam_at.SERVICE_ACCOUNT, iam_at.PROJECT_BINDING, iam_at.WORKLOAD_IDENTITY}),
            not_yet.iam, None),
     Family("kubernetes", frozenset({kube_at.SERVICE_ACCOUNT, kube_at.DEPLOYMENT, kube_at.SERVICE}),

@@ -79,6 +79,12 @@ def _gke_command(launch: Launch) -> list[str]:
                             "--kubeconfig", str(kube_files.components_kubeconfig()))(launch)
 
 
+def _compute_command(launch: Launch) -> list[str]:
+    # GKE's node pools are Compute's managed instance groups: the Compute emulator asks the GKE emulator for them.
+    return _python_emulator("reconciler.sandbox.compute.server", "compute", "--gke-control",
+                            f"http://127.0.0.1:{launch.ports['gke']}")(launch)
+
+
 def _resourcemanager_command(launch: Launch) -> list[str]:
     return _python_emulator("reconciler.sandbox.resourcemanager.server", "resourcemanager", "--store",
                             str(paths.data_dir("resourcemanager") / "store.json"))(launch)
@@ -120,7 +126,7 @@ EMULATORS: tuple[Emulator, ...] = (
     Emulator(name="resourcemanager", go_tool=None, command=_resourcemanager_command, health_path="/_sandbox/health",
              exports=_endpoint("resourcemanager", "SAXCTL_RESOURCEMANAGER_ENDPOINT"),
              marker="reconciler.sandbox.resourcemanager.server", takes_faults=True),
-    Emulator(name="compute", go_tool=None, command=_python_emulator("reconciler.sandbox.compute.server", "compute"),
+    Emulator(name="compute", go_tool=None, command=_compute_command,
              health_path="/_sandbox/health", exports=_endpoint("compute", "SAXCTL_COMPUTE_ENDPOINT"),
              marker="reconciler.sandbox.compute.server", takes_faults=True),
     # The IAM admin client speaks gRPC only: the export is a gRPC target (insecure), not a URL.

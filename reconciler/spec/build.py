@@ -57,7 +57,7 @@ def _cluster(cluster: dict[str, Any]) -> Cluster:
         cpu_nodes=CpuNodes(count=cluster["cpuNodes"]["count"], machine_type=cluster["cpuNodes"]["machineType"]),
         tpu_pools=tuple(
             TpuPool(name=pool["name"], machine_type=pool["machineType"], topology=pool["topology"],
-                    nodes=pool["nodes"])
+                    nodes=pool["nodes"], zone=pool.get("zone"))
             for pool in cluster["tpuPools"]
         ),
     )

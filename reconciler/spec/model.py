@@ -47,6 +47,10 @@ class TpuPool:
     machine_type: str  # e.g. ct5lp-hightpu-4t
     topology: str  # e.g. 2x2
     nodes: int
+    zone: str | None = None  # set in a regional cluster (a slice lives in one zone); a zonal cluster's zone otherwise
+
+
+CPU_POOL = "default-pool"  # GKE's name for the pool a cluster is created with: the cpuNodes
 
 
 @dataclass(frozen=True, slots=True)

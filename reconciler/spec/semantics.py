@@ -9,7 +9,7 @@ from typing import Any, Callable, Collection
 from reconciler.errors import SpecProblem
 from reconciler.spec import names, saxparams, tpu
 from reconciler.spec.document import SpecDocument, child_path
-from reconciler.spec.model import TpuPool
+from reconciler.spec.model import CPU_POOL, TpuPool
 
 # The gcs bucket provider sets these labels itself to mark what saxctl owns; a user value would be overwritten.
 RESERVED_BUCKET_LABELS = ("managed-by", "saxctl-spec")
@@ -100,7 +100,10 @@ def _check_cluster(root: Any, report: Report) -> None:
         report("cluster.name", names.gke_name(name, "cluster name"))
     location = _text(root, "cluster", "location")
     if location is not None:
-        report("cluster.location", _location_problem(location, _text(root, "project", "region")))
+        location_problem = _location_problem(location, _text(root, "project", "region"))
+        report("cluster.location", location_problem)
+        if location_problem:
+            location = None  # the pools' zones are checked against a location that stands
     cpu_machine = _text(root, "cluster", "cpuNodes", "machineType")
     if cpu_machine is not None:
         if cpu_machine in tpu.TPU_MACHINES:
@@ -116,17 +119,37 @@ def _check_cluster(root: Any, report: Report) -> None:
     for index, pool in enumerate(pools):
         field = f"cluster.tpuPools[{index}]"
         pool_name = _text(pool, "name")
-        if pool_name is not None:
+        if pool_name == CPU_POOL:
+            report(f"{field}.name", f"'{CPU_POOL}' is the name of the cluster's CPU pool (cluster.cpuNodes); give the "
+                                    "TPU pool another name")
+        elif pool_name is not None:
             report(f"{field}.name", names.gke_name(pool_name, "node pool name"))
             if pool_name in seen_names:
                 report(f"{field}.name", f"node pool name '{pool_name}' is already used by "
                                         f"cluster.tpuPools[{seen_names[pool_name]}]")
             else:
                 seen_names[pool_name] = index
+        if location is not None:
+            _check_pool_zone(location, pool, field, report)
         machine_type, topology, nodes = _text(pool, "machineType"), _text(pool, "topology"), _integer(pool, "nodes")
         if machine_type is not None and topology is not None and nodes is not None:
             for pool_field, message in tpu.pool_problems(machine_type, topology, nodes):
                 report(f"{field}.{pool_field}", message)
+
+
+def _check_pool_zone(location: str, pool: Any, field: str, report: Report) -> None:
+    """A TPU slice lives in one zone: a zonal cluster's, or, in a regional cluster, the one of its region it names."""
+    zone = _text(pool, "zone")
+    if names.zone_region(location) is not None:
+        if zone is not None and zone != location:
+            report(f"{field}.zone", f"the pools of a zonal cluster are in its zone {location}; drop zone or make it "
+                                    f"{location}")
+    elif names.is_region(location):
+        if isinstance(pool, dict) and "zone" not in pool:
+            report(field, f"a TPU slice lives in one zone: in the regional cluster {location}, give this pool a zone "
+                          f"of {location} that offers its machine type (zone: {location}-a, say)")
+        elif zone is not None and names.zone_region(zone) != location:
+            report(f"{field}.zone", f"'{zone}' is not a zone of the cluster's region {location} (e.g. {location}-a)")
 
 
 def _location_problem(location: str, project_region: str | None) -> str | None:

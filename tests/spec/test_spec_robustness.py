@@ -68,6 +68,7 @@ def full_spec() -> dict:
     document = YAML(typ="safe", pure=True).load(TUTORIAL.read_text())
     for (section, name), fields in OPTIONAL_FIELDS.items():
         document[section][name].update(fields)
+    document["cluster"]["tpuPools"][0]["zone"] = document["cluster"]["location"]  # a zonal cluster's own zone
     return document
 
 

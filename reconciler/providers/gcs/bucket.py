@@ -11,13 +11,12 @@ from reconciler.engine.provider import Owned, Progress, Provider
 from reconciler.engine.resource import Action, Change, Hazard, Observed, Resource
 from reconciler.errors import ConflictError
 from reconciler.providers.google_errors import remote_call
+from reconciler.providers.ownership import SPEC_LABEL, mark, owner as _owner
 from reconciler.providers.parallel import observe_each
 from reconciler.spec.model import Bucket, Spec
 from reconciler.units import bytes_text
 
 KIND = "gcs.bucket"
-MANAGED_BY = "managed-by"  # label key: value "saxctl" on everything saxctl created
-SPEC_LABEL = "saxctl-spec"  # label key: value metadata.name of the owning spec
 SAXCTL_PREFIX = "saxctl/"  # objects saxctl itself keeps in its buckets (the lock): not user data
 TIMEOUT = 30  # seconds per HTTP request
 LISTED_AT_MOST = 1000  # objects counted when telling what a delete would lose
@@ -47,7 +46,7 @@ def _desired(spec: Spec, role: str, bucket: Bucket) -> Resource:
     fields: dict[str, Any] = {
         "location": bucket.location.upper(),
         "uniformBucketLevelAccess": bucket.uniform_access,
-        "labels": {**bucket.labels, MANAGED_BY: "saxctl", SPEC_LABEL: spec.name},
+        "labels": {**bucket.labels, **mark(spec.name)},
     }
     if bucket.storage_class is not None:
         fields["storageClass"] = bucket.storage_class
@@ -82,10 +81,6 @@ def _observed(resource_address: str, bucket) -> Observed:
         facts={"metageneration": int(bucket.metageneration)},
         outputs={"name": bucket.name, "url": url(bucket.name)},
     )
-
-
-def _owner(labels: Mapping[str, str]) -> str | None:
-    return labels.get(SPEC_LABEL, "") if labels.get(MANAGED_BY) == "saxctl" else None
 
 
 class BucketProvider(Provider):

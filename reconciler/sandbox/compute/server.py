@@ -1,6 +1,10 @@
-"""The Compute emulator: compute v1 zones, machine types (get, list, aggregatedList) and regions with quotas[].
+"""The Compute emulator: compute v1 zones, machine types (get, list, aggregatedList), regions with quotas[], and the
+managed instance groups of GKE's node pools (instanceGroupManagers.get).
 
-Read-only over the table of catalog.py. Quotas per region start at catalog.default_quotas(), for every project;
+Read-only over the table of catalog.py and, with `--gke-control URL`, over the GKE emulator's node pools: in Google
+Cloud a node pool is a managed instance group per zone, whose targetSize is the pool's size (the container v1 API does
+not report it), and the TPU chips of running pools count against the region's TPU quota usage, as they do in Google
+Cloud. Quotas per region start at catalog.default_quotas(), for every project;
 `--quota REGION:METRIC=LIMIT[:USAGE]` (repeatable) changes them at launch, and the control endpoint
   POST /_sandbox/quotas  {"region": "us-central1", "metric": "TPU_LITE_PODSLICE_V5", "limit": 4, "usage": 0,
                           "project": optional: only this project}
@@ -14,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -40,7 +45,12 @@ ROUTES = RouteTable((
     route("GET", f"{_P}/regions", "_list_regions", "compute.regions.list"),
     route("GET", f"{_P}/zones/{{zone}}", "_get_zone", "compute.zones.get"),
     route("GET", f"{_P}/zones", "_list_zones", "compute.zones.list"),
+    route("GET", f"{_P}/zones/{{zone}}/instanceGroupManagers/{{instanceGroupManager}}", "_get_instance_group_manager",
+          "compute.instanceGroupManagers.get"),
 ))
+# The quota metric a TPU v5e podslice's chips count against (compute v1 Quota.metric), by chips of catalog.py.
+TPU_V5E_QUOTA = "TPU_LITE_PODSLICE_V5"
+_GKE_TIMEOUT_S = 5
 CONTROLS = RouteTable((
     route("GET", "quotas", "_control_quotas"),
     route("POST", "quotas", "_control_set_quota"),
@@ -85,9 +95,28 @@ class ComputeServer(EmulatorServer):
     error_format = ErrorFormat.LEGACY
     service = "compute.googleapis.com"
 
-    def __init__(self, address: tuple[str, int], quotas: list[QuotaSetting] | None = None):
+    def __init__(self, address: tuple[str, int], quotas: list[QuotaSetting] | None = None,
+                 gke_control: str | None = None):
         super().__init__(address, ComputeHandler, "compute")
         self.quota_settings: list[QuotaSetting] = list(quotas or [])
+        self.gke_control = gke_control  # the GKE emulator's base URL: its node pools are our instance groups
+
+    def instance_groups(self, project: str) -> list[dict]:
+        """The GKE emulator's instance groups of this project ([] without a GKE emulator); 503 when it is down."""
+        if not self.gke_control:
+            return []
+        try:
+            with urllib.request.urlopen(f"{self.gke_control}/_sandbox/instance-groups", timeout=_GKE_TIMEOUT_S) as reply:
+                listed = json.load(reply)["instanceGroups"]
+        except (OSError, ValueError, KeyError) as error:
+            raise ApiError(503, f"The service is currently unavailable (sandbox: the GKE emulator at "
+                                f"{self.gke_control} did not answer: {error}).", "backendError") from None
+        return [group for group in listed if group["project"] == project]
+
+    def tpu_chips_in_use(self, project: str, region: str) -> float:
+        return float(sum(catalog.MACHINES[group["machineType"]].tpu_chips * group["targetSize"]
+                         for group in self.instance_groups(project)
+                         if catalog.region_of(group["zone"]) == region and group["machineType"] in catalog.MACHINES))
 
     def default_error(self, status: int) -> ApiError:
         if status == 429:
@@ -102,6 +131,9 @@ class ComputeServer(EmulatorServer):
         for setting in self.quota_settings:
             if setting.region == region and setting.project == project:
                 values[setting.metric] = (float(setting.limit), float(setting.usage))
+        if TPU_V5E_QUOTA in values:  # what GKE's pools hold comes on top of the usage set
+            limit, usage = values[TPU_V5E_QUOTA]
+            values[TPU_V5E_QUOTA] = (limit, usage + self.tpu_chips_in_use(project, region))
         return [{"metric": metric, "limit": limit, "usage": usage} for metric, (limit, usage) in sorted(values.items())]
 
 
@@ -133,6 +165,15 @@ class ComputeHandler(EmulatorHandler):
         self.send_json(200, {
             "kind": "compute#machineTypeAggregatedList", "id": f"projects/{project}/aggregated/machineTypes",
             "items": items, "selfLink": f"{API_ROOT}/projects/{project}/aggregated/machineTypes"})
+
+    def _get_instance_group_manager(self, query: dict, project: str, zone: str,
+                                    instanceGroupManager: str) -> None:  # noqa: N803
+        self._zone(project, zone)
+        group = next((group for group in self.server.instance_groups(project)
+                      if group["zone"] == zone and group["name"] == instanceGroupManager), None)
+        if group is None:
+            raise _not_found(f"projects/{project}/zones/{zone}/instanceGroupManagers/{instanceGroupManager}")
+        self.send_json(200, _instance_group_manager(group))
 
     def _get_region(self, query: dict, project: str, region: str) -> None:
         if region not in catalog.regions():
@@ -205,6 +246,22 @@ def _machine_type(project: str, zone: str, shape: catalog.MachineShape) -> dict:
             "selfLink": f"{API_ROOT}/projects/{project}/zones/{zone}/machineTypes/{shape.name}"}
 
 
+def _instance_group_manager(group: Mapping) -> dict:
+    """A GKE pool's managed instance group in one zone, as compute v1 shows it (stable: no action under way)."""
+    project, zone, name, size = group["project"], group["zone"], group["name"], group["targetSize"]
+    zone_link = f"{API_ROOT}/projects/{project}/zones/{zone}"
+    template = f"{API_ROOT}/projects/{project}/global/instanceTemplates/{name.removesuffix('-grp')}"
+    return {"kind": "compute#instanceGroupManager", "id": numeric_id("instanceGroupManager", project, zone, name),
+            "creationTimestamp": group["creationTimestamp"], "name": name, "zone": zone_link,
+            "instanceTemplate": template, "versions": [{"instanceTemplate": template}],
+            "instanceGroup": f"{zone_link}/instanceGroups/{name}", "baseInstanceName": name.removesuffix("-grp"),
+            "fingerprint": base64.b64encode(f"{name}:{size}".encode()).decode(),
+            "currentActions": {"none": size, "creating": 0, "deleting": 0, "recreating": 0, "refreshing": 0,
+                               "restarting": 0, "abandoning": 0, "verifying": 0},
+            "status": {"isStable": True, "versionTarget": {"isReached": True}}, "targetSize": size,
+            "selfLink": f"{zone_link}/instanceGroupManagers/{name}", "listManagedInstancesResults": "PAGELESS"}
+
+
 def _zone_resource(project: str, zone: str) -> dict:
     return {"kind": "compute#zone", "id": numeric_id("zone", zone), "name": zone, "description": zone,
             "creationTimestamp": _BUILT_IN_CREATION, "status": "UP",
@@ -251,13 +308,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = launch.argument_parser(__doc__.split("\n", 1)[0])
     parser.add_argument("--quota", action="append", default=[], metavar="REGION:METRIC=LIMIT[:USAGE]",
                         help="a regional quota for every project, e.g. us-central1:TPU_LITE_PODSLICE_V5=8; repeatable")
+    parser.add_argument("--gke-control", metavar="URL",
+                        help="the GKE emulator's base URL: its node pools are served as instance groups")
     args = parser.parse_args(argv)
     launch.start_logging()
     try:
         quotas = [QuotaSetting.parse(text) for text in args.quota]
     except ValueError as error:
         parser.error(str(error))
-    launch.serve(ComputeServer((args.host, args.port), quotas), args, "Compute emulator")
+    launch.serve(ComputeServer((args.host, args.port), quotas, args.gke_control), args, "Compute emulator")
 
 
 if __name__ == "__main__":

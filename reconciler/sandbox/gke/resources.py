@@ -39,8 +39,9 @@ CLUSTER_UPDATES = {"desiredReleaseChannel": "UPDATE_CLUSTER", "desiredMasterVers
                    "desiredNodeVersion": "UPGRADE_NODES", "desiredWorkloadIdentityConfig": "UPDATE_CLUSTER",
                    "desiredLocations": "UPDATE_CLUSTER", "desiredNodePoolAutoscaling": "UPDATE_CLUSTER",
                    "desiredLoggingService": "UPDATE_CLUSTER", "desiredMonitoringService": "UPDATE_CLUSTER"}
-# What an UpdateNodePoolRequest may change here (beside nodeVersion and imageType).
-POOL_UPDATES = ("locations", "labels", "taints", "resourceLabels", "tags", "upgradeSettings")
+# What an UpdateNodePoolRequest may change here (beside nodeVersion and imageType). machineType moves the nodes to
+# another machine type in place (GKE's vertical scaling of a node pool).
+POOL_UPDATES = ("locations", "labels", "taints", "resourceLabels", "tags", "upgradeSettings", "machineType")
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +339,9 @@ def check_pool_update(pool: Mapping, request: Mapping, cluster: Mapping, field: 
     check_not_newer(version, cluster, "node_version")
     updated["version"] = version
     updated["config"]["imageType"] = request["imageType"]
+    if "machineType" in request:
+        updated["config"]["machineType"] = _checked_new_machine_type(pool, request["machineType"],
+                                                                     request.get("locations", pool["locations"]))
     if "locations" in request:
         for zone in request["locations"]:
             if not catalog.offers(zone, pool["config"]["machineType"]):
@@ -353,3 +357,13 @@ def check_pool_update(pool: Mapping, request: Mapping, cluster: Mapping, field: 
     if "upgradeSettings" in request:
         updated["upgradeSettings"] = request["upgradeSettings"]
     return updated
+
+
+def _checked_new_machine_type(pool: Mapping, machine_type: str, locations: list[str]) -> str:
+    if machine_type in TPU_MACHINES or pool["config"]["machineType"] in TPU_MACHINES:
+        raise bad_request("Changing the machine type of a TPU node pool in place is not emulated (sandbox): create a "
+                          "new node pool.", "machine_type")
+    for zone in locations:
+        if not catalog.offers(zone, machine_type):
+            raise bad_request(f'Machine type "{machine_type}" is not available in zone "{zone}".', "machine_type")
+    return machine_type

@@ -2,6 +2,8 @@
 
 Control endpoints (beside health, faults and requests):
   GET  /_sandbox/nodes                    every pool's nodes, as the NodeSink gets them
+  GET  /_sandbox/instance-groups          every pool's managed instance group per zone and its target size: what the
+                                          Compute emulator serves as instanceGroupManagers (GKE's pools are MIGs)
   GET|POST /_sandbox/operation-latency    {"CREATE_CLUSTER": 2.0, "default": 0.5}: seconds per operation type
   GET|POST|DELETE /_sandbox/operation-failures
                                           [{"operationType": "CREATE_NODE_POOL", "kind": "stockout"|"quota",
@@ -32,7 +34,7 @@ from reconciler.sandbox.base.routes import RouteTable, route
 from reconciler.sandbox.base.store import ResourceStore
 from reconciler.sandbox.gke import resources
 from reconciler.sandbox.gke.kube_access import KubeAccess, kube_access
-from reconciler.sandbox.gke.nodes import NodeSink, NoNodeSink, NodeSpec, pool_nodes
+from reconciler.sandbox.gke.nodes import NodeSink, NoNodeSink, NodeSpec, instance_group_name, pool_nodes
 from reconciler.sandbox.gke.resources import Location
 
 # Seconds from start to DONE per operation type: small, so that the demo is quick; real GKE takes minutes.
@@ -83,6 +85,7 @@ ROUTES = RouteTable((
 ))
 CONTROLS = RouteTable((
     route("GET", "nodes", "_control_nodes"),
+    route("GET", "instance-groups", "_control_instance_groups"),
     route("GET", "operation-latency", "_control_latency"),
     route("POST", "operation-latency", "_control_set_latency"),
     route("GET", "operation-failures", "_control_failures"),
@@ -132,6 +135,23 @@ class GkeServer(EmulatorServer):
             for pool in stored.resource["cluster"]["nodePools"]:
                 count = stored.resource["nodeCounts"].get(pool["name"], 0)
                 found += [(cluster_name, pool["name"], node) for node in pool_nodes(cluster_name, pool, count)]
+        return found
+
+    def instance_groups(self) -> list[dict]:
+        """One managed instance group per pool and zone, once the pool's nodes exist (its create is done)."""
+        found = []
+        for key, stored in self.store.list("cluster/"):
+            cluster_name = key.removeprefix("cluster/")
+            cluster = stored.resource["cluster"]
+            for pool in cluster["nodePools"]:
+                if pool["name"] not in stored.resource["nodeCounts"]:
+                    continue
+                for zone in pool["locations"]:
+                    found.append({"project": cluster_name.split("/")[1], "zone": zone,
+                                  "name": instance_group_name(cluster_name, pool["name"], zone),
+                                  "targetSize": stored.resource["nodeCounts"][pool["name"]],
+                                  "machineType": pool["config"]["machineType"], "cluster": cluster_name,
+                                  "pool": pool["name"], "creationTimestamp": cluster["createTime"]})
         return found
 
     # --- operations finishing: the effect of each kind -----------------------------------------------------------
@@ -368,6 +388,10 @@ class GkeHandler(EmulatorHandler):
         self.send_json(200, {"nodes": [{"cluster": cluster, "pool": pool, "name": node.name, "labels": node.labels,
                                         "taints": list(node.taints), "capacity": node.capacity}
                                        for cluster, pool, node in self.server.nodes()]})
+
+    def _control_instance_groups(self, query: dict) -> None:
+        self.server.operations.advance()
+        self.send_json(200, {"instanceGroups": self.server.instance_groups()})
 
     def _control_latency(self, query: dict) -> None:
         self.send_json(200, self.server.latencies)
