@@ -106,8 +106,8 @@ def test_the_readme_demo_runs_plan_apply_and_a_clean_second_plan(tmp_path):
         demo = subprocess.run(["bash", "examples/sandbox-demo.sh"], cwd=REPO, env={**os.environ, **env},
                               capture_output=True, text=True, timeout=300)
         assert demo.returncode == 0, demo.stdout + demo.stderr
-        assert "Apply complete! 3 created" in demo.stdout
-        assert demo.stdout.rstrip().count("No changes. The live state matches the spec (3 resource(s) checked).") == 1
+        assert "Apply complete! 6 created" in demo.stdout  # the buckets, the checkpoint, the account, two bindings
+        assert demo.stdout.rstrip().count("No changes. The live state matches the spec (6 resource(s) checked).") == 1
     finally:
         saxctl("sandbox", "down", "--purge", env=env)
 

@@ -13,7 +13,7 @@ from reconciler.spec.model import Spec
 class Clients:
     def __init__(self, spec: Spec):
         self.project = spec.project.id
-        self.spec = spec
+        self.spec = spec  # what some providers are built for (the IAM record's bucket, whether IAM is used at all)
 
     @functools.cached_property
     def storage(self):
@@ -45,3 +45,15 @@ class Clients:
         from reconciler.providers.gke.client import regions
 
         return regions()
+
+    @functools.cached_property
+    def iam(self):
+        from reconciler.providers.iam.client import iam_client
+
+        return iam_client()
+
+    @functools.cached_property
+    def projects(self):
+        from reconciler.providers.iam.client import projects_client
+
+        return projects_client()

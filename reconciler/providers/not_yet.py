@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from reconciler.engine.address import Address
 from reconciler.engine.resource import Resource
-from reconciler.providers.iam import addresses as iam_at
 from reconciler.providers.kubernetes import addresses as kube_at
 from reconciler.providers.sax import addresses as sax_at
 from reconciler.spec.model import Spec
@@ -18,16 +17,6 @@ SAX_DEPLOYMENTS = (("sax-admin-server", "sax.adminServer"), ("sax-model-server",
 
 def _part(address: Address, spec_field: str) -> Resource:
     return Resource(address, address.kind, address.name, {}, spec_field=spec_field)
-
-
-def iam(spec: Spec) -> list[Resource]:
-    if spec.identity is None:
-        return []
-    gsa, ksa = spec.identity.google_service_account, spec.identity.kubernetes_service_account
-    return [_part(iam_at.service_account(gsa.name), "identity.googleServiceAccount")] + [
-        _part(iam_at.project_binding(role), f"identity.googleServiceAccount.projectRoles[{index}]")
-        for index, role in enumerate(gsa.project_roles)] + [
-        _part(iam_at.workload_identity(ksa.namespace, ksa.name), "identity")]
 
 
 def kubernetes(spec: Spec) -> list[Resource]:

@@ -19,7 +19,8 @@ from reconciler.providers.clients import Clients
 from reconciler.providers.gcs import bucket
 from reconciler.providers.gke import addresses as gke_at
 from reconciler.providers.gke import resources as gke_resources
-from reconciler.providers.iam import addresses as iam_at
+from reconciler.providers.iam import resources as iam_resources
+from reconciler.providers.iam import provider as iam_provider
 from reconciler.providers.kubernetes import addresses as kube_at
 from reconciler.providers.sax import addresses as sax_at
 from reconciler.spec.model import Spec
@@ -46,14 +47,20 @@ FAMILIES: tuple[Family, ...] = (
     Family("checkpoint", frozenset({checkpoint.KIND}), checkpoint.desired_resources,
            lambda clients: checkpoint.CheckpointProvider(clients.storage)),
     Family("gke", frozenset({gke_at.CLUSTER, gke_at.NODE_POOL}), gke_resources.desired_resources, _gke_provider),
-    Family("iam", frozenset({iam_at.SERVICE_ACCOUNT, iam_at.PROJECT_BINDING, iam_at.WORKLOAD_IDENTITY}),
-           not_yet.iam, None),
+    Family("iam", iam_provider.IamProvider.kinds, lambda spec: iam_resources.desired_resources(spec, managed_kinds()),
+           iam_provider.for_run),
     Family("kubernetes", frozenset({kube_at.SERVICE_ACCOUNT, kube_at.DEPLOYMENT, kube_at.SERVICE}),
            not_yet.kubernetes, None),
     Family("sax", frozenset({sax_at.MODEL}), not_yet.sax, None),
 )
 
 ALL_KINDS: frozenset[str] = frozenset().union(*(family.kinds for family in FAMILIES))
+
+
+def managed_kinds() -> frozenset[str]:
+    """The kinds whose provider is built: a family may depend on another's resources only once that one is managed
+    (until then its addresses are not in the plan, only listed as not managed yet)."""
+    return frozenset().union(*(family.kinds for family in FAMILIES if family.provider is not None))
 
 
 @dataclass(frozen=True, slots=True)

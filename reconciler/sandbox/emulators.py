@@ -92,7 +92,8 @@ def _resourcemanager_command(launch: Launch) -> list[str]:
 
 def _iam_command(launch: Launch) -> list[str]:
     return _python_emulator("reconciler.sandbox.iam.server", "iam", "--grpc-port", str(launch.ports["iam:grpc"]),
-                            "--store", str(paths.data_dir("iam") / "accounts.json"))(launch)
+                            "--store", str(paths.data_dir("iam") / "accounts.json"),
+                            "--resourcemanager", f"http://127.0.0.1:{launch.ports['resourcemanager']}")(launch)
 
 
 # Start order; `down` stops them in reverse. Adding an emulator (GKE, IAM, kube-apiserver...) is adding an entry.

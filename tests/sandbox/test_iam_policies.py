@@ -132,3 +132,21 @@ def test_an_unknown_requested_policy_version_is_refused(iam, account):
                            timeout=TIMEOUT_S)
     assert iam.get_iam_policy(request={"resource": account.name, "options": {"requested_policy_version": 3}},
                               timeout=TIMEOUT_S).etag == b"\x00\x20\x01"
+
+
+def test_a_deleted_accounts_grants_are_named_deleted_in_project_and_account_policies(sandbox, iam, account):
+    """As IAM shows a deleted principal's bindings until it purges them: not the grants of a new same-named one."""
+    project = account.project_id
+    member = f"serviceAccount:{account.email}"
+    deleted = f"deleted:serviceAccount:{account.email}?uid={account.unique_id}"
+    sandbox.control("POST", "resourcemanager", "policy",
+                    {"project": project, "add": [{"role": "roles/storage.admin", "member": member}]})
+    other = create_account(iam, project)
+    set_policy(iam, other, with_member(policy_pb2.Policy(), "roles/iam.serviceAccountUser", member))
+    before = iam.get_iam_policy(resource=other.name, timeout=TIMEOUT_S)
+    iam.delete_service_account(name=account.name, timeout=TIMEOUT_S)
+    (listed,) = [p["policy"] for p in sandbox.control("GET", "resourcemanager", "projects")["projects"]
+                 if p["projectId"] == project]
+    assert {b["role"]: b["members"] for b in listed["bindings"]}["roles/storage.admin"] == [deleted]
+    after = iam.get_iam_policy(resource=other.name, timeout=TIMEOUT_S)
+    assert [list(b.members) for b in after.bindings] == [[deleted]] and after.etag != before.etag

@@ -67,6 +67,11 @@ def written(bindings: list[policy_pb2.Binding], previous_etag: bytes) -> policy_
     return policy_pb2.Policy(version=version, bindings=kept, etag=etag)
 
 
+def deleted_form(account: dict) -> str:
+    """How a policy names a service account once it is deleted, until IAM purges the binding."""
+    return f"deleted:serviceAccount:{account['email']}?uid={account['unique_id']}"
+
+
 def to_json(policy: policy_pb2.Policy) -> dict:
     return json_format.MessageToDict(policy)
 

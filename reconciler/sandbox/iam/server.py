@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import urllib.request
 from pathlib import Path
 
 from reconciler.sandbox.iam.service import build_emulator
@@ -21,16 +22,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--grpc-port", type=int, required=True, help="the API: google.iam.admin.v1.IAM, insecure")
     parser.add_argument("--store", type=Path, required=True, help="JSON file holding the accounts and policies")
     parser.add_argument("--faults-json", default="", help="fault rules to install at start (a JSON list)")
+    parser.add_argument("--resourcemanager", default="",
+                        help="the Resource Manager emulator's URL: told of deleted accounts, so that project policies "
+                             "show their members as deleted")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    emulator = build_emulator(AccountStore(args.store))
+    emulator = build_emulator(AccountStore(args.store),
+                              _deleted_account_notice(args.resourcemanager) if args.resourcemanager else None)
     if args.faults_json:
         emulator.faults.add(json.loads(args.faults_json))
     emulator.start(args.host, args.grpc_port, args.port)
     log.info("IAM emulator: gRPC on %s:%d, control on http://%s:%d (accounts in %s)", args.host, args.grpc_port,
              args.host, args.port, args.store)
     emulator.serve_forever()
+
+
+def _deleted_account_notice(resourcemanager_url: str):
+    def notify(account: dict) -> None:
+        body = json.dumps({"email": account["email"], "unique_id": account["unique_id"]}).encode()
+        request = urllib.request.Request(f"{resourcemanager_url}/_sandbox/deleted-account", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=5).close()
+        except OSError as error:  # the delete stands; only the project policies keep the live name
+            log.warning("could not tell the Resource Manager emulator that %s was deleted: %s", account["email"],
+                        error)
+
+    return notify
 
 
 if __name__ == "__main__":

@@ -25,8 +25,11 @@ MESSAGES = {"ABORTED": policies.CONCURRENT_CHANGE,
 
 
 class IamService:
-    def __init__(self, store: AccountStore):
+    def __init__(self, store: AccountStore, on_deleted: Callable[[dict], None] | None = None):
         self.store = store
+        # Told of each deleted account, so that other emulators' policies show its members as deleted (the Resource
+        # Manager's, in the sandbox).
+        self._on_deleted = on_deleted
 
     # --- service accounts --------------------------------------------------------------------------------------
 
@@ -80,7 +83,21 @@ class IamService:
 
     def delete(self, request: types.DeleteServiceAccountRequest) -> empty_pb2.Empty:
         with self.store.lock:
-            self.store.delete(self._resolve(request.name, "iam.serviceAccounts.delete"))
+            account = self._resolve(request.name, "iam.serviceAccounts.delete")
+            self.store.delete(account)
+            # IAM keeps a deleted principal's bindings, named `deleted:serviceAccount:EMAIL?uid=UNIQUE_ID`, until it
+            # purges them: a new account with the same email is not granted what the old one was.
+            member = f"serviceAccount:{account['email']}"
+            for unique_id, policy_json in self.store.policies_naming(member):
+                policy = policies.stored(policy_json)
+                for binding in policy.bindings:
+                    renamed = [policies.deleted_form(account) if name == member else name for name in binding.members]
+                    binding.ClearField("members")
+                    binding.members.extend(renamed)
+                self.store.put_policy(unique_id, policies.to_json(policies.written(list(policy.bindings),
+                                                                                  policy.etag)))
+        if self._on_deleted is not None:
+            self._on_deleted(account)
         return empty_pb2.Empty()
 
     # --- the account's own IAM policy --------------------------------------------------------------------------
@@ -110,8 +127,8 @@ class IamService:
         raise accounts.permission_denied(permission) if project == "-" else accounts.not_found()
 
 
-def build_emulator(store: AccountStore) -> GrpcEmulator:
-    service = IamService(store)
+def build_emulator(store: AccountStore, on_deleted: Callable[[dict], None] | None = None) -> GrpcEmulator:
+    service = IamService(store, on_deleted)
     emulator = GrpcEmulator("iam", API_SERVICE, MESSAGES)
     emulator.add_service(SERVICE, {rpc: Method(answer, _decoder(request_type), _encoder(reply_type), read)
                                    for rpc, answer, request_type, reply_type, read in (

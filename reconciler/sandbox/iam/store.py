@@ -61,6 +61,12 @@ class AccountStore:
             self._policies[unique_id] = policy
             self._save()
 
+    def policies_naming(self, member: str) -> list[tuple[str, dict]]:
+        """(unique id, policy) of every account whose policy names member."""
+        with self._lock:
+            return [(unique_id, policy) for unique_id, policy in self._policies.items()
+                    if any(member in binding.get("members", []) for binding in policy.get("bindings", []))]
+
     def _save(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         scratch = self._path.with_suffix(".tmp")

@@ -9,6 +9,9 @@ Control endpoints (beside health, faults and requests):
   GET  /_sandbox/projects        every project with its policy
   POST /_sandbox/policy          {"project": "p", "add": [{"role", "member"}], "remove": [...]}: edit the policy
                                  out of band (the etag moves even with nothing to add or remove)
+  POST /_sandbox/deleted-account {"email", "unique_id"}: the IAM emulator deleted this service account; its members
+                                 become `deleted:serviceAccount:EMAIL?uid=UNIQUE_ID` in every policy, as IAM shows
+                                 the bindings of a deleted principal until it purges them
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ ROUTES = RouteTable((
 CONTROLS = RouteTable((
     route("GET", "projects", "_control_projects"),
     route("POST", "policy", "_control_edit_policy"),
+    route("POST", "deleted-account", "_control_deleted_account"),
 ))
 
 
@@ -161,9 +165,34 @@ class ResourceManagerHandler(EmulatorHandler):
             stored = self.server.store.put(key, value)
         self.send_json(200, _policy_reply(stored.resource["policy"], stored.etag))
 
+    def _control_deleted_account(self, query: dict) -> None:
+        try:
+            request = json.loads(self.read_body() or b"{}")
+            member, deleted = deleted_member(request["email"], request["unique_id"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise bad_request(f'expected {{"email", "unique_id"}}: {error}') from None
+        changed = []
+        with self.server.store.lock:
+            for key, stored in self.server.store.list("project/"):
+                bindings = stored.resource["policy"]["bindings"]
+                if not any(member in binding["members"] for binding in bindings):
+                    continue
+                for binding in bindings:
+                    binding["members"] = sorted(deleted if name == member else name for name in binding["members"])
+                self.server.store.put(key, stored.resource)
+                changed.append(key.removeprefix("project/"))
+        self.send_json(200, {"projects": changed})
+
     def _reply(self, message_type: type, resource: Mapping) -> None:
         self.send_json(200, proto_json.render(resource, message_type,
                                               int_enums=proto_json.int_enums_requested(self.query)))
+
+
+def deleted_member(email: str, unique_id: str) -> tuple[str, str]:
+    """(the member of a service account, what IAM shows in its place once the account is deleted)."""
+    if not isinstance(email, str) or not isinstance(unique_id, str) or not unique_id.isdigit():
+        raise ValueError("email and unique_id (decimal digits) are strings")
+    return f"serviceAccount:{email}", f"deleted:serviceAccount:{email}?uid={unique_id}"
 
 
 def _new_project(project_id: str) -> dict:
