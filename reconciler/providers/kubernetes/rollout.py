@@ -1,0 +1,91 @@
+"""Wait for a Deployment or StatefulSet to roll out, and say why it has not: from its pods' status and its nodes.
+
+Done is what `kubectl rollout status` calls done: the controller has seen the latest spec, and every replica runs
+it and is available (ready). While it is not, the pods say why: the scheduler writes its reason into a Pending pod's
+PodScheduled condition ("0/3 nodes are available: 3 Insufficient google.com/tpu"), the kubelet into a container's
+waiting state (ImagePullBackOff); for the model server, the pool's node count completes the picture.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+from reconciler.engine.provider import Progress
+from reconciler.errors import RemoteError
+from reconciler.providers.kubernetes.api import KubeApi
+from reconciler.providers.kubernetes.kinds import KINDS, NODES, describe, path_of
+from reconciler.providers.kubernetes.manifests import NODE_POOL_LABEL
+
+POLL_S = 2.0
+
+
+def wait(api: KubeApi, manifest: Mapping[str, Any], pool: str | None, progress: Progress, timeout_s: float) -> dict:
+    """The live object once rolled out; RemoteError naming why not once timeout_s (or the change's deadline) is up."""
+    deadline = time.monotonic() + timeout_s
+    what = describe(manifest)
+    while True:
+        live = api.get(path_of(manifest), what) or {}
+        done, summary = state(live)
+        if done:
+            return live
+        why = explain(api, manifest, pool)
+        progress.update(f"rolling out: {summary}" + (f"; {why}" if why else ""))
+        left = min(deadline - time.monotonic(), progress.time_left() if progress.time_left() is not None else 1e9)
+        if left <= 0:
+            raise RemoteError(f"{what} is not ready after {timeout_s:.0f} s ({summary})" + (f": {why}" if why else ""),
+                              hint="Its objects are applied; `saxctl apply` again waits again (--rollout-timeout "
+                                   "SECONDS to wait longer).")
+        progress.sleep(min(POLL_S, left))
+
+
+def state(live: Mapping[str, Any]) -> tuple[bool, str]:
+    """(rolled out?, "1/2 updated, 0/2 ready") of a Deployment or StatefulSet as read."""
+    spec, status = live.get("spec") or {}, live.get("status") or {}
+    wanted = spec.get("replicas", 1)
+    if status.get("observedGeneration", 0) < (live.get("metadata") or {}).get("generation", 1):
+        return False, "waiting for the controller to see the new spec"
+    updated = status.get("updatedReplicas", 0)
+    if live.get("kind") == "StatefulSet":
+        ready = status.get("readyReplicas", 0)
+        done = updated == wanted and ready == wanted and status.get("currentRevision") == status.get("updateRevision")
+    else:
+        ready = status.get("availableReplicas", 0)
+        done = updated == wanted and ready == wanted and status.get("replicas", 0) == wanted
+    return done, f"{updated}/{wanted} updated, {ready}/{wanted} ready"
+
+
+def explain(api: KubeApi, manifest: Mapping[str, Any], pool: str | None) -> str:
+    """Why the workload's pods are not ready, in the scheduler's and kubelet's words; "" when nothing says."""
+    meta = manifest["metadata"]
+    selector = ",".join(f"{key}={value}" for key, value in manifest["spec"]["selector"]["matchLabels"].items())
+    pods = api.list(KINDS["Pod"].collection(meta["namespace"]), f"pods of {describe(manifest)}", selector)
+    reasons = sorted({reason for pod in pods if (reason := _pod_reason(pod))})
+    if not reasons:
+        return ""
+    text = f"{meta['name']}: " + "; ".join(reasons)
+    if pool is not None and any(reason.startswith("Pending") for reason in reasons):
+        nodes = api.list(NODES, f"nodes of pool {pool}", f"{NODE_POOL_LABEL}={pool}")
+        text += f"; pool {pool} has {len(nodes)} node{'' if len(nodes) == 1 else 's'}"
+    return text
+
+
+def _pod_reason(pod: Mapping[str, Any]) -> str | None:
+    status = pod.get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or ()}
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return None  # an old pod going away
+    if status.get("phase") == "Pending":
+        scheduled = conditions.get("PodScheduled")
+        if scheduled is not None and scheduled.get("status") == "False":
+            # The scheduler's "0/3 nodes are available: ...", without its note on preemption.
+            message = (scheduled.get("message") or scheduled.get("reason") or "not scheduled").split(" preemption:")[0]
+            return f"Pending: {message.rstrip('. ')}"
+    for container in status.get("containerStatuses") or ():
+        waiting = (container.get("state") or {}).get("waiting")
+        if waiting and waiting.get("reason") not in (None, "ContainerCreating"):
+            detail = f": {waiting['message']}" if waiting.get("message") else ""
+            return f"{container.get('name')} {waiting['reason']}{detail}"
+    if status.get("phase") == "Failed":
+        return f"Failed: {status.get('message') or status.get('reason') or 'the pod failed'}"
+    return None
