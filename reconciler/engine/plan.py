@@ -187,8 +187,11 @@ class _World:
         for address, (resource, why) in unread.items():
             self.fingerprints[address] = NOT_READ
             if not self.destroy:
+                # The provider's own create keeps its note (a public endpoint's warning); the reason is the engine's.
+                created = self.providers.for_kind(resource.kind).diff(resource, None)
                 self.changes[address] = Change(address, resource.kind, Action.CREATE, why,
-                                               desired=self.graph.resources[address], shown=resource.fields)
+                                               desired=self.graph.resources[address], hazard=created.hazard,
+                                               shown=resource.fields)
 
     def _not_readable(self, resource: Resource) -> str | None:
         """Why this object cannot exist as it is now (so reading it would be a wasted call), or None."""

@@ -20,6 +20,7 @@ from reconciler.providers.kubernetes import ownership
 from reconciler.providers.kubernetes.api import FIELD_MANAGER, Status
 from reconciler.providers.kubernetes.fields import FieldSet, field_set, flatten, managed_by, union
 
+_QUOTED = re.compile(r'="([^"]*)"')
 _CONFLICT = re.compile(r'conflict with "(?P<manager>[^"]*)"(?: with subresource "(?P<subresource>[^"]*)")?')
 
 
@@ -71,7 +72,9 @@ def conflicts(status: Status, live: Mapping[str, Any]) -> list[dict[str, str]]:
         match = _CONFLICT.search(cause.get("message") or "")
         manager = match["manager"] if match else "another field manager"
         subresource = (match["subresource"] or "") if match else ""
-        found.append({"field": (cause.get("field") or "").lstrip("."), "manager": manager,
+        # The server writes list items as [name="c"]; plans write them [name=c].
+        field = _QUOTED.sub(r"=\1", (cause.get("field") or "").lstrip("."))
+        found.append({"field": field, "manager": manager,
                       "subresource": subresource, "operation": _operation(live, manager, subresource)})
     return found
 

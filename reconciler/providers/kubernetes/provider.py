@@ -85,16 +85,17 @@ class KubernetesProvider(Provider):
         """The server's answer to applying manifest, or None with why in facts (conflicts, or its refusal)."""
         path, what = path_of(manifest), describe(manifest)
         try:
-            return api.apply(path, manifest, what, dry_run=True, force=self._options.force_conflicts)
+            return api.apply(path, manifest, what, dry_run=True)
         except ApiError as error:
             if error.status.code != 409:
                 facts["refused"] = f"{error.status.reason}: {error.status.message}"
                 return None
             found = compare.conflicts(error.status, live)
-        if not compare.is_drift(found):
+        if not (compare.is_drift(found) or self._options.force_conflicts):
             facts["conflicts"] = found
             return None
-        facts["force"], facts["taken"] = True, found  # set out of band by an update: saxctl sets it back
+        # Set out of band by an update (saxctl sets it back), or applied by another manager and --force-conflicts.
+        facts["force"], facts["taken"] = True, found
         return api.apply(path, manifest, what, dry_run=True, force=True)
 
     def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
@@ -289,8 +290,10 @@ def _update_reason(changes: tuple[FieldChange, ...], facts: Mapping[str, Any]) -
     more = f" (and {len(changes) - 3} more)" if len(changes) > 3 else ""
     taken = facts.get("taken")
     if taken:
-        how = "changed out of band" if compare.is_drift(taken) else "held by another field manager (--force-conflicts)"
-        return f"{compare.conflict_fields(taken)} {how} by {compare.holders(taken)}: saxctl sets it back; {shown}{more}"
+        fields, who = compare.conflict_fields(taken), compare.holders(taken)
+        how = (f"changed out of band by {who}: saxctl sets it back" if compare.is_drift(taken)
+               else f"applied by field manager {who}: taken over (--force-conflicts)")
+        return f"{fields} {how}; {shown}{more}"
     return shown + more
 
 

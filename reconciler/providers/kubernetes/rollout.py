@@ -17,6 +17,7 @@ from reconciler.providers.kubernetes.api import KubeApi
 from reconciler.providers.kubernetes.kinds import KINDS, NODES, describe, path_of
 from reconciler.providers.kubernetes.manifests import NODE_POOL_LABEL
 
+FIRST_POLL_S = 0.25  # a controller usually answers within a second: look soon, then less often
 POLL_S = 2.0
 
 
@@ -24,6 +25,7 @@ def wait(api: KubeApi, manifest: Mapping[str, Any], pool: str | None, progress: 
     """The live object once rolled out; RemoteError naming why not once timeout_s (or the change's deadline) is up."""
     deadline = time.monotonic() + timeout_s
     what = describe(manifest)
+    interval = FIRST_POLL_S
     while True:
         live = api.get(path_of(manifest), what) or {}
         done, summary = state(live)
@@ -36,23 +38,33 @@ def wait(api: KubeApi, manifest: Mapping[str, Any], pool: str | None, progress: 
             raise RemoteError(f"{what} is not ready after {timeout_s:.0f} s ({summary})" + (f": {why}" if why else ""),
                               hint="Its objects are applied; `saxctl apply` again waits again (--rollout-timeout "
                                    "SECONDS to wait longer).")
-        progress.sleep(min(POLL_S, left))
+        progress.sleep(min(interval, left))
+        interval = min(POLL_S, interval * 2)
 
 
 def state(live: Mapping[str, Any]) -> tuple[bool, str]:
-    """(rolled out?, "1/2 updated, 0/2 ready") of a Deployment or StatefulSet as read."""
+    """(rolled out?, what it waits for) of a Deployment or StatefulSet as read, in `kubectl rollout status` terms."""
     spec, status = live.get("spec") or {}, live.get("status") or {}
     wanted = spec.get("replicas", 1)
     if status.get("observedGeneration", 0) < (live.get("metadata") or {}).get("generation", 1):
         return False, "waiting for the controller to see the new spec"
     updated = status.get("updatedReplicas", 0)
+    if updated < wanted:
+        return False, f"{updated}/{wanted} replicas updated"
     if live.get("kind") == "StatefulSet":
         ready = status.get("readyReplicas", 0)
-        done = updated == wanted and ready == wanted and status.get("currentRevision") == status.get("updateRevision")
-    else:
-        ready = status.get("availableReplicas", 0)
-        done = updated == wanted and ready == wanted and status.get("replicas", 0) == wanted
-    return done, f"{updated}/{wanted} updated, {ready}/{wanted} ready"
+        if ready < wanted:
+            return False, f"{ready}/{wanted} replicas ready"
+        if status.get("currentRevision") != status.get("updateRevision"):
+            return False, "waiting for the last replicas to be updated"
+        return True, f"{wanted}/{wanted} replicas ready"
+    old = status.get("replicas", 0) - updated
+    if old > 0:
+        return False, f"{old} old replica{'s' if old > 1 else ''} still running"
+    available = status.get("availableReplicas", 0)
+    if available < wanted:
+        return False, f"{available}/{wanted} updated replicas available"
+    return True, f"{wanted}/{wanted} replicas available"
 
 
 def explain(api: KubeApi, manifest: Mapping[str, Any], pool: str | None) -> str:
