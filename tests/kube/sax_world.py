@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from cli_runner import REPO, Run, saxctl
 
 IMAGES = "us-docker.pkg.dev/cloud-tpu-images/inference"
@@ -104,12 +105,15 @@ class SaxWorld:
         return completed
 
 
-def new_world(sandbox, directory: Path, unique_project, core) -> SaxWorld:
+@pytest.fixture
+def world(sandbox, tmp_path, unique_project, core):
+    """A test's own spec and namespace (the namespace made here, as a user would before the first apply)."""
     suffix = secrets.token_hex(4)
-    world = SaxWorld(sandbox, directory, f"k-{suffix}", unique_project(), f"ns-{suffix}", suffix)
-    core.create_namespace({"metadata": {"name": world.namespace}})
-    world.write()
-    return world
+    created = SaxWorld(sandbox, tmp_path, f"k-{suffix}", unique_project(), f"ns-{suffix}", suffix)
+    core.create_namespace({"metadata": {"name": created.namespace}})
+    created.write()
+    yield created
+    core.delete_namespace(created.namespace)
 
 
 def kube_requests(run: Run) -> list[tuple[str, str]]:

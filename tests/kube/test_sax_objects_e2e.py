@@ -7,20 +7,11 @@ CA: the provider reaches it exactly as it reaches GKE (endpoint + CA from the cl
 
 from __future__ import annotations
 
-import pytest
 from kube_testkit import wait_for
-from sax_world import (
-    HTTP_IMAGE, MODEL_IMAGE, apiserver_requests, changed_lines, kube_requests, new_world,
-)
+from sax_world import HTTP_IMAGE, MODEL_IMAGE, apiserver_requests, changed_lines, kube_requests
+from sax_world import world  # noqa: F401 (a fixture)
 
 from reconciler.providers.kubernetes.ownership import MANAGED_BY, PART_OF, SPEC_LABEL
-
-
-@pytest.fixture
-def world(sandbox, tmp_path, unique_project, core):
-    created = new_world(sandbox, tmp_path, unique_project, core)
-    yield created
-    core.delete_namespace(created.namespace)
 
 
 def deployment_names(apps, namespace: str) -> list[str]:

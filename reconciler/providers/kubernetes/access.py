@@ -66,7 +66,8 @@ def from_kubeconfig(path: str, context: str | None) -> Endpoint:
         raise SaxctlError(f"{where}: {error}") from None
 
     def bearer() -> str | None:
-        header = configuration.get_api_key_with_prefix("authorization")  # refreshes an exec plugin's token
+        # "Bearer TOKEN", refreshed first by the loader's hook when an exec plugin's token has expired.
+        header = configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
         return header.split(" ", 1)[1] if header and " " in header else header
 
     ca_pem = Path(configuration.ssl_ca_cert).read_bytes() if configuration.ssl_ca_cert else None

@@ -25,7 +25,8 @@ KEYED_LISTS: dict[str, tuple[str, ...]] = {
     "spec.ports": ("port", "protocol"),  # a Service's
 }
 # Maps and structs the API replaces whole (+mapType=atomic, +structType=atomic); any other list is atomic too.
-ATOMIC = frozenset({"spec.selector", "spec.template.spec.nodeSelector"})
+ATOMIC = frozenset({"spec.selector", "spec.template.spec.nodeSelector",
+                    "spec.template.spec.containers[].env[].valueFrom.fieldRef"})
 NOT_APPLIED = ("apiVersion", "kind")  # identify the object; never part of a field set
 IDENTITY = ("name", "namespace")  # metadata that names the object
 
