@@ -90,9 +90,10 @@ def _pod_reason(pod: Mapping[str, Any]) -> str | None:
     if status.get("phase") == "Pending":
         scheduled = conditions.get("PodScheduled")
         if scheduled is not None and scheduled.get("status") == "False":
-            # The scheduler's "0/3 nodes are available: ...", without its note on preemption.
-            message = (scheduled.get("message") or scheduled.get("reason") or "not scheduled").split(" preemption:")[0]
-            return f"Pending: {message.rstrip('. ')}"
+            # The scheduler's first sentence, "0/3 nodes are available: 3 Insufficient google.com/tpu", without its
+            # notes on claims and preemption.
+            message = (scheduled.get("message") or scheduled.get("reason") or "not scheduled").split(". ")[0]
+            return f"Pending: {message.rstrip('.')}"
     for container in status.get("containerStatuses") or ():
         waiting = (container.get("state") or {}).get("waiting")
         if waiting and waiting.get("reason") not in (None, "ContainerCreating"):
