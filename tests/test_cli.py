@@ -106,8 +106,10 @@ def test_the_readme_demo_runs_plan_apply_and_a_clean_second_plan(tmp_path):
         demo = subprocess.run(["bash", "examples/sandbox-demo.sh"], cwd=REPO, env={**os.environ, **env},
                               capture_output=True, text=True, timeout=300)
         assert demo.returncode == 0, demo.stdout + demo.stderr
-        assert "Apply complete! 6 created" in demo.stdout  # the buckets, the checkpoint, the account, two bindings
-        assert demo.stdout.rstrip().count("No changes. The live state matches the spec (6 resource(s) checked).") == 1
+        # The buckets, the checkpoint, the cluster and its pool, the account and two bindings, and the six
+        # Kubernetes objects (the ApplySet record, the service account, three Sax servers, the HTTP Service).
+        assert "Apply complete! 14 created" in demo.stdout
+        assert demo.stdout.rstrip().count("No changes. The live state matches the spec (14 resource(s) checked).") == 1
     finally:
         saxctl("sandbox", "down", "--purge", env=env)
 
@@ -136,10 +138,10 @@ def test_a_plan_with_conflicts_is_never_called_no_changes(tmp_path, sandbox, uni
 def test_a_target_that_is_not_managed_yet_says_so(tmp_path, sandbox):
     spec = REPO / "specs" / "gptj-v5e-2x2.yaml"
     source = write_sample_gptj(tmp_path / "gptj")
-    planned = saxctl("plan", "--target", "gke.cluster.saxml", str(spec),
+    planned = saxctl("plan", "--target", "sax.model.gptj4bf16bs32", str(spec),
                      env={**sandbox.env, "GPTJ_CHECKPOINT": str(source)})
     assert planned.code == 1
-    assert "--target gke.cluster.saxml is not managed yet: the gke provider is not built yet" in planned.err
+    assert "--target sax.model.gptj4bf16bs32 is not managed yet: the sax provider is not built yet" in planned.err
 
 
 def test_status_names_every_bucket_the_same_way_whether_it_exists_or_not(tmp_path, sandbox, unique_name):

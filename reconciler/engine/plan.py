@@ -162,11 +162,12 @@ class _World:
         self.fingerprints: dict[Address, str] = {}
 
     def outputs(self) -> dict[Address, Mapping[str, Any] | None]:
-        """Parents' outputs as the plan knows them: only of objects that exist and stay as they are."""
+        """Parents' outputs as the plan knows them: of objects that exist and stay as they are, or are deleted (after
+        what lives in them: a destroy reads and deletes a cluster's objects through the cluster's endpoint)."""
         known: dict[Address, Mapping[str, Any] | None] = {}
         for address, live in self.observed.items():
             change = self.changes.get(address)
-            stays = change is None or change.action in (Action.NOOP, Action.UPDATE)
+            stays = change is None or change.action in (Action.NOOP, Action.UPDATE, Action.DELETE)
             known[address] = live.outputs if live is not None and stays else None
         return known
 

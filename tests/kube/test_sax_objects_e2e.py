@@ -7,6 +7,7 @@ CA: the provider reaches it exactly as it reaches GKE (endpoint + CA from the cl
 
 from __future__ import annotations
 
+from cli_runner import saxctl
 from kube_testkit import wait_for
 from sax_world import HTTP_IMAGE, MODEL_IMAGE, apiserver_requests, changed_lines, kube_requests
 from sax_world import world  # noqa: F401 (a fixture)
@@ -185,3 +186,34 @@ def test_objects_of_a_cluster_that_does_not_exist_yet_are_planned_with_no_kubern
     assert f"gke.cluster.{world.cluster} does not exist yet: created after it" in planned.out
     assert kube_requests(planned) == [], "saxctl made no Kubernetes request"
     assert after == before, "the apiserver served none"
+
+
+def test_a_saved_plan_applies_exactly_its_repair_and_is_refused_once_the_object_moved(world, apps, tmp_path):
+    world.apply()
+    world.kubectl("scale", "deployment/sax-http", "--replicas=2")
+    saved = tmp_path / "repair.json"
+    assert world.saxctl("plan", "-out", str(saved)).code == 0
+    world.kubectl("scale", "deployment/sax-http", "--replicas=3")
+    stale = saxctl("apply", str(saved), env=world.sandbox.env)
+    assert stale.code == 1 and f"kubernetes.deployment.{world.namespace}/sax-http" in stale.err, stale.text
+    assert "stale" in stale.err
+    assert apps.read_namespaced_deployment("sax-http", world.namespace).spec.replicas == 3, "nothing was applied"
+
+    assert world.saxctl("plan", "-out", str(saved)).code == 0
+    applied = saxctl("apply", str(saved), env=world.sandbox.env)
+    assert applied.code == 0, applied.text
+    assert apps.read_namespaced_deployment("sax-http", world.namespace).spec.replicas == 1
+
+
+def test_destroy_deletes_the_sax_objects_before_their_cluster(world, apps, core):
+    world.apply()
+    destroyed = world.saxctl("destroy", "--auto-approve", "--force-delete-buckets")
+    assert destroyed.code == 0, destroyed.text
+    order = [line.split(": Deleted after")[0] for line in destroyed.err.splitlines() if ": Deleted after" in line]
+    assert f"kubernetes.service_account.{world.namespace}/sax-sa" in order, destroyed.text
+    assert order.index(f"kubernetes.service_account.{world.namespace}/sax-sa") < order.index(
+        f"gke.cluster.{world.cluster}"), order
+    assert deployment_names(apps, world.namespace) == []
+    assert [s.metadata.name for s in core.list_namespaced_service(world.namespace).items] == []
+    assert "saxctl-" + world.spec_name not in [c.metadata.name for c in
+                                               core.list_namespaced_config_map(world.namespace).items]

@@ -2,8 +2,9 @@
 
 Why not the `kubernetes` package here: importing kubernetes.client takes about half a second (its ~700 model
 modules), five times what `kubectl diff --server-side` of the five Sax objects takes in all (bench/results/
-kubectl_baseline.md). saxctl sends JSON it already holds and reads JSON back, over one kept-alive TLS connection
-per thread; the package still reads kubeconfigs for --kubeconfig (access.py), where its exec plugins matter.
+kubectl_baseline.md). saxctl sends JSON it already holds and reads JSON back, over kept-alive TLS connections
+reused across requests and threads; the package still reads kubeconfigs for --kubeconfig (access.py), where its
+exec plugins matter.
 
 Every request is logged at INFO (`saxctl -v`): method, path, status and milliseconds, never a header or a body, so
 the bearer token never reaches a log. That log is also how requests are counted (the tests, the benchmarks).
@@ -71,7 +72,8 @@ class KubeApi:
         self._host, self._port = parts.hostname, parts.port or 443
         self._base = parts.path.rstrip("/")
         self._context = _tls_context(endpoint)
-        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._idle: list[http.client.HTTPSConnection] = []
 
     # --- verbs ---------------------------------------------------------------------------------------------------
 
@@ -143,40 +145,40 @@ class KubeApi:
     def _send(self, method: str, target: str, payload: bytes | None, headers: dict[str, str],
               what: str) -> tuple[int, bytes]:
         for attempt in (1, 2):
-            connection, reused = self._connection()
+            connection, reused = self._take()
             try:
                 connection.request(method, target, body=payload, headers=headers)
                 response = connection.getresponse()
-                return response.status, response.read()
+                status, data = response.status, response.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as error:
-                self._drop()
+                connection.close()
                 if reused and attempt == 1:
                     continue  # the server closed a kept-alive connection: once more on a new one
                 raise RetryableError(f"kubernetes {method} {what}: connection lost ({type(error).__name__}) to "
                                      f"{self.endpoint.where}") from None
             except ssl.SSLCertVerificationError as error:
-                self._drop()
+                connection.close()
                 raise RemoteError(f"kubernetes {method} {what}: the apiserver of {self.endpoint.where} presented a "
                                   f"certificate its CA does not vouch for: {error.verify_message}") from None
             except (OSError, http.client.HTTPException) as error:
-                self._drop()
+                connection.close()
                 raise RetryableError(f"kubernetes {method} {what}: cannot reach the apiserver of "
                                      f"{self.endpoint.where} ({self.endpoint.server}): {error}") from None
+            self._give_back(connection)
+            return status, data
         raise AssertionError("unreachable")
 
-    def _connection(self) -> tuple[http.client.HTTPSConnection, bool]:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            return connection, True
-        connection = http.client.HTTPSConnection(self._host, self._port, context=self._context, timeout=TIMEOUT_S)
-        self._local.connection = connection
-        return connection, False
+    def _take(self) -> tuple[http.client.HTTPSConnection, bool]:
+        """A kept-alive connection if one is idle (reads of one plan come in waves, each on new threads), else a new
+        one: a TLS handshake saved per request."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop(), True
+        return http.client.HTTPSConnection(self._host, self._port, context=self._context, timeout=TIMEOUT_S), False
 
-    def _drop(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.close()
-            self._local.connection = None
+    def _give_back(self, connection: http.client.HTTPSConnection) -> None:
+        with self._lock:
+            self._idle.append(connection)
 
     def _error(self, method: str, what: str, code: int, data: bytes) -> RemoteError:
         status = _status_of(code, data)
