@@ -189,7 +189,8 @@ def plan(spec_path: str, out_path: str | None, as_json: bool, markdown: bool, de
     from reconciler import runner
     from reconciler.engine.planfile import plan_to_json, write_plan
 
-    workspace = runner.open_workspace(spec_path, _say_read_retry, _kube_options(kubeconfig, kube_context, force_conflicts))
+    workspace = runner.open_workspace(spec_path, _say_read_retry,
+                                      _kube_options(kubeconfig, kube_context, force_conflicts))
     options = runner.PlanOptions("destroy" if destroy else "apply", adopt, targets,
                                  _approvals(allow_replace, allow_delete, force_delete_buckets))
     the_plan = runner.make_plan(workspace, options)

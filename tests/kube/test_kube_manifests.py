@@ -54,7 +54,8 @@ def test_the_model_server_takes_chip_topology_and_tpu_count_from_its_pool(tmp_pa
 
 def test_the_servers_follow_the_published_manifests(tmp_path):
     objects = objects_of(tmp_path)
-    admin, model, http = (objects[("Deployment", name)] for name in ("sax-admin-server", "sax-model-server", "sax-http"))
+    admin, model, http = (objects[("Deployment", name)]
+                          for name in ("sax-admin-server", "sax-model-server", "sax-http"))
     assert [container(m)["image"] for m in (admin, model, http)] == [ADMIN_IMAGE, MODEL_IMAGE, HTTP_IMAGE]
     assert [container(m)["ports"] for m in (admin, model, http)] == [
         [{"containerPort": port, "protocol": "TCP"}] for port in (10000, 10001, 8888)]
@@ -84,7 +85,8 @@ def test_a_multi_host_slice_runs_one_model_server_per_host_that_knows_its_peers(
     assert model["spec"]["replicas"] == 2 and model["spec"]["podManagementPolicy"] == "Parallel"
     assert container(model)["resources"]["limits"] == {"google.com/tpu": "4"}, "each host has 4 of the 8 chips"
     assert "--platform_topology=2x4" in container(model)["args"]
-    assert env(model)["TPU_WORKER_HOSTNAMES"] == "sax-model-server-0.sax-model-server,sax-model-server-1.sax-model-server"
+    assert env(model)["TPU_WORKER_HOSTNAMES"] == \
+        "sax-model-server-0.sax-model-server,sax-model-server-1.sax-model-server"
     assert env(model)["TPU_WORKER_ID"] == {"fieldRef": {"fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}}
     hosts = objects[("Service", "sax-model-server")]
     assert hosts["spec"]["clusterIP"] == "None" and model["spec"]["serviceName"] == "sax-model-server"

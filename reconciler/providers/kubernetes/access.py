@@ -28,7 +28,8 @@ def from_cluster(cluster: str, endpoint: str, ca_certificate: str) -> Endpoint:
     try:
         ca_pem = base64.b64decode(ca_certificate, validate=True) if ca_certificate else None
     except binascii.Error:
-        raise SaxctlError(f"cluster {cluster}: its CA certificate (masterAuth.clusterCaCertificate) is not base64") from None
+        raise SaxctlError(f"cluster {cluster}: its CA certificate (masterAuth.clusterCaCertificate) is not "
+                          "base64") from None
     return Endpoint(server=f"https://{endpoint}", ca_pem=ca_pem, bearer=_google_token(), where=f"cluster {cluster}")
 
 

@@ -106,7 +106,8 @@ class KubernetesProvider(Provider):
         for resource, live in parents:
             meta = live["metadata"]
             set_id = (meta.get("labels") or {}).get(ownership.APPLYSET_ID)
-            for group_kind in ownership.group_kinds((meta.get("annotations") or {}).get(ownership.CONTAINS_GROUP_KINDS)):
+            listed = (meta.get("annotations") or {}).get(ownership.CONTAINS_GROUP_KINDS)
+            for group_kind in ownership.group_kinds(listed):
                 kind = BY_GROUP_KIND.get(group_kind)
                 if set_id and kind is not None and ADDRESS_KINDS.get(kind.kind) in kinds:
                     listings.append((resource, kind, meta["namespace"], set_id))
@@ -178,8 +179,8 @@ class KubernetesProvider(Provider):
             live = api.apply(path, effective, what, force=bool(facts.get("force")))
         except ApiError as error:
             if error.status.code == 409:
-                raise ConflictError(f"{what}: {error.status.message}", hint="Another field manager changed it since the "
-                                    "plan: run `saxctl plan` again.") from None
+                hint = "Another field manager changed it since the plan: run `saxctl plan` again."
+                raise ConflictError(f"{what}: {error.status.message}", hint=hint) from None
             raise
         if resource.params.get("workload"):
             live = rollout.wait(api, manifest, resource.params.get("pool"), progress, self._options.rollout_timeout_s)
@@ -267,8 +268,9 @@ def _diff(desired: Resource, observed: Observed | None) -> Change:
         return Change(address, kind, Action.UPDATE,
                       f"conflict: {compare.conflict_fields(found)} applied by field manager "
                       f"{compare.holders(found)}; saxctl takes {'it' if len(found) == 1 else 'them'} only with "
-                      "--force-conflicts", _field_changes(observed.fields, desired.fields, frozenset(), only_desired=True),
-                      desired, observed)
+                      "--force-conflicts",
+                      _field_changes(observed.fields, desired.fields, frozenset(), only_desired=True), desired,
+                      observed)
     if facts.get("refused"):
         return Change(address, kind, Action.UPDATE, f"the apiserver refuses the change: {facts['refused']}",
                       _field_changes(observed.fields, desired.fields, frozenset(), only_desired=True), desired,

@@ -26,18 +26,23 @@ def wait(api: KubeApi, manifest: Mapping[str, Any], pool: str | None, progress: 
     deadline = time.monotonic() + timeout_s
     what = describe(manifest)
     interval = FIRST_POLL_S
+    # Named if the user interrupts: the rollout goes on in the cluster without saxctl.
+    progress.operation(f"rollout of {what}")
     while True:
         live = api.get(path_of(manifest), what) or {}
         done, summary = state(live)
         if done:
+            progress.operation(None)
             return live
         why = explain(api, manifest, pool)
         progress.update(f"rolling out: {summary}" + (f"; {why}" if why else ""))
         left = min(deadline - time.monotonic(), progress.time_left() if progress.time_left() is not None else 1e9)
         if left <= 0:
+            meta = manifest["metadata"]
             raise RemoteError(f"{what} is not ready after {timeout_s:.0f} s ({summary})" + (f": {why}" if why else ""),
-                              hint="Its objects are applied; `saxctl apply` again waits again (--rollout-timeout "
-                                   "SECONDS to wait longer).")
+                              hint=f"It is applied, and the cluster keeps trying: fix what stops it, then follow it "
+                                   f"with `kubectl -n {meta['namespace']} rollout status "
+                                   f"{manifest['kind'].lower()}/{meta['name']}` (or wait longer: --rollout-timeout).")
         progress.sleep(min(interval, left))
         interval = min(POLL_S, interval * 2)
 
