@@ -7,6 +7,7 @@ import hashlib
 import io
 
 import pytest
+from cli_runner import REPO, saxctl
 from ruamel.yaml import YAML
 from sax_world import ADMIN_IMAGE, HTTP_IMAGE, MODEL_IMAGE, SaxWorld
 
@@ -124,3 +125,14 @@ def test_render_prints_the_objects_saxctl_applies_as_yaml_documents(tmp_path):
     spec = load_spec(str(world.write(topology="2x4", nodes=2)))
     documents = list(YAML(typ="safe").load_all(io.StringIO(manifests_yaml(spec, "spec.yaml"))))
     assert documents == [o.manifest for o in kube_objects(spec)]
+
+
+def test_saxctl_render_prints_them_and_refuses_an_invalid_spec(tmp_path):
+    rendered = saxctl("render", "specs/gptj-v5e-2x4-multihost.yaml")
+    assert rendered.code == 0, rendered.text
+    kinds = [document["kind"] for document in YAML(typ="safe").load_all(io.StringIO(rendered.out))]
+    assert kinds == ["ConfigMap", "ServiceAccount", "Deployment", "Service", "StatefulSet", "Deployment", "Service"]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text((REPO / "specs" / "gptj-v5e-2x2.yaml").read_text().replace("pool: tpu", "pool: tpus"))
+    refused = saxctl("render", str(broken))
+    assert refused.code == 3 and "sax.modelServer.pool" in refused.text and not refused.out, refused.text
