@@ -145,7 +145,8 @@ def apiserver_writes(sandbox) -> collections.Counter:
         if not line.startswith("apiserver_request_total{"):
             continue
         labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
+        # scope "resource": one named object (a namespace being emptied is a DELETE of the whole collection)
         if (labels.get("resource") in OUR_RESOURCES and not labels.get("subresource")
-                and labels.get("verb") in ("APPLY", "PATCH", "DELETE")):
+                and labels.get("scope") == "resource" and labels.get("verb") in ("APPLY", "PATCH", "DELETE")):
             counts[(labels["verb"], labels["resource"], labels.get("dry_run", ""))] += int(float(line.split()[-1]))
     return counts
