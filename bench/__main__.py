@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("noop_plan", "gcp_half", "checkpoint_codecs", "checkpoint_convert", "kubectl_baseline")
+BENCHMARKS = ("noop_plan", "gcp_half", "checkpoint_codecs", "checkpoint_convert", "kubectl_baseline",
+              "kube_plan_apply")
 
 
 def main(names: list[str]) -> int:

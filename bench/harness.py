@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import statistics
+import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -33,7 +37,37 @@ def write_results(name: str, result: dict, markdown: str) -> None:
     print(markdown)
 
 
+def machine() -> dict:
+    """The machine a result was measured on; the 1-minute load average at the end, since the machine is shared."""
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "load_average_1min_at_end": round(os.getloadavg()[0], 2)}
+
+
 def stats(seconds: list[float]) -> dict:
     ordered = sorted(seconds)
     return {"median": round(statistics.median(ordered), 4), "min": round(ordered[0], 4),
             "p90": round(ordered[int(0.9 * (len(ordered) - 1))], 4)}
+
+
+@dataclass(frozen=True)
+class Measured:
+    seconds: float
+    peak_rss_bytes: int
+    out: str
+    err: str
+
+
+def run_measured(command: Sequence[str], *, env: dict | None = None, expect: tuple[int, ...] = (0,)) -> Measured:
+    """One whole process: wall time, peak RSS (from wait4: this process alone), its output; exits on a wrong code."""
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(list(command), stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        out, err = stdout.read().decode(), stderr.read().decode()
+    if process.returncode not in expect:
+        raise SystemExit(f"{' '.join(command)} exited {process.returncode}:\n{out}{err}")
+    return Measured(seconds, usage.ru_maxrss * 1024, out, err)  # ru_maxrss is in KiB on Linux

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench.harness import in_own_sandbox, stats, write_results
+from bench.harness import in_own_sandbox, machine, run_measured, stats, write_results
 
 FIELD_MANAGER = "kubectl-bench"
 IMAGES = "us-docker.pkg.dev/cloud-tpu-images/inference"
@@ -83,8 +80,9 @@ def main(argv: list[str]) -> dict:
 class Kubectl:
     """Runs the sandbox's kubectl on a manifest file, measuring each process."""
 
-    def __init__(self, binary: Path, kubeconfig: str, scratch: Path):
+    def __init__(self, binary: Path, kubeconfig: str, scratch: Path, field_manager: str = FIELD_MANAGER):
         self.binary, self.kubeconfig, self.scratch = binary, kubeconfig, scratch
+        self.field_manager = field_manager
         self.manifest = scratch / "sax.json"
         self.cache_dir = self.new_cache_dir()
 
@@ -101,21 +99,9 @@ class Kubectl:
 
     def run(self, verb: str, *extra: str, expect: tuple[int, ...] = (0,)) -> tuple[float, int, str]:
         """(seconds, peak RSS in bytes, stderr) of `kubectl VERB --server-side -f MANIFEST`."""
-        command = [*self.base, verb, "--server-side", f"--field-manager={FIELD_MANAGER}", "-f", str(self.manifest),
-                   *extra]
-        with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
-            started = time.perf_counter()
-            process = subprocess.Popen(command, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL)
-            # wait4 rather than Popen.wait: it also gives this one process's peak RSS (ru_maxrss, KiB on Linux).
-            _, status, usage = os.wait4(process.pid, 0)
-            seconds = time.perf_counter() - started
-            process.returncode = os.waitstatus_to_exitcode(status)
-            stdout.seek(0)
-            stderr.seek(0)
-            out, err = stdout.read().decode(), stderr.read().decode()
-        if process.returncode not in expect:
-            raise SystemExit(f"{' '.join(command)} exited {process.returncode}:\n{out}{err}")
-        return seconds, usage.ru_maxrss * 1024, err
+        measured = run_measured([*self.base, verb, "--server-side", f"--field-manager={self.field_manager}", "-f",
+                                 str(self.manifest), *extra], expect=expect)
+        return measured.seconds, measured.peak_rss_bytes, measured.err
 
     def version(self) -> str:
         completed = subprocess.run([*self.base, "version", "--client", "-o", "json"], capture_output=True, text=True,
@@ -140,11 +126,10 @@ def _measure(kubectl: Kubectl, runs: int) -> dict:
     for name, objects, verb, expect in CASES:
         kubectl.write_manifest(objects)
         _, _, log = kubectl.run(verb, "-v=6", expect=expect)
-        requests[name] = _requests(log)
+        requests[name] = kubectl_requests(log)
     return {
         "benchmark": "kubectl_baseline",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "load_average_1min_at_end": round(os.getloadavg()[0], 2)},  # the machine is shared: noise
+        "machine": machine(),
         "kubectl": kubectl.version(),
         "objects": len(manifest()),
         "runs": runs,
@@ -169,7 +154,7 @@ CASES: tuple[tuple[str, list[dict], str, tuple[int, ...]], ...] = (
 _REQUEST = re.compile(r'"Response" verb="(?P<verb>[A-Z]+)" url="https://[^/"]+(?P<path>[^"?]*)')
 
 
-def _requests(log: str) -> dict:
+def kubectl_requests(log: str) -> dict:
     calls = [f"{match['verb']} {match['path']}" for match in _REQUEST.finditer(log)]
     return {"count": len(calls), "by_verb": {verb: sum(1 for call in calls if call.startswith(verb + " "))
                                              for verb in sorted({call.split()[0] for call in calls})}}

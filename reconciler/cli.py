@@ -110,6 +110,27 @@ _ALLOW_DELETE = click.option("--allow-delete", "allow_delete", multiple=True, me
                                   "holds data (repeatable).")
 _FORCE_DELETE = click.option("--force-delete-buckets", is_flag=True,
                              help="Destroy buckets that still hold objects saxctl did not write, objects included.")
+_KUBECONFIG = click.option("--kubeconfig", type=click.Path(dir_okay=False), metavar="PATH",
+                           help="Reach the cluster's apiserver through this kubeconfig, instead of the GKE cluster's "
+                                "endpoint and CA with Application Default Credentials.")
+_KUBE_CONTEXT = click.option("--context", "kube_context", metavar="NAME",
+                             help="The kubeconfig context to use (default: its current-context; the kubeconfig "
+                                  "defaults to $KUBECONFIG or ~/.kube/config).")
+_FORCE_CONFLICTS = click.option("--force-conflicts", is_flag=True,
+                                help="Take over fields of Kubernetes objects that another field manager applied "
+                                     "(server-side apply conflicts). Without it such a plan is refused.")
+_ROLLOUT_TIMEOUT = click.option("--rollout-timeout", default=900.0, show_default=True,
+                                type=click.FloatRange(1, 86400), metavar="SECONDS",
+                                help="How long apply waits for each Sax server to be ready before it says why not.")
+
+
+def _kube_options(kubeconfig: str | None, kube_context: str | None, force_conflicts: bool = False,
+                  rollout_timeout: float | None = None):
+    from reconciler.providers.kubernetes.options import DEFAULT_ROLLOUT_TIMEOUT_S, KubeOptions
+
+    if kube_context and not kubeconfig:
+        kubeconfig = (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0] or os.path.expanduser("~/.kube/config")
+    return KubeOptions(kubeconfig, kube_context, force_conflicts, rollout_timeout or DEFAULT_ROLLOUT_TIMEOUT_S)
 
 
 def _approvals(allow_replace=(), allow_delete=(), force_delete_buckets=False):
@@ -151,9 +172,13 @@ def validate(files: tuple[str, ...]) -> None:
 @_ALLOW_REPLACE
 @_ALLOW_DELETE
 @_FORCE_DELETE
+@_FORCE_CONFLICTS
+@_KUBECONFIG
+@_KUBE_CONTEXT
 def plan(spec_path: str, out_path: str | None, as_json: bool, markdown: bool, detailed_exitcode: bool, destroy: bool,
          adopt: bool, show_unchanged: bool, targets: tuple[str, ...], allow_replace: tuple[str, ...],
-         allow_delete: tuple[str, ...], force_delete_buckets: bool) -> None:
+         allow_delete: tuple[str, ...], force_delete_buckets: bool, force_conflicts: bool, kubeconfig: str | None,
+         kube_context: str | None) -> None:
     """Show what apply would change to make the world match SPEC, and why. Makes no change.
 
     \b
@@ -165,7 +190,8 @@ def plan(spec_path: str, out_path: str | None, as_json: bool, markdown: bool, de
     from reconciler import runner
     from reconciler.engine.planfile import plan_to_json, write_plan
 
-    workspace = runner.open_workspace(spec_path, _say_read_retry)
+    workspace = runner.open_workspace(spec_path, _say_read_retry,
+                                      _kube_options(kubeconfig, kube_context, force_conflicts))
     options = runner.PlanOptions("destroy" if destroy else "apply", adopt, targets,
                                  _approvals(allow_replace, allow_delete, force_delete_buckets))
     the_plan = runner.make_plan(workspace, options)
@@ -202,10 +228,15 @@ def _say_read_retry(what: str, attempt: int, error, delay: float) -> None:
 @_TARGET
 @_ALLOW_REPLACE
 @_ALLOW_DELETE
+@_FORCE_CONFLICTS
 @_PARALLELISM
 @_LOCK_TIMEOUT
+@_ROLLOUT_TIMEOUT
+@_KUBECONFIG
+@_KUBE_CONTEXT
 def apply(source: str, auto_approve: bool, adopt: bool, targets: tuple[str, ...], allow_replace: tuple[str, ...],
-          allow_delete: tuple[str, ...], parallelism: int, lock_timeout: float) -> None:
+          allow_delete: tuple[str, ...], force_conflicts: bool, parallelism: int, lock_timeout: float,
+          rollout_timeout: float, kubeconfig: str | None, kube_context: str | None) -> None:
     """Make the world match a spec, or carry out a saved plan exactly.
 
     \b
@@ -216,15 +247,16 @@ def apply(source: str, auto_approve: bool, adopt: bool, targets: tuple[str, ...]
     at once (remote operations go on, and the next apply resumes them).
     """
     if _is_plan_file(source):
-        if adopt or targets or allow_replace or allow_delete:
-            raise UsageError("--adopt, --target, --allow-replace and --allow-delete belong to `saxctl plan` when "
-                             "applying a saved plan: the plan records them")
-        _apply_saved(source, auto_approve, parallelism, lock_timeout)
+        if adopt or targets or allow_replace or allow_delete or force_conflicts:
+            raise UsageError("--adopt, --target, --allow-replace, --allow-delete and --force-conflicts belong to "
+                             "`saxctl plan` when applying a saved plan: the plan records them")
+        _apply_saved(source, auto_approve, parallelism, lock_timeout,
+                     _kube_options(kubeconfig, kube_context, rollout_timeout=rollout_timeout))
         return
     from reconciler.runner import PlanOptions
 
     _apply_spec(source, PlanOptions("apply", adopt, targets, _approvals(allow_replace, allow_delete)), auto_approve,
-                parallelism, lock_timeout)
+                parallelism, lock_timeout, _kube_options(kubeconfig, kube_context, force_conflicts, rollout_timeout))
 
 
 @main.command()
@@ -235,8 +267,11 @@ def apply(source: str, auto_approve: bool, adopt: bool, targets: tuple[str, ...]
 @_ALLOW_DELETE
 @_PARALLELISM
 @_LOCK_TIMEOUT
+@_KUBECONFIG
+@_KUBE_CONTEXT
 def destroy(spec_path: str, auto_approve: bool, targets: tuple[str, ...], force_delete_buckets: bool,
-            allow_delete: tuple[str, ...], parallelism: int, lock_timeout: float) -> None:
+            allow_delete: tuple[str, ...], parallelism: int, lock_timeout: float, kubeconfig: str | None,
+            kube_context: str | None) -> None:
     """Delete everything SPEC owns (only objects carrying saxctl's mark for this spec).
 
     Buckets that still hold objects saxctl did not write are kept (and the destroy refused) unless
@@ -245,7 +280,7 @@ def destroy(spec_path: str, auto_approve: bool, targets: tuple[str, ...], force_
     from reconciler.runner import PlanOptions
 
     _apply_spec(spec_path, PlanOptions("destroy", False, targets, _approvals((), allow_delete, force_delete_buckets)),
-                auto_approve, parallelism, lock_timeout)
+                auto_approve, parallelism, lock_timeout, _kube_options(kubeconfig, kube_context))
 
 
 class _CliUi:
@@ -277,10 +312,11 @@ class _CliUi:
             raise SaxctlError(f"{self._mode} cancelled: nothing was changed")
 
 
-def _apply_spec(spec_path: str, options, auto_approve: bool, parallelism: int, lock_timeout: float) -> None:
+def _apply_spec(spec_path: str, options, auto_approve: bool, parallelism: int, lock_timeout: float,
+                kube_options) -> None:
     from reconciler import runner
 
-    workspace = runner.open_workspace(spec_path, _say_read_retry)
+    workspace = runner.open_workspace(spec_path, _say_read_retry, kube_options)
     ui = _CliUi(options.mode, auto_approve, saved=False)
     try:
         _, result, seconds = runner.apply_spec(workspace, options, ui, command=f"{options.mode} {spec_path}",
@@ -290,14 +326,14 @@ def _apply_spec(spec_path: str, options, auto_approve: bool, parallelism: int, l
     _finish(options.mode, result, seconds)
 
 
-def _apply_saved(plan_path: str, auto_approve: bool, parallelism: int, lock_timeout: float) -> None:
+def _apply_saved(plan_path: str, auto_approve: bool, parallelism: int, lock_timeout: float, kube_options) -> None:
     from reconciler import runner
     from reconciler.engine.planfile import read_plan
 
     from reconciler.providers.table import ALL_KINDS
 
     the_plan = read_plan(Path(plan_path), ALL_KINDS)
-    workspace = runner.open_saved_plan_workspace(the_plan, _say_read_retry)
+    workspace = runner.open_saved_plan_workspace(the_plan, _say_read_retry, kube_options)
     ui = _CliUi(the_plan.mode, auto_approve, saved=True)
     try:
         result, seconds = runner.apply_saved(workspace, the_plan, ui, command=f"apply {plan_path}",
@@ -338,7 +374,9 @@ def _is_plan_file(path: str) -> bool:
 @main.command()
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when anything is not in sync.")
-def status(spec_path: str, detailed_exitcode: bool) -> None:
+@_KUBECONFIG
+@_KUBE_CONTEXT
+def status(spec_path: str, detailed_exitcode: bool, kubeconfig: str | None, kube_context: str | None) -> None:
     """Show each resource of SPEC and whether it is in sync, drifted, missing or not managed yet.
 
     Read-only: the same reads as `saxctl plan`, shown as a table.
@@ -346,11 +384,25 @@ def status(spec_path: str, detailed_exitcode: bool) -> None:
     from reconciler import runner
     from reconciler.render.status import status_table
 
-    workspace = runner.open_workspace(spec_path, _say_read_retry)
+    workspace = runner.open_workspace(spec_path, _say_read_retry, _kube_options(kubeconfig, kube_context))
     the_plan = runner.make_plan(workspace)
     output_console().rich.print(status_table(the_plan))
     if detailed_exitcode and (the_plan.has_changes or not the_plan.applicable):
         sys.exit(2)
+
+
+@main.command()
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+def render(spec_path: str) -> None:
+    """Print the Kubernetes manifests saxctl applies for SPEC, as YAML documents (for GitOps). No API call.
+
+    The same objects `saxctl apply` sends by server-side apply: the service account, the Sax servers and the HTTP
+    Service, with saxctl's ownership labels and the ApplySet record (a ConfigMap) it prunes from.
+    """
+    from reconciler.providers.kubernetes.gitops import manifests_yaml
+    from reconciler.spec.loader import load_spec
+
+    output_console().rich.out(manifests_yaml(load_spec(spec_path), spec_path), highlight=False, end="")
 
 
 @main.command("force-unlock")

@@ -106,9 +106,10 @@ def test_the_readme_demo_runs_plan_apply_and_a_clean_second_plan(tmp_path):
         demo = subprocess.run(["bash", "examples/sandbox-demo.sh"], cwd=REPO, env={**os.environ, **env},
                               capture_output=True, text=True, timeout=300)
         assert demo.returncode == 0, demo.stdout + demo.stderr
-        assert "Apply complete! 8 created" in demo.stdout, \
-            "two buckets, the checkpoint, the cluster, its TPU pool, the account, its two bindings"
-        assert demo.stdout.rstrip().count("No changes. The live state matches the spec (8 resource(s) checked).") == 1
+        # The buckets, the checkpoint, the cluster and its pool, the account and two bindings, and the six
+        # Kubernetes objects (the ApplySet record, the service account, three Sax servers, the HTTP Service).
+        assert "Apply complete! 14 created" in demo.stdout
+        assert demo.stdout.rstrip().count("No changes. The live state matches the spec (14 resource(s) checked).") == 1
     finally:
         saxctl("sandbox", "down", "--purge", env=env)
 

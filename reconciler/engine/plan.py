@@ -162,11 +162,12 @@ class _World:
         self.fingerprints: dict[Address, str] = {}
 
     def outputs(self) -> dict[Address, Mapping[str, Any] | None]:
-        """Parents' outputs as the plan knows them: only of objects that exist and stay as they are."""
+        """Parents' outputs as the plan knows them: of objects that exist and stay as they are, or are deleted (after
+        what lives in them: a destroy reads and deletes a cluster's objects through the cluster's endpoint)."""
         known: dict[Address, Mapping[str, Any] | None] = {}
         for address, live in self.observed.items():
             change = self.changes.get(address)
-            stays = change is None or change.action in (Action.NOOP, Action.UPDATE)
+            stays = change is None or change.action in (Action.NOOP, Action.UPDATE, Action.DELETE)
             known[address] = live.outputs if live is not None and stays else None
         return known
 
@@ -187,8 +188,11 @@ class _World:
         for address, (resource, why) in unread.items():
             self.fingerprints[address] = NOT_READ
             if not self.destroy:
+                # The provider's own create keeps its note (a public endpoint's warning); the reason is the engine's.
+                created = self.providers.for_kind(resource.kind).diff(resource, None)
                 self.changes[address] = Change(address, resource.kind, Action.CREATE, why,
-                                               desired=self.graph.resources[address], shown=resource.fields)
+                                               desired=self.graph.resources[address], hazard=created.hazard,
+                                               shown=resource.fields)
 
     def _not_readable(self, resource: Resource) -> str | None:
         """Why this object cannot exist as it is now (so reading it would be a wasted call), or None."""

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import functools
 
+from reconciler.providers.kubernetes.options import KubeOptions
 from reconciler.spec.model import Spec
 
 
 class Clients:
-    def __init__(self, spec: Spec):
+    def __init__(self, spec: Spec, kube_options: KubeOptions = KubeOptions()):
         self.project = spec.project.id
+        self.kube_options = kube_options  # --kubeconfig, --force-conflicts...: the Kubernetes provider's
         self.spec = spec  # what some providers are built for (the IAM record's bucket, whether IAM is used at all)
 
     @functools.cached_property

@@ -22,6 +22,8 @@ from reconciler.providers.gke import resources as gke_resources
 from reconciler.providers.iam import resources as iam_resources
 from reconciler.providers.iam import provider as iam_provider
 from reconciler.providers.kubernetes import addresses as kube_at
+from reconciler.providers.kubernetes import resources as kube_resources
+from reconciler.providers.kubernetes.options import KubeOptions
 from reconciler.providers.sax import addresses as sax_at
 from reconciler.spec.model import Spec
 
@@ -30,6 +32,12 @@ def _gke_provider(clients: Clients) -> Provider:
     from reconciler.providers.gke.provider import GkeProvider
 
     return GkeProvider(clients)
+
+
+def _kube_provider(clients: Clients) -> Provider:
+    from reconciler.providers.kubernetes.provider import KubernetesProvider
+
+    return KubernetesProvider(clients.kube_options)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +57,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("gke", frozenset({gke_at.CLUSTER, gke_at.NODE_POOL}), gke_resources.desired_resources, _gke_provider),
     Family("iam", iam_provider.IamProvider.kinds, lambda spec: iam_resources.desired_resources(spec, managed_kinds()),
            iam_provider.for_run),
-    Family("kubernetes", frozenset({kube_at.SERVICE_ACCOUNT, kube_at.DEPLOYMENT, kube_at.SERVICE}),
-           not_yet.kubernetes, None),
+    Family("kubernetes", kube_at.KINDS, kube_resources.desired_resources, _kube_provider),
     Family("sax", frozenset({sax_at.MODEL}), not_yet.sax, None),
 )
 
@@ -81,8 +88,8 @@ def unmanaged_parts(spec: Spec) -> list[Unmanaged]:
             for family in FAMILIES if family.provider is None for resource in family.desired(spec)]
 
 
-def connect(spec: Spec, on_read_retry=None) -> Connection:
-    clients = Clients(spec)
+def connect(spec: Spec, on_read_retry=None, kube_options: KubeOptions = KubeOptions()) -> Connection:
+    clients = Clients(spec, kube_options)
     providers = ProviderSet([LazyProvider(family.kinds, lambda f=family: f.provider(clients))
                              for family in FAMILIES if family.provider is not None], on_read_retry=on_read_retry)
     homes = [home for family in FAMILIES if family.lock_homes is not None for home in family.lock_homes(spec, clients)]

@@ -1,0 +1,109 @@
+"""Wait for a Deployment or StatefulSet to roll out, and say why it has not: from its pods' status and its nodes.
+
+Done is what `kubectl rollout status` calls done: the controller has seen the latest spec, and every replica runs
+it and is available (ready). While it is not, the pods say why: the scheduler writes its reason into a Pending pod's
+PodScheduled condition ("0/3 nodes are available: 3 Insufficient google.com/tpu"), the kubelet into a container's
+waiting state (ImagePullBackOff); for the model server, the pool's node count completes the picture.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+from reconciler.engine.provider import Progress
+from reconciler.errors import RemoteError
+from reconciler.providers.kubernetes.api import KubeApi
+from reconciler.providers.kubernetes.kinds import KINDS, NODES, describe, path_of
+from reconciler.providers.kubernetes.manifests import NODE_POOL_LABEL
+
+FIRST_POLL_S = 0.25  # a controller usually answers within a second: look soon, then less often
+POLL_S = 2.0
+
+
+def wait(api: KubeApi, manifest: Mapping[str, Any], pool: str | None, progress: Progress, timeout_s: float) -> dict:
+    """The live object once rolled out; RemoteError naming why not once timeout_s (or the change's deadline) is up."""
+    deadline = time.monotonic() + timeout_s
+    what = describe(manifest)
+    interval = FIRST_POLL_S
+    # Named if the user interrupts: the rollout goes on in the cluster without saxctl.
+    progress.operation(f"rollout of {what}")
+    while True:
+        live = api.get(path_of(manifest), what) or {}
+        done, summary = state(live)
+        if done:
+            progress.operation(None)
+            return live
+        why = explain(api, manifest, pool)
+        progress.update(f"rolling out: {summary}" + (f"; {why}" if why else ""))
+        left = min(deadline - time.monotonic(), progress.time_left() if progress.time_left() is not None else 1e9)
+        if left <= 0:
+            meta = manifest["metadata"]
+            raise RemoteError(f"{what} is not ready after {timeout_s:.0f} s ({summary})" + (f": {why}" if why else ""),
+                              hint=f"It is applied, and the cluster keeps trying: fix what stops it, then follow it "
+                                   f"with `kubectl -n {meta['namespace']} rollout status "
+                                   f"{manifest['kind'].lower()}/{meta['name']}` (or wait longer: --rollout-timeout).")
+        progress.sleep(min(interval, left))
+        interval = min(POLL_S, interval * 2)
+
+
+def state(live: Mapping[str, Any]) -> tuple[bool, str]:
+    """(rolled out?, what it waits for) of a Deployment or StatefulSet as read, in `kubectl rollout status` terms."""
+    spec, status = live.get("spec") or {}, live.get("status") or {}
+    wanted = spec.get("replicas", 1)
+    if status.get("observedGeneration", 0) < (live.get("metadata") or {}).get("generation", 1):
+        return False, "waiting for the controller to see the new spec"
+    updated = status.get("updatedReplicas", 0)
+    if updated < wanted:
+        return False, f"{updated}/{wanted} replicas updated"
+    if live.get("kind") == "StatefulSet":
+        ready = status.get("readyReplicas", 0)
+        if ready < wanted:
+            return False, f"{ready}/{wanted} replicas ready"
+        if status.get("currentRevision") != status.get("updateRevision"):
+            return False, "waiting for the last replicas to be updated"
+        return True, f"{wanted}/{wanted} replicas ready"
+    old = status.get("replicas", 0) - updated
+    if old > 0:
+        return False, f"{old} old replica{'s' if old > 1 else ''} still running"
+    available = status.get("availableReplicas", 0)
+    if available < wanted:
+        return False, f"{available}/{wanted} updated replicas available"
+    return True, f"{wanted}/{wanted} replicas available"
+
+
+def explain(api: KubeApi, manifest: Mapping[str, Any], pool: str | None) -> str:
+    """Why the workload's pods are not ready, in the scheduler's and kubelet's words; "" when nothing says."""
+    meta = manifest["metadata"]
+    selector = ",".join(f"{key}={value}" for key, value in manifest["spec"]["selector"]["matchLabels"].items())
+    pods = api.list(KINDS["Pod"].collection(meta["namespace"]), f"pods of {describe(manifest)}", selector)
+    reasons = sorted({reason for pod in pods if (reason := _pod_reason(pod))})
+    if not reasons:
+        return ""
+    text = f"{meta['name']}: " + "; ".join(reasons)
+    if pool is not None and any(reason.startswith("Pending") for reason in reasons):
+        nodes = api.list(NODES, f"nodes of pool {pool}", f"{NODE_POOL_LABEL}={pool}")
+        text += f"; pool {pool} has {len(nodes)} node{'' if len(nodes) == 1 else 's'}"
+    return text
+
+
+def _pod_reason(pod: Mapping[str, Any]) -> str | None:
+    status = pod.get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or ()}
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return None  # an old pod going away
+    if status.get("phase") == "Pending":
+        scheduled = conditions.get("PodScheduled")
+        if scheduled is not None and scheduled.get("status") == "False":
+            # The scheduler's first sentence, "0/3 nodes are available: 3 Insufficient google.com/tpu", without its
+            # notes on claims and preemption.
+            message = (scheduled.get("message") or scheduled.get("reason") or "not scheduled").split(". ")[0]
+            return f"Pending: {message.rstrip('.')}"
+    for container in status.get("containerStatuses") or ():
+        waiting = (container.get("state") or {}).get("waiting")
+        if waiting and waiting.get("reason") not in (None, "ContainerCreating"):
+            detail = f": {waiting['message']}" if waiting.get("message") else ""
+            return f"{container.get('name')} {waiting['reason']}{detail}"
+    if status.get("phase") == "Failed":
+        return f"Failed: {status.get('message') or status.get('reason') or 'the pod failed'}"
+    return None
