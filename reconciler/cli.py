@@ -124,13 +124,15 @@ _ROLLOUT_TIMEOUT = click.option("--rollout-timeout", default=900.0, show_default
                                 help="How long apply waits for each Sax server to be ready before it says why not.")
 
 
-def _kube_options(kubeconfig: str | None, kube_context: str | None, force_conflicts: bool = False,
+def _provider_options(kubeconfig: str | None, kube_context: str | None, force_conflicts: bool = False,
                   rollout_timeout: float | None = None):
+    from reconciler.providers.clients import ProviderOptions
     from reconciler.providers.kubernetes.options import DEFAULT_ROLLOUT_TIMEOUT_S, KubeOptions
 
     if kube_context and not kubeconfig:
         kubeconfig = (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0] or os.path.expanduser("~/.kube/config")
-    return KubeOptions(kubeconfig, kube_context, force_conflicts, rollout_timeout or DEFAULT_ROLLOUT_TIMEOUT_S)
+    return ProviderOptions(kubernetes=KubeOptions(kubeconfig, kube_context, force_conflicts,
+                                                  rollout_timeout or DEFAULT_ROLLOUT_TIMEOUT_S))
 
 
 def _approvals(allow_replace=(), allow_delete=(), force_delete_buckets=False):
@@ -191,7 +193,7 @@ def plan(spec_path: str, out_path: str | None, as_json: bool, markdown: bool, de
     from reconciler.engine.planfile import plan_to_json, write_plan
 
     workspace = runner.open_workspace(spec_path, _say_read_retry,
-                                      _kube_options(kubeconfig, kube_context, force_conflicts))
+                                      _provider_options(kubeconfig, kube_context, force_conflicts))
     options = runner.PlanOptions("destroy" if destroy else "apply", adopt, targets,
                                  _approvals(allow_replace, allow_delete, force_delete_buckets))
     the_plan = runner.make_plan(workspace, options)
@@ -251,12 +253,12 @@ def apply(source: str, auto_approve: bool, adopt: bool, targets: tuple[str, ...]
             raise UsageError("--adopt, --target, --allow-replace, --allow-delete and --force-conflicts belong to "
                              "`saxctl plan` when applying a saved plan: the plan records them")
         _apply_saved(source, auto_approve, parallelism, lock_timeout,
-                     _kube_options(kubeconfig, kube_context, rollout_timeout=rollout_timeout))
+                     _provider_options(kubeconfig, kube_context, rollout_timeout=rollout_timeout))
         return
     from reconciler.runner import PlanOptions
 
     _apply_spec(source, PlanOptions("apply", adopt, targets, _approvals(allow_replace, allow_delete)), auto_approve,
-                parallelism, lock_timeout, _kube_options(kubeconfig, kube_context, force_conflicts, rollout_timeout))
+                parallelism, lock_timeout, _provider_options(kubeconfig, kube_context, force_conflicts, rollout_timeout))
 
 
 @main.command()
@@ -280,7 +282,7 @@ def destroy(spec_path: str, auto_approve: bool, targets: tuple[str, ...], force_
     from reconciler.runner import PlanOptions
 
     _apply_spec(spec_path, PlanOptions("destroy", False, targets, _approvals((), allow_delete, force_delete_buckets)),
-                auto_approve, parallelism, lock_timeout, _kube_options(kubeconfig, kube_context))
+                auto_approve, parallelism, lock_timeout, _provider_options(kubeconfig, kube_context))
 
 
 class _CliUi:
@@ -313,10 +315,10 @@ class _CliUi:
 
 
 def _apply_spec(spec_path: str, options, auto_approve: bool, parallelism: int, lock_timeout: float,
-                kube_options) -> None:
+                provider_options) -> None:
     from reconciler import runner
 
-    workspace = runner.open_workspace(spec_path, _say_read_retry, kube_options)
+    workspace = runner.open_workspace(spec_path, _say_read_retry, provider_options)
     ui = _CliUi(options.mode, auto_approve, saved=False)
     try:
         _, result, seconds = runner.apply_spec(workspace, options, ui, command=f"{options.mode} {spec_path}",
@@ -326,14 +328,14 @@ def _apply_spec(spec_path: str, options, auto_approve: bool, parallelism: int, l
     _finish(options.mode, result, seconds)
 
 
-def _apply_saved(plan_path: str, auto_approve: bool, parallelism: int, lock_timeout: float, kube_options) -> None:
+def _apply_saved(plan_path: str, auto_approve: bool, parallelism: int, lock_timeout: float, provider_options) -> None:
     from reconciler import runner
     from reconciler.engine.planfile import read_plan
 
     from reconciler.providers.table import ALL_KINDS
 
     the_plan = read_plan(Path(plan_path), ALL_KINDS)
-    workspace = runner.open_saved_plan_workspace(the_plan, _say_read_retry, kube_options)
+    workspace = runner.open_saved_plan_workspace(the_plan, _say_read_retry, provider_options)
     ui = _CliUi(the_plan.mode, auto_approve, saved=True)
     try:
         result, seconds = runner.apply_saved(workspace, the_plan, ui, command=f"apply {plan_path}",
@@ -384,7 +386,7 @@ def status(spec_path: str, detailed_exitcode: bool, kubeconfig: str | None, kube
     from reconciler import runner
     from reconciler.render.status import status_table
 
-    workspace = runner.open_workspace(spec_path, _say_read_retry, _kube_options(kubeconfig, kube_context))
+    workspace = runner.open_workspace(spec_path, _say_read_retry, _provider_options(kubeconfig, kube_context))
     the_plan = runner.make_plan(workspace)
     output_console().rich.print(status_table(the_plan))
     if detailed_exitcode and (the_plan.has_changes or not the_plan.applicable):

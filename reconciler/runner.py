@@ -26,7 +26,6 @@ from reconciler.engine.resource import Action
 from reconciler.engine.retry import RetryPolicy
 from reconciler.errors import ConflictError, RetryableError, SaxctlError, StalePlanError
 from reconciler.providers import table
-from reconciler.providers.kubernetes.options import KubeOptions
 from reconciler.spec.loader import load_spec
 from reconciler.spec.model import Spec
 
@@ -60,10 +59,10 @@ class Ui(Protocol):
 
 
 def open_workspace(spec_path: str, on_read_retry: Callable[[str, int, RetryableError, float], None] | None = None,
-                   kube_options: KubeOptions = KubeOptions()) -> Workspace:
+                   options: table.ProviderOptions | None = None) -> Workspace:
     spec = load_spec(spec_path)
     digest = hashlib.sha256(Path(spec_path).read_bytes()).hexdigest()
-    return Workspace(spec, SpecRef(spec.name, spec_path, digest), table.connect(spec, on_read_retry, kube_options))
+    return Workspace(spec, SpecRef(spec.name, spec_path, digest), table.connect(spec, on_read_retry, options))
 
 
 def make_plan(workspace: Workspace, options: PlanOptions = PlanOptions()) -> Plan:
@@ -79,14 +78,15 @@ def make_plan(workspace: Workspace, options: PlanOptions = PlanOptions()) -> Pla
     )
 
 
-def open_saved_plan_workspace(plan: Plan, on_read_retry=None, kube_options: KubeOptions = KubeOptions()) -> Workspace:
+def open_saved_plan_workspace(plan: Plan, on_read_retry=None, options: table.ProviderOptions | None = None
+                              ) -> Workspace:
     """The spec a saved plan was made from, refused if the file changed since (the plan would not be its plan)."""
     if not Path(plan.spec.file).is_file():
         raise SaxctlError(
             f"the plan was made from {plan.spec.file}, which is not there",
             hint="Apply a saved plan from the directory where it was made.",
         )
-    workspace = open_workspace(plan.spec.file, on_read_retry, kube_options)
+    workspace = open_workspace(plan.spec.file, on_read_retry, options)
     if workspace.spec_ref.sha256 != plan.spec.sha256:
         raise StalePlanError(
             f"{plan.spec.file} changed since the plan was made", hint="Run `saxctl plan` again and apply the new plan."

@@ -6,15 +6,24 @@ Real Google Cloud by default, with Application Default Credentials; the sandbox 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 from reconciler.providers.kubernetes.options import KubeOptions
+
 from reconciler.spec.model import Spec
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderOptions:
+    """What the command line says to the providers, by family (plain values: importing this costs nothing)."""
+
+    kubernetes: KubeOptions = KubeOptions()
+
+
 class Clients:
-    def __init__(self, spec: Spec, kube_options: KubeOptions = KubeOptions()):
+    def __init__(self, spec: Spec, options: ProviderOptions | None = None):
         self.project = spec.project.id
-        self.kube_options = kube_options  # --kubeconfig, --force-conflicts...: the Kubernetes provider's
+        self.options = options or ProviderOptions()  # what the command line said to the providers
         self.spec = spec  # what some providers are built for (the IAM record's bucket, whether IAM is used at all)
 
     @functools.cached_property

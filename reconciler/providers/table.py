@@ -15,7 +15,7 @@ from reconciler.engine.provider import Provider
 from reconciler.engine.provider_set import LazyProvider, ProviderSet
 from reconciler.engine.resource import Resource
 from reconciler.providers import checkpoint, not_yet
-from reconciler.providers.clients import Clients
+from reconciler.providers.clients import Clients, ProviderOptions
 from reconciler.providers.gcs import bucket
 from reconciler.providers.gke import addresses as gke_at
 from reconciler.providers.gke import resources as gke_resources
@@ -23,7 +23,6 @@ from reconciler.providers.iam import resources as iam_resources
 from reconciler.providers.iam import provider as iam_provider
 from reconciler.providers.kubernetes import addresses as kube_at
 from reconciler.providers.kubernetes import resources as kube_resources
-from reconciler.providers.kubernetes.options import KubeOptions
 from reconciler.providers.sax import addresses as sax_at
 from reconciler.spec.model import Spec
 
@@ -37,7 +36,7 @@ def _gke_provider(clients: Clients) -> Provider:
 def _kube_provider(clients: Clients) -> Provider:
     from reconciler.providers.kubernetes.provider import KubernetesProvider
 
-    return KubernetesProvider(clients.kube_options)
+    return KubernetesProvider(clients.options.kubernetes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +87,8 @@ def unmanaged_parts(spec: Spec) -> list[Unmanaged]:
             for family in FAMILIES if family.provider is None for resource in family.desired(spec)]
 
 
-def connect(spec: Spec, on_read_retry=None, kube_options: KubeOptions = KubeOptions()) -> Connection:
-    clients = Clients(spec, kube_options)
+def connect(spec: Spec, on_read_retry=None, options: ProviderOptions | None = None) -> Connection:
+    clients = Clients(spec, options)
     providers = ProviderSet([LazyProvider(family.kinds, lambda f=family: f.provider(clients))
                              for family in FAMILIES if family.provider is not None], on_read_retry=on_read_retry)
     homes = [home for family in FAMILIES if family.lock_homes is not None for home in family.lock_homes(spec, clients)]
