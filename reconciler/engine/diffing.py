@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from reconciler.engine.resource import UNKNOWN, FieldChange, Resource
+from reconciler.engine.resource import UNKNOWN, Action, Change, FieldChange, Observed, Resource
 
 _MISSING = object()
 
@@ -96,3 +96,21 @@ def show_value(value: Any) -> str:
     if value is UNKNOWN:
         return "(known after apply)"
     return "(none)" if value is None else json.dumps(_normal(value), sort_keys=True, default=repr)
+
+
+def planned_change(desired: Resource, observed: Observed | None, *, absent: str, noun: str) -> Change:
+    """The usual decision: create when absent (`absent` says why), else no-op, a replace naming the first field that
+    forces it, or an in-place update naming every field that differs."""
+    if observed is None:
+        return Change(desired.address, desired.kind, Action.CREATE, absent, desired=desired)
+    changes = resource_changes(desired, observed.fields)
+    if not changes:
+        return Change(desired.address, desired.kind, Action.NOOP, "up to date", desired=desired, observed=observed)
+    forcing = [change for change in changes if change.forces_replacement]
+    if forcing:
+        first = forcing[0]
+        reason = (f"{first.path} {show_value(first.before)} → {show_value(first.after)} cannot change in place: "
+                  f"the {noun} will be deleted and created again")
+        return Change(desired.address, desired.kind, Action.REPLACE, reason, changes, desired, observed)
+    reason = "; ".join(f"{c.path}: {show_value(c.before)} → {show_value(c.after)}" for c in changes)
+    return Change(desired.address, desired.kind, Action.UPDATE, reason, changes, desired, observed)

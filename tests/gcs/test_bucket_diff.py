@@ -68,7 +68,7 @@ def test_owned_fields_that_differ_are_an_update_with_each_field_named():
 def test_location_change_forces_replacement():
     change = diff(spec(), gcs_bucket(location="EU"))
     assert change.action is Action.REPLACE
-    assert change.reason == "location EU → US cannot change in place: the bucket will be deleted and created again"
+    assert change.reason == 'location "EU" → "US" cannot change in place: the bucket will be deleted and created again'
 
 
 @pytest.mark.parametrize("labels, owner", [

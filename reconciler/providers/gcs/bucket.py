@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from reconciler.engine.address import Address
-from reconciler.engine.diffing import resource_changes, show_value
+from reconciler.engine.diffing import planned_change
 from reconciler.engine.lock import LockHome
 from reconciler.engine.provider import Owned, Progress, Provider
 from reconciler.engine.resource import Action, Change, Hazard, Observed, Resource
@@ -106,20 +106,7 @@ class BucketProvider(Provider):
         return _observed(resource.address, bucket)
 
     def diff(self, desired: Resource, observed: Observed | None) -> Change:
-        if observed is None:
-            return Change(desired.address, KIND, Action.CREATE, f"bucket gs://{desired.name} does not exist",
-                          desired=desired)
-        changes = resource_changes(desired, observed.fields)
-        if not changes:
-            return Change(desired.address, KIND, Action.NOOP, "up to date", desired=desired, observed=observed)
-        forcing = [c for c in changes if c.forces_replacement]
-        if forcing:
-            first = forcing[0]
-            reason = (f"{first.path} {first.before} → {first.after} cannot change in place: "
-                      f"the bucket will be deleted and created again")
-            return Change(desired.address, KIND, Action.REPLACE, reason, changes, desired, observed)
-        reason = "; ".join(f"{c.path}: {show_value(c.before)} → {show_value(c.after)}" for c in changes)
-        return Change(desired.address, KIND, Action.UPDATE, reason, changes, desired, observed)
+        return planned_change(desired, observed, absent=f"bucket gs://{desired.name} does not exist", noun="bucket")
 
     def apply(self, change: Change, progress: Progress) -> Observed | None:
         resource = change.desired

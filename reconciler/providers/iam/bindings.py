@@ -18,7 +18,7 @@ from reconciler.engine.provider import Owned, Progress, Provider
 from reconciler.engine.resource import Action, Change, Observed, Resource
 from reconciler.errors import RetryableError
 from reconciler.providers.iam import addresses as iam_at
-from reconciler.providers.iam.changes import in_place_change
+from reconciler.engine.diffing import planned_change
 from reconciler.providers.iam.members import edited, members_of
 from reconciler.providers.iam.record import Entry, MemberRecord
 from reconciler.providers.iam.resources import MEMBERS, binding_id
@@ -67,8 +67,8 @@ class Bindings(Provider):
 
     def diff(self, desired: Resource, observed: Observed | None) -> Change:
         members = ", ".join(desired.fields[MEMBERS])
-        return in_place_change(desired, observed,
-                               f"{members} is not in {desired.params['role']} on {desired.params['policy']}")
+        return planned_change(desired, observed, noun="binding",
+                              absent=f"{members} is not in {desired.params['role']} on {desired.params['policy']}")
 
     def apply(self, change: Change, progress: Progress) -> Observed | None:
         resource = change.desired

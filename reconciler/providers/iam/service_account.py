@@ -14,7 +14,7 @@ from reconciler.engine.resource import Action, Change, Hazard, Observed, Resourc
 from reconciler.errors import ConflictError
 from reconciler.providers.google_errors import remote_call
 from reconciler.providers.iam import addresses as iam_at
-from reconciler.providers.iam.changes import in_place_change
+from reconciler.engine.diffing import planned_change
 from reconciler.providers.iam.policies import AccountPolicies
 from reconciler.providers.iam.record import MemberRecord
 from reconciler.providers.iam.resources import account_name, owner_in, project_resource
@@ -61,7 +61,8 @@ class ServiceAccounts(Provider):
         return _observed(address, account)
 
     def diff(self, desired: Resource, observed: Observed | None) -> Change:
-        return in_place_change(desired, observed, f"service account {desired.remote_id} does not exist")
+        return planned_change(desired, observed, absent=f"service account {desired.remote_id} does not exist",
+                              noun="service account")
 
     def apply(self, change: Change, progress: Progress) -> Observed | None:
         if change.action is Action.CREATE:
