@@ -107,11 +107,13 @@ def _write_in_pieces(chunk, data: memoryview) -> None:
         chunk.write(data[start : start + WRITE_PIECE_BYTES])
 
 
-def verify_array(path: Path, shape: tuple[int, ...], expected_checksum: str) -> str:
-    """Re-read what was written: metadata through tensorstore (shape, dtype, codec), bytes by checksum.
+def check_layout(path: Path, shape: tuple[int, ...]) -> Path:
+    """What tensorstore (and so paxml) will make of the array: shape, dtype, one uncompressed C-order chunk of the
+    right size. paxml would silently pad, crop or zero an array that differs. Returns the chunk file.
 
-    paxml would silently pad, crop or zero an array that differs. Returns the chunk file's crc32c as GCS reports
-    it, which the upload compares with the object's.
+    The conversion checks this much of what it wrote and no more: its bytes were checksummed as they were written,
+    and the upload compares that checksum with the crc32c GCS computes of what it received (`checkpoint verify`
+    re-reads a local copy).
     """
     import tensorstore as ts
 
@@ -129,14 +131,17 @@ def verify_array(path: Path, shape: tuple[int, ...], expected_checksum: str) -> 
     chunk = path / chunk_name(shape)
     if not chunk.is_file():  # a missing chunk reads as the fill value; with fill_value null that is not what we wrote
         raise SaxctlError(f"{path}: chunk file {chunk.name} is missing")
-    size = chunk.stat().st_size
-    if size != 4 * int(np.prod(shape, dtype=np.int64)):
-        raise SaxctlError(f"{path}: chunk file {chunk.name} holds {size} bytes, the shape {list(shape)} needs "
-                          f"{4 * int(np.prod(shape, dtype=np.int64))}")
-    crc = _file_crc(chunk)
+    size, needed = chunk.stat().st_size, 4 * int(np.prod(shape, dtype=np.int64))
+    if size != needed:
+        raise SaxctlError(f"{path}: chunk file {chunk.name} holds {size} bytes, the shape {list(shape)} needs {needed}")
+    return chunk
+
+
+def verify_array(path: Path, shape: tuple[int, ...], expected_checksum: str) -> None:
+    """check_layout, and the chunk's bytes re-read against the checksum they were written with."""
+    crc = _file_crc(check_layout(path, shape))
     if f"{crc:08x}" != expected_checksum:
         raise SaxctlError(f"{path}: read back checksum {crc:08x}, wrote {expected_checksum}")
-    return gcs_crc32c(crc)
 
 
 def write_step(path: Path, step: int = 0) -> None:
