@@ -80,31 +80,36 @@ def write_array(path: Path, shape: tuple[int, ...], blocks: Iterable[tuple[tuple
         raise SaxctlError(f"{path}: tensorstore could not create the array ({error})") from None
     expected = int(np.prod(shape, dtype=np.int64))
     written, crc = 0, 0
-    # Each block goes to disk in a thread (write() releases the GIL) while the next one is made and checksummed:
-    # measured 6 s against 8.7 s for 3.3 GB when the second core is free. blocks() fills two buffers in turn, and
-    # a block's write is awaited before the block after the next is asked for, so no buffer is refilled in flight.
+    # Each block is checksummed and written in a thread (write() releases the GIL) while the next one is made; both
+    # go a piece at a time, so that write() copies a piece the checksum has just brought into the CPU cache. blocks()
+    # fills two buffers in turn, and a block's write is awaited before the block after the next is asked for, so no
+    # buffer is refilled in flight.
     with open(path / chunk_name(shape), "wb") as chunk, ThreadPoolExecutor(1, "chunk-writer") as writer:
         in_flight = None
         for index, values in blocks:
             values = np.ascontiguousarray(values, dtype=np.float32)
             if _flat_offset(index, shape) != written:  # a layout bug would silently scramble the array
                 raise SaxctlError(f"{path}: block {index} is out of C order (at element {written})")
-            crc = google_crc32c.extend(crc, values)
             if in_flight is not None:
-                in_flight.result()
-            in_flight = writer.submit(_write_in_pieces, chunk, values.data.cast("B"))
+                crc = in_flight.result()
+            in_flight = writer.submit(_checksum_and_write, chunk, values.reshape(-1), crc)
             written += values.size
         if in_flight is not None:
-            in_flight.result()
+            crc = in_flight.result()
     if written != expected:
         raise SaxctlError(f"{path}: wrote {written} elements, the shape {list(shape)} has {expected}")
     return f"{crc:08x}"
 
 
-def _write_in_pieces(chunk, data: memoryview) -> None:
-    """write() a block 1 MB at a time: measured 3.0 GB/s for 64 MB writes and 4.3 GB/s for 1 MB ones."""
-    for start in range(0, len(data), WRITE_PIECE_BYTES):
-        chunk.write(data[start : start + WRITE_PIECE_BYTES])
+def _checksum_and_write(chunk, values: np.ndarray, crc: int) -> int:
+    """crc32c-extend and write() flat float32 values 1 MB at a time; return the crc so far. Measured here: 1 MB
+    writes ran at 2.2 GB/s where 64 MB ones ran at 0.7 GB/s."""
+    step = WRITE_PIECE_BYTES // values.itemsize
+    for start in range(0, values.size, step):
+        piece = values[start : start + step]
+        crc = google_crc32c.extend(crc, piece)
+        chunk.write(piece)
+    return crc
 
 
 def check_layout(path: Path, shape: tuple[int, ...]) -> Path:
