@@ -199,7 +199,7 @@ def _write_results(result: dict) -> None:
         f"{shape['heads']} heads, fc {shape['ffn']}), fp32 torch .bin shards written without torch, every tensor "
         f"from its own random-normal stream (scale 0.02: as incompressible as trained weights). "
         f"Machine: {result['machine']}. The conversion includes hashing the source (a first run: nothing cached), "
-        f"converting, re-reading and checksumming every array. `cp -r --reflink=never` of the same source on the same "
+        f"converting and checksumming every array. `cp -r --reflink=never` of the same source on the same "
         f"disk ran before, between and after two conversions; each is timed until its bytes are on disk (fsync); the "
         f"ratio is the median, over conversions, of the mean time of the copies just before and after it over the "
         f"conversion's (target >= 0.7). "
@@ -226,13 +226,17 @@ def _write_results(result: dict) -> None:
         "",
         "Notes:",
         "- Arrays are written uncompressed (bench/results/checkpoint_codecs.md has the codec measurements), streamed",
-        "  to the chunk file block by block from two 64 MB buffers, each written in a thread while the next is made.",
-        "- What bounds the rest of the gap to cp: cp moves each byte twice (read, write) in the kernel; the",
-        "  conversion also turns half of them (the transposes of q/k/v, the FFN and lm_head), checksums them as",
-        "  written, reads every array back to checksum it again (what paxml would load silently if wrong), and",
-        "  hashes the source for its fingerprint (through the same mapped pages it converts from, so the source is",
-        "  read once). Output and input are the same bytes, so about 1.0x is the physical limit. On this shared",
-        "  2-core machine single samples of either side vary up to 3x with the neighbours' load.",
+        "  to the chunk file from two 64 MB buffers: each block is checksummed and written a megabyte at a time in a",
+        "  thread while the next is made, and the transposes of each block run on both cores.",
+        "- What bounds the rest of the gap to cp: cp moves each byte twice (read, write) inside the kernel; the",
+        "  conversion also turns 85% of them (the transposes of q/k/v, the FFN and lm_head) through memory, checksums",
+        "  them as written, and hashes the source for its fingerprint (through the same mapped pages it converts",
+        "  from, so the source is read once): about three times cp's memory traffic on two cores. It does not read",
+        "  its output back (the upload compares the checksum with the crc32c GCS computes; `checkpoint verify`",
+        "  re-reads). Output and input are the same bytes, so about 1.0x is the physical limit.",
+        "- This machine is a 2-vCPU microVM whose memory the host backs lazily and DAMON reclaims: writing into",
+        "  memory not touched for a while costs up to 10x (a 4.6 GB write measured 13.3 s, then 1.25 s), which is why",
+        "  the first cp of each run is slow and single samples of either side vary up to 3x.",
         "",
     ]
     (RESULTS / "checkpoint_convert.md").write_text("\n".join(lines))
