@@ -27,9 +27,18 @@ class Run:
 def saxctl(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120,
            stdin: str | None = None) -> Run:
     full_env = {**os.environ, "NO_COLOR": "1", "SAXCTL_RETRY_MAX_WAIT": "0.2", **(env or {})}
-    completed = subprocess.run(SAXCTL + list(args), env=full_env, cwd=cwd or REPO, capture_output=True, text=True,
-                               timeout=timeout, input=stdin if stdin is not None else "")
+    try:
+        completed = subprocess.run(SAXCTL + list(args), env=full_env, cwd=cwd or REPO, capture_output=True,
+                                   text=True, timeout=timeout, input=stdin if stdin is not None else "")
+    except subprocess.TimeoutExpired as expired:  # say what it was doing: pytest shortens the captured output
+        raise AssertionError(f"saxctl {' '.join(args)} still running after {timeout} s; its last output:\n"
+                             f"{_tail(expired.stdout)}\n--- stderr ---\n{_tail(expired.stderr)}") from None
     return Run(completed.returncode, completed.stdout, completed.stderr)
+
+
+def _tail(output: bytes | str | None, lines: int = 40) -> str:
+    text = output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def saxctl_background(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:

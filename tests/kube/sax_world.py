@@ -93,7 +93,8 @@ class SaxWorld:
         return saxctl("-v", command, *rest, str(self.path), env=self.sandbox.env, timeout=timeout)
 
     def apply(self, *flags: str) -> Run:
-        applied = self.saxctl("apply", "--auto-approve", *flags)
+        # A rollout that cannot finish fails with its reason, well before the process timeout would kill it.
+        applied = self.saxctl("apply", "--auto-approve", "--rollout-timeout", "120", *flags)
         assert applied.code == 0, applied.text
         return applied
 

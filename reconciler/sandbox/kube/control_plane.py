@@ -111,6 +111,10 @@ def controller_manager_command(launch: Launch) -> list[str]:
             # Node IPAM needs a cluster CIDR and there is no pod network; cloud controllers are skipped by 1.34
             # itself. The node-lifecycle controller stays: it lifts the not-ready taint new Nodes get.
             "--controllers=*,-node-ipam-controller",
+            # Its default client limit (20 requests/s) is shared by all its controllers: a test suite that makes and
+            # deletes many namespaces in one sandbox can queue the node-lifecycle controller (which lifts new Nodes'
+            # not-ready taint, and so lets pods schedule) behind that work.
+            "--kube-api-qps=200", "--kube-api-burst=400",
             f"--service-account-private-key-file={certificates.service_account_key}",
             f"--root-ca-file={certificates.ca_cert}",
             f"--cluster-signing-cert-file={certificates.ca_cert}", f"--cluster-signing-key-file={certificates.ca_key}"]
