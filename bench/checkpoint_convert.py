@@ -200,7 +200,7 @@ def _write_results(result: dict) -> None:
         f"from its own random-normal stream (scale 0.02: as incompressible as trained weights). "
         f"Machine: {result['machine']}. The conversion includes hashing the source (a first run: nothing cached), "
         f"converting and checksumming every array. `cp -r --reflink=never` of the same source on the same "
-        f"disk ran before, between and after two conversions; each is timed until its bytes are on disk (fsync); the "
+        f"disk ran before, between and after the conversions; each is timed until its bytes are on disk (fsync); the "
         f"ratio is the median, over conversions, of the mean time of the copies just before and after it over the "
         f"conversion's (target >= 0.7). "
         f"Peak RSS: the converter process (wait4) and its process tree (sampled), target < {TARGET_RSS_MB} MB.",

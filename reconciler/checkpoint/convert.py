@@ -218,7 +218,7 @@ def _finished(root: Path, manifest: Manifest, array: layout.PaxArray) -> bool:
 def _record_files(root: Path, manifest: Manifest, path: Path, known_crc32c: dict[Path, str] | None = None) -> None:
     """Size and crc32c of every file under path: what the upload compares with GCS's crc32c.
 
-    known_crc32c: files whose crc32c the caller has just computed from the bytes on disk (not read again).
+    known_crc32c: files whose crc32c the caller computed from the bytes as it wrote them (not read again).
     """
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     if not files:
