@@ -21,12 +21,15 @@ from pathlib import Path
 import pytest
 from cli_runner import REPO, Run, saxctl
 
+from reconciler.sandbox.kube.nodes import cluster_namespace_annotations
+
 IMAGES = "us-docker.pkg.dev/cloud-tpu-images/inference"
 ADMIN_IMAGE = f"{IMAGES}/sax-admin-server:v1.1.0"
 MODEL_IMAGE = f"{IMAGES}/sax-model-server:v1.1.0"
 HTTP_IMAGE = f"{IMAGES}/sax-http:v1.0.0"
 KUBECTL = REPO / ".sandbox" / "bin" / "kubectl"
 _REQUEST = re.compile(r"kubernetes (?P<verb>[A-Z]+) (?P<path>\S+) → (?P<status>\d+)")
+LOCATION = "us-central1-a"
 OUR_RESOURCES = ("configmaps", "serviceaccounts", "services", "deployments", "statefulsets")
 
 
@@ -48,6 +51,11 @@ class SaxWorld:
         return f"c-{self.suffix}"
 
     @property
+    def cluster_name(self) -> str:
+        """The cluster's resource name in the GKE API."""
+        return f"projects/{self.project}/locations/{LOCATION}/clusters/{self.cluster}"
+
+    @property
     def pool(self) -> str:
         return f"tpu-{self.suffix}"
 
@@ -64,7 +72,7 @@ class SaxWorld:
             project: {{id: {self.project}, region: us-central1}}
             cluster:
               name: {self.cluster}
-              location: us-central1-a
+              location: {LOCATION}
               releaseChannel: RAPID
               cpuNodes: {{count: 1, machineType: e2-standard-4}}
               tpuPools:
@@ -95,8 +103,17 @@ class SaxWorld:
     def apply(self, *flags: str) -> Run:
         # A rollout that cannot finish fails with its reason, well before the process timeout would kill it.
         applied = self.saxctl("apply", "--auto-approve", "--rollout-timeout", "120", *flags)
-        assert applied.code == 0, applied.text
+        assert applied.code == 0, applied.text + self.cluster_side()
         return applied
+
+    def cluster_side(self) -> str:
+        """What the cluster itself says of this test's pods and their nodes: the evidence a failed rollout needs."""
+        pods = self.kubectl("get", "pods", "-o", "wide", check=False)
+        events = self.kubectl("get", "events", "--sort-by=.lastTimestamp", check=False)
+        nodes = subprocess.run([str(KUBECTL), "--kubeconfig", self.sandbox.env["SAXCTL_SANDBOX_KUBECONFIG"], "get",
+                                "nodes", "-o", "wide"], capture_output=True, text=True, timeout=60)
+        return (f"\n--- pods\n{pods.stdout}{pods.stderr}--- events\n{events.stdout[-4000:]}{events.stderr}"
+                f"--- nodes\n{nodes.stdout[-4000:]}{nodes.stderr}")
 
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         completed = subprocess.run([str(KUBECTL), "--kubeconfig", self.sandbox.env["SAXCTL_SANDBOX_KUBECONFIG"],
@@ -110,7 +127,10 @@ def world(sandbox, tmp_path, unique_project, core):
     """A test's own spec and namespace (the namespace made here, as a user would before the first apply)."""
     suffix = secrets.token_hex(4)
     created = SaxWorld(sandbox, tmp_path, f"k-{suffix}", unique_project(), f"ns-{suffix}", suffix)
-    core.create_namespace({"metadata": {"name": created.namespace}})
+    # The namespace is the cluster's, as in a cluster of its own: its pods never run on other tests' nodes, which
+    # come and go with those tests.
+    core.create_namespace({"metadata": {"name": created.namespace,
+                                        "annotations": cluster_namespace_annotations(created.cluster_name)}})
     created.write()
     yield created
     core.delete_namespace(created.namespace)

@@ -2,7 +2,7 @@
 
 from kube_testkit import cpu_node, tpu_node, wait_for
 
-from reconciler.sandbox.kube.nodes import CLUSTER_LABEL
+from reconciler.sandbox.kube.nodes import CLUSTER_LABEL, cluster_label, cluster_namespace_annotations
 
 IMAGE = "us-docker.pkg.dev/cloud-tpu-images/inference/sax-model-server:v1.1.0"  # kwok never pulls it
 TPU_TOLERATION = {"key": "google.com/tpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -78,6 +78,24 @@ def test_a_tpu_deployment_is_pending_with_the_schedulers_reason_until_a_tpu_node
              lambda: any("untolerated taint" in message
                          for message in scheduling_failures(core, namespace, "no-tpu-request")))
     assert core.read_namespaced_pod("no-tpu-request", namespace).status.phase == "Pending"
+
+
+def test_a_namespace_of_one_emulated_cluster_runs_its_pods_on_that_clusters_nodes_only(
+        core, apps, node_sink, unique_name):
+    """One apiserver holds every emulated cluster's nodes; a cluster's namespace keeps to its own, as on GKE."""
+    ours, other = unique_name("c"), unique_name("c")
+    node_sink.sync(other, "cpu", [cpu_node(other, "cpu", 0)])
+    node_sink.sync(ours, "cpu", [cpu_node(ours, "cpu", 0)])
+    namespace = unique_name("ns")
+    core.create_namespace({"metadata": {"name": namespace, "annotations": cluster_namespace_annotations(ours)}})
+    try:
+        apps.create_namespaced_deployment(namespace, deployment("sax-http", {}))  # no selector of its own
+        wait_for("the Deployment is available", lambda: rolled_out(apps, namespace, "sax-http"))
+        [pod] = pods_of(core, namespace, "sax-http")
+        assert pod.spec.node_selector == {CLUSTER_LABEL: cluster_label(ours)}, "PodNodeSelector gave it the cluster's"
+        assert pod.spec.node_name == f"gke-{ours}-cpu-0"
+    finally:
+        core.delete_namespace(namespace)
 
 
 def test_a_privileged_pod_is_admitted_as_on_gke(core, namespace):

@@ -39,6 +39,7 @@ from reconciler.sandbox.gke.resources import Location
 
 # Seconds from start to DONE per operation type: small, so that the demo is quick; real GKE takes minutes.
 DEFAULT_LATENCIES = {"CREATE_CLUSTER": 1.0, "CREATE_NODE_POOL": 1.0, "default": 0.5}
+SLOW_NODE_SYNC_S = 5.0
 _FAILURE_PRESETS = {
     "stockout": (8, "Google Compute Engine: Not all instances running in IGM. Current errors: [GCE_STOCKOUT]: "
                     "The zone '{zone}' does not have enough resources available to fulfill the request. "
@@ -168,10 +169,11 @@ class GkeServer(EmulatorServer):
         kind = record["type"]
         failure = operation.failure
         touched: list[str] = []
+        cluster_name = key.removeprefix("cluster/")  # the node sink speaks cluster names, the store keys
         if kind == "DELETE_CLUSTER" and failure is None:
             self.store.delete(key)
             for pool in cluster["nodePools"]:
-                self._sync(key, pool["name"], [])
+                self._sync(cluster_name, pool["name"], [])
             return
         if failure is not None:
             target = _target_pool(cluster, effect) if kind == "CREATE_NODE_POOL" else cluster
@@ -188,7 +190,7 @@ class GkeServer(EmulatorServer):
         elif kind == "DELETE_NODE_POOL":
             cluster["nodePools"] = [pool for pool in cluster["nodePools"] if pool["name"] != effect["pool"]]
             value["nodeCounts"].pop(effect["pool"], None)
-            self._sync(key, effect["pool"], [])
+            self._sync(cluster_name, effect["pool"], [])
         elif kind == "SET_NODE_POOL_SIZE":
             value["nodeCounts"][effect["pool"]] = effect["nodeCount"]
             touched.append(effect["pool"])
@@ -211,7 +213,7 @@ class GkeServer(EmulatorServer):
             if pool["status"] != "ERROR":
                 pool["status"] = "RUNNING"
         self.store.put(key, value)
-        self._sync_nodes(key, value, touched)
+        self._sync_nodes(cluster_name, value, touched)
 
     def _sync_nodes(self, cluster_name: str, value: Mapping, pool_names: list[str]) -> None:
         pools = {pool["name"]: pool for pool in value["cluster"]["nodePools"]}
@@ -221,10 +223,14 @@ class GkeServer(EmulatorServer):
                 self._sync(cluster_name, pool_name, pool_nodes(cluster_name, pools[pool_name], count))
 
     def _sync(self, cluster_name: str, pool_name: str, nodes: list[NodeSpec]) -> None:
+        started = time.monotonic()
         try:
             self.node_sink.sync(cluster_name, pool_name, nodes)
         except Exception:  # the Kubernetes side is sandbox plumbing: its failure must not wedge the GKE API
             log.exception("the node sink failed for %s/nodePools/%s", cluster_name, pool_name)
+        took = time.monotonic() - started
+        if took > SLOW_NODE_SYNC_S:  # every GKE request waits on it: the log says so
+            log.warning("syncing %d nodes of %s/nodePools/%s took %.1f s", len(nodes), cluster_name, pool_name, took)
 
 
 class GkeHandler(EmulatorHandler):

@@ -20,6 +20,11 @@ from reconciler.sandbox.kube.control_plane import KWOK_NODE_ANNOTATION
 CLUSTER_LABEL = "sandbox.saxctl.dev/cluster"
 POOL_LABEL = "sandbox.saxctl.dev/node-pool"
 FIELD_MANAGER = "saxctl-sandbox-node-sink"
+# The GKE emulator syncs Nodes while it finishes an operation, under its store's lock: a request that hung would
+# wedge the whole emulated GKE API, so each gets (connect, read) deadlines and fails, logged, instead.
+REQUEST_TIMEOUT_S = (5, 30)
+# Read by kube-apiserver's PodNodeSelector admission plugin: the pods of an annotated namespace get its node selector.
+NAMESPACE_NODE_SELECTOR = "scheduler.alpha.kubernetes.io/node-selector"
 
 
 def cluster_label(cluster: str) -> str:
@@ -31,6 +36,12 @@ def cluster_label(cluster: str) -> str:
         return short
     digest = hashlib.sha256(cluster.encode()).hexdigest()[:10]
     return f"{short[-52:].lstrip('.-_')}-{digest}"
+
+
+def cluster_namespace_annotations(cluster: str) -> dict[str, str]:
+    """The annotations that make a namespace one emulated cluster's: its pods run on that cluster's nodes only, as
+    they would in a GKE cluster of its own (the sandbox's one apiserver holds every cluster's nodes)."""
+    return {NAMESPACE_NODE_SELECTOR: f"{CLUSTER_LABEL}={cluster_label(cluster)}"}
 
 
 class KubeNodeSink:
@@ -90,7 +101,7 @@ class KubeNodeSink:
         from urllib3.exceptions import HTTPError
 
         try:
-            return method(*args, **kwargs)
+            return method(*args, _request_timeout=REQUEST_TIMEOUT_S, **kwargs)
         except ApiException as error:
             if missing_ok and error.status == 404:
                 return None
