@@ -77,28 +77,35 @@ def explain(api: KubeApi, manifest: Mapping[str, Any], pool: str | None) -> str:
     meta = manifest["metadata"]
     selector = ",".join(f"{key}={value}" for key, value in manifest["spec"]["selector"]["matchLabels"].items())
     pods = api.list(KINDS["Pod"].collection(meta["namespace"]), f"pods of {describe(manifest)}", selector)
+    if not pods:
+        return f"{meta['name']}: no pod made yet"
     reasons = sorted({reason for pod in pods if (reason := _pod_reason(pod))})
     if not reasons:
         return ""
     text = f"{meta['name']}: " + "; ".join(reasons)
-    if pool is not None and any(reason.startswith("Pending") for reason in reasons):
+    if pool is not None and any(reason.startswith("Pending:") for reason in reasons):
         nodes = api.list(NODES, f"nodes of pool {pool}", f"{NODE_POOL_LABEL}={pool}")
         text += f"; pool {pool} has {len(nodes)} node{'' if len(nodes) == 1 else 's'}"
     return text
 
 
 def _pod_reason(pod: Mapping[str, Any]) -> str | None:
+    """What keeps one pod from being ready, from the first component that has not done its part: the scheduler (no
+    node yet), the node (bound, nothing started: on GKE a node still pulling or a kubelet not reporting), a container
+    (waiting, or running but not ready), or the pod's failure. None for a ready pod or one going away."""
     status = pod.get("status") or {}
     conditions = {c.get("type"): c for c in status.get("conditions") or ()}
     if (pod.get("metadata") or {}).get("deletionTimestamp"):
         return None  # an old pod going away
-    if status.get("phase") == "Pending":
+    node = (pod.get("spec") or {}).get("nodeName")
+    if status.get("phase") == "Pending" and not node:
         scheduled = conditions.get("PodScheduled")
-        if scheduled is not None and scheduled.get("status") == "False":
-            # The scheduler's first sentence, "0/3 nodes are available: 3 Insufficient google.com/tpu", without its
-            # notes on claims and preemption.
-            message = (scheduled.get("message") or scheduled.get("reason") or "not scheduled").split(". ")[0]
-            return f"Pending: {message.rstrip('.')}"
+        if scheduled is None or scheduled.get("status") != "False":
+            return "Pending: waiting for the scheduler"
+        # The scheduler's first sentence, "0/3 nodes are available: 3 Insufficient google.com/tpu", without its
+        # notes on claims and preemption.
+        message = (scheduled.get("message") or scheduled.get("reason") or "not scheduled").split(". ")[0]
+        return f"Pending: {message.rstrip('.')}"
     for container in status.get("containerStatuses") or ():
         waiting = (container.get("state") or {}).get("waiting")
         if waiting and waiting.get("reason") not in (None, "ContainerCreating"):
@@ -106,4 +113,10 @@ def _pod_reason(pod: Mapping[str, Any]) -> str | None:
             return f"{container.get('name')} {waiting['reason']}{detail}"
     if status.get("phase") == "Failed":
         return f"Failed: {status.get('message') or status.get('reason') or 'the pod failed'}"
+    if status.get("phase") == "Pending":
+        return f"Pending on node {node}: its containers have not started"
+    ready = conditions.get("Ready")
+    if status.get("phase") == "Running" and (ready is None or ready.get("status") != "True"):
+        unready = [c.get("name") for c in status.get("containerStatuses") or () if not c.get("ready")]
+        return f"Running on node {node}, not ready" + (f": {', '.join(unready)}" if unready else "")
     return None
