@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from typing import Callable, Iterator
-
-import requests
-from google.api_core import exceptions as api_exceptions
-from google.auth import exceptions as auth_exceptions
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from reconciler.errors import RemoteError, RetryableError
+
+if TYPE_CHECKING:
+    from google.api_core import exceptions as api_exceptions
 
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 # google-api-core words an HTTP error "GET http://host/storage/v1/b/x?projection=noAcl&prettyPrint=false: reason":
@@ -30,10 +29,23 @@ def remote_call(method: str, target: str, *,
     """Run an API call; transient failures become RetryableError, the rest RemoteError with status and reason.
 
     Catch the specific api_core exceptions a caller expects (NotFound, Conflict...) inside this block.
+    The client libraries are imported when an error needs them: a command that makes no call (validate, render, a
+    plan's desired state) does not pay for google-api-core, requests and grpc.
     """
     try:
         yield
-    except api_exceptions.GoogleAPICallError as error:
+    except Exception as error:  # noqa: BLE001 (classified below; anything else goes on unchanged)
+        _classify(error, method, target, busy)
+        raise
+
+
+def _classify(error: Exception, method: str, target: str, busy) -> None:
+    """Raise the saxctl error an API failure is; return for anything that is not one."""
+    import requests
+    from google.api_core import exceptions as api_exceptions
+    from google.auth import exceptions as auth_exceptions
+
+    if isinstance(error, api_exceptions.GoogleAPICallError):
         status = error.code if isinstance(error.code, int) else None
         reason = _REQUEST_PREFIX.sub("", str(error.message or "")).strip() or type(error).__name__
         text = f"{method} {target}: {status or ''} {reason}".replace("  ", " ")
@@ -42,7 +54,7 @@ def remote_call(method: str, target: str, *,
         if status in TRANSIENT_STATUS or isinstance(error, api_exceptions.Aborted):
             raise RetryableError(text, retry_after=_retry_after(error)) from None
         raise RemoteError(text) from None
-    except (requests.ConnectionError, requests.Timeout, auth_exceptions.TransportError) as error:
+    if isinstance(error, (requests.ConnectionError, requests.Timeout, auth_exceptions.TransportError)):
         raise RetryableError(f"{method} {target}: connection failed: {type(error).__name__}") from None
 
 
