@@ -167,7 +167,9 @@ def test_a_crashed_apply_leaves_a_lock_that_force_unlock_clears(sandbox, spec, n
 
 
 def test_ctrl_c_releases_the_lock(sandbox, spec, names, gcs):
-    interrupted = _apply_holding_the_lock(sandbox, spec, names, seconds=2)
+    # Stalled long enough that the Ctrl-C surely lands while the insert is in flight (a loaded CI machine took
+    # more than 2 s to deliver it), so what is tested is the wait for it, then the release.
+    interrupted = _apply_holding_the_lock(sandbox, spec, names, seconds=15)
     interrupted.send_signal(signal.SIGINT)
     out, err = interrupted.communicate(timeout=60)
     assert interrupted.returncode == 130, out + err
