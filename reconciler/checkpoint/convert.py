@@ -146,13 +146,15 @@ def run(conversion: Conversion, progress: Progress = SilentProgress(), owner: st
             hashed = [(source.torch_shards[file], span) for file, span in hashed if file in source.torch_shards]
             path = state / array.name
             manifest.files = {k: v for k, v in manifest.files.items() if not k.startswith(f"state/{array.name}/")}
-            checksum = zarr_store.write_array(path, array.shape, layout.blocks(array, source.tensors, scratch))
-            chunk = zarr_store.check_layout(path, array.shape)
+            checksum = zarr_store.write_array(path, array.shape, layout.blocks(array, source.tensors, scratch),
+                                              array.order)
+            chunk = zarr_store.check_layout(path, array.shape, array.order)
             for shard, (start, stop) in hashed:  # the pages hashed past the tensor's own bytes, too
                 shard.release_range(start, stop)
             manifest.arrays[array.name] = {
                 "shape": list(array.shape),
                 "dtype": "float32",
+                "order": array.order,
                 "nbytes": array.nbytes,
                 "checksum": f"crc32c:{checksum}",
             }

@@ -55,21 +55,19 @@ class SourceTensor:
         """The bytes [start, stop) of its file that hold this tensor."""
         return self._reader.span(self.name)
 
-    def columns_transposed(self, columns: slice, width: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
-        """self[:, columns].T as a C-order float32 array, turned tile by tile; `width` wider than the source's rows
-        pads with zero columns (the vocabulary padding of lm_head). `out`: a flat float32 buffer to fill instead of
-        a new array (a fresh 64 MB array costs the kernel a pass of zeroed pages).
+    def columns_transposed(self, columns: slice, out: np.ndarray | None = None) -> np.ndarray:
+        """self[:, columns].T as a C-order float32 array, turned tile by tile. `out`: a flat float32 buffer to fill
+        instead of a new array (a fresh 64 MB array costs the kernel a pass of zeroed pages).
 
         One copy, transposing as it gathers. The source's pages stay mapped across column blocks (each is faulted in
         once, not once per block): release() the whole tensor after its last block.
         """
         count = self.shape[0]
-        shape = (columns.stop - columns.start, width or count)
+        shape = (columns.stop - columns.start, count)
         if out is None:
             transposed = np.empty(shape, dtype=np.float32)
         else:
             transposed = out[: shape[0] * shape[1]].reshape(shape)
-        transposed[:, count:] = 0
         # The two halves of the source's rows at once: numpy lets go of the GIL while it copies a tile, so the
         # second core turns the other half.
         middle = count // 2 - count // 2 % TILE_ROWS

@@ -9,6 +9,7 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
+from reconciler.checkpoint import zarr_store
 from reconciler.checkpoint.gptj_config import GptjDims
 from reconciler.checkpoint.hf_source import SourceTensor
 from reconciler.errors import SaxctlError
@@ -19,6 +20,8 @@ BLOCK_BYTES = 64 << 20  # one block of the output in memory at a time
 # Buffers that HF GPT-J checkpoints carry but that are not weights (the causal mask and its fill value).
 _IGNORED = re.compile(r"transformer\.h\.\d+\.attn\.(bias|masked_bias)")
 
+# TRANSPOSE costs no work: a matrix's transpose in Fortran order is the matrix's own bytes in C order, and zarr
+# (so tensorstore, so paxml) reads either order. Those arrays are stored as their source's bytes, with order "F".
 COPY, TRANSPOSE, QKV, SPLIT_HEADS = "copy", "transpose", "qkv", "split-heads"
 
 
@@ -34,6 +37,15 @@ class PaxArray:
     @property
     def nbytes(self) -> int:
         return 4 * int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def order(self) -> str:
+        """zarr's "order" of the stored chunk."""
+        return "F" if self.transform == TRANSPOSE else "C"
+
+    @property
+    def stored_shape(self) -> tuple[int, ...]:
+        return zarr_store.stored_shape(self.shape, self.order)
 
 
 def pax_arrays(dims: GptjDims, vocab_size: int) -> list[PaxArray]:
@@ -113,10 +125,10 @@ def scratch_buffers() -> tuple[np.ndarray, np.ndarray]:
 
 def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor],
            scratch: tuple[np.ndarray, np.ndarray] | None = None) -> Iterator[Block]:
-    """(index into the Pax array, float32 values) in C order, each at most about BLOCK_BYTES.
+    """(index into array.stored_shape, float32 values) in C order of the stored chunk, each at most about BLOCK_BYTES.
 
-    Yielding in C order lets the caller checksum and write the array as it goes. A block is a view of one of the
-    `scratch` buffers (used in turn) or its own: a block stays valid until the caller has asked for the one after
+    Yielding in storage order lets the caller checksum and write the chunk as it goes. A block is a view of one of
+    the `scratch` buffers (used in turn) or its own: a block stays valid until the caller has asked for the one after
     the next. GPT-J's rotary embedding is "rotate every two" in HF and in Pax alike, so q and k are taken as they
     are, with no permutation.
     """
@@ -129,17 +141,14 @@ def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor],
             source.release(0, source.shape[0])
         return
     (source,) = sources
-    if array.transform == TRANSPOSE:
-        for rows in _row_blocks(array.shape[0], array.shape[1:]):
-            yield (rows,), source.columns_transposed(rows, array.shape[1], next(turns))
-        source.release(0, source.shape[0])  # at most one source tensor (825 MB for lm_head) mapped at a time
-        return
-    for rows in _row_blocks(array.shape[0], array.shape[1:]):
-        # COPY and SPLIT_HEADS take whole source rows; rows past the source's vocabulary are zeros (padding). The
-        # rows are copied out (a memcpy) so that their pages leave our resident set now, not after the write.
+    stored = array.stored_shape
+    for rows in _row_blocks(stored[0], stored[1:]):
+        # COPY, TRANSPOSE and SPLIT_HEADS store whole source rows; rows past the source's vocabulary are zeros
+        # (padding: for lm_head's transpose, the last columns). The rows are copied out (a memcpy) so that their
+        # pages leave our resident set now, not after the write.
         stop = min(rows.stop, source.shape[0])
         if rows.start < stop:
-            mapped = source.rows(rows.start, stop).reshape(-1, *array.shape[1:])
+            mapped = source.rows(rows.start, stop).reshape(-1, *stored[1:])
             buffer = next(turns)
             values = np.empty_like(mapped) if buffer is None else buffer[: mapped.size].reshape(mapped.shape)
             values[...] = mapped
@@ -147,7 +156,7 @@ def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor],
             yield (slice(rows.start, stop),), values
         if stop < rows.stop:
             start = max(rows.start, stop)
-            yield (slice(start, rows.stop),), np.zeros((rows.stop - start, *array.shape[1:]), np.float32)
+            yield (slice(start, rows.stop),), np.zeros((rows.stop - start, *stored[1:]), np.float32)
 
 
 def _row_blocks(count: int, row_shape: tuple[int, ...]) -> Iterator[slice]:

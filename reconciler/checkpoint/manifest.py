@@ -13,8 +13,9 @@ from reconciler.errors import SaxctlError
 # Inside checkpoint_00000000/, not next to it: paxml lists the parent for checkpoint_<step> names and parses them.
 MANIFEST_NAME = "saxctl-manifest.json"
 # Bump when the output for the same source changes. 2: arrays uncompressed (were zstd), sources fingerprinted by
-# content (were names, sizes and times), so a version-1 checkpoint plans as a replacement that says why.
-CONVERTER_VERSION = "2"
+# content (were names, sizes and times), so a version-1 checkpoint plans as a replacement that says why. 3: the
+# transposed matrices (FFN, lm_head) stored as their source's bytes in Fortran order (were turned, in C order).
+CONVERTER_VERSION = "3"
 MARKER_NAME = "commit_success.txt"
 MARKERS = (f"metadata/{MARKER_NAME}", f"state/{MARKER_NAME}", MARKER_NAME)  # written in this order: root last
 
@@ -30,7 +31,7 @@ class Manifest:
     # Where the source was when converted (a digest of each file's size, times and inode): lets a re-run on the same
     # machine reuse finished arrays before the content hash, made as the conversion reads the source, is known.
     source_identity: str = ""
-    arrays: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → shape, dtype, nbytes, checksum
+    arrays: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → shape, dtype, order, nbytes, checksum
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # path in the checkpoint → size, crc32c
 
     def same_target(self, other: Manifest) -> bool:

@@ -2,7 +2,8 @@
 
 Uncompressed because fp32 weights barely compress (bench/results/checkpoint_codecs.md): zstd -1 keeps 92% of the
 bytes at half a plain write's speed, and the one codec that pays (blosc lz4 with bit shuffle, 88%) needs tensorstore
-to assemble each array in memory. Without a codec the chunk file is the array's C-order bytes, so it is written
+to assemble each array in memory. Without a codec the chunk file is the array's bytes in its zarr "order" (C, or F
+for an array stored as the transpose of its source: layout.TRANSPOSE), so it is written
 block by block as the blocks are made (no array-sized buffer), and its crc32c is both the array's checksum and the
 object's crc32c in GCS. tensorstore writes the .zarray metadata, so the metadata is exactly what tensorstore (and
 so paxml) reads.
@@ -37,7 +38,7 @@ def gcs_crc32c(value: int) -> str:
     return base64.b64encode(value.to_bytes(4, "big")).decode()
 
 
-def _spec(path: Path, shape: tuple[int, ...] | None, dtype: str) -> dict:
+def _spec(path: Path, shape: tuple[int, ...] | None, dtype: str, order: str = "C") -> dict:
     spec = {
         "driver": "zarr",
         "kvstore": {"driver": "file", "path": str(path)},
@@ -53,7 +54,7 @@ def _spec(path: Path, shape: tuple[int, ...] | None, dtype: str) -> dict:
                 "dtype": dtype,
                 "compressor": COMPRESSOR,
                 "fill_value": None,
-                "order": "C",
+                "order": order,
             },
             "create": True,
             "delete_existing": True,
@@ -70,12 +71,18 @@ def _flat_offset(index: tuple, shape: tuple[int, ...]) -> int:
     return offset
 
 
-def write_array(path: Path, shape: tuple[int, ...], blocks: Iterable[tuple[tuple, np.ndarray]]) -> str:
-    """Write blocks (in C order, covering the array once) as one float32 array; return the crc32c of its bytes."""
+def write_array(path: Path, shape: tuple[int, ...], blocks: Iterable[tuple[tuple, np.ndarray]],
+                order: str = "C") -> str:
+    """Write blocks as one float32 array; return the crc32c of its bytes.
+
+    blocks: in the chunk's storage order, covering it once, each indexed into the stored shape (the array's shape,
+    reversed for order "F").
+    """
     import tensorstore as ts
 
+    stored = stored_shape(shape, order)
     try:
-        ts.open(_spec(path, shape, "<f4")).result()  # the .zarray, and any old chunk deleted
+        ts.open(_spec(path, shape, "<f4", order)).result()  # the .zarray, and any old chunk deleted
     except ValueError as error:
         raise SaxctlError(f"{path}: tensorstore could not create the array ({error})") from None
     expected = int(np.prod(shape, dtype=np.int64))
@@ -88,8 +95,8 @@ def write_array(path: Path, shape: tuple[int, ...], blocks: Iterable[tuple[tuple
         in_flight = None
         for index, values in blocks:
             values = np.ascontiguousarray(values, dtype=np.float32)
-            if _flat_offset(index, shape) != written:  # a layout bug would silently scramble the array
-                raise SaxctlError(f"{path}: block {index} is out of C order (at element {written})")
+            if _flat_offset(index, stored) != written:  # a layout bug would silently scramble the array
+                raise SaxctlError(f"{path}: block {index} is out of storage order (at element {written})")
             if in_flight is not None:
                 crc = in_flight.result()
             in_flight = writer.submit(_checksum_and_write, chunk, values.reshape(-1), crc)
@@ -112,8 +119,13 @@ def _checksum_and_write(chunk, values: np.ndarray, crc: int) -> int:
     return crc
 
 
-def check_layout(path: Path, shape: tuple[int, ...]) -> Path:
-    """What tensorstore (and so paxml) will make of the array: shape, dtype, one uncompressed C-order chunk of the
+def stored_shape(shape: tuple[int, ...], order: str) -> tuple[int, ...]:
+    """The shape whose C order an array's chunk bytes follow."""
+    return shape[::-1] if order == "F" else shape
+
+
+def check_layout(path: Path, shape: tuple[int, ...], order: str = "C") -> Path:
+    """What tensorstore (and so paxml) will make of the array: shape, dtype, one uncompressed chunk in `order` of the
     right size. paxml would silently pad, crop or zero an array that differs. Returns the chunk file.
 
     The conversion checks this much of what it wrote and no more: its bytes were checksummed as they were written,
@@ -131,8 +143,8 @@ def check_layout(path: Path, shape: tuple[int, ...]) -> Path:
         raise SaxctlError(f"{path}: wrote shape {list(shape)} float32, read back {list(store.shape)} {found_dtype}")
     metadata = json.loads((path / ".zarray").read_text())
     layout = (metadata.get("compressor"), metadata.get("filters"), metadata.get("order"), metadata.get("chunks"))
-    if layout != (COMPRESSOR, None, "C", list(shape)):
-        raise SaxctlError(f"{path}: .zarray is not one uncompressed C-order chunk ({layout})")
+    if layout != (COMPRESSOR, None, order, list(shape)):
+        raise SaxctlError(f"{path}: .zarray is not one uncompressed {order}-order chunk ({layout})")
     chunk = path / chunk_name(shape)
     if not chunk.is_file():  # a missing chunk reads as the fill value; with fill_value null that is not what we wrote
         raise SaxctlError(f"{path}: chunk file {chunk.name} is missing")
@@ -142,9 +154,9 @@ def check_layout(path: Path, shape: tuple[int, ...]) -> Path:
     return chunk
 
 
-def verify_array(path: Path, shape: tuple[int, ...], expected_checksum: str) -> None:
+def verify_array(path: Path, shape: tuple[int, ...], expected_checksum: str, order: str = "C") -> None:
     """check_layout, and the chunk's bytes re-read against the checksum they were written with."""
-    crc = _file_crc(check_layout(path, shape))
+    crc = _file_crc(check_layout(path, shape, order))
     if f"{crc:08x}" != expected_checksum:
         raise SaxctlError(f"{path}: read back checksum {crc:08x}, wrote {expected_checksum}")
 

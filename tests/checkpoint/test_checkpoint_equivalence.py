@@ -45,8 +45,18 @@ def test_layout_is_what_paxml_restores(tiny_gptj: Path, tmp_path: Path):
     # Uncompressed (chosen by measurement, bench/results/checkpoint_codecs.md): paxml reads any codec the zarr
     # metadata names, and tensorstore, its reader, decoded every array for the logits above.
     assert (zarray["dtype"], zarray["compressor"], zarray["order"], zarray["zarr_format"]) == ("<f4", None, "C", 2)
+    # A transposed matrix is its source's bytes in Fortran order: nothing turned, and tensorstore reads the transpose.
+    ffn = root / "state" / "mdl_vars.params.lm.transformer.x_layers_0.ff_layer.ffn_layer1.linear.w"
+    assert json.loads((ffn / ".zarray").read_text())["order"] == "F"
+    assert (ffn / "0.0").read_bytes() == _source_tensor(tiny_gptj, "transformer.h.0.mlp.fc_in.weight").tobytes()
     arrays = sorted(p.name for p in (root / "state").iterdir() if p.name.startswith("mdl_vars."))
     assert len(arrays) == 5 + 8 * 3  # the same count rule that gives GPT-J 6B its 229 arrays
+
+
+def _source_tensor(model: Path, name: str) -> np.ndarray:
+    from safetensors.numpy import load_file
+
+    return load_file(str(model / "safetensors" / "model.safetensors"))[name]
 
 
 def test_rerun_skips_finished_work(tiny_gptj: Path, tmp_path: Path):

@@ -196,7 +196,7 @@ def test_missing_source_keeps_a_complete_checkpoint_and_says_what_it_did_not_com
 
 
 def test_a_checkpoint_of_the_old_converter_is_replaced_with_a_reason(uploaded: Uploaded):
-    from reconciler.checkpoint.manifest import MANIFEST_NAME, Manifest
+    from reconciler.checkpoint.manifest import CONVERTER_VERSION, MANIFEST_NAME, Manifest
 
     client, bucket, provider, desired = uploaded.client, uploaded.bucket, uploaded.provider, uploaded.desired
     # What saxctl's first converter left: version 1, a fingerprint of file names, sizes and times.
@@ -207,7 +207,7 @@ def test_a_checkpoint_of_the_old_converter_is_replaced_with_a_reason(uploaded: U
 
     change = provider.diff(desired, provider.observe([desired])[desired.address])
     assert change.action is Action.REPLACE
-    assert "written by saxctl's converter version 1, this saxctl writes version 2" in change.reason
+    assert f"written by saxctl's converter version 1, this saxctl writes version {CONVERTER_VERSION}" in change.reason
     provider.apply(change, RecordedProgress())
     assert provider.diff(desired, provider.observe([desired])[desired.address]).action is Action.NOOP
 

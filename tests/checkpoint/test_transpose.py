@@ -34,11 +34,8 @@ def test_columns_transposed_matches_numpy(rows: int, columns: int, data):
     tensor = SourceTensor("w", Path("w.bin"), values.shape, ArrayReader(values))
     start = data.draw(st.integers(0, columns - 1))
     stop = data.draw(st.integers(start + 1, columns))
-    padding = data.draw(st.integers(0, 40))
-    out = np.full((stop - start) * (rows + padding) + 5, np.nan, np.float32)  # a reused buffer, dirty
+    out = np.full((stop - start) * rows + 5, np.nan, np.float32)  # a reused buffer, dirty
 
-    turned = tensor.columns_transposed(slice(start, stop), rows + padding, out)
+    turned = tensor.columns_transposed(slice(start, stop), out)
 
-    expected = np.zeros((stop - start, rows + padding), np.float32)
-    expected[:, :rows] = values[:, start:stop].T
-    np.testing.assert_array_equal(turned, expected)
+    np.testing.assert_array_equal(turned, values[:, start:stop].T)
