@@ -53,6 +53,28 @@ def test_layout_is_what_paxml_restores(tiny_gptj: Path, tmp_path: Path):
     assert len(arrays) == 5 + 8 * 3  # the same count rule that gives GPT-J 6B its 229 arrays
 
 
+def test_jax_checkpoint_restore_reads_the_fortran_order_arrays_as_transposes(tiny_gptj: Path, tmp_path: Path):
+    """paxml restores through JAX's GDA deserialization: through it, the arrays stored as their source's bytes (order
+    F) read as the transposes the Pax tree needs, the padded lm_head too."""
+    import jax
+    from jax.experimental.array_serialization import serialization
+
+    root = tmp_path / "checkpoint_00000000"
+    convert(tiny_gptj / "safetensors", root, vocab_size=260)
+    wanted = {
+        "transformer.x_layers_0.ff_layer.ffn_layer1.linear.w":
+            _source_tensor(tiny_gptj, "transformer.h.0.mlp.fc_in.weight").T,
+        "transformer.x_layers_2.ff_layer.ffn_layer2.linear.w":
+            _source_tensor(tiny_gptj, "transformer.h.2.mlp.fc_out.weight").T,
+        "softmax.logits_ffn.linear.w": np.pad(_source_tensor(tiny_gptj, "lm_head.weight").T, [(0, 0), (0, 3)]),
+    }
+    paths = [str(root / "state" / f"mdl_vars.params.lm.{name}") for name in wanted]
+    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    restored = serialization.GlobalAsyncCheckpointManager().deserialize_with_paths([sharding] * len(paths), paths)
+    for (name, expected), array in zip(wanted.items(), restored):
+        np.testing.assert_array_equal(np.asarray(array), expected, err_msg=name)
+
+
 def _source_tensor(model: Path, name: str) -> np.ndarray:
     from safetensors.numpy import load_file
 
