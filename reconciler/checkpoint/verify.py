@@ -30,7 +30,7 @@ def verify_local(root: Path) -> VerifyResult:
         raise SaxctlError(f"{root}: commit markers missing; the conversion did not finish")
     for name, info in manifest.arrays.items():
         zarr_store.verify_array(root / "state" / name, tuple(info["shape"]), info["checksum"].removeprefix("crc32c:"),
-                                info["order"])
+                                info.get("order", "C"))  # converter versions before 3 wrote every array in C order
     for relative, info in manifest.files.items():
         path = root / relative
         if not path.is_file() or zarr_store.file_crc32c(path) != info["crc32c"]:

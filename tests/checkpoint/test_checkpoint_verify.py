@@ -11,6 +11,7 @@ import pytest
 
 from reconciler.checkpoint import zarr_store
 from reconciler.checkpoint.convert import convert
+from reconciler.checkpoint.manifest import load_manifest, save_manifest
 from reconciler.checkpoint.verify import verify_local
 from reconciler.errors import SaxctlError
 
@@ -63,4 +64,28 @@ def test_wrong_shape_is_caught(damaged: Path):
 def test_missing_marker_is_caught(damaged: Path):
     (damaged / "state" / "commit_success.txt").unlink()
     with pytest.raises(SaxctlError, match="commit markers missing"):
+        verify_local(damaged)
+
+
+FFN = "mdl_vars.params.lm.transformer.x_layers_0.ff_layer.ffn_layer1.linear.w"
+
+
+def test_an_array_whose_order_changed_is_caught(damaged: Path):
+    """Read in C order, an array stored as its source's bytes in F order would be a scrambled transpose."""
+    zarray = damaged / "state" / FFN / ".zarray"
+    zarray.write_text(json.dumps(json.loads(zarray.read_text()) | {"order": "C"}))
+    with pytest.raises(SaxctlError, match=r"ffn_layer1.*not one uncompressed F-order chunk"):
+        verify_local(damaged)
+
+
+def test_a_manifest_without_orders_means_c_order_as_converters_before_version_3_wrote(damaged: Path):
+    manifest = load_manifest(damaged)
+    for info in manifest.arrays.values():
+        if info["order"] == "C":
+            del info["order"]
+    save_manifest(damaged, manifest)
+    assert verify_local(damaged).arrays == 29
+    del manifest.arrays[FFN]["order"]  # an F-order array under a manifest that does not say so
+    save_manifest(damaged, manifest)
+    with pytest.raises(SaxctlError, match="ffn_layer1"):
         verify_local(damaged)
