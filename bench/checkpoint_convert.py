@@ -229,7 +229,7 @@ def _write_results(result: dict) -> None:
         "  to the chunk file from two 64 MB buffers: each block is checksummed and written a megabyte at a time in a",
         "  thread while the next is made. The FFN and lm_head matrices are stored as their source's bytes with zarr",
         "  order F (their transpose, read as such by tensorstore and so paxml): only q/k/v, 23% of the bytes, are",
-        "  turned, on both cores (converter version 3; version 2 turned 85% of the bytes and ran at 0.60-0.69x cp).",
+        "  turned, on both cores (until 2026-12-02 85% of the bytes were turned, at 0.60-0.69x cp).",
         "- What bounds the rest of the gap to cp: cp moves each byte twice (read, write) inside the kernel; the",
         "  conversion also copies each block out of the mapped source, turns q/k/v through memory, checksums every",
         "  byte as written, and hashes the source for its fingerprint (through the same mapped pages it converts",

@@ -12,10 +12,12 @@ from reconciler.errors import SaxctlError
 
 # Inside checkpoint_00000000/, not next to it: paxml lists the parent for checkpoint_<step> names and parses them.
 MANIFEST_NAME = "saxctl-manifest.json"
-# Bump when the output for the same source changes. 2: arrays uncompressed (were zstd), sources fingerprinted by
-# content (were names, sizes and times), so a version-1 checkpoint plans as a replacement that says why. 3: the
-# transposed matrices (FFN, lm_head) stored as their source's bytes in Fortran order (were turned, in C order).
-CONVERTER_VERSION = "3"
+# Bump when a checkpoint converted before must be converted again: what Sax would load from the same source changes,
+# or the fingerprint that compares sources does. 2: sources fingerprinted by content (were names, sizes and times),
+# arrays uncompressed (were zstd), so a version-1 checkpoint plans as a replacement that says why. Storing the
+# transposed matrices in Fortran order (each array's zarr order is in the manifest; none given means C, as before)
+# reads as the same values, so it kept version 2: a checkpoint converted before is not converted again.
+CONVERTER_VERSION = "2"
 MARKER_NAME = "commit_success.txt"
 MARKERS = (f"metadata/{MARKER_NAME}", f"state/{MARKER_NAME}", MARKER_NAME)  # written in this order: root last
 

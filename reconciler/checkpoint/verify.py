@@ -30,7 +30,7 @@ def verify_local(root: Path) -> VerifyResult:
         raise SaxctlError(f"{root}: commit markers missing; the conversion did not finish")
     for name, info in manifest.arrays.items():
         zarr_store.verify_array(root / "state" / name, tuple(info["shape"]), info["checksum"].removeprefix("crc32c:"),
-                                info.get("order", "C"))  # converter versions before 3 wrote every array in C order
+                                info.get("order", "C"))  # manifests from before orders were recorded: all C
     for relative, info in manifest.files.items():
         path = root / relative
         if not path.is_file() or zarr_store.file_crc32c(path) != info["crc32c"]:

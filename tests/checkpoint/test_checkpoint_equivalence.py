@@ -10,7 +10,10 @@ import pytest
 import tensorstore as ts
 
 from gptj_reference import forward, load_pax_tree
+from reconciler.checkpoint import zarr_store
 from reconciler.checkpoint.convert import convert, is_committed
+from reconciler.checkpoint.manifest import load_manifest, save_manifest
+from reconciler.checkpoint.verify import verify_local
 
 ROTARY_DIM = 8  # tiny-gptj's config.json
 
@@ -73,6 +76,31 @@ def test_jax_checkpoint_restore_reads_the_fortran_order_arrays_as_transposes(tin
     restored = serialization.GlobalAsyncCheckpointManager().deserialize_with_paths([sharding] * len(paths), paths)
     for (name, expected), array in zip(wanted.items(), restored):
         np.testing.assert_array_equal(np.asarray(array), expected, err_msg=name)
+
+
+def test_a_checkpoint_converted_before_fortran_order_stays_valid_and_is_not_converted_again(tiny_gptj: Path,
+                                                                                            tmp_path: Path):
+    """Before, every array was C order and the manifest named no order: such a checkpoint is kept, as it reads the
+    same values."""
+    root = tmp_path / "checkpoint_00000000"
+    convert(tiny_gptj, root, vocab_size=257)
+    manifest = load_manifest(root)
+    for name, info in manifest.arrays.items():
+        if info.pop("order") == "F":  # rewrite it as the converter did before: the transpose, in C order
+            path = root / "state" / name
+            spec = {"driver": "zarr", "kvstore": {"driver": "file", "path": str(path)}}
+            values = ts.open(spec).result().read().result()
+            checksum = zarr_store.write_array(path, values.shape, [((slice(0, values.shape[0]),), values)])
+            info["checksum"] = f"crc32c:{checksum}"
+            for file in path.iterdir():
+                manifest.files[f"state/{name}/{file.name}"] = {"size": file.stat().st_size,
+                                                               "crc32c": zarr_store.file_crc32c(file)}
+    save_manifest(root, manifest)
+
+    assert convert(tiny_gptj, root, vocab_size=257).written == 0
+    assert verify_local(root).arrays == 29
+    logits = forward(load_pax_tree(root), np.load(tiny_gptj / "input_ids.npy")[0], ROTARY_DIM)
+    np.testing.assert_allclose(logits, np.load(tiny_gptj / "logits.npy")[0], atol=1e-4, rtol=0)
 
 
 def _source_tensor(model: Path, name: str) -> np.ndarray:

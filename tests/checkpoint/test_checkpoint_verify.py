@@ -78,7 +78,7 @@ def test_an_array_whose_order_changed_is_caught(damaged: Path):
         verify_local(damaged)
 
 
-def test_a_manifest_without_orders_means_c_order_as_converters_before_version_3_wrote(damaged: Path):
+def test_a_manifest_without_orders_means_c_order_as_the_converter_wrote_before_it_recorded_them(damaged: Path):
     manifest = load_manifest(damaged)
     for info in manifest.arrays.values():
         if info["order"] == "C":
