@@ -110,14 +110,14 @@ class SaxWorld:
         """What the cluster itself says of this test's pods and their nodes: the evidence a failed rollout needs."""
         pods = self.kubectl("get", "pods", "-o", "wide", check=False)
         events = self.kubectl("get", "events", "--sort-by=.lastTimestamp", check=False)
-        nodes = subprocess.run([str(KUBECTL), "--kubeconfig", self.sandbox.env["SAXCTL_SANDBOX_KUBECONFIG"], "get",
-                                "nodes", "-o", "wide"], capture_output=True, text=True, timeout=60)
+        nodes = self.kubectl("get", "nodes", "-o", "wide", check=False, namespaced=False)
         return (f"\n--- pods\n{pods.stdout}{pods.stderr}--- events\n{events.stdout[-4000:]}{events.stderr}"
                 f"--- nodes\n{nodes.stdout[-4000:]}{nodes.stderr}")
 
-    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def kubectl(self, *args: str, check: bool = True, namespaced: bool = True) -> subprocess.CompletedProcess:
+        scope = ["-n", self.namespace] if namespaced else []
         completed = subprocess.run([str(KUBECTL), "--kubeconfig", self.sandbox.env["SAXCTL_SANDBOX_KUBECONFIG"],
-                                    "-n", self.namespace, *args], capture_output=True, text=True, timeout=60)
+                                    *scope, *args], capture_output=True, text=True, timeout=60)
         assert completed.returncode == 0 or not check, completed.stderr
         return completed
 

@@ -89,8 +89,8 @@ def apiserver_command(launch: Launch) -> list[str]:
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
             # As GKE: privileged containers allowed (the Sax manifests are privileged), and the plugin that lets a
             # pod requesting google.com/tpu tolerate the TPU nodes' taint, on top of the default plugins.
-            # PodNodeSelector stands in for what one apiserver serving every emulated cluster lacks, separate
-            # clusters: a namespace annotated as nodes.cluster_namespace_annotations says keeps its pods on one cluster's nodes.
+            # PodNodeSelector: one apiserver serves every emulated cluster, and a namespace annotated by
+            # nodes.cluster_namespace_annotations keeps its pods on its own cluster's nodes, as separate clusters would.
             "--allow-privileged=true", "--enable-admission-plugins=ExtendedResourceToleration,PodNodeSelector",
             f"--cert-dir={files.directory()}"]  # unused (certificates are given), but its default is /var/run
 
