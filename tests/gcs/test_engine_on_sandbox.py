@@ -113,16 +113,13 @@ def test_a_bucket_that_left_the_spec_is_pruned_and_one_holding_data_only_when_al
     assert saxctl("plan", "--detailed-exitcode", str(spec), env=sandbox.env).code == 0
 
 
-def test_a_bucket_update_is_conditional_on_the_metageneration_it_planned_from(sandbox, spec, names, gcs):
-    """A concurrent change between plan and patch must not be overwritten (ifMetagenerationMatch)."""
+def test_a_bucket_update_is_conditional_on_the_metageneration_it_planned_from(sandbox, sandbox_env, spec, names, gcs):
+    """A concurrent change between plan and patch must not be overwritten (ifMetagenerationMatch). In process: the
+    sandbox's exports are set for this test only (sandbox_env), so no later test sees them."""
     from reconciler import runner
 
     applied(spec, sandbox)
     spec.write_text(spec.read_text().replace("{team: ml}", "{team: research}"))
-    for name, value in sandbox.env.items():
-        import os
-
-        os.environ[name] = value
     workspace = runner.open_workspace(str(spec))
     update = next(c for c in runner.make_plan(workspace).changes if c.address == "gcs.bucket.data")
     assert update.action is Action.UPDATE

@@ -21,16 +21,19 @@ from reconciler.sandbox.base.routes import RouteTable, route
 from reconciler.sandbox.gcs import buckets as gcs_buckets, passthrough
 from reconciler.sandbox.gcs.bucket_store import BucketStore
 
-# What the layer answers itself; everything else (objects, uploads, downloads, bucket IAM...) streams through to
-# fake-gcs-server.
-BUCKET_ROUTES = RouteTable((
+# What the layer answers itself (buckets, and the precondition of an object delete); everything else (objects,
+# uploads, downloads, bucket IAM...) streams through to fake-gcs-server.
+ROUTES = RouteTable((
     route("GET", "/storage/v1/b", "_list", "storage.buckets.list"),
     route("POST", "/storage/v1/b", "_insert", "storage.buckets.insert"),
     route("GET", "/storage/v1/b/{bucket}", "_get", "storage.buckets.get"),
     route("PATCH", "/storage/v1/b/{bucket}", "_patch", "storage.buckets.patch"),
     route("PUT", "/storage/v1/b/{bucket}", "_update", "storage.buckets.update"),
     route("DELETE", "/storage/v1/b/{bucket}", "_delete", "storage.buckets.delete"),
+    route("DELETE", "/storage/v1/b/{bucket}/o/{object_name}", "_delete_object", "storage.objects.delete"),
 ))
+# GCS's words when a generation precondition does not hold (fake-gcs-server ignores them on a delete).
+_PRECONDITION_FAILED = "At least one of the pre-conditions you specified did not hold."
 _UPSTREAM_TIMEOUT_S = 60
 _MAX_PAGE = 1000
 _UPSTREAM_CHECK_S = 1.0
@@ -79,6 +82,8 @@ class GcsFrontServer(EmulatorServer):
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
         self.store = store
+        # A conditional delete is a read then a delete here: one at a time, so two cannot both pass the check.
+        self.conditional_deletes = threading.Lock()
 
     def upstream(self) -> http.client.HTTPConnection:
         # One connection per request: nothing can go stale between requests, and loopback connects cost microseconds.
@@ -87,7 +92,7 @@ class GcsFrontServer(EmulatorServer):
 
 class GcsFrontHandler(EmulatorHandler):
     server: GcsFrontServer
-    routes = BUCKET_ROUTES
+    routes = ROUTES
 
     def health(self) -> dict:
         status, _ = self._upstream_call("GET", "/_internal/healthcheck")
@@ -173,6 +178,26 @@ class GcsFrontHandler(EmulatorHandler):
                 raise _upstream_error("delete", bucket, status, reply)
             store.delete(bucket)
         self.send_json(204, None)
+
+    # --- objects: what fake-gcs-server gets wrong ------------------------------------------------------------------
+
+    def _delete_object(self, params: dict[str, str], bucket: str, object_name: str) -> None:
+        """ifGenerationMatch on a delete: 412 when the live generation differs, as GCS answers (fake-gcs-server
+        deletes whatever generation is there). Everything else about the delete is fake-gcs-server's."""
+        expected = params.get("ifGenerationMatch")
+        if expected is None:
+            self.unrouted("DELETE")
+            return
+        if not expected.isdigit():
+            raise ApiError(400, f"Invalid value for ifGenerationMatch: '{expected}'", "invalid")
+        version = f"?generation={quote(params['generation'])}" if "generation" in params else ""
+        with self.server.conditional_deletes:
+            status, reply = self._upstream_call(
+                "GET", f"/storage/v1/b/{quote(bucket, safe='')}/o/{quote(object_name, safe='')}{version}")
+            if status == 200 and int(json.loads(reply)["generation"]) != int(expected):
+                self._discard_body()
+                raise ApiError(412, _PRECONDITION_FAILED, "conditionNotMet")
+            self.unrouted("DELETE")
 
     def _existing(self, name: str) -> dict:
         resource = self.server.store.get(name)
