@@ -217,18 +217,23 @@ class RunLock:
         try:
             self._take(self.home, wait=True)
         except LockHomeMissing:
+            # A run that stopped while replacing the first home left its lock in another: it is still held there.
+            self._check_other_homes()
             return False
         try:
-            for other in self.homes[1:]:
-                current = other.store.read()
-                if current is not None:
-                    holder = _decode(current[0], other.store)
-                    if holder.id != self.info.id:
-                        raise _locked(other.store, holder)
+            self._check_other_homes()
         except BaseException:
             self.release()
             raise
         return True
+
+    def _check_other_homes(self) -> None:
+        for other in self.homes[1:]:
+            current = other.store.read()
+            if current is not None:
+                holder = _decode(current[0], other.store)
+                if holder.id != self.info.id:
+                    raise _locked(other.store, holder)
 
     def release(self) -> None:
         with interrupts_deferred():

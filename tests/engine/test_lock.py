@@ -242,3 +242,16 @@ def test_force_unlock_breaks_only_the_named_lock():
     assert store.object is None
     with pytest.raises(SaxctlError, match="there is no lock"):
         force_unlock(homes, crashed.id)
+
+
+def test_a_lock_left_in_another_home_is_found_while_the_first_home_is_missing():
+    """A run killed while replacing the admin bucket left its lock in the data bucket, and no admin bucket."""
+    admin, data = MemoryLockStore("admin"), MemoryLockStore("data")
+    mover = run_lock(admin, data)
+    mover.acquire()
+    mover.vacate(ADMIN)
+    admin.exists = False
+    with pytest.raises(LockedError, match="another run holds the lock mem://data/saxctl/lock.json"):
+        run_lock(admin, data).acquire()
+    mover.release()
+    assert run_lock(admin, data).acquire() is False, "nothing held: the home is only missing"
