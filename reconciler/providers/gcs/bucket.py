@@ -200,7 +200,7 @@ class BucketProvider(Provider):
 
     def _create_carrying_records(self, resource: Resource, progress: Progress) -> Observed:
         """The admin bucket: created marked while records wait in the stash, which is then restored into it."""
-        if not self._records.stashed:
+        if not self._records.waiting():
             return self._create(resource, progress)
         self._create(resource, progress, extra_labels=dict([MARK]))
         self._records.restore(progress.update)
@@ -312,4 +312,4 @@ def _admin_loss(name: str, held: str, records: list[str], action: Action) -> str
     named = ", ".join(records) or "none yet"
     if action is Action.REPLACE:
         return f"{what}; saxctl's own records ({named}) are carried to the new bucket"
-    return f"{what}; so do saxctl's own records ({named}): the IAM members it added are then no longer known as its"
+    return f"{what}; so do saxctl's own records ({named})"

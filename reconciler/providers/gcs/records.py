@@ -67,6 +67,13 @@ class AdminRecords:
         """The records waiting in the stash, as the plan saw them."""
         return self._seen.stashed if self._seen is not None else frozenset()
 
+    def waiting(self) -> frozenset[str]:
+        """Before the admin bucket is created: the records waiting in the stash for it, as the plan saw them, or
+        listed now when no plan of this process looked (a saved plan applied)."""
+        stashed = self._seen.stashed if self._seen is not None else frozenset(self._list_stash())
+        self._seen = _Seen(True, stashed)
+        return stashed
+
     def read(self, name: str) -> tuple[bytes, int, str] | None:
         """A record's body, the generation to write it back at, and where it was read: the admin bucket's copy, or
         the stash's where the admin bucket lacks it (generation 0: the admin bucket has no copy). None: neither."""
@@ -145,8 +152,13 @@ class AdminRecords:
         return copied
 
     def _set_mark(self, bucket, *, on: bool) -> None:
+        from google.api_core.exceptions import NotFound
+
         with remote_call("storage.buckets.patch", f"gs://{bucket.name}"):
-            bucket.reload(timeout=TIMEOUT)
+            try:
+                bucket.reload(timeout=TIMEOUT)
+            except NotFound:  # gone already (a retried replace): nothing to mark
+                return
             labels = dict(bucket.labels)
             if on:
                 labels[MARK[0]] = MARK[1]
