@@ -197,7 +197,7 @@ def test_a_lost_reply_to_a_heartbeat_is_not_taken_for_a_broken_lock(sandbox, spe
 def test_a_lock_broken_by_force_unlock_mid_apply_is_reported_and_no_new_change_starts(sandbox, spec, names, gcs):
     running = _apply_holding_the_lock(sandbox, spec, names, seconds=10, heartbeat_s=0.2)
     lock_id = json.loads(gcs.bucket(names["admin"]).blob("saxctl/lock.json").download_as_bytes())["id"]
-    while True:  # the holder's heartbeat may rewrite the lock between force-unlock's read and its delete
+    for _ in range(20):  # the holder's heartbeat may rewrite the lock between force-unlock's read and its delete
         broken = saxctl("force-unlock", lock_id, str(spec), env=sandbox.env)
         if "changed while it was being broken" not in broken.err:
             break
