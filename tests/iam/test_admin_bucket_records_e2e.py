@@ -38,19 +38,23 @@ def test_replacing_the_admin_bucket_needs_a_yes_and_carries_saxctls_records(sand
     apply(world)
     recorded = world.record()
     assert len(recorded["members"]) == 2
+    admin = sandbox.storage_client(world.project).bucket(world.admin)
+    admin.blob("saxctl/sax-models.json").upload_from_string(b'{"models": []}')  # a record of another provider
     move_admin_to_eu(world)
 
     refused = saxctl("apply", "--auto-approve", str(world.path), env=sandbox.env)
     assert refused.code == 1, "holding only saxctl's records, the admin bucket still needs a yes"
     assert (f"gs://{world.admin} is the Sax root: its config, its address and the published models (sax-root/) go "
-            "with it; saxctl's own records (saxctl/iam-members.json) are carried to the new bucket") in refused.out
+            "with it; saxctl's own records (saxctl/iam-members.json, saxctl/sax-models.json) are carried to the new "
+            "bucket") in refused.out
     assert "rerun with --allow-replace gcs.bucket.admin" in refused.err
     assert world.record() == recorded
 
     apply(world, "--allow-replace", "gcs.bucket.admin")
     assert sandbox.storage_client(world.project).get_bucket(world.admin).location == "EU"
     assert world.record() == recorded, "the record is in the new bucket, as it was"
-    assert saxctl_objects(world, world.admin) == ["saxctl/iam-members.json"]
+    assert admin.blob("saxctl/sax-models.json").download_as_bytes() == b'{"models": []}', "every record is carried"
+    assert saxctl_objects(world, world.admin) == ["saxctl/iam-members.json", "saxctl/sax-models.json"]
     assert saxctl_objects(world, world.data) == [], "no stash and no lock left behind"
     assert MARK[0] not in admin_labels(world)
     again = saxctl("plan", "--detailed-exitcode", str(world.path), env=sandbox.env)
