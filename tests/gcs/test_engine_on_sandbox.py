@@ -61,8 +61,9 @@ def test_replacing_the_admin_bucket_moves_the_lock_out_of_it_first(sandbox, spec
     refused = saxctl("plan", str(spec), env=sandbox.env)
     assert refused.code == 1
     assert (f"gs://{names['admin']} is the Sax root: its config, its address and the published models (sax-root/) "
-            f"go with it; gs://{names['admin']} holds 1 object(s) saxctl did not write (2 B: sax-root/test/admin.json), "
-            "deleted with it; saxctl's own records (none yet) are carried to the new bucket") in refused.out
+            f"go with it; gs://{names['admin']} holds 1 object(s) saxctl did not write "
+            "(2 B: sax-root/test/admin.json), deleted with it; saxctl's own records (none yet) are carried to the new "
+            "bucket") in refused.out
 
     replaced = applied(spec, sandbox, "--allow-replace", "gcs.bucket.admin")
     assert f"the lock moved to gs://{names['data']}/saxctl/lock.json while gcs.bucket.admin is deleted or " \

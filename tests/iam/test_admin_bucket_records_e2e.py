@@ -90,7 +90,8 @@ def test_an_apply_killed_between_the_stash_and_the_restore_loses_no_record(sandb
     assert planned.code == 2, planned.text
     assert (f"saxctl's records stashed in gs://{world.data}/{STASH_PREFIX} by a run that stopped while replacing "
             f"gs://{world.admin} are restored into it: saxctl/iam-members.json") in planned.out
-    changed = [line.split("#")[0].strip() for line in planned.out.splitlines() if line.startswith(("  +", "  ~", "  -"))]
+    changed = [line.split("#")[0].strip() for line in planned.out.splitlines()
+               if line.startswith(("  +", "  ~", "  -"))]
     assert changed == ["+ gcs.bucket.admin create" if stalled == "create" else "~ gcs.bucket.admin update"], \
         "saxctl's IAM members are its own while the record is in the stash: " + planned.out
 
