@@ -157,3 +157,16 @@ class _SilentProgress:
     def operation(self, description): pass
     def sleep(self, seconds): time.sleep(seconds)
     def time_left(self): return None
+
+
+def test_replacing_a_data_bucket_that_holds_stashed_records_needs_a_yes(sandbox, spec, names, gcs):
+    """A run stopped while replacing the admin bucket left saxctl's records in the data bucket's stash: replacing
+    the data bucket now would lose them, so the plan says so and waits for a yes."""
+    applied(spec, sandbox)
+    gcs.bucket(names["data"]).blob("saxctl/admin-stash/iam-members.json").upload_from_string(b"{}")
+    spec.write_text(spec.read_text().replace(f"data: {{name: {names['data']}, location: US",
+                                             f"data: {{name: {names['data']}, location: EU"))
+    refused = saxctl("plan", str(spec), env=sandbox.env)
+    assert refused.code == 1, refused.text
+    assert (f"gs://{names['data']} holds saxctl's records stashed while the admin bucket was replaced "
+            "(saxctl/admin-stash/iam-members.json): they will be deleted with it") in refused.out

@@ -13,7 +13,7 @@ from reconciler.engine.resource import Action, Change, Hazard, Observed, Resourc
 from reconciler.errors import ConflictError
 from reconciler.providers.google_errors import remote_call
 from reconciler.providers.ownership import SPEC_LABEL, mark, owner as _owner
-from reconciler.providers.gcs.records import MARK, AdminRecords, is_record
+from reconciler.providers.gcs.records import MARK, STASH_PREFIX, AdminRecords, is_record
 from reconciler.providers.parallel import observe_each
 from reconciler.spec.model import Bucket, Spec
 from reconciler.units import bytes_text
@@ -194,7 +194,11 @@ class BucketProvider(Provider):
         if change.desired.params.get("role") == "admin" or records:  # (a pruned bucket with records was the admin)
             return Hazard(_admin_loss(name, held, records, change.action), needs_approval=True,
                           destroy_flag=FORCE_DELETE_FLAG)
-        if not lost:
+        stashed = [blob.name for blob in listed if blob.name.startswith(STASH_PREFIX)]
+        if stashed:  # a run stopped while replacing the admin bucket (an apply that keeps this bucket restores them)
+            stash = f"{url(name)} holds saxctl's records stashed while the admin bucket was replaced ({', '.join(stashed)})"
+            held = f"{held}; {stash}" if held else stash
+        if not held:
             return None
         return Hazard(f"{held}: they will be deleted with it", needs_approval=True, destroy_flag=FORCE_DELETE_FLAG)
 

@@ -28,7 +28,8 @@ TIMEOUT = 30  # seconds per request
 
 
 def is_record(name: str) -> bool:
-    return name.startswith(RECORDS_PREFIX) and name != LOCK_OBJECT
+    """Whether an object of a bucket is one of saxctl's records (a stash of them in the data bucket is not)."""
+    return name.startswith(RECORDS_PREFIX) and name != LOCK_OBJECT and not name.startswith(STASH_PREFIX)
 
 
 def stash_name(record: str) -> str:
