@@ -196,7 +196,8 @@ class BucketProvider(Provider):
                           destroy_flag=FORCE_DELETE_FLAG)
         stashed = [blob.name for blob in listed if blob.name.startswith(STASH_PREFIX)]
         if stashed:  # a run stopped while replacing the admin bucket (an apply that keeps this bucket restores them)
-            stash = f"{url(name)} holds saxctl's records stashed while the admin bucket was replaced ({', '.join(stashed)})"
+            stash = (f"{url(name)} holds saxctl's records stashed while the admin bucket was replaced "
+                     f"({', '.join(stashed)})")
             held = f"{held}; {stash}" if held else stash
         if not held:
             return None
