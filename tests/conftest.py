@@ -1,3 +1,3 @@
-"""Test-suite wide plugins: the sandbox fixture (tests/sandbox_fixture.py)."""
+"""Test-suite wide plugins: the sandbox fixture (tests/sandbox_fixture.py), the secrets scan at the end (tests/leak_check.py)."""
 
-pytest_plugins = ["sandbox_fixture"]
+pytest_plugins = ["sandbox_fixture", "leak_check", "pytester"]
