@@ -44,7 +44,7 @@ class Ansible:
         self.manifests.write_text("\n---\n".join(json.dumps(each) for each in objects))
 
     def run(self, mode: str) -> Measured:
-        """mode "check": Ansible's plan (--check --diff); "apply": the play itself. Both exit 0 with or without changes."""
+        """mode "check": Ansible's plan (--check --diff); "apply": the play. Both exit 0 with or without changes."""
         check = ["--check", "--diff"] if mode == "check" else []
         return run_measured([self.command, *check, str(self.playbook)], env=self.env)
 

@@ -78,8 +78,10 @@ def _cost(cost: Estimate) -> list[str]:
         lines += ["| what | before | after | price | per month |", "|---|---|---|---|---|"]
         for line in cost.lines:
             delta = line.monthly_delta(hours)
-            price = ("not in the price table: give it with `--prices FILE`" if line.price is None
-                     else f"{usd_text(line.price.usd)}/{line.unit}-hour" + ("" if line.price.confirmed else " (unconfirmed)"))
+            price = "not in the price table: give it with `--prices FILE`"
+            if line.price is not None:
+                unconfirmed = "" if line.price.confirmed else " (unconfirmed)"
+                price = f"{usd_text(line.price.usd)}/{line.unit}-hour{unconfirmed}"
             lines.append(f"| {line.what} | {line.before:g} | {line.after:g} | {price} | "
                          f"{'—' if delta is None else usd_text(delta, signed=True)} |")
         lines.append("")

@@ -93,11 +93,13 @@ def cost_markup(cost: Estimate) -> str:
     if not cost.lines and not cost.usage_based:
         return ""
     hours = cost.prices.hours_per_month
-    lines = ["", f"[bold]Cost[/] ({escape(cost.prices.described)}): {usd_text(cost.monthly_delta, signed=True)} per month"]
+    total = usd_text(cost.monthly_delta, signed=True)
+    lines = ["", f"[bold]Cost[/] ({escape(cost.prices.described)}): {total} per month"]
     for line in cost.lines:
         delta = line.monthly_delta(hours)
-        priced = ("[yellow]not in the price table: give it with --prices FILE[/]" if line.price is None
-                  else usd_text(delta, signed=True) + ("" if line.price.confirmed else " [yellow](unconfirmed price)[/]"))
+        priced = "[yellow]not in the price table: give it with --prices FILE[/]"
+        if line.price is not None:
+            priced = usd_text(delta, signed=True) + ("" if line.price.confirmed else " [yellow](unconfirmed price)[/]")
         lines.append(f"  {escape(line.what)}: {line.before:g} → {line.after:g}  {priced}")
     if cost.usage_based:
         lines.append(f"  buckets ({escape(', '.join(cost.usage_based))}): depends on usage")
