@@ -192,3 +192,23 @@ def test_a_container_of_an_image_the_runner_does_not_know_is_left_to_kwok_beside
     rows = [row for row in sandbox.control("GET", "pod-runner", "containers")["containers"]
             if row["pod_uid"] == pod.metadata.uid]
     assert [row["container"] for row in rows] == ["echo"]
+
+
+def test_a_kwok_nodes_kubelet_port_left_from_an_earlier_sandbox_is_pointed_back_at_kwok_by_the_runner(
+        sandbox, core, cluster):
+    """kwok writes a node's kubelet port when it makes the node Ready, then only at its next heartbeat (20-45 s): a
+    node still Ready across a restart of the sandbox (new ports) would send logs and port-forward to a dead port."""
+    node = f"gke-{cluster}-cpu-0"
+    kwok_port = sandbox.state["emulators"]["kwok"]["port"]
+
+    def kubelet_port_and_writer():
+        found = core.read_node(node)
+        endpoints = found.status.daemon_endpoints
+        writers = [entry.manager for entry in found.metadata.managed_fields
+                   if "f:daemonEndpoints" in str(entry.fields_v1)]
+        return endpoints.kubelet_endpoint.port if endpoints and endpoints.kubelet_endpoint else None, writers
+
+    wait_for("the node's kubelet is kwok's server", lambda: kubelet_port_and_writer()[0] == kwok_port)
+    core.patch_node_status(node, {"status": {"daemonEndpoints": {"kubeletEndpoint": {"Port": 1}}}})
+    wait_for("the runner points the node back at kwok (not kwok's next heartbeat)",
+             lambda: kubelet_port_and_writer() == (kwok_port, ["saxctl-sandbox-pod-runner"]))

@@ -157,8 +157,9 @@ class PodRunner:
                 self._start(spec, pod)
 
     def _point_at_kwok(self, node) -> None:
-        """A kwok node's kubelet port is kwok's server: kwok writes it when it first makes a node Ready, so a node
-        still Ready from before this sandbox's restart (new ports) would send logs and port-forward to a dead port."""
+        """A kwok node's kubelet port is kwok's server. kwok writes it when it makes a node Ready and then at each
+        heartbeat (every 20-45 s): a node still Ready from before this sandbox's restart (new ports) would send logs
+        and port-forward to a dead port until then."""
         if not _is_kwok_node(node):
             return
         endpoints = node.status.daemon_endpoints if node.status is not None else None
@@ -171,7 +172,7 @@ class PodRunner:
         try:
             kubelet = {"kubeletEndpoint": {"Port": self._kubelet_port}}
             self._core.patch_node_status(node.metadata.name, {"status": {"daemonEndpoints": kubelet}},
-                                         _request_timeout=_REQUEST_TIMEOUT_S)
+                                         field_manager=_FIELD_MANAGER, _request_timeout=_REQUEST_TIMEOUT_S)
         except (ApiException, HTTPError) as error:
             log.warning("could not point node %s at kwok's port: %s", node.metadata.name,
                         getattr(error, "reason", error))
