@@ -158,6 +158,27 @@ def test_a_killed_process_is_restarted_in_the_same_pod_and_the_runner_counts_it(
     assert (row["pid"], row["restarts"]) == (second["pid"], 1)
 
 
+def test_a_process_that_keeps_exiting_is_restarted_with_backoff_and_its_pod_shows_crash_loop_back_off(
+        sandbox, core, apps, namespace, cluster):
+    manifest = echo_deployment("crashing", cluster)
+    manifest["spec"]["template"]["spec"]["containers"][0]["args"].append("--exit-code=3")
+    apps.create_namespaced_deployment(namespace, manifest)
+
+    def backing_off_after(restarts: int):
+        pod = running_pod(core, namespace, "crashing")
+        [status] = (pod.status.container_statuses or [None]) if pod is not None else [None]
+        waiting = status.state.waiting if status is not None and status.state is not None else None
+        return pod if waiting and waiting.reason == "CrashLoopBackOff" and status.restart_count >= restarts else None
+
+    pod = wait_for("the crashed container waits in CrashLoopBackOff", lambda: backing_off_after(0))
+    [status] = pod.status.container_statuses
+    assert not status.ready and status.last_state.terminated.exit_code == 3
+    assert status.last_state.terminated.reason == "Error" and "back-off" in status.state.waiting.message
+    assert {c.type: c.status for c in pod.status.conditions}["Ready"] == "False"
+    wait_for("it is restarted again and again", lambda: backing_off_after(2))
+    assert "exiting with code 3" in kubectl(sandbox, "-n", namespace, "logs", pod.metadata.name).stdout
+
+
 def test_deleting_the_pod_stops_its_process_and_the_deployments_new_pod_gets_a_new_one(
         sandbox, core, apps, namespace, cluster):
     apps.create_namespaced_deployment(namespace, echo_deployment("echo", cluster))
