@@ -191,6 +191,15 @@ def test_deleting_the_pod_stops_its_process_and_the_deployments_new_pod_gets_a_n
     wait_for("the old pod's process is stopped", lambda: not process_alive(old["pid"]))
 
 
+def test_a_pods_process_stops_when_its_node_goes(sandbox, core, apps, namespace, node_sink, cluster):
+    apps.create_namespaced_deployment(namespace, echo_deployment("echo", cluster))
+    pod, reply = serving(core, namespace, "echo")
+
+    node_sink.sync(cluster, "cpu", [])  # the pool scaled to 0: its node is deleted, the pod is not (yet)
+    wait_for("the process of the pod on the deleted node is stopped", lambda: not process_alive(reply["pid"]))
+    assert core.read_namespaced_pod(pod.metadata.name, namespace).spec.node_name == pod.spec.node_name
+
+
 def test_a_pod_asking_for_4_tpu_chips_sees_4_jax_devices_and_a_command_naming_the_images_executable_runs(
         sandbox, core, apps, namespace, node_sink, unique_name):
     name = unique_name("c")
