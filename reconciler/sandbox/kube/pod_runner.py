@@ -154,8 +154,10 @@ class PodRunner:
         self._forwarded = {entry for entry in self._forwarded if entry[0] in live_uids}
         self._refused = {entry for entry in self._refused if entry[0] in self._pods}
         for key, (spec, pod) in desired.items():
+            # Before the process: a client that sees it listening can port-forward to it.
+            self._ensure_port_forward(spec, pod)
             if key not in self._running:
-                self._start(spec, pod)
+                self._start(spec)
 
     def _point_at_kwok(self, node) -> None:
         """A kwok node's kubelet port is kwok's server. kwok writes it when it makes a node Ready and then at each
@@ -178,11 +180,13 @@ class PodRunner:
             log.warning("could not point node %s at kwok's port: %s", node.metadata.name,
                         getattr(error, "reason", error))
 
-    def _start(self, spec: ContainerSpec, pod) -> None:
-        if (pod.metadata.uid, pod.status.pod_ip) not in self._forwarded:
-            # Before the process: a client that sees it listening can port-forward to it.
-            self._write(_ref(spec), kwok_resources.port_forward(_ref(spec), pod.status.pod_ip, pod_ports(pod)))
+    def _ensure_port_forward(self, spec: ContainerSpec, pod) -> None:
+        """kwok's PortForward for the pod, written once (again at the next change if the apiserver refused it)."""
+        if (pod.metadata.uid, pod.status.pod_ip) not in self._forwarded and \
+                self._write(_ref(spec), kwok_resources.port_forward(_ref(spec), pod.status.pod_ip, pod_ports(pod))):
             self._forwarded.add((pod.metadata.uid, pod.status.pod_ip))
+
+    def _start(self, spec: ContainerSpec) -> None:
         process = ContainerProcess(spec, self._log_dir(spec), self)
         with self._lock:
             self._running[spec.key] = process
@@ -245,7 +249,8 @@ class PodRunner:
                 if error.status != 409:
                     raise
 
-    def _write(self, pod: kwok_resources.PodRef, manifest: dict) -> None:
+    def _write(self, pod: kwok_resources.PodRef, manifest: dict) -> bool:
+        """Server-side apply of one of kwok's objects for the pod; False (logged) when the apiserver refused it."""
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
@@ -255,9 +260,11 @@ class PodRunner:
                 kwok_resources.GROUP, kwok_resources.VERSION, pod.namespace, kwok_resources.plural(kind), pod.name,
                 manifest, field_manager=_FIELD_MANAGER, force=True, _content_type="application/apply-patch+yaml",
                 _request_timeout=_REQUEST_TIMEOUT_S)
+            return True
         except (ApiException, HTTPError) as error:  # the pod or its namespace going meanwhile, most often
             log.warning("could not write kwok's %s for %s/%s: %s", kind, pod.namespace, pod.name,
                         getattr(error, "reason", error))
+            return False
 
     def _log_dir(self, spec: ContainerSpec) -> Path:
         """As a kubelet keeps them: pods/<namespace>_<pod>_<uid>/<container>/<restart count>.log."""
