@@ -304,8 +304,8 @@ def fault_rules(seed: int, rate: int, emulator: str) -> list[dict]:
 
 def _last_error(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith(("Error", "error")) or "rror:" in line]
-    return (errors or lines or [""])[-1][:300]
+    failed = [line for line in lines if ": failed after " in line or line.startswith("Error")]  # what, and why
+    return "; ".join(failed[-2:] or lines[-1:])[:400]
 
 
 def main(argv: list[str]) -> dict:
@@ -335,7 +335,7 @@ def main(argv: list[str]) -> dict:
             runs.append(run)
             _say(run)
             if not args.smoke:
-                _write(_result(runs, scratch))
+                _write(_result(runs, scratch, scan=False))
 
         done(chaos.baseline())
         if runs[0].problems:
@@ -374,12 +374,13 @@ def _write(result: dict) -> None:
     (RESULTS / "chaos.md").write_text(markdown(result))
 
 
-def _result(runs: list[Run], scratch: Path) -> dict:
+def _result(runs: list[Run], scratch: Path, *, scan: bool = True) -> dict:
+    """The runs so far; with `scan`, the secrets scan of everything they left on disk (logs, specs, the sandbox)."""
     from reconciler.sandbox import leaks
 
-    found = leaks.scan([scratch, Path(os.environ["SAXCTL_SANDBOX_DIR"])])
+    found = leaks.scan([scratch, Path(os.environ["SAXCTL_SANDBOX_DIR"])]) if scan else []
     return {"benchmark": "chaos", "machine": machine(), "runs": [run.as_json() for run in runs],
-            "secrets_found": [str(leak) for leak in found],
+            "secrets_scanned": scan, "secrets_found": [str(leak) for leak in found],
             "summary": _summary(runs)}
 
 
