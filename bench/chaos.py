@@ -412,7 +412,7 @@ def markdown(result: dict) -> str:
         f"({summary['faults_fired']} failing faults fired). Crashes: {summary['kills_landed']} kill -9 landed "
         f"({', '.join(summary['kill_phases'])}), {summary['crash_runs_ok']}/{summary['crash_runs']} runs converged. "
         f"Concurrency: {summary['concurrency_ok']}/{summary['concurrency_runs']}. Secrets found on disk: "
-        f"{len(result['secrets_found'])}.\n\n"
+        f"{len(result['secrets_found']) if result.get('secrets_scanned', True) else 'not scanned yet'}.\n\n"
         f"| kind | seed | rate % | kill phase | faults fired | applies | verdict | problems |\n"
         f"|---|---|---|---|---|---|---|---|\n{rows}\n\n"
         f"Replay a failed run with the command in its `replay` field of chaos.json.\n")
