@@ -10,7 +10,7 @@ import numpy as np
 
 from reconciler.checkpoint.layout import PAX_PREFIX
 from reconciler.sandbox.sax.lm import gptj
-from reconciler.sandbox.sax.lm.beam_search import Candidates, beam_search
+from reconciler.sandbox.sax.lm.beam_search import Candidates, Finished, beam_search
 from reconciler.sandbox.sax.lm.checkpoint_reader import CheckpointReader, LoadError, read_manifest
 from reconciler.sandbox.sax.lm.params import KNOWN, Decoding, ParamsClass
 from reconciler.sandbox.sax.lm.vocabulary import Vocabulary, read_vocabulary
@@ -38,6 +38,10 @@ class LanguageModel:
 
     def generate(self, text: str) -> list[tuple[str, float]]:
         """Sax's GPT-J decode: beam search, best first, each (text without the prompt, length-normalised score)."""
+        return [(self.vocabulary.decode(list(beam.tokens)), beam.score) for beam in self.search(text)]
+
+    def search(self, text: str) -> list[Finished]:
+        """The beam search's finished hypotheses for a prompt, best first: their tokens and scores."""
         decoding, eos_id = self.decoding, self.vocabulary.eos_id
         static = {"rotary_dim": self.dims.rotary_dim, "top_k": decoding.tokens_per_beam}
         ids = self._prompt_ids(text)
@@ -54,8 +58,7 @@ class LanguageModel:
                 return Candidates(*(np.asarray(part) for part in found))
 
             first = Candidates(*(np.asarray(part) for part in found))
-            finished = beam_search(first, extend, decoding, eos_id)
-        return [(self.vocabulary.decode(list(beam.tokens)), beam.score) for beam in finished]
+            return beam_search(first, extend, decoding, eos_id)
 
     def score(self, prefix: str, suffix: str) -> float:
         """Sax's Score: the log-prob of suffix's tokens after SOS and prefix's (the final EOS not counted)."""
