@@ -54,7 +54,7 @@ def test_llama_cannot_run_in_the_sandbox(tiny_checkpoint: Path):
 
 
 def test_gptj4_loads_on_four_devices(tiny_checkpoint: Path):
-    model = load(GPTJ4, DirectoryCheckpoint(tiny_checkpoint), 4)
+    model = load(GPTJ4, DirectoryCheckpoint(tiny_checkpoint), 4, warm_up=False)
     assert (model.dims.num_layers, model.dims.model_dims, model.dims.num_heads, model.dims.rotary_dim) == (3, 64, 4, 8)
 
 

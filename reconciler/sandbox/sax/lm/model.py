@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import jax.numpy as jnp
 import numpy as np
@@ -71,11 +72,13 @@ class LanguageModel:
         return float(log_probs[positions - 1, np.asarray(ids)[positions]].sum())
 
 
-def load(model_path: str, checkpoint: CheckpointReader, device_count: int,
-         decoding: Decoding | None = None) -> LanguageModel:
+def load(model_path: str, checkpoint: CheckpointReader, device_count: int, decoding: Decoding | None = None,
+         warm_up: bool = True) -> LanguageModel:
     """Read the converted checkpoint and its tokenizer; LoadError with the reason for anything it cannot serve.
 
-    decoding: the params class's own unless given (tests shorten max_decode_steps).
+    decoding: the params class's own unless given (tests shorten max_decode_steps). warm_up: decode an empty prompt
+    before returning, so that the jit compiles happen in the load (as Sax compiles while loading), not in the first
+    request.
     """
     params = KNOWN.get(model_path)
     if params is None:
@@ -97,6 +100,11 @@ def load(model_path: str, checkpoint: CheckpointReader, device_count: int,
         raise LoadError(f"the tokenizer has {vocabulary.size} tokens, the model's embedding only "
                         f"{dims.vocab_size} rows")
     weights = gptj.read_weights(checkpoint, dims)
-    log.info("loaded %s: %d layers, model dims %d, %d heads, vocabulary %d (tokenizer %d)", model_path,
-             dims.num_layers, dims.model_dims, dims.num_heads, dims.vocab_size, vocabulary.size)
-    return LanguageModel(params, dims, weights, vocabulary, decoding or params.decoding)
+    model = LanguageModel(params, dims, weights, vocabulary, decoding or params.decoding)
+    started = time.monotonic()
+    if warm_up:
+        model.generate("")
+    log.info("loaded %s: %d layers, model dims %d, %d heads, vocabulary %d (tokenizer %d); warmed up in %.1f s",
+             model_path, dims.num_layers, dims.model_dims, dims.num_heads, dims.vocab_size, vocabulary.size,
+             time.monotonic() - started)
+    return model
