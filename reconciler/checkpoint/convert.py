@@ -10,7 +10,8 @@ from pathlib import Path
 
 from reconciler.checkpoint import layout, zarr_store
 from reconciler.checkpoint.hf_source import HfSource, combine_hashes, open_source, source_fingerprint
-from reconciler.checkpoint.manifest import MARKERS, TOKENIZER_DIR, TOKENIZER_FILES, Manifest, load_manifest, save_manifest
+from reconciler.checkpoint.manifest import (MARKERS, TOKENIZER_DIR, TOKENIZER_FILES, Manifest, load_manifest,
+                                           save_manifest)
 from reconciler.checkpoint.source_hashes import FileHasher, FileIdentity, cached_hash
 from reconciler.engine.provider import Progress
 from reconciler.errors import SaxctlError

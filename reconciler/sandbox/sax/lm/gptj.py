@@ -34,8 +34,8 @@ class Dims:
     rotary_dim: int
 
 
-# name after "transformer.x_layers_<i>." → its shape for given dims
 def _layer_shapes(dims: Dims) -> dict[str, tuple[int, ...]]:
+    """Each layer's arrays, by their name after "transformer.x_layers_<i>.", with their shapes."""
     d, n, h, f = dims.model_dims, dims.num_heads, dims.dims_per_head, dims.hidden_dims
     return {
         "layer_norm.scale": (d,),
@@ -67,8 +67,9 @@ def read_dims(checkpoint: CheckpointReader, num_layers: int, rotary_dim: int) ->
         read_shape(checkpoint, "transformer.x_layers_0.self_attention.combined_qkv.w"), 4, "combined_qkv")
     _, hidden_dims = _expect_rank(read_shape(checkpoint, "transformer.x_layers_0.ff_layer.ffn_layer1.linear.w"), 2,
                                   "ffn_layer1")
-    if rotary_dim % 2 or not 0 < rotary_dim <= dims_per_head:
-        raise LoadError(f"rotary_dim {rotary_dim} must be even and at most the head size {dims_per_head}")
+    if not isinstance(rotary_dim, int) or rotary_dim % 2 or not 0 < rotary_dim <= dims_per_head:
+        raise LoadError(f"the manifest's rotary_dim {rotary_dim!r} must be even and at most the head size "
+                        f"{dims_per_head}")
     return Dims(vocab_size, model_dims, num_heads, dims_per_head, hidden_dims, num_layers, rotary_dim)
 
 
