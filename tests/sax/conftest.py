@@ -6,14 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from lm_fixture import GPTJ, TEST_DECODING, TINY_GPTJ
 from reconciler.checkpoint.convert import convert
-from reconciler.sandbox.sax.lm import Decoding, DirectoryCheckpoint, load
-
-TINY_GPTJ = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-gptj"  # 257 tokens: 256 bytes + <|endoftext|>
-GPTJ = "saxml.server.pax.lm.params.gptj.GPTJ"  # one device
-# Sax's GPT-J decoding (4 beams of 4 tokens, length norm alpha 0.5) in fewer steps, so that the numpy reference,
-# which recomputes every sequence at every step, takes seconds: EOS barred for 6 steps (Sax: 30), 24 in all (128).
-TEST_DECODING = Decoding(min_decode_steps=6, max_decode_steps=24)
+from reconciler.sandbox.sax.lm import DirectoryCheckpoint, load
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import TEST_DECODING, TINY_GPTJ
+from lm_fixture import TEST_DECODING, TINY_GPTJ
 from gptj_numpy_reference import HfGptj, sax_beam_search
 from reconciler.sandbox.sax.lm import gptj
 from reconciler.sandbox.sax.lm.params import KNOWN, Decoding

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GPTJ
+from lm_fixture import GPTJ
 from reconciler.sandbox.sax.lm import DirectoryCheckpoint, LoadError, load, servable_model_paths
 
 GPTJ4 = "saxml.server.pax.lm.params.gptj.GPTJ4BF16BS32"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_GPTJ
+from lm_fixture import TINY_GPTJ
 from reconciler.checkpoint.convert import convert
 from reconciler.checkpoint.manifest import load_manifest, save_manifest
 from reconciler.checkpoint.verify import verify_local
