@@ -97,8 +97,8 @@ def load(model_path: str, checkpoint: CheckpointReader, device_count: int, decod
               if name.startswith(f"{PAX_PREFIX}transformer.x_layers_")}
     if not layers:
         raise LoadError("the checkpoint's manifest lists no transformer layers")
+    vocabulary = read_vocabulary(checkpoint)  # first: what a conversion by an older saxctl lacks
     dims = gptj.read_dims(checkpoint, len(layers), manifest.get("rotary_dim") or GPTJ_ROTARY_DIM)
-    vocabulary = read_vocabulary(checkpoint)
     if vocabulary.size > dims.vocab_size:
         raise LoadError(f"the tokenizer has {vocabulary.size} tokens, the model's embedding only "
                         f"{dims.vocab_size} rows")
