@@ -1,2 +1,1 @@
-"""Sax for the sandbox: stand-ins for the admin, the model server and the tutorial's HTTP server (README.md beside
-the sandbox package says how each differs from real Sax)."""
+"""Sax for the sandbox: stand-ins for Sax's three images, and the language model its model server serves."""
