@@ -115,12 +115,14 @@ class SaxCell:
                             "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"})
 
     def start_http_server(self) -> StandIn:
-        return self._start("http_server", [f"--port={free_port()}"], {"SAX_ROOT": self.sax_root})
+        port = free_port()  # its /_sandbox/ endpoints are on its own port
+        return self._start("http_server", [f"--port={port}"],
+                           {"SAX_ROOT": self.sax_root, "SAXCTL_SANDBOX_CONTROL_PORT": str(port)})
 
     def _start(self, module: str, args: list[str], env: dict[str, str]) -> StandIn:
         port = int(next(arg for arg in args if arg.startswith("--port=")).split("=")[1])
         stand_in = StandIn(f"reconciler.sandbox.sax.{module}", args,
-                           {**self._env, **env, "SAXCTL_SANDBOX_CONTROL_PORT": str(free_port())}, port,
+                           {**self._env, "SAXCTL_SANDBOX_CONTROL_PORT": str(free_port()), **env}, port,
                            self._logs_dir / f"{module}-{port}.log")
         self.stand_ins.append(stand_in)
         self.wait_for(f"{module} on port {port} healthy", lambda: self._healthy(stand_in))

@@ -75,7 +75,7 @@ def test_generate_answers_with_the_candidates_and_scores(http_cell):
     assert len(json.loads(text)["generate_response"]) == 4
 
 
-@pytest.mark.parametrize("case", [
+@pytest.mark.parametrize("request_, error", [
     pytest.param(("POST", "/publish", {"model": "/sax/test/m"}),
                  "Provide model, model path, checkpoint, and replica number for publish", id="publish-key-count"),
     pytest.param(("PUT", "/update", {"model": "/sax/test/m"}),
@@ -93,8 +93,8 @@ def test_generate_answers_with_the_candidates_and_scores(http_cell):
                  'INVALID_ARGUMENT: model full name "nope" should have the form /sax/<cell name>/<model name>: '
                  "rpc error: code = InvalidArgument desc = InvalidArgument", id="not-a-model-id"),
 ])
-def test_errors_are_400_with_the_exception_text(http_cell, case):
-    (method, path, body), error = case
+def test_errors_are_400_with_the_exception_text(http_cell, request_, error):
+    method, path, body = request_
     _, server = http_cell
 
     status, _, text = call(server, method, path, body)
