@@ -107,12 +107,14 @@ class SaxCell:
                            {"GSBUCKET": self.bucket, **clock})
 
     def start_model_server(self, devices: int = 4, chip: str = "tpuv5e", topology: str = "2x2",
-                           port: int | None = None) -> StandIn:
+                           port: int | None = None, real_model: bool = False) -> StandIn:
+        """A model server with the test double of the language model, or with the real one (`real_model`)."""
         return self._start("model_server", [f"--port={port or free_port()}", f"--sax_cell={CELL}",
                                             f"--platform_chip={chip}", f"--platform_topology={topology}",
                                             "--jax_platforms=tpu"],
                            {"SAX_ROOT": self.sax_root,
-                            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"})
+                            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+                            **({"SAXCTL_SANDBOX_LM": ""} if real_model else {})})
 
     def start_http_server(self) -> StandIn:
         port = free_port()  # its /_sandbox/ endpoints are on its own port
