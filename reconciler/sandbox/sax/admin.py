@@ -157,11 +157,11 @@ def main(argv: list[str] | None = None) -> None:
 def _refresh_forever(manager: Manager, files: SaxFiles, state_path: str, periods: Periods) -> None:
     while True:
         time.sleep(periods.refresh_s)
-        manager.refresh()
         try:
+            manager.refresh()
             files.write(state_path, manager.state().SerializeToString())
-        except Exception:  # Sax: log.Fatalf("Failed to save manager state")
-            log.exception("Failed to save manager state to %s", state_path)
+        except Exception:  # Sax: log.Fatalf("Failed to save manager state"); a stopped clock must not go unseen
+            log.exception("Refreshing or saving the manager state to %s failed", state_path)
             os._exit(1)
 
 
