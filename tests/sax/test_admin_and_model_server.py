@@ -51,6 +51,28 @@ def test_more_replicas_than_servers_is_silent(sax_cell: SaxCell):
     assert sax_cell.addresses(model_id) == [server.address]
 
 
+def test_update_of_replicas_takes_and_gives_back_servers_at_the_next_refreshes(sax_cell: SaxCell):
+    sax_cell.start_admin()
+    servers = [sax_cell.start_model_server(devices=4), sax_cell.start_model_server(devices=4)]
+    sax_cell.wait_for("both model servers joined", lambda: sax_cell.servers_for(GPTJ) == 2)
+    sax_cell.write_checkpoint("gptj")
+    model_id = sax_cell.publish("gptj", GPTJ, replicas=1)
+    admin = sax_cell.admin()
+    admin.WaitForReady(admin_pb2.WaitForReadyRequest(model_id=model_id, num_replicas=1), timeout=60)
+
+    spec = admin.List(admin_pb2.ListRequest(model_id=model_id), timeout=10).published_models[0].model
+    spec.requested_num_replicas = 2
+    admin.Update(admin_pb2.UpdateRequest(model=spec), timeout=10)
+    admin.WaitForReady(admin_pb2.WaitForReadyRequest(model_id=model_id, num_replicas=2), timeout=60)
+    assert sorted(sax_cell.addresses(model_id)) == sorted(server.address for server in servers)
+
+    spec.requested_num_replicas = 1
+    admin.Update(admin_pb2.UpdateRequest(model=spec), timeout=10)
+    sax_cell.wait_for("one server gave the model back",
+                      lambda: sorted(sax_cell.status(server, model_id) is None for server in servers) == [False, True])
+    assert len(sax_cell.addresses(model_id)) == 1
+
+
 def test_a_server_without_four_devices_never_advertises_gptj(sax_cell: SaxCell):
     sax_cell.start_admin()
     server = sax_cell.start_model_server(devices=1, topology="1x1")

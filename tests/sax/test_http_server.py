@@ -75,6 +75,16 @@ def test_generate_answers_with_the_candidates_and_scores(http_cell):
     assert len(json.loads(text)["generate_response"]) == 4
 
 
+def test_generate_with_no_server_ready_gives_up_with_the_client_text(http_cell):
+    cell, server = http_cell
+    model_id = cell.publish("m", GPTJ)  # no model server at all
+
+    status, _, text = call(server, "POST", "/generate", {"model": model_id, "query": "Hi"})
+
+    assert (status, json.loads(text)) == (400, {"Error": f"UNAVAILABLE: pick for model {model_id} unable to find "
+                                                         "server rpc error: code = Unavailable desc = Unavailable"})
+
+
 @pytest.mark.parametrize("request_, error", [
     pytest.param(("POST", "/publish", {"model": "/sax/test/m"}),
                  "Provide model, model path, checkpoint, and replica number for publish", id="publish-key-count"),
