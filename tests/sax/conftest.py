@@ -1,14 +1,28 @@
-"""The tiny GPT-J fixture converted once per session, and the language model loaded from it."""
+"""The Sax tests' fixtures: a cell of stand-ins in a fresh admin bucket (tests/sax/sax_cell.py); the tiny GPT-J
+fixture converted once per session, and the language model loaded from it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from lm_fixture import GPTJ, TEST_DECODING, TINY_GPTJ
+from sax_cell import SaxCell
+
 from reconciler.checkpoint.convert import convert
 from reconciler.sandbox.sax.lm import DirectoryCheckpoint, load
+
+
+@pytest.fixture
+def sax_cell(sandbox, unique_name, tmp_path) -> Iterator[SaxCell]:
+    bucket = unique_name("sax")
+    sandbox.storage_client("sax-tests").create_bucket(bucket)
+    cell = SaxCell(sandbox, bucket, tmp_path)
+    try:
+        yield cell
+    finally:
+        cell.close()
 
 
 @pytest.fixture(scope="session")
