@@ -95,10 +95,11 @@ class SaxWorld:
         self.path.write_text(text)
         return self.path
 
-    def saxctl(self, *args: str, timeout: float = 180) -> Run:
+    def saxctl(self, *args: str, timeout: float = 180, env_overrides: dict[str, str] | None = None) -> Run:
         """saxctl -v COMMAND ... SPEC: -v logs every Kubernetes request saxctl makes (counted by kube_requests)."""
         command, *rest = args
-        return saxctl("-v", command, *rest, str(self.path), env=self.sandbox.env, timeout=timeout)
+        return saxctl("-v", command, *rest, str(self.path), env={**self.sandbox.env, **(env_overrides or {})},
+                      timeout=timeout)
 
     def apply(self, *flags: str) -> Run:
         # A rollout that cannot finish fails with its reason, well before the process timeout would kill it.

@@ -47,9 +47,9 @@ def test_apply_then_a_plan_reads_each_object_once_and_writes_nothing(world, apps
     assert again.code == 0 and "No changes." in again.out, again.text
     requests = kube_requests(again)
     assert {verb for verb, _ in requests} == {"GET"}, "a no-op plan never applies, not even a dry-run"
-    # One GET per object (the ApplySet record, the service account, three Deployments, the Service) and one LIST
-    # per kind the record lists, to find what left the spec.
-    assert len(requests) == 6 + 3, requests
+    # One GET per object (the ApplySet record, the service account, three Deployments, the Service), one LIST of
+    # this spec's ApplySet records in every namespace and one LIST per kind a record lists, to find what left the spec.
+    assert len(requests) == 6 + 1 + 3, requests
     assert after == before, "the apiserver saw no write and no dry-run"
 
 
