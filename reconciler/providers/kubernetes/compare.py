@@ -8,7 +8,8 @@ business, never a guess of saxctl's.
 
 A field another manager owns with another value is a conflict. When that manager changed it by an update (`kubectl
 scale`, `kubectl edit`, a controller), it is drift and saxctl sets it back; when it applied it (another declarative
-tool, server-side apply), the field is that tool's too, and saxctl takes it only with --force-conflicts.
+tool, server-side apply), the field is that tool's too, and saxctl takes it only with --force-conflicts. Apply
+forces nothing else: a conflict it meets that its plan did not show as drift (`unplanned`) stops it.
 """
 
 from __future__ import annotations
@@ -100,6 +101,11 @@ def unplanned(found: Sequence[Mapping[str, str]], planned: Sequence[Mapping[str,
 
 def _key(conflict: Mapping[str, str]) -> tuple[str, str, str]:
     return conflict["field"], conflict["manager"], conflict["subresource"]
+
+
+def applied(found: Sequence[Mapping[str, str]]) -> list[Mapping[str, str]]:
+    """The conflicts over fields another tool applied (those that block a plan without --force-conflicts)."""
+    return [conflict for conflict in found if conflict["operation"] != "Update"]
 
 
 def blocks(found: Sequence[Mapping[str, str]], forced_by: str | None) -> bool:

@@ -29,7 +29,7 @@ from reconciler.providers.kubernetes.manifests import LOAD_BALANCER_TYPE, SAX_CH
 from reconciler.providers.kubernetes.resources import ADDRESS_KINDS, address_of, remote_id
 from reconciler.providers.parallel import observe_each, run_each
 
-GONE_WAIT_S = 120.0  # how long a replacement waits for the old object to go
+GONE_WAIT_S = 120.0  # how long a delete (or a replacement) waits for the object to go, its pods first
 PUBLIC_WARNING = ("the Sax HTTP API has no authentication: with exposure public, anyone who can reach the load "
                   "balancer's address can publish, unpublish and query models")
 LISTED = f"metadata.annotations.{ownership.CONTAINS_GROUP_KINDS}"  # an ApplySet parent's flattened annotation
@@ -334,7 +334,7 @@ def _diff(desired: Resource, observed: Observed | None) -> Change:
                       f"{describe(desired.params['manifest'])} will be deleted and created again", changes,
                       desired, observed)
     if compare.blocks(facts.get("conflicts"), facts.get("forced_by")):
-        found = facts["conflicts"]
+        found = compare.applied(facts["conflicts"])
         return Change(address, kind, Action.UPDATE,
                       f"conflict: {compare.conflict_fields(found)} applied by field manager "
                       f"{compare.holders(found)}; saxctl takes {'it' if len(found) == 1 else 'them'} only with "
@@ -388,7 +388,7 @@ def _known_problems(change: Change) -> list[Problem]:
     field = change.desired.spec_field
     problems = []
     if compare.blocks(facts.get("conflicts"), facts.get("forced_by")):
-        found = facts["conflicts"]
+        found = compare.applied(facts["conflicts"])
         problems.append(Problem(change.address, field, f"{compare.conflict_fields(found)} applied by field manager "
                                 f"{compare.holders(found)} (server-side apply): rerun with --force-conflicts to take "
                                 f"{'it' if len(found) == 1 else 'them'} over"))
