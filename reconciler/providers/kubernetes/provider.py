@@ -241,9 +241,10 @@ class KubernetesProvider(Provider):
         except ApiError as error:
             if error.status.code != 409:
                 raise
-            found = compare.conflicts(error.status, current)
-        if not found or not any(c.get("reason") == FIELD_CONFLICT for c in error.status.causes):
-            raise ConflictError(f"{what} changed while saxctl applied it: {error.status.message}", hint=REPLAN)
+            refusal = error.status
+        found = compare.conflicts(refusal, current)
+        if not any(cause.get("reason") == FIELD_CONFLICT for cause in refusal.causes):
+            raise ConflictError(f"{what} changed while saxctl applied it: {refusal.message}", hint=REPLAN)
         unplanned = compare.unplanned(found, planned)
         if unplanned:
             raise ConflictError(f"{what}: {compare.described(unplanned)} changed since the plan; saxctl forced "
