@@ -17,7 +17,7 @@ import os
 import threading
 from pathlib import Path
 
-from reconciler.errors import SaxctlError
+from reconciler.errors import RetryableError, SaxctlError
 from reconciler.providers.kubernetes.api import Endpoint
 
 GKE_ENDPOINT = "SAXCTL_GKE_ENDPOINT"  # set by the sandbox: its clusters' apiserver takes the sandbox token
@@ -56,6 +56,9 @@ def _google_token(cluster: str):
                     raise SaxctlError(f"cluster {cluster}: the Application Default Credentials saxctl presents to "
                                       f"its apiserver could not be refreshed: {_first_line(error)}",
                                       hint=ADC_LOGIN) from None
+                except google.auth.exceptions.TransportError as error:
+                    raise RetryableError(f"cluster {cluster}: cannot reach Google's token endpoint to refresh the "
+                                         f"Application Default Credentials: {_first_line(error)}") from None
             return credentials.token
 
     return bearer
