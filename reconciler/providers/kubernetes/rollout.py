@@ -66,14 +66,15 @@ def _blocked(api: KubeApi, manifest: Mapping[str, Any], pods: list[dict], pool: 
              nodes: list[dict]) -> str | None:
     """Why the pods the scheduler refused will stay refused (unschedulable.stuck), reading the pods on the nodes
     they select; None while waiting may help."""
-    if not pool_size or not any(unschedulable.refused(pod) for pod in pods):
+    refused = [pod for pod in pods if unschedulable.refused(pod)]
+    if not pool_size or not refused:
         return None
     pod_spec = manifest["spec"]["template"]["spec"]
     selector = pod_spec.get("nodeSelector") or {}
     pods_on = {node["metadata"]["name"]: api.list(KINDS["Pod"].all_namespaces, f"pods on node {node['metadata']['name']}",
                                                   field_selector=f"spec.nodeName={node['metadata']['name']}")
                for node in nodes if unschedulable.selects(node, selector)}
-    return unschedulable.stuck(pod_spec, pool, pool_size, nodes, pods_on)
+    return unschedulable.stuck(pod_spec, refused, pool, pool_size, nodes, pods_on)
 
 
 def state(live: Mapping[str, Any]) -> tuple[bool, str]:

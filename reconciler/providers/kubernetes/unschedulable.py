@@ -35,15 +35,19 @@ def selects(node: Obj, node_selector: Mapping[str, str]) -> bool:
     return all(labels.get(key) == value for key, value in node_selector.items())
 
 
-def stuck(pod_spec: Obj, pool: str, pool_size: int, pool_nodes: Sequence[Obj],
+def stuck(pod_spec: Obj, refused_pods: Sequence[Obj], pool: str, pool_size: int, pool_nodes: Sequence[Obj],
           pods_on: Mapping[str, Sequence[Obj]]) -> str | None:
     """Why pods of this template cannot be placed in `pool` until someone acts; None while waiting may help.
 
-    pool_size: the node count the spec gives the pool; pool_nodes: its nodes as read; pods_on: node name → the pods
-    bound to it (read only for the nodes the template selects).
+    refused_pods: the pods the scheduler refused, as read before the nodes; pool_size: the node count the spec gives
+    the pool; pool_nodes: its nodes as read; pods_on: node name → the pods bound to it (read only for the nodes the
+    template selects).
     """
     if len(pool_nodes) < pool_size or not all(_ready(node) for node in pool_nodes):
         return None  # nodes are still coming: GKE is adding or repairing them
+    refused_ids = {(pod.get("metadata") or {}).get("uid") for pod in refused_pods}
+    if any((pod.get("metadata") or {}).get("uid") in refused_ids for pods in pods_on.values() for pod in pods):
+        return None  # placed since it was read: the scheduler's refusal was an earlier try's
     selector = pod_spec.get("nodeSelector") or {}
     matching = [node for node in pool_nodes if selects(node, selector)]
     if not matching:
