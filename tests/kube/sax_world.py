@@ -117,7 +117,8 @@ class SaxWorld:
 
     def kubectl(self, *args: str, check: bool = True, namespaced: bool = True) -> subprocess.CompletedProcess:
         scope = ["-n", self.namespace] if namespaced else []
-        completed = subprocess.run([str(bin_dir() / "kubectl"), "--kubeconfig", self.sandbox.env["SAXCTL_SANDBOX_KUBECONFIG"],
+        kubeconfig = self.sandbox.env["SAXCTL_SANDBOX_KUBECONFIG"]
+        completed = subprocess.run([str(bin_dir() / "kubectl"), "--kubeconfig", kubeconfig,
                                     *scope, *args], capture_output=True, text=True, timeout=60)
         assert completed.returncode == 0 or not check, completed.stderr
         return completed

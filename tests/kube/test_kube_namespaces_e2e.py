@@ -51,8 +51,8 @@ def test_a_model_server_whose_chips_another_pod_holds_fails_at_once_naming_it(wo
         "metadata": {"name": "squatter"},
         "spec": {"nodeSelector": {"cloud.google.com/gke-nodepool": world.pool},
                  "tolerations": [{"key": TPU_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}],
-                 "containers": [{"name": "c", "image": "someone/else:1",
-                                 "resources": {"requests": {"google.com/tpu": "4"}, "limits": {"google.com/tpu": "4"}}}]}})
+                 "containers": [{"name": "c", "image": "someone/else:1", "resources": {
+                     "requests": {"google.com/tpu": "4"}, "limits": {"google.com/tpu": "4"}}}]}})
     wait_for("the squatter runs", lambda: core.read_namespaced_pod("squatter", world.namespace).status.phase
              == "Running")
 

@@ -42,7 +42,10 @@ def wait(api: KubeApi, manifest: Mapping[str, Any], pool: str | None, progress: 
         nodes = api.list(NODES, f"nodes of pool {pool}", f"{NODE_POOL_LABEL}={pool}") if pending else None
         why = explain(manifest, pods, pool, nodes)
         progress.update(f"rolling out: {summary}" + (f"; {why}" if why else ""))
-        blocked = _blocked(api, manifest, pods, pool, pool_size, nodes) if pending else None
+        # Decided only once the controller has seen the spec: until then its pods are the old spec's.
+        status, meta = live.get("status") or {}, live.get("metadata") or {}
+        seen = status.get("observedGeneration", 0) >= meta.get("generation", 1)
+        blocked = _blocked(api, manifest, pods, pool, pool_size, nodes) if pending and seen else None
         left = min(deadline - time.monotonic(), progress.time_left() if progress.time_left() is not None else 1e9)
         if blocked or left <= 0:
             meta = manifest["metadata"]
@@ -71,10 +74,10 @@ def _blocked(api: KubeApi, manifest: Mapping[str, Any], pods: list[dict], pool: 
         return None
     pod_spec = manifest["spec"]["template"]["spec"]
     selector = pod_spec.get("nodeSelector") or {}
-    pods_on = {node["metadata"]["name"]: api.list(KINDS["Pod"].all_namespaces, f"pods on node {node['metadata']['name']}",
-                                                  field_selector=f"spec.nodeName={node['metadata']['name']}")
-               for node in nodes if unschedulable.selects(node, selector)}
-    return unschedulable.stuck(pod_spec, refused, pool, pool_size, nodes, pods_on)
+    names = [node["metadata"]["name"] for node in nodes if unschedulable.selects(node, selector)]
+    pods_on = {name: api.list(KINDS["Pod"].all_namespaces, f"pods on node {name}", field_selector=f"spec.nodeName={name}")
+               for name in names}
+    return unschedulable.stuck(manifest, refused, pool, pool_size, nodes, pods_on)
 
 
 def state(live: Mapping[str, Any]) -> tuple[bool, str]:

@@ -35,14 +35,16 @@ def selects(node: Obj, node_selector: Mapping[str, str]) -> bool:
     return all(labels.get(key) == value for key, value in node_selector.items())
 
 
-def stuck(pod_spec: Obj, refused_pods: Sequence[Obj], pool: str, pool_size: int, pool_nodes: Sequence[Obj],
+def stuck(workload: Obj, refused_pods: Sequence[Obj], pool: str, pool_size: int, pool_nodes: Sequence[Obj],
           pods_on: Mapping[str, Sequence[Obj]]) -> str | None:
-    """Why pods of this template cannot be placed in `pool` until someone acts; None while waiting may help.
+    """Why pods of this workload (its manifest) cannot be placed in `pool` until someone acts; None while waiting
+    may help.
 
     refused_pods: the pods the scheduler refused, as read before the nodes; pool_size: the node count the spec gives
     the pool; pool_nodes: its nodes as read; pods_on: node name → the pods bound to it (read only for the nodes the
     template selects).
     """
+    pod_spec = workload["spec"]["template"]["spec"]
     if len(pool_nodes) < pool_size or not all(_ready(node) for node in pool_nodes):
         return None  # nodes are still coming: GKE is adding or repairing them
     refused_ids = {(pod.get("metadata") or {}).get("uid") for pod in refused_pods}
@@ -63,6 +65,8 @@ def stuck(pod_spec: Obj, refused_pods: Sequence[Obj], pool: str, pool_size: int,
         on_node = [pod for pod in pods_on.get(name, ()) if _holds(pod)]
         if any((pod.get("metadata") or {}).get("deletionTimestamp") for pod in on_node):
             return None  # chips are being freed
+        if any(_member(pod, workload) for pod in on_node):
+            return None  # its own pods: its controller is replacing them (a rollout, a rollback)
         allocatable = int(((node.get("status") or {}).get("allocatable") or {}).get(TPU_RESOURCE, 0))
         if allocatable - sum(tpu_request(pod.get("spec") or {}) for pod in on_node) >= wanted:
             return None  # room: the scheduler places it on its next try
@@ -70,6 +74,13 @@ def stuck(pod_spec: Obj, refused_pods: Sequence[Obj], pool: str, pool_size: int,
                     if tpu_request(pod.get("spec") or {})]
     return (f"every {TPU_RESOURCE} chip of pool {pool}'s {len(matching)} node(s) is held by pods nobody is "
             f"removing ({', '.join(sorted(holders)) or 'none named'}); the pods need {wanted} each")
+
+
+def _member(pod: Obj, workload: Obj) -> bool:
+    meta = pod.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    return meta.get("namespace") == workload["metadata"]["namespace"] and all(
+        labels.get(key) == value for key, value in workload["spec"]["selector"]["matchLabels"].items())
 
 
 def _holds(pod: Obj) -> bool:
