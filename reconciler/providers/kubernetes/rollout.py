@@ -75,8 +75,8 @@ def _blocked(api: KubeApi, manifest: Mapping[str, Any], pods: list[dict], pool: 
     pod_spec = manifest["spec"]["template"]["spec"]
     selector = pod_spec.get("nodeSelector") or {}
     names = [node["metadata"]["name"] for node in nodes if unschedulable.selects(node, selector)]
-    pods_on = {name: api.list(KINDS["Pod"].all_namespaces, f"pods on node {name}", field_selector=f"spec.nodeName={name}")
-               for name in names}
+    pods_on = {name: api.list(KINDS["Pod"].all_namespaces, f"pods on node {name}",
+                              field_selector=f"spec.nodeName={name}") for name in names}
     return unschedulable.stuck(manifest, refused, pool, pool_size, nodes, pods_on)
 
 
