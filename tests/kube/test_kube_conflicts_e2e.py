@@ -74,7 +74,7 @@ def test_a_field_applied_while_the_user_reads_the_plan_stops_the_apply_with_noth
     world.apply()
     world.kubectl("scale", "deployment/sax-http", "--replicas=2")
     terminal, user = pty.openpty()  # saxctl asks only on a terminal
-    process = subprocess.Popen([*SAXCTL, "apply", str(world.path)], cwd=REPO, stdin=user, stdout=subprocess.PIPE,
+    process = subprocess.Popen([*SAXCTL, "-v", "apply", str(world.path)], cwd=REPO, stdin=user, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1", **world.sandbox.env})
     os.close(user)
     try:
@@ -95,5 +95,7 @@ def test_a_field_applied_while_the_user_reads_the_plan_stops_the_apply_with_noth
     assert process.returncode == 1, said
     assert f"{IMAGE_FIELD} (field manager gitops, by server-side apply) changed since the plan" in said, said
     assert "saxctl forced nothing" in said and "Traceback" not in said
+    forced = [line for line in said.splitlines() if "force=true" in line and "dryRun" not in line]
+    assert forced == [], "no apply was sent with force (the plan's dry-runs aside)"
     assert http_server(apps, world) == (2, THEIRS)
 

@@ -81,7 +81,12 @@ def test_kubectl_scale_out_of_band_is_drift_the_plan_shows_and_apply_repairs(wor
     assert changed_lines(drifted) == [f"~ kubernetes.deployment.{world.namespace}/sax-admin-server update"]
     assert "spec.replicas: 3 → 1" in drifted.out
     assert "changed out of band by kubectl (scale subresource): saxctl sets it back" in drifted.out
-    world.apply()
+    repaired = world.apply()
+    forced = [path for verb, path in kube_requests(repaired) if verb == "PATCH" and "force=true" in path
+              and "dryRun" not in path]
+    # Server-side apply counts kubectl's field as a conflict: forced once, pinned to the version whose only
+    # conflict is the drift the plan showed.
+    assert len(forced) == 1 and "/deployments/sax-admin-server?" in forced[0], forced
     assert apps.read_namespaced_deployment("sax-admin-server", world.namespace).spec.replicas == 1
     assert world.saxctl("plan", "--detailed-exitcode").code == 0
 
