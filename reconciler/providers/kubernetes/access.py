@@ -37,7 +37,8 @@ def from_cluster(cluster: str, endpoint: str, ca_certificate: str) -> Endpoint:
 
 
 def _google_token(cluster: str):
-    """The bearer token of Google credentials (refreshed when it expires); the sandbox's when it runs the clusters."""
+    """The bearer token of Google credentials (refreshed when it expires): the sandbox's token when the sandbox runs
+    the clusters and exports one, else Application Default Credentials, as on GKE."""
     from reconciler.providers.endpoints import SANDBOX_TOKEN, default_credentials, sandbox_credentials
 
     sandbox = os.environ.get(GKE_ENDPOINT) and os.environ.get(SANDBOX_TOKEN)
