@@ -253,10 +253,16 @@ class _Walk:
 
 
 def _prerequisites(changes: Sequence[Change]) -> dict[Address, set[Address]]:
-    """Creates, updates and replaces wait for their parents' changes; deletes wait for their children's deletes."""
+    """Creates, updates and replaces wait for their parents' changes; deletes wait for their children's deletes.
+    Creates and replaces also wait for the pruned deletes inside the same object: what those free (a name, TPU
+    chips a deleted server held) is there for them."""
     in_plan = {change.address: change for change in changes}
     waits_on: dict[Address, set[Address]] = {address: set() for address in in_plan}
+    pruned = [change for change in changes if change.pruned and change.desired is not None]
     for change in changes:
+        if change.action in (Action.CREATE, Action.REPLACE) and change.desired is not None:
+            inside = change.desired.inside
+            waits_on[change.address] |= {p.address for p in pruned if inside is not None and p.desired.inside == inside}
         parents = parents_of(change.desired) if change.desired is not None else ()
         for parent in parents:
             if parent not in in_plan:

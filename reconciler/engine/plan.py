@@ -350,7 +350,9 @@ def stale_objects(plan: Plan, fresh: Plan, *, ignore: Sequence[str] = ()) -> lis
         then = plan.fingerprints.get(address, ABSENT)
         now = fresh.fingerprints.get(address, ABSENT)
         if now != then:
-            moved.append(f"{address}: {_describe(then)} → {_describe(now)}")
+            change = fresh.change_at(address)
+            why = f" (now: {change.reason})" if change is not None and change.action is not Action.NOOP else ""
+            moved.append(f"{address}: {_describe(then)} → {_describe(now)}{why}")
     return moved
 
 
