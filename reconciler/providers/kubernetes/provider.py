@@ -19,7 +19,9 @@ from reconciler.engine.diffing import show_value
 from reconciler.engine.provider import Owned, Problem, Progress, Provider
 from reconciler.engine.resource import Action, Change, FieldChange, Hazard, Observed, Resource
 from reconciler.errors import ConflictError, RemoteError
+from reconciler.providers.gke import addresses as gke_at
 from reconciler.providers.kubernetes import access, compare, ownership, rollout
+from reconciler.providers.kubernetes import addresses as kube_at
 from reconciler.providers.kubernetes.options import KubeOptions
 from reconciler.providers.kubernetes.addresses import KINDS as ADDRESS_KINDS_SERVED
 from reconciler.providers.kubernetes.api import FIELD_MANAGER, ApiError, KubeApi
@@ -98,10 +100,16 @@ class KubernetesProvider(Provider):
         facts["force"], facts["taken"] = True, found
         return api.apply(path, manifest, what, dry_run=True, force=True)
 
-    def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
-        """The members of the ApplySets read in this plan: one LIST per group-kind a parent lists, by its id."""
+    def owned(self, spec_name: str, kinds: frozenset[str], known: Mapping[Address, Observed]) -> Sequence[Owned]:
+        """The members of the ApplySets read in this plan: one LIST per group-kind a parent lists, by its id; and in
+        a cluster of the spec where the plan read none (its `identity:` section removed), this spec's ApplySet
+        records, found by one LIST of ConfigMaps in every namespace, with their members."""
         with self._lock:
             parents = [(resource, live) for resource, live in self._parents.values() if live is not None]
+            read_in = {resource.params["cluster"] for resource, _ in self._parents.values()}
+        found_parents = [found for cluster in _clusters(known) if cluster.name not in read_in
+                         for found in self._applysets(cluster, spec_name)]
+        parents += found_parents
         listings = []
         for resource, live in parents:
             meta = live["metadata"]
@@ -112,15 +120,38 @@ class KubernetesProvider(Provider):
                 if set_id and kind is not None and ADDRESS_KINDS.get(kind.kind) in kinds:
                     listings.append((resource, kind, meta["namespace"], set_id))
 
+        going = {parent.address for parent, _ in found_parents}  # records that go too: their members first
+
         def listing(item) -> list[Owned]:
             parent, kind, namespace, set_id = item
             api = self._api(parent.params)
             found = api.list(kind.collection(namespace), f"{kind.plural} of ApplySet {parent.name}",
                              f"{ownership.PART_OF}={set_id}")
-            return [_owned(parent, kind, live) for live in found
+            inside = parent.address if parent.address in going else parent.inside
+            return [_owned(parent, kind, live, inside) for live in found
                     if ownership.owner((live.get("metadata") or {}).get("labels")) == spec_name]
 
-        return [owned for found in run_each(listings, listing, "kube-owned") for owned in found]
+        members = [owned for found in run_each(listings, listing, "kube-owned") for owned in found]
+        if ADDRESS_KINDS["ConfigMap"] not in kinds:
+            return members
+        return members + [_owned(parent, BY_GROUP_KIND["ConfigMap"], live, parent.inside)
+                          for parent, live in found_parents]
+
+    def _applysets(self, cluster: Resource, spec_name: str) -> list[tuple[Resource, dict]]:
+        """This spec's ApplySet records in the cluster, each with a resource to reach it (a parent of members)."""
+        api = self._api(cluster.params)
+        listed = api.list(BY_GROUP_KIND["ConfigMap"].prefix + "/configmaps",
+                          f"ApplySet records of spec {spec_name} in cluster {cluster.name}",
+                          f"{ownership.SPEC_LABEL}={spec_name},{ownership.APPLYSET_ID}")
+        found = []
+        for live in listed:
+            meta = live["metadata"]
+            if ownership.owner(meta.get("labels")) != spec_name:
+                continue
+            address = kube_at.applyset(meta["namespace"], meta["name"])
+            found.append((Resource(address, address.kind, address.name, {}, inside=cluster.address,
+                                   params=cluster.params), live))
+        return found
 
     def preflight(self, changes: Sequence[Change]) -> Sequence[Problem]:
         """Conflicts and refusals the plan's dry-runs met; a dry-run of each create in a cluster this plan read; a
@@ -241,13 +272,21 @@ def _outputs(live: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in outputs.items() if value is not None}
 
 
-def _owned(parent: Resource, kind, live: Mapping[str, Any]) -> Owned:
+def _clusters(known: Mapping[Address, Observed]) -> list[Resource]:
+    """The spec's clusters the plan found, as what a client needs to reach each (its endpoint once created)."""
+    return [Resource(address, address.kind, address.name, {},
+                     params={"cluster": address.name, "endpoint": live.outputs["endpoint"],
+                             "ca_certificate": live.outputs.get("ca_certificate", "")})
+            for address, live in known.items() if address.kind == gke_at.CLUSTER and "endpoint" in live.outputs]
+
+
+def _owned(parent: Resource, kind, live: Mapping[str, Any], inside: Address | None) -> Owned:
     """A member of an ApplySet as a resource the engine can delete: enough of a manifest to name it."""
     meta = live["metadata"]
     manifest = {"apiVersion": kind.api_version, "kind": kind.kind,
                 "metadata": {"name": meta["name"], "namespace": meta["namespace"]}}
     address = address_of(manifest)
-    resource = Resource(address, address.kind, address.name, {}, inside=parent.inside,
+    resource = Resource(address, address.kind, address.name, {}, inside=inside,
                         params={**parent.params, "manifest": manifest, "workload": False, "pool": None},
                         remote_id=remote_id(kind.kind, meta["namespace"], meta["name"], parent.params["cluster"]))
     return Owned(resource, _observed(resource, live, flatten(live, managed_by(live, FIELD_MANAGER)), {}))
