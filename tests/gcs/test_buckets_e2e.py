@@ -28,7 +28,13 @@ def test_lifecycle_create_no_change_drift_fix_destroy(sandbox, spec, names, gcs)
     assert "No changes." in quiet.out
     calls = [(r["method"], r["path"]) for r in sandbox.requests()]
     assert sorted(calls) == sorted([("GET", f"/storage/v1/b/{names['admin']}"), ("GET", f"/storage/v1/b/{names['data']}"),
-                                    ("GET", "/storage/v1/b")]), "one read per bucket, one list for what left the spec"
+                                    ("GET", "/storage/v1/b"),  # buckets that left the spec
+                                    ("GET", f"/storage/v1/b/{names['admin']}/o"),  # checkpoints that left it
+                                    ("GET", f"/storage/v1/b/{names['data']}/o"),
+                                    ("GET", f"/download/storage/v1/b/{names['admin']}/o/saxctl%2Fiam-members.json"),
+                                    ("GET", f"/storage/v1/b/{names['admin']}")]), \
+        "one read per bucket; one list per kind of what may have left the spec; the record of IAM members saxctl " \
+        "added (and the bucket read google-cloud-storage makes after that download)"
 
     data.labels = {**data.labels, "team": "changed-by-hand", "owner": "someone-else"}
     data.patch()
