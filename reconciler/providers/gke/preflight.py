@@ -15,7 +15,7 @@ from reconciler.engine.address import Address
 from reconciler.engine.provider import Problem
 from reconciler.engine.resource import Action, Change, Observed
 from reconciler.providers.gke import addresses
-from reconciler.providers.gke.diffs import PROVISIONING, STOPPING, changed_paths
+from reconciler.providers.gke.diffs import ERROR, changed_paths
 from reconciler.providers.gke.resources import is_zonal, region_of
 from reconciler.providers.google_errors import remote_call
 from reconciler.spec import tpu
@@ -141,9 +141,9 @@ def quota_claims(change: Change) -> frozenset[str]:
 
 
 def _held_chips(observed: Observed) -> int:
-    """The v5e chips a live pool counts in its region's quota usage: its instance groups' size; while GKE creates
-    or deletes it (its size not read), the size it was created with, as its instance groups are made first and go
-    last; none for a pool whose create failed."""
+    """The v5e chips a live pool counts in its region's quota usage: its instance groups' size; when that was not
+    read (GKE still creating or deleting it: its groups are made first and go last; a pool found for pruning), the
+    size it was created with; none for a pool whose create failed."""
     machine = tpu.TPU_MACHINES.get(observed.fields.get("machineType"))
     if machine is None or machine.generation != "v5e":
         return 0
@@ -151,8 +151,8 @@ def _held_chips(observed: Observed) -> int:
     if isinstance(nodes, list):  # one size per zone
         nodes = sum(nodes)
     if not isinstance(nodes, int):
-        status = observed.facts.get("status")
-        nodes = (observed.facts.get("initial_node_count") or 0) if status in (PROVISIONING, STOPPING) else 0
+        failed = observed.facts.get("status") == ERROR
+        nodes = 0 if failed else observed.facts.get("initial_node_count") or 0
     return nodes * machine.chips_per_node
 
 
