@@ -1,6 +1,6 @@
 """GKE's node pools as Compute sees them, through the real clients: each pool a managed instance group per zone whose
-targetSize follows setSize, TPU chips of pools created or being created in the region's quota usage, and a pool moved to another
-machine type in place. The instance group replies are checked against compute.v1's discovery document."""
+targetSize follows setSize, TPU chips of pools made or being made in the region's quota usage, and a pool moved to
+another machine type in place. The instance group replies are checked against compute.v1's discovery document."""
 
 import time
 
