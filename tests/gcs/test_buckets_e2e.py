@@ -28,7 +28,13 @@ def test_lifecycle_create_no_change_drift_fix_destroy(sandbox, spec, names, gcs)
     assert "No changes." in quiet.out
     calls = [(r["method"], r["path"]) for r in sandbox.requests()]
     assert sorted(calls) == sorted([("GET", f"/storage/v1/b/{names['admin']}"), ("GET", f"/storage/v1/b/{names['data']}"),
-                                    ("GET", "/storage/v1/b")]), "one read per bucket, one list for what left the spec"
+                                    ("GET", "/storage/v1/b"),  # buckets that left the spec
+                                    ("GET", f"/storage/v1/b/{names['admin']}/o"),  # checkpoints that left it
+                                    ("GET", f"/storage/v1/b/{names['data']}/o"),
+                                    ("GET", f"/download/storage/v1/b/{names['admin']}/o/saxctl%2Fiam-members.json"),
+                                    ("GET", f"/storage/v1/b/{names['admin']}")]), \
+        "one read per bucket; one list per kind of what may have left the spec; the record of IAM members saxctl " \
+        "added (and the bucket read google-cloud-storage makes after that download)"
 
     data.labels = {**data.labels, "team": "changed-by-hand", "owner": "someone-else"}
     data.patch()
@@ -67,6 +73,27 @@ def test_destroy_removes_only_buckets_this_spec_owns(sandbox, spec, names, gcs):
     assert f"left alone: gs://{names['data']} has no saxctl mark" in gone.out
     assert gcs.lookup_bucket(names["admin"]) is None
     assert gcs.lookup_bucket(names["data"]) is not None
+
+
+def test_destroy_deletes_a_bucket_that_left_the_spec_with_the_guards_of_a_destroy(sandbox, spec, names, gcs,
+                                                                                   unique_name):
+    assert saxctl("apply", "--auto-approve", str(spec), env=sandbox.env).code == 0
+    gcs.bucket(names["data"]).blob("checkpoints/keep-me").upload_from_string(b"weights")
+    renamed = unique_name("dat")
+    spec.write_text(spec.read_text().replace(names["data"], renamed))  # never applied: the old one is still there
+
+    refused = saxctl("destroy", "--auto-approve", str(spec), env=sandbox.env)
+    assert refused.code == 1, refused.text
+    assert f"- gcs.bucket.{names['data']} delete  # destroy gs://{names['data']} (no longer in the spec)" in refused.out
+    assert (f"gs://{names['data']} holds 1 object(s) saxctl did not write (7 B: checkpoints/keep-me)"
+            in refused.out), "what it holds guards it as any bucket a destroy deletes"
+    assert "rerun with --force-delete-buckets" in refused.err
+    assert gcs.lookup_bucket(names["data"]) is not None and gcs.lookup_bucket(names["admin"]) is not None
+
+    gone = saxctl("destroy", "--auto-approve", "--force-delete-buckets", str(spec), env=sandbox.env)
+    assert gone.code == 0, gone.text
+    assert gcs.lookup_bucket(names["data"]) is None and gcs.lookup_bucket(names["admin"]) is None
+    assert gcs.lookup_bucket(renamed) is None, "nothing is created by a destroy"
 
 
 def test_existing_unowned_bucket_is_a_conflict_and_nothing_is_created(sandbox, spec, names, gcs):

@@ -154,7 +154,7 @@ class BucketProvider(Provider):
             return None
         raise ValueError(f"{change.address}: nothing to apply for {change.action.value}")
 
-    def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
+    def owned(self, spec_name: str, kinds: frozenset[str], known: Mapping[Address, Observed]) -> Sequence[Owned]:
         """The project's buckets that carry this spec's labels (one list call)."""
         if not self._project:
             return ()

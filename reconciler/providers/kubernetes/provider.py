@@ -19,6 +19,7 @@ from reconciler.engine.diffing import show_value
 from reconciler.engine.provider import Owned, Problem, Progress, Provider
 from reconciler.engine.resource import Action, Change, FieldChange, Hazard, Observed, Resource
 from reconciler.errors import ConflictError, RemoteError
+from reconciler.providers.gke import addresses as gke_at
 from reconciler.providers.kubernetes import access, compare, ownership, rollout
 from reconciler.providers.kubernetes.options import KubeOptions
 from reconciler.providers.kubernetes.addresses import KINDS as ADDRESS_KINDS_SERVED
@@ -107,14 +108,17 @@ class KubernetesProvider(Provider):
         # Set out of band by an update (apply sets it back), or taken with --force-conflicts: what applying makes.
         return api.apply(path, manifest, what, dry_run=True, force=True)
 
-    def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
-        """What this spec's ApplySets hold in each cluster this plan read, in every namespace: the records (one LIST
-        of ConfigMaps by the spec's label) and their members (one LIST per group-kind a record lists, by its id).
+    def owned(self, spec_name: str, kinds: frozenset[str], known: Mapping[Address, Observed]) -> Sequence[Owned]:
+        """What this spec's ApplySets hold, in every namespace of each cluster: the records (one LIST of ConfigMaps by
+        the spec's label) and their members (one LIST per group-kind a record lists, by its id). The clusters are
+        those this plan read objects in, and the spec's others the plan found (its `identity:` section removed).
 
         A record in a namespace the spec left is pruned with its members, after them (its members depend on it).
         """
         with self._lock:
             clusters = {self._key(resource.params): resource for resource, _ in self._parents.values()}
+        for cluster in _clusters(known):
+            clusters.setdefault(self._key(cluster.params), cluster)
         records = [record for found in run_each(list(clusters.values()), lambda r: self._records(r, spec_name),
                                                 "kube-records") for record in found]
         listings = []
@@ -310,6 +314,15 @@ def _outputs(live: Mapping[str, Any]) -> dict[str, Any]:
         if ingress:
             outputs["address"] = ingress[0].get("ip") or ingress[0].get("hostname")
     return {key: value for key, value in outputs.items() if value is not None}
+
+
+def _clusters(known: Mapping[Address, Observed]) -> list[Resource]:
+    """The spec's clusters the plan found, each as a record's parent would be (inside the cluster, with what a client
+    needs to reach it: its endpoint once created)."""
+    return [Resource(address, address.kind, address.name, {}, inside=address,
+                     params={"cluster": address.name, "endpoint": live.outputs["endpoint"],
+                             "ca_certificate": live.outputs.get("ca_certificate", "")})
+            for address, live in known.items() if address.kind == gke_at.CLUSTER and "endpoint" in live.outputs]
 
 
 def _owned(parent: Resource, kind, live: Mapping[str, Any], depends_on: tuple[Address, ...] = ()) -> Owned:
