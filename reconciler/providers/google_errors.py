@@ -63,7 +63,9 @@ def _classify(error: BaseException, what: str, busy=None) -> None:
         text = f"{what}: {status or ''} {reason}".replace("  ", " ")
         if busy is not None and busy(error):
             raise RetryableError(text, retry_after=_retry_after(error), until_deadline=True) from None
-        if status in TRANSIENT_STATUS or isinstance(error, api_exceptions.Aborted):
+        # A stale etag: ABORTED over gRPC; over REST a 409 Conflict whose status says ABORTED (409 is also
+        # ALREADY_EXISTS, which is not transient).
+        if status in TRANSIENT_STATUS or isinstance(error, api_exceptions.Aborted) or api_status(error) == "ABORTED":
             raise RetryableError(text, retry_after=_retry_after(error)) from None
         raise RemoteError(text) from None
     if isinstance(error, api_exceptions.RetryError):  # a client's own retries gave up (storage's default retry)
@@ -76,6 +78,15 @@ def _classify(error: BaseException, what: str, busy=None) -> None:
     if isinstance(error, (requests.ConnectionError, requests.Timeout, auth_exceptions.TransportError)):
         raise RetryableError(f"{what}: {_not_answering(error)}",
                              hint=_endpoint_hint(_endpoint_of(error))) from None
+
+
+def api_status(error) -> str | None:
+    """The canonical status of a REST error (FAILED_PRECONDITION, ABORTED...): its HTTP code alone is ambiguous."""
+    response = getattr(error, "response", None)
+    try:
+        return response.json()["error"]["status"]
+    except (AttributeError, ValueError, KeyError, TypeError):
+        return None
 
 
 def known_failure(error: BaseException) -> SaxctlError | None:

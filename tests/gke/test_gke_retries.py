@@ -90,12 +90,13 @@ def test_an_endpoint_that_stops_answering_names_the_api_the_object_and_the_endpo
     assert "Traceback" not in failed.text and "bug in saxctl" not in failed.text
 
 
-class _ExpiredGrant(BaseHTTPRequestHandler):
-    """An OAuth 2.0 token endpoint answering a refresh as Google's does for a revoked or expired refresh token."""
+class _RevokedKey(BaseHTTPRequestHandler):
+    """An OAuth 2.0 token endpoint answering a service account's token request as Google's does for a key that was
+    deleted or disabled."""
 
     def do_POST(self):  # noqa: N802 (the stdlib's name)
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = json.dumps({"error": "invalid_grant", "error_description": "Token has been expired or revoked."})
+        body = json.dumps({"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
         self.send_response(400)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -105,25 +106,34 @@ class _ExpiredGrant(BaseHTTPRequestHandler):
         pass
 
 
-def test_credentials_that_cannot_be_refreshed_say_how_to_log_in_again(tmp_path, unique_name):
-    server = HTTPServer(("127.0.0.1", 0), _ExpiredGrant)
+def _service_account_key(token_uri: str) -> dict:
+    """A service account key file as the IAM console downloads it, its token_uri pointing at `token_uri`."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    return {"type": "service_account", "project_id": "saxctl-test", "private_key_id": "0123abcd",
+            "private_key": pem, "client_email": "deploy@saxctl-test.iam.gserviceaccount.com",
+            "client_id": "1234567890", "token_uri": token_uri}
+
+
+def test_credentials_that_cannot_be_refreshed_say_how_to_get_new_ones(tmp_path, unique_name):
+    server = HTTPServer(("127.0.0.1", 0), _RevokedKey)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        key = tmp_path / "adc.json"
-        key.write_text(json.dumps({"type": "authorized_user", "client_id": "c.apps.googleusercontent.com",
-                                   "client_secret": "not-a-secret", "refresh_token": "expired",
-                                   "token_uri": f"http://127.0.0.1:{server.server_port}/token"}))
+        key = tmp_path / "key.json"
+        key.write_text(json.dumps(_service_account_key(f"http://127.0.0.1:{server.server_port}/token")))
         spec = buckets_spec(tmp_path, "creds", unique_name("a"), unique_name("d"))
         no_sandbox = {variable: "" for variable in ("STORAGE_EMULATOR_HOST", "SAXCTL_GKE_ENDPOINT",
                                                    "SAXCTL_COMPUTE_ENDPOINT", "SAXCTL_IAM_ENDPOINT",
                                                    "SAXCTL_RESOURCEMANAGER_ENDPOINT", "SAXCTL_SANDBOX_TOKEN")}
         failed = saxctl("plan", str(spec), env={**no_sandbox, "GOOGLE_APPLICATION_CREDENTIALS": str(key),
-                                                 "GOOGLE_CLOUD_PROJECT": "saxctl-test"})
+                                                 "SAXCTL_RETRY_DEADLINE": "5"})
     finally:
         server.shutdown()
     assert failed.code == 1, failed.text
-    assert ("the Google credentials could not be refreshed: invalid_grant: Token has been expired or revoked."
-            in failed.err)
+    assert "the Google credentials could not be refreshed: invalid_grant: Invalid JWT Signature." in failed.err
     assert "gcloud auth application-default login" in failed.err
     assert "Traceback" not in failed.text and "bug in saxctl" not in failed.text
-    assert "expired" not in failed.text.replace("expired or revoked", ""), "the refresh token never reaches output"
+    assert "PRIVATE KEY" not in failed.text, "the key never reaches output"

@@ -115,3 +115,20 @@ def test_a_permanent_error_is_not_retried():
     with pytest.raises(RemoteError):
         idempotent("compute.regions.get", "projects/p/regions/r", denied, FAST)
     assert len(calls) == 1
+
+
+def rest_error(code: int, status: str) -> api_exceptions.GoogleAPICallError:
+    """An error as google-api-core makes it from a REST reply (container v1 over HTTP)."""
+    response = requests.Response()
+    response.status_code = code
+    response._content = f'{{"error": {{"code": {code}, "message": "m", "status": "{status}"}}}}'.encode()
+    response.request = requests.Request("POST", "http://127.0.0.1:1/v1/x").prepare()
+    return api_exceptions.from_http_response(response)
+
+
+def test_a_stale_etag_over_rest_is_retried_and_an_object_that_exists_is_not():
+    for error, retried in ((rest_error(409, "ABORTED"), True), (rest_error(409, "ALREADY_EXISTS"), False)):
+        with pytest.raises(RemoteError) as caught:
+            with remote_call("container.projects.locations.clusters.update", "projects/p/locations/z/clusters/c"):
+                raise error
+        assert isinstance(caught.value, RetryableError) is retried

@@ -15,10 +15,9 @@ from reconciler.errors import ConflictError, RemoteError
 from reconciler.providers.gke import addresses
 from reconciler.providers.gke.diffs import ERROR, PROVISIONING, STOPPING, changed_paths, compare
 from reconciler.providers.gke.kind import ObjectKind
-from reconciler.providers.gke.operations import (
-    TIMEOUT, ClusterAt, Where, api_status, unless_exists, unless_gone,
-)
+from reconciler.providers.gke.operations import TIMEOUT, ClusterAt, Where, unless_exists, unless_gone
 from reconciler.providers.gke.resources import DEFAULT_POOL, cluster_name, region_of
+from reconciler.providers.google_errors import api_status
 from reconciler.providers.google_retry import idempotent
 from reconciler.providers.ownership import SPEC_LABEL, owner
 

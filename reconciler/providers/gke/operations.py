@@ -14,7 +14,7 @@ from typing import Callable
 
 from reconciler.engine.provider import Progress
 from reconciler.errors import RemoteError, RetryableError
-from reconciler.providers.google_errors import remote_call
+from reconciler.providers.google_errors import api_status, remote_call
 from reconciler.providers.google_retry import idempotent
 
 TIMEOUT = 30  # seconds per HTTP request
@@ -55,15 +55,6 @@ class Where:
     zone: str
     region: str
     machine_type: str
-
-
-def api_status(error) -> str | None:
-    """The canonical status of a REST error (FAILED_PRECONDITION, ABORTED...): its HTTP code alone is ambiguous."""
-    response = getattr(error, "response", None)
-    try:
-        return response.json()["error"]["status"]
-    except (AttributeError, ValueError, KeyError, TypeError):
-        return None
 
 
 def is_busy(error) -> bool:
