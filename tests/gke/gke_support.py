@@ -102,6 +102,15 @@ class Watched:
         for reader in self._readers:
             reader.start()
 
+    def __enter__(self) -> "Watched":
+        return self
+
+    def __exit__(self, *raised) -> None:
+        """A test that failed midway leaves no saxctl running behind it."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
     @staticmethod
     def _read(stream, lines: list[str]) -> None:
         for line in stream:

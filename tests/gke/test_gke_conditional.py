@@ -82,13 +82,13 @@ def test_a_live_apply_whose_write_meets_a_stale_etag_stops_only_when_the_change_
         holding = set_channel(world, "STABLE")
     operation_latency(UPDATE_CLUSTER=0.2)  # saxctl's own update, once it may run
     world.reset_logs()
-    running = Watched(saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env))
-    deadline = time.monotonic() + 120
-    while not _refused_as_busy(world):  # saxctl planned and tried its write: refused while `holding` runs
-        assert time.monotonic() < deadline and running.process.poll() is None, "saxctl never tried its update"
-        time.sleep(0.05)
-    release(sandbox, world, holding)
-    code, out, err = running.finish(timeout=120)
+    with Watched(saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)) as running:
+        deadline = time.monotonic() + 120
+        while not _refused_as_busy(world):  # saxctl planned and tried its write: refused while `holding` runs
+            assert time.monotonic() < deadline and running.process.poll() is None, "saxctl never tried its update"
+            time.sleep(0.05)
+        release(sandbox, world, holding)
+        code, out, err = running.finish(timeout=120)
     updates = [(call["status"], call["fault"]) for call in world.calls() if call["method_id"].endswith("clusters.update")]
     assert (409, None) in updates, f"the write with the etag read before the other change was refused: {updates}"
     live = world.cluster("saxml")

@@ -134,10 +134,10 @@ def test_a_run_killed_during_cluster_creation_is_resumed_on_the_same_operation(s
     admin = f"{world.project}-sax-admin"
     lock_id = json.loads(gcs_client.bucket(admin).blob("saxctl/lock.json").download_as_bytes())["id"]
     assert saxctl("force-unlock", lock_id, str(spec), env=sandbox.env).code == 0
-    resumed = Watched(saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env))
-    resumed.wait_for(f"resuming: {creating.name} (CREATE_CLUSTER) is already under way")
-    release(sandbox, world, creating)
-    code, out, err = resumed.finish(timeout=240)
+    with Watched(saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)) as resumed:
+        resumed.wait_for(f"resuming: {creating.name} (CREATE_CLUSTER) is already under way")
+        release(sandbox, world, creating)
+        code, out, err = resumed.finish(timeout=240)
     assert code == 0, out + err
     assert "cluster saxml is still being created by an earlier run: apply waits for that operation" in out
     assert len(world.handled("clusters.create")) == 1, "exactly one create call in the request log"
@@ -268,24 +268,24 @@ def test_ctrl_c_twice_during_a_create_names_its_operation_and_the_next_apply_res
                                                                                         operation_latency):
     spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project)
     operation_latency(CREATE_CLUSTER=HELD)
-    running = Watched(saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env))
-    deadline = time.monotonic() + 60
-    while not world.handled("clusters.create") or not world.handled("operations.get"):
-        assert time.monotonic() < deadline and running.process.poll() is None, "the apply never waited on its create"
-        time.sleep(0.1)
-    running.process.send_signal(signal.SIGINT)
-    running.wait_for("Interrupted: no new change will start")  # the first Ctrl-C is taken: now the second
-    running.process.send_signal(signal.SIGINT)
-    code, out, err = running.finish(timeout=30)
+    with Watched(saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)) as running:
+        deadline = time.monotonic() + 60
+        while not world.handled("clusters.create") or not world.handled("operations.get"):
+            assert time.monotonic() < deadline and running.process.poll() is None, "it never waited on its create"
+            time.sleep(0.1)
+        running.process.send_signal(signal.SIGINT)
+        running.wait_for("Interrupted: no new change will start")  # the first Ctrl-C is taken: now the second
+        running.process.send_signal(signal.SIGINT)
+        code, out, err = running.finish(timeout=30)
     assert code == 130, out + err
     (creating,) = world.operations("CREATE_CLUSTER")
     assert f"gke.cluster.saxml: creating — {creating.name} (CREATE_CLUSTER) runs remotely" in err
     assert creating.status.name != "DONE", "it goes on without saxctl"
 
-    resumed = Watched(saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env))  # the lock was freed
-    resumed.wait_for(f"resuming: {creating.name} (CREATE_CLUSTER) is already under way")
-    release(sandbox, world, creating)
-    code, out, err = resumed.finish(timeout=240)
+    with Watched(saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)) as resumed:  # lock freed
+        resumed.wait_for(f"resuming: {creating.name} (CREATE_CLUSTER) is already under way")
+        release(sandbox, world, creating)
+        code, out, err = resumed.finish(timeout=240)
     assert code == 0, out + err
     assert len(world.handled("clusters.create")) == 1
     no_changes(spec, sandbox)

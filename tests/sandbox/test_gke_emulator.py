@@ -63,16 +63,19 @@ def test_create_runs_an_operation_to_a_running_cluster_with_what_gke_fills_in(gk
 
 
 def test_a_second_operation_on_a_cluster_is_refused_while_one_runs(gke, parent, sandbox):
-    sandbox.control("POST", "gke", "operation-latency", {"CREATE_NODE_POOL": 30})
+    wait(gke, parent, gke.create_cluster(parent=parent, cluster=cluster(), timeout=10))
+    before = sandbox.control("GET", "gke", "operation-latency")
+    sandbox.control("POST", "gke", "operation-latency", {"CREATE_NODE_POOL": 600})  # runs until released below
     try:
-        wait(gke, parent, gke.create_cluster(parent=parent, cluster=cluster(), timeout=10))
         running = gke.create_node_pool(parent=f"{parent}/clusters/saxml",
                                        node_pool=tpu_pool("tpu", "ct5lp-hightpu-4t", "2x2", 1), timeout=10)
-        with pytest.raises(exceptions.BadRequest, match=f"Operation {running.name} is currently creating a node pool"):
-            gke.set_node_pool_size(request={"name": f"{parent}/clusters/saxml/nodePools/cpu", "node_count": 3},
-                                   timeout=10)
     finally:
-        sandbox.control("POST", "gke", "operation-latency", {"CREATE_NODE_POOL": 1.0})
+        sandbox.control("POST", "gke", "operation-latency", before)
+    with pytest.raises(exceptions.BadRequest, match=f"Operation {running.name} is currently creating a node pool"):
+        gke.set_node_pool_size(request={"name": f"{parent}/clusters/saxml/nodePools/cpu", "node_count": 3}, timeout=10)
+    sandbox.control("POST", "gke", "operation-finish", {"name": f"{parent}/operations/{running.name}"})
+    wait(gke, parent, gke.set_node_pool_size(request={"name": f"{parent}/clusters/saxml/nodePools/cpu",
+                                                      "node_count": 3}, timeout=10))
 
 
 def test_a_create_whose_reply_is_lost_happened_all_the_same(gke, parent, sandbox):
