@@ -210,6 +210,30 @@ def test_a_new_slice_shape_is_a_replacement_refused_until_allowed_by_name(sandbo
     no_changes(spec, sandbox)
 
 
+def test_a_slice_moved_to_another_zone_alone_is_a_replacement_refused_until_allowed_by_name(sandbox, world,
+                                                                                             tmp_path):
+    """A regional cluster in us-east5 (v5e in each of its zones): only the pool's zone changes."""
+    east = lambda text: text.replace("region: us-central1", "region: us-east5").replace(  # noqa: E731
+        "location: us-central1-a ", "location: us-east5       ").replace("nodes: 1}", "nodes: 1, zone: us-east5-a}")
+    spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project, edit=east)
+    applied(spec, sandbox)
+    spec.write_text(spec.read_text().replace("zone: us-east5-a}", "zone: us-east5-b}"))
+    world.reset_logs()
+    refused = saxctl("plan", "--detailed-exitcode", str(spec), env=sandbox.env)
+    assert refused.code == 1, refused.text
+    changed = [line.strip() for line in refused.out.splitlines() if line.startswith(("  ~", "  +", "  -"))]
+    assert changed == ['-/+ gke.node_pool.tpu replace  # zone "us-east5-a" → "us-east5-b" cannot change in place: '
+                       "the node pool will be deleted and created again"]
+    assert "rerun with --allow-replace gke.node_pool.tpu to replace it anyway" in refused.out
+    assert world.writes("gke") == []
+
+    applied(spec, sandbox, "--allow-replace", "gke.node_pool.tpu")
+    world.location = "us-east5"
+    pool = world.client.get_node_pool(name=f"{world.parent}/clusters/saxml/nodePools/tpu", timeout=10)
+    assert list(pool.locations) == ["us-east5-b"]
+    no_changes(spec, sandbox)
+
+
 def test_a_slice_that_left_the_spec_is_pruned_only_when_allowed(sandbox, world, tmp_path):
     two = lambda text: text.replace(  # noqa: E731
         "    - {name: tpu, machineType: ct5lp-hightpu-4t, topology: 2x2, nodes: 1}\n",
