@@ -105,3 +105,32 @@ def test_a_live_apply_whose_write_meets_a_stale_etag_stops_only_when_the_change_
         assert "Traceback" not in out + err
         assert live.release_channel.channel.name == "STABLE", "what someone else set stays"
         assert [status for status, _ in updates].count(200) == 0, "no update was carried out"
+
+
+def test_a_resize_that_meets_someone_elses_resize_stops_without_overwriting_it(sandbox, world, tmp_path,
+                                                                             operation_latency):
+    """setSize takes no etag (container v1): the apply checks the pool against the plan before each attempt, also
+    after waiting out the operation that held the cluster, which here resized the same pool."""
+    spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project)
+    applied(spec, sandbox)
+    pool = f"{world.parent}/clusters/saxml/nodePools/tpu"
+    world.wait(world.client.set_node_pool_size(request={"name": pool, "node_count": 0}, timeout=10))
+    operation_latency(SET_NODE_POOL_SIZE=HELD)
+    holding = world.client.set_node_pool_size(request={"name": pool, "node_count": 2}, timeout=10)
+    operation_latency(SET_NODE_POOL_SIZE=0.2)
+    world.reset_logs()
+    with Watched(saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)) as running:
+        deadline = time.monotonic() + 120
+        while not any(call["method_id"].endswith("nodePools.setSize") and call["status"] == 400
+                      for call in world.calls()):  # planned 0 → 1, and refused while `holding` runs
+            assert time.monotonic() < deadline and running.process.poll() is None, "saxctl never tried its resize"
+            time.sleep(0.05)
+        release(sandbox, world, holding)
+        code, out, err = running.finish(timeout=120)
+    assert code == 1, out + err
+    assert "~ gke.node_pool.tpu update  # nodeCount: 0 → 1" in out
+    assert (f"gke.node_pool.tpu: {pool} changed since the plan (nodeCount: 0 → 2): saxctl did not overwrite it"
+            in err)
+    assert [call["status"] for call in world.calls() if call["method_id"].endswith("nodePools.setSize")] == [400]
+    replanned = saxctl("plan", "--detailed-exitcode", str(spec), env=sandbox.env)
+    assert replanned.code == 2 and "nodeCount: 2 → 1" in replanned.out, "the size someone else set stays"

@@ -251,9 +251,12 @@ class Clusters(ObjectKind):
         # Re-read: a cluster the plan saw still being created has its size now.
         if ("cpuNodes.nodeCount" in paths and not pool.autoscaling.enabled
                 and self.cpu_node_count(live) != wanted["nodeCount"]):
-            self._run(at, "container.projects.locations.clusters.nodePools.setSize", resource, progress,
-                      lambda: self._client.set_node_pool_size(request=container_v1.SetNodePoolSizeRequest(
-                          name=pool_path, node_count=wanted["nodeCount"]), timeout=TIMEOUT, retry=None))
+            def resize():  # setSize takes no etag: checked before each attempt, after waiting out another one too
+                self.unmoved(change)
+                return self._client.set_node_pool_size(request=container_v1.SetNodePoolSizeRequest(
+                    name=pool_path, node_count=wanted["nodeCount"]), timeout=TIMEOUT, retry=None)
+
+            self._run(at, "container.projects.locations.clusters.nodePools.setSize", resource, progress, resize)
 
     def delete(self, path: str, progress: Progress) -> None:
         at = ClusterAt.of(path)

@@ -164,11 +164,14 @@ class NodePools(ObjectKind):
         if ("nodeCount" in paths and not live.autoscaling.enabled
                 and self.node_count(live) != resource.fields["nodeCount"]):
             progress.update(f"resizing {resource.remote_id} to {resource.fields['nodeCount']} node(s)")
-            self._operations.run(
-                "container.projects.locations.clusters.nodePools.setSize", resource.remote_id,
-                lambda: self._client.set_node_pool_size(request=container_v1.SetNodePoolSizeRequest(
-                    name=resource.remote_id, node_count=resource.fields["nodeCount"]), timeout=TIMEOUT, retry=None),
-                at, progress, resource.address, where)
+
+            def resize():  # setSize takes no etag: checked before each attempt, after waiting out another one too
+                self.unmoved(change)
+                return self._client.set_node_pool_size(request=container_v1.SetNodePoolSizeRequest(
+                    name=resource.remote_id, node_count=resource.fields["nodeCount"]), timeout=TIMEOUT, retry=None)
+
+            self._operations.run("container.projects.locations.clusters.nodePools.setSize", resource.remote_id,
+                                 resize, at, progress, resource.address, where)
             live = self.unmoved(change)
         if "resourceLabels" in paths:
             # Labels saxctl does not set stay; node_version and image_type as they are (the API requires both).
