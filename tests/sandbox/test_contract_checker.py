@@ -2,6 +2,7 @@
 contract test that passes through it proves nothing."""
 
 import pytest
+import requests
 from contract import Discovery
 
 from reconciler.sandbox.base.api_errors import ApiError, ErrorFormat
@@ -56,3 +57,21 @@ def test_the_emulators_error_bodies_pass_the_checker_of_their_format(fmt, code):
     assert Discovery.check_error("any.method", body, canonical_status=fmt is ErrorFormat.RPC) == []
     if fmt is ErrorFormat.LEGACY:  # storage v1 and compute v1 send no status: the checker must see that it is absent
         assert Discovery.check_error("any.method", body, canonical_status=True) != []
+
+
+@pytest.mark.parametrize("emulator, method, path, body, method_id", [
+    ("gke", "GET", "/v1/projects/p/locations/us-central1-a/clusters/missing", None,
+     "container.projects.locations.clusters.get"),
+    ("resourcemanager", "POST", "/v3/projects/saxctl-contract:setIamPolicy", {"policy": {}, "colour": 1},
+     "cloudresourcemanager.projects.setIamPolicy"),
+    ("compute", "GET", "/compute/v1/projects/p/zones/us-central1-b/machineTypes/ct5lp-hightpu-4t", None,
+     "compute.machineTypes.get"),
+    ("gcs", "GET", "/storage/v1/b/saxctl-no-such-bucket", None, "storage.buckets.get"),
+], ids=lambda value: value if value in ("gke", "resourcemanager", "compute", "gcs") else "")
+def test_each_emulators_error_reply_has_the_shape_its_api_sends(sandbox, emulator, method, path, body, method_id):
+    """Protobuf-served APIs (container, cloudresourcemanager) send error.status; storage and compute v1 do not."""
+    reply = requests.request(method, sandbox.url(emulator) + path, json=body, timeout=10)
+    assert reply.status_code in (400, 404), reply.text
+    canonical = emulator in ("gke", "resourcemanager")
+    assert Discovery.check_error(method_id, reply.json(), canonical_status=canonical) == []
+    assert ("status" in reply.json()["error"]) is canonical
