@@ -247,19 +247,22 @@ class _Scanner:
             url_node = self._urls[url_node.id]
         if not isinstance(url_node, ast.JoinedStr) or verb.upper() not in _VERBS.values():
             return set()
-        parts = []
+        expanded = []
         for part in url_node.values:  # a variable holding an f-string is spelled out, one level deep
             named = self._urls.get(part.value.id) if isinstance(part, ast.FormattedValue) and isinstance(
                 part.value, ast.Name) else None
-            parts.extend(named.values if named is not None else [part])
-        concrete = "".join(part.value if isinstance(part, ast.Constant) else "x1" for part in parts)
-        loose = re.compile("".join(re.escape(part.value) if isinstance(part, ast.Constant) else ".*" for part in parts))
+            expanded.extend(named.values if named is not None else [part])
         candidates = [t for t in self.targets if t.verb == verb.upper()]
-        exact = {t.method_id for t in candidates if re.search(t.pattern.pattern.lstrip("^"), concrete.split("?")[0])}
-        if exact:
-            return exact if len(exact) == 1 else set()
-        loose_hits = {t.method_id for t in candidates if loose.fullmatch(t.sample)}
-        return loose_hits if len(loose_hits) == 1 else set()
+        for parts in (expanded, url_node.values):  # spelled out, then as written: the first that names one method
+            concrete = "".join(part.value if isinstance(part, ast.Constant) else "x1" for part in parts)
+            exact = {t.method_id for t in candidates
+                     if re.search(t.pattern.pattern.lstrip("^"), concrete.split("?")[0])}
+            loose = re.compile("".join(re.escape(part.value) if isinstance(part, ast.Constant) else ".*"
+                                       for part in parts))
+            for hits in (exact, {t.method_id for t in candidates if loose.fullmatch(t.sample)}):
+                if len(hits) == 1:
+                    return hits
+        return set()
 
     def _helper(self, name: str, depth: int) -> frozenset[str]:
         """What a helper ends with: the call whose error a test of it expects (earlier calls only set the scene)."""
