@@ -19,7 +19,6 @@ from pathlib import Path
 
 from bench import fidelity_scan
 from bench.harness import write_results
-from reconciler.sandbox.base.api_errors import ErrorFormat
 from reconciler.sandbox.base.routes import RouteTable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +31,8 @@ HTTP_EMULATORS = {
                         "cloudresourcemanager", "v3"),
     "compute": ("reconciler.sandbox.compute.server", "ComputeServer", "compute", "v1"),
 }
-# The generated (GAPIC) clients saxctl uses over REST: package → service, whose rest_base holds each RPC's verb and URI.
+# The generated (GAPIC) clients saxctl uses over REST: package → services; each one's rest_base holds every RPC's
+# verb and URI.
 REST_CLIENTS = {
     "google.cloud.container_v1": ("ClusterManager",),
     "google.cloud.resourcemanager_v3": ("Projects",),

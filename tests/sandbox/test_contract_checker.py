@@ -34,7 +34,8 @@ def test_an_int64_sent_as_a_json_number_names_the_method_and_the_field(container
         "110; the wire form is a string"]
     machine = {"name": "e2-standard-4", "id": 1234, "guestCpus": 4}
     assert Discovery.load("compute", "v1").check_response("compute.machineTypes.get", machine) == [
-        "compute.machineTypes.get response MachineType.id: uint64 sent as a JSON number 1234; the wire form is a string"]
+        "compute.machineTypes.get response MachineType.id: uint64 sent as a JSON number 1234; the wire form is a "
+        "string"]
 
 
 @pytest.mark.parametrize("body, problem", [

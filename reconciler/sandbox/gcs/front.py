@@ -37,7 +37,8 @@ ROUTES = RouteTable((
     route("PATCH", "/storage/v1/b/{bucket}/o/{object_name}", "_change_object", "storage.objects.patch"),
     route("PUT", "/storage/v1/b/{bucket}/o/{object_name}", "_change_object", "storage.objects.update"),
     # Object ACL writes: refused on a bucket with uniform bucket-level access, as GCS does; else fake-gcs-server's.
-    route("POST", "/storage/v1/b/{bucket}/o/{object_name}/acl", "_write_object_acl", "storage.objectAccessControls.insert"),
+    route("POST", "/storage/v1/b/{bucket}/o/{object_name}/acl", "_write_object_acl",
+          "storage.objectAccessControls.insert"),
     route("PUT", "/storage/v1/b/{bucket}/o/{object_name}/acl/{entity}", "_write_object_acl",
           "storage.objectAccessControls.update"),
     route("PATCH", "/storage/v1/b/{bucket}/o/{object_name}/acl/{entity}", "_write_object_acl",
