@@ -160,8 +160,9 @@ def correct_drift(workspace: Workspace, approvals: Approvals, ui: Ui, *, correct
         decision = classify(plan, rules, approvals, stopped=record.stopped(fight_limit))
         result = None
         if decision.to_apply:
-            safe = replace(plan, changes=tuple(c for c in plan.changes if c.address in decision.to_apply),
-                           conflicts=(), blocked=(), problems=())
+            # What is not corrected stays in the plan as a no-op: its outputs still flow to what is corrected.
+            safe = replace(plan, changes=tuple(c if c.address in decision.to_apply else replace(c, action=Action.NOOP)
+                                               for c in plan.changes), conflicts=(), blocked=(), problems=())
             result, _ = _execute(workspace, safe, lock, locked, ui, parallelism)
             decision = uncorrected(decision, result)
         summary = {outcome: decision.count(outcome) for outcome in (CORRECTED, LEFT, IGNORED)}

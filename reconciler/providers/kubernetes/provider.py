@@ -259,11 +259,11 @@ def _observed(resource: Resource, live: Mapping[str, Any], fields: dict[str, Any
 def _other_managers(live: Mapping[str, Any]) -> list[dict[str, str]]:
     """Who else wrote the object and when (its managedFields), oldest first: who changed it, as the API says."""
     entries = [{"manager": entry.get("manager", ""), "operation": entry.get("operation", ""),
-                "time": entry.get("time", ""), **({"subresource": entry["subresource"]} if entry.get("subresource")
+                "time": entry.get("time"), **({"subresource": entry["subresource"]} if entry.get("subresource")
                                                    else {})}
                for entry in (live.get("metadata") or {}).get("managedFields") or ()
                if entry.get("manager") != FIELD_MANAGER]
-    return sorted(entries, key=lambda entry: entry["time"])
+    return sorted(entries, key=lambda entry: entry["time"] or "")  # a scale subresource write may carry no time
 
 
 def _outputs(live: Mapping[str, Any]) -> dict[str, Any]:
