@@ -9,7 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from cli_runner import buckets_spec, saxctl, saxctl_background, wait_for_lock
+from cli_runner import buckets_spec, drift_report, saxctl, saxctl_background, wait_for_lock
 
 RECORD = "saxctl/drift.json"
 
@@ -36,7 +36,7 @@ def test_label_drift_reported_then_corrected_recorded_and_measured(sandbox, appl
     relabel(gcs, names["data"], "by-hand")
     reported = saxctl("drift", "--json", str(applied), env=sandbox.env)
     assert reported.code == 2, reported.text
-    document = json.loads(reported.out)
+    document = drift_report(reported)
     assert document["summary"] == {"drifted": 1, "corrected": 0, "reported": 1, "left": 0, "ignored": 0}
     [entry] = document["drifts"]
     assert (entry["address"], entry["field"], entry["desired"], entry["live"], entry["outcome"]) == (
@@ -72,7 +72,7 @@ def test_ignore_rules_are_obeyed_by_report_and_correction(sandbox, applied, name
     relabel(gcs, names["data"], "autoscaler-owned")
     ignored = saxctl("drift", "--correct", "--json", str(applied), env=sandbox.env)
     assert ignored.code == 0, ignored.text
-    [entry] = json.loads(ignored.out)["drifts"]
+    [entry] = drift_report(ignored)["drifts"]
     assert (entry["field"], entry["outcome"]) == ("labels.team", "ignored")
     assert gcs.get_bucket(names["data"]).labels["team"] == "autoscaler-owned"
 
@@ -91,7 +91,7 @@ def test_a_field_set_back_on_each_run_is_left_to_the_other_controller(sandbox, a
     relabel(gcs, names["data"], "controller-2")
     stopped = saxctl("drift", "--correct", "--fight-limit", "2", "--json", str(applied), env=sandbox.env)
     assert stopped.code == 2, stopped.text
-    [entry] = json.loads(stopped.out)["drifts"]
+    [entry] = drift_report(stopped)["drifts"]
     assert entry["outcome"] == "left"
     assert entry["why"].startswith("stopped: saxctl set it back on each of the last 2 runs")
     assert gcs.get_bucket(names["data"]).labels["team"] == "controller-2", "no third correction"

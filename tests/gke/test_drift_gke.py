@@ -3,9 +3,7 @@ is reported and left until --allow-replace names it."""
 
 from __future__ import annotations
 
-import json
-
-from cli_runner import saxctl
+from cli_runner import drift_report, saxctl
 from gke_support import SPECS, gcp_half
 
 
@@ -14,7 +12,7 @@ def drift(spec, sandbox, *flags):
 
 
 def entries(run) -> dict[tuple[str, str], dict]:
-    return {(entry["address"], entry["field"]): entry for entry in json.loads(run.out)["drifts"]}
+    return {(entry["address"], entry["field"]): entry for entry in drift_report(run)["drifts"]}
 
 
 def test_cpu_node_count_and_tpu_pool_size_are_detected_and_corrected(sandbox, world, tmp_path):

@@ -4,8 +4,7 @@ manager applied is never forced."""
 
 from __future__ import annotations
 
-import json
-
+from cli_runner import drift_report
 from sax_world import HTTP_IMAGE
 from sax_world import world  # noqa: F401 (a fixture)
 
@@ -13,7 +12,7 @@ STORAGE_ADMIN = "roles/storage.admin"
 
 
 def entries(run) -> dict[tuple[str, str], dict]:
-    return {(entry["address"], entry["field"]): entry for entry in json.loads(run.out)["drifts"]}
+    return {(entry["address"], entry["field"]): entry for entry in drift_report(run)["drifts"]}
 
 
 def policy_members(world, role: str) -> list[str]:
