@@ -452,6 +452,30 @@ def render(spec_path: str) -> None:
     output_console().rich.out(manifests_yaml(load_spec(spec_path), spec_path), highlight=False, end="")
 
 
+@main.group()
+def cron() -> None:
+    """Run `saxctl drift --correct` on a schedule in the spec's own cluster."""
+
+
+@cron.command("render")
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.option("--image", required=True, metavar="IMAGE", help="The saxctl image (built from the Containerfile).")
+@click.option("--schedule", default="*/10 * * * *", show_default=True, help="The CronJob's schedule (cron syntax).")
+@click.option("--time-zone", default="Etc/UTC", show_default=True, help="The time zone of the schedule.")
+@click.option("--google-service-account", metavar="EMAIL",
+              help="The corrector's Google service account [default: saxctl-drift@PROJECT.iam.gserviceaccount.com].")
+@click.option("--pushgateway", metavar="URL", help="Push-add each run's metrics to this Prometheus Pushgateway.")
+def cron_render(spec_path: str, image: str, schedule: str, time_zone: str, google_service_account: str | None,
+                pushgateway: str | None) -> None:
+    """Print what runs the drift corrector in the cluster, as YAML: a CronJob, its service account (Workload
+    Identity), RBAC limited to what saxctl manages, and the spec in a ConfigMap. No API call."""
+    from reconciler.drift.cron import CronOptions, cron_yaml
+    from reconciler.spec.loader import load_spec
+
+    options = CronOptions(image, schedule, time_zone, google_service_account, pushgateway)
+    output_console().rich.out(cron_yaml(load_spec(spec_path), spec_path, options), highlight=False, end="")
+
+
 @main.command("force-unlock")
 @click.argument("lock_id")
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
