@@ -34,7 +34,8 @@ def run_drift(spec_path: str, *, correct: bool, as_json: bool, approvals, fight_
             ui.reporter.close()
         last_success = _seconds(run.record.last_success)
     except SaxctlError:
-        _write_metrics(metrics_file, pushgateway, workspace.spec.name, ok=False, last_success=None, drifts=())
+        _write_metrics(metrics_file, pushgateway, workspace.spec.name, ok=False,
+                       last_success=_last_success_on_record(workspace), drifts=())
         raise
     drifts = as_reported(run.decision, correct)
     if as_json:
@@ -71,6 +72,17 @@ def check_ignore_rules(workspace) -> None:
                                     f"{', '.join(sorted(known))})"))
     if problems:
         raise SpecError(problems)
+
+
+def _last_success_on_record(workspace) -> float | None:
+    """The last success saxctl/drift.json holds, for a failed run's metrics (a textfile has no push-add to keep it)."""
+    from reconciler.drift.record import RECORD_OBJECT, RecordStore
+
+    try:
+        record = RecordStore(workspace.connection.admin_record(RECORD_OBJECT), workspace.spec.name).load()
+    except SaxctlError:
+        return None
+    return _seconds(record.last_success)
 
 
 def _record_location(workspace) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import textwrap
 import threading
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -20,6 +21,13 @@ def applied(sandbox, tmp_path, names):
     done = saxctl("apply", "--auto-approve", str(spec), env=sandbox.env)
     assert done.code == 0, done.text
     return spec
+
+
+def gauges(text: str) -> dict[str, float]:
+    """name → value of the metrics in Prometheus text format, as a scraper reads them."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {sample.name: sample.value for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
 def relabel(gcs, bucket: str, team: str) -> None:
@@ -97,16 +105,25 @@ def test_a_field_set_back_on_each_run_is_left_to_the_other_controller(sandbox, a
     assert gcs.get_bucket(names["data"]).labels["team"] == "controller-2", "no third correction"
 
 
-def test_a_run_under_a_held_lock_waits_then_fails_naming_the_holder(sandbox, applied, names, gcs):
+def test_a_run_under_a_held_lock_waits_then_fails_naming_the_holder(sandbox, applied, names, gcs, tmp_path):
+    metrics = tmp_path / "drift.prom"
+    assert saxctl("drift", "--correct", str(applied), env=sandbox.env).code == 0
+    record = json.loads(gcs.bucket(names["admin"]).blob(RECORD).download_as_bytes())
     relabel(gcs, names["data"], "by-hand")
     sandbox.inject_fault(method="PATCH", path=f"^/storage/v1/b/{names['data']}$", delay_s=6, count=1)
     holder = saxctl_background("apply", "--auto-approve", str(applied), env=sandbox.env)
     try:
         wait_for_lock(sandbox, names["admin"])
-        refused = saxctl("drift", "--correct", "--lock-timeout", "1", str(applied), env=sandbox.env)
+        refused = saxctl("drift", "--correct", "--lock-timeout", "1", "--metrics-file", str(metrics), str(applied),
+                         env=sandbox.env)
         assert refused.code == 1, refused.text
         assert f"another run holds the lock gs://{names['admin']}/saxctl/lock.json" in refused.err
         assert f"(pid {holder.pid})" in refused.err
+        assert "Traceback" not in refused.err
+        measured = metrics.read_text()
+        assert f'saxctl_drift_errors{{spec="{names["spec"]}"}} 1.0' in measured, "a failed run is measured too"
+        success = datetime.fromisoformat(record["last_success"]).timestamp()
+        assert gauges(measured)["saxctl_drift_last_success_timestamp_seconds"] == success, "the success on record stays"
         waited = saxctl("drift", "--correct", "--lock-timeout", "60", str(applied), env=sandbox.env)
         assert waited.code == 0 and "No drift" in waited.out, waited.text
     finally:
