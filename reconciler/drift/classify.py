@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from reconciler.engine.plan import Approvals, Plan
 from reconciler.engine.resource import Action, Change
+from reconciler.providers.kubernetes.compare import applied
 from reconciler.spec.model import DriftIgnore
 
 CORRECTED, LEFT, IGNORED = "corrected", "left", "ignored"
@@ -99,8 +100,9 @@ def _why_left(change: Change, approvals: Approvals, problems: Mapping[str, str],
               blocked: Mapping[str, str]) -> str | None:
     """Why the corrector may not make this change on its own, or None when it may."""
     facts = change.observed.facts if change.observed is not None else {}
-    if facts.get("conflicts"):
-        holders = ", ".join(sorted({found["manager"] for found in facts["conflicts"]}))
+    held = applied(facts.get("conflicts") or ())  # an update's fields (kubectl scale) are drift, set back
+    if held:
+        holders = ", ".join(sorted({found["manager"] for found in held}))
         return f"held by field manager {holders} (server-side apply); saxctl drift never forces a conflict"
     if change.action is Action.REPLACE and change.address not in approvals.replace:
         return f"needs --allow-replace {change.address}: {change.reason}"
@@ -138,7 +140,7 @@ def changed_by(change: Change) -> dict[str, Any] | None:
 def _who_for(change: Change, path: str) -> dict[str, Any] | None:
     """The Kubernetes field manager that set this field out of band, with its time, when the server said so."""
     facts = change.observed.facts if change.observed is not None else {}
-    taken = {found["manager"] for found in facts.get("taken") or ()}
+    taken = {found["manager"] for found in facts.get("conflicts") or ()}
     for entry in facts.get("managers") or ():
         if entry.get("manager") in taken:
             return dict(entry)

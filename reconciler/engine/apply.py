@@ -12,7 +12,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from reconciler.engine.address import Address
 from reconciler.engine.graph import parents_of
@@ -142,7 +142,7 @@ class _Walk:
         self.outcomes: dict[Address, Outcome] = {}
         self.leaving = threading.Event()
         self.progress: dict[Address, _ChangeProgress] = {}
-        self.waits_on = _prerequisites(changes)
+        self.waits_on = _prerequisites(changes, lambda change: providers.for_kind(change.kind).claims(change))
 
     def run(self, parallelism: int) -> ApplyResult:
         sorter = graphlib.TopologicalSorter(self.waits_on)
@@ -252,8 +252,14 @@ class _Walk:
             self.outputs[change.address] = result.outputs if result is not None else None
 
 
-def _prerequisites(changes: Sequence[Change]) -> dict[Address, set[Address]]:
-    """Creates, updates and replaces wait for their parents' changes; deletes wait for their children's deletes."""
+def _prerequisites(changes: Sequence[Change],
+                   claims: Callable[[Change], frozenset[str]]) -> dict[Address, set[Address]]:
+    """Creates, updates and replaces wait for their parents' changes; deletes wait for their children's deletes.
+
+    A create, update or replace also waits for the deletes that free what it may need: the name space of its kind in
+    its parent (an object that left the spec and one that took its place), and what its provider says both claim (a
+    region's TPU quota). Deletes never wait for anything but deletes, so these edges make no cycle.
+    """
     in_plan = {change.address: change for change in changes}
     waits_on: dict[Address, set[Address]] = {address: set() for address in in_plan}
     for change in changes:
@@ -265,4 +271,15 @@ def _prerequisites(changes: Sequence[Change]) -> dict[Address, set[Address]]:
                 waits_on[parent].add(change.address)
             elif change.action is not Action.DELETE:
                 waits_on[change.address].add(parent)
+    claimed = {change.address: _room(change) | claims(change) for change in changes}
+    deletes = [change.address for change in changes if change.action is Action.DELETE]
+    for change in changes:
+        if change.action is not Action.DELETE:
+            waits_on[change.address].update(freed for freed in deletes if claimed[freed] & claimed[change.address])
     return waits_on
+
+
+def _room(change: Change) -> frozenset[str]:
+    """The name space an object takes: its kind's, in the object it lives in."""
+    inside = change.desired.inside if change.desired is not None else None
+    return frozenset({f"{change.kind} names in {inside or 'the project'}"})

@@ -80,13 +80,28 @@ class Provider:
         """
         raise NotImplementedError
 
-    def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
-        """Every live object of these kinds that carries spec_name's ownership mark (reads only): what may be pruned."""
+    def owned(self, spec_name: str, kinds: frozenset[str], known: Mapping[Address, Observed]) -> Sequence[Owned]:
+        """Every live object of these kinds that carries spec_name's ownership mark (reads only): what may be pruned,
+        and what a destroy deletes. Found whether or not the spec still has a section of this family.
+
+        known: the spec's objects this plan read that exist (a cluster and its endpoint, a bucket): where to look,
+        since nothing is read inside an object that does not exist.
+        """
         return ()
 
     def preflight(self, changes: Sequence[Change]) -> Sequence[Problem]:
-        """Reads that tell, before any write, that these changes would fail (an offer or a quota missing)."""
+        """Reads that tell, before any write, that these changes would fail (an offer or a quota missing).
+
+        changes: the plan's creates, updates, replaces and deletes of these kinds. What a delete frees (a name, a
+        quota) counts as free for what `claims` says needs it: the walk finishes that delete first.
+        """
         return ()
+
+    def claims(self, change: Change) -> frozenset[str]:
+        """The limited things (a region's TPU quota, in the provider's own words) the object of `change` holds or
+        asks for, beyond the name space of its kind in its parent, which every object claims: a delete goes before
+        a create, replace or update of the same plan that claims something it frees."""
+        return frozenset()
 
     def hazard(self, change: Change, going_inside: Sequence[str]) -> Hazard | None:
         """What the delete or replace `change` would destroy (may read, e.g. list a bucket), or None.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from reconciler.engine.address import Address
 from reconciler.engine.provider import Owned, Provider
@@ -73,11 +73,12 @@ class ProviderSet:
             observed.update(result)
         return observed
 
-    def owned(self, spec_name: str) -> list[Owned]:
-        """Every object any provider finds carrying this spec's mark (for pruning)."""
+    def owned(self, spec_name: str, known: Mapping[Address, Observed]) -> list[Owned]:
+        """Every object any provider finds carrying this spec's mark (for pruning and destroy); known: the spec's
+        objects the plan read that exist."""
         found: list[Owned] = []
         for result in self._in_parallel(
-                [(lambda p=provider, k=kinds: p.owned(spec_name, k), "listing what this spec owns")
+                [(lambda p=provider, k=kinds: p.owned(spec_name, k, known), "listing what this spec owns")
                  for provider, kinds in self.each()]):
             found.extend(result)
         return found

@@ -63,7 +63,7 @@ class MemoryProvider(Provider):
         action = Action.REPLACE if any(c.forces_replacement for c in changes) else Action.UPDATE
         return Change(desired.address, desired.kind, action, "differs", changes, desired, observed)
 
-    def owned(self, spec_name, kinds):
+    def owned(self, spec_name, kinds, known):
         self.calls.append(("owned", spec_name))
         return [Owned(Resource(at(name), KIND, name, {}), self._observed(at(name), name))
                 for name, live in sorted(self.world.items()) if live["owner"] == spec_name]

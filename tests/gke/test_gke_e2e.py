@@ -283,3 +283,108 @@ def test_ctrl_c_twice_during_a_create_names_its_operation_and_the_next_apply_res
     assert f"resuming: {creating.name} (CREATE_CLUSTER) is already under way" in resumed.err
     assert len(world.handled("clusters.create")) == 1
     no_changes(spec, sandbox)
+
+
+def four_chip_quota(sandbox, world) -> None:
+    """The region's TPU v5e quota of this test's project: 4 chips, one 2x2 slice."""
+    sandbox.control("POST", "compute", "quotas", {"region": "us-central1", "metric": "TPU_LITE_PODSLICE_V5",
+                                                  "limit": 4, "usage": 0, "project": world.project})
+
+
+def test_a_slice_renamed_under_a_quota_it_fills_is_deleted_before_its_successor_takes_the_chips(sandbox, world,
+                                                                                               tmp_path):
+    spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project)
+    four_chip_quota(sandbox, world)
+    applied(spec, sandbox)
+    spec.write_text(spec.read_text().replace("- {name: tpu,", "- {name: a-tpu,"))  # created first without an order
+
+    blocked = saxctl("apply", "--auto-approve", str(spec), env=sandbox.env)
+    assert blocked.code == 1
+    assert "quota" not in blocked.text, "the chips of the slice it deletes are free for the new one"
+    assert "+ gke.node_pool.a-tpu create" in blocked.out
+    assert "rerun with --allow-delete gke.node_pool.tpu to delete it anyway" in blocked.err
+
+    world.reset_logs()
+    applied(spec, sandbox, "--allow-delete", "gke.node_pool.tpu")
+    writes = [(call["method_id"].rsplit(".", 2)[-2:], call["status"]) for call in world.calls() if not call["read"]]
+    assert writes == [(["nodePools", "delete"], 200), (["nodePools", "create"], 200)], \
+        "the create is sent once the delete is done: never refused for an operation under way"
+    assert [pool.name for pool in world.cluster("saxml").node_pools] == ["default-pool", "a-tpu"]
+    no_changes(spec, sandbox)
+
+
+def test_a_slice_an_interrupted_apply_left_provisioning_is_not_counted_twice_against_the_quota(
+        sandbox, world, tmp_path, operation_latency, gcs_client):
+    spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project)
+    four_chip_quota(sandbox, world)
+    operation_latency(CREATE_NODE_POOL=20)
+    first = saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)
+    deadline = time.monotonic() + 90
+    while not world.handled("nodePools.create"):
+        assert time.monotonic() < deadline and first.poll() is None, "the first apply never created the slice"
+        time.sleep(0.1)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    assert world.client.get_node_pool(name=f"{world.parent}/clusters/saxml/nodePools/tpu",
+                                      timeout=10).status.name == "PROVISIONING"
+    region = sandbox.regions_client().get(project=world.project, region="us-central1", timeout=10)
+    assert [quota.usage for quota in region.quotas if quota.metric == "TPU_LITE_PODSLICE_V5"] == [4.0], \
+        "its machines, being created, count in the quota's usage"
+
+    admin = f"{world.project}-sax-admin"
+    lock_id = json.loads(gcs_client.bucket(admin).blob("saxctl/lock.json").download_as_bytes())["id"]
+    assert saxctl("force-unlock", lock_id, str(spec), env=sandbox.env).code == 0
+    resumed = saxctl("plan", "--detailed-exitcode", str(spec), env=sandbox.env)
+    assert resumed.code == 2, resumed.text
+    assert "node pool tpu is still being created by an earlier run: apply waits for that operation" in resumed.out
+    applied(spec, sandbox)
+    assert len(world.handled("nodePools.create")) == 1
+    no_changes(spec, sandbox)
+
+
+def test_a_removed_cluster_section_prunes_its_cluster_only_when_allowed(sandbox, world, tmp_path):
+    spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project)
+    applied(spec, sandbox)
+    text = spec.read_text()
+    spec.write_text(text[:text.index("cluster:\n")] + text[text.index("buckets:\n"):])
+
+    world.reset_logs()
+    blocked = saxctl("apply", "--auto-approve", str(spec), env=sandbox.env)
+    assert blocked.code == 1, blocked.text
+    assert (f"- gke.cluster.saxml delete  # no longer in the spec: {world.parent}/clusters/saxml will be deleted"
+            in blocked.out)
+    assert "rerun with --allow-delete gke.cluster.saxml to delete it anyway" in blocked.err
+    assert world.writes("gke") == []
+
+    applied(spec, sandbox, "--allow-delete", "gke.cluster.saxml")
+    assert list(world.client.list_clusters(parent=world.parent, timeout=10).clusters) == []
+    no_changes(spec, sandbox)
+
+
+def test_a_removed_identity_section_prunes_its_iam_objects_and_what_it_made_in_the_cluster(sandbox, world, tmp_path):
+    from kubernetes import client as kube
+
+    own = lambda text: text.replace("name: gptj-demo", f"name: {world.project}").replace(  # noqa: E731
+        "name: sax-sa}", f"name: {world.project}}}")  # objects of its own in the sandbox's one apiserver
+    spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project, edit=own)
+    applied(spec, sandbox)
+    record = f"saxctl-{world.project}"
+    with sandbox.kube_api_client() as api:
+        assert kube.CoreV1Api(api).read_namespaced_config_map(record, "default").metadata.name == record
+    text = spec.read_text()
+    spec.write_text(text[:text.index("identity:\n")])
+
+    pruned = saxctl("plan", "--detailed-exitcode", str(spec), env=sandbox.env)
+    assert pruned.code == 2, pruned.text
+    assert sorted(line.split("#")[0].strip() for line in pruned.out.splitlines() if line.startswith("  - ")) == [
+        "- iam.project_binding.roles/storage.admin delete", "- iam.service_account.sax-iam-sa delete",
+        f"- iam.workload_identity.default/{world.project} delete", f"- kubernetes.applyset.default/{record} delete",
+        f"- kubernetes.service_account.default/{world.project} delete"], pruned.out
+    applied(spec, sandbox)
+    with sandbox.kube_api_client() as api:
+        core = kube.CoreV1Api(api)
+        assert [m.metadata.name for m in core.list_config_map_for_all_namespaces(
+            label_selector=f"saxctl-spec={world.project}").items] == []
+        assert [m.metadata.name for m in core.list_service_account_for_all_namespaces(
+            label_selector=f"saxctl-spec={world.project}").items] == []
+    no_changes(spec, sandbox)

@@ -139,18 +139,23 @@ class GkeServer(EmulatorServer):
         return found
 
     def instance_groups(self) -> list[dict]:
-        """One managed instance group per pool and zone, once the pool's nodes exist (its create is done)."""
+        """One managed instance group per pool and zone: from the pool's create on (GKE makes a pool's groups, at
+        the size it is created with, while the pool is PROVISIONING; their machines count in quota usage from
+        then), until its delete is done. None for a pool whose create failed."""
         found = []
         for key, stored in self.store.list("cluster/"):
             cluster_name = key.removeprefix("cluster/")
             cluster = stored.resource["cluster"]
             for pool in cluster["nodePools"]:
-                if pool["name"] not in stored.resource["nodeCounts"]:
+                size = stored.resource["nodeCounts"].get(pool["name"])
+                if size is None and pool["status"] == "PROVISIONING":
+                    size = pool["initialNodeCount"]
+                if size is None:
                     continue
                 for zone in pool["locations"]:
                     found.append({"project": cluster_name.split("/")[1], "zone": zone,
                                   "name": instance_group_name(cluster_name, pool["name"], zone),
-                                  "targetSize": stored.resource["nodeCounts"][pool["name"]],
+                                  "targetSize": size,
                                   "machineType": pool["config"]["machineType"], "cluster": cluster_name,
                                   "pool": pool["name"], "creationTimestamp": cluster["createTime"]})
         return found
