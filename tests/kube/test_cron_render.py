@@ -7,7 +7,8 @@ import json
 import subprocess
 
 from cli_runner import REPO, saxctl
-from sax_world import KUBECTL
+
+from reconciler.sandbox.paths import bin_dir
 
 IMAGE = "us-docker.pkg.dev/saxctl-demo/saxctl/saxctl:0.1.0"
 DEMO = REPO / "specs" / "gptj-v5e-2x2.yaml"
@@ -22,7 +23,7 @@ def test_the_rendered_objects_pass_a_server_side_dry_run(sandbox, namespace, tmp
     assert rendered.code == 0, rendered.text
     manifests = tmp_path / "cron.yaml"
     manifests.write_text(rendered.out)
-    checked = subprocess.run([str(KUBECTL), "--kubeconfig", sandbox.env["SAXCTL_SANDBOX_KUBECONFIG"], "apply",
+    checked = subprocess.run([str(bin_dir() / "kubectl"), "--kubeconfig", sandbox.env["SAXCTL_SANDBOX_KUBECONFIG"], "apply",
                               "--server-side", "--dry-run=server", "-o", "json", "-f", str(manifests)],
                              capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stderr
