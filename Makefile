@@ -6,7 +6,7 @@ SPEC ?= specs/gptj-v5e-2x2.yaml
 # `make install` links $(BINDIR)/saxctl to this checkout's saxctl (editable: it runs this checkout's code).
 BINDIR ?= $(HOME)/.local/bin
 
-.PHONY: venv demo test bench constraints install uninstall clean
+.PHONY: venv demo test bench fidelity constraints install uninstall clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 
 bench: $(VENV)/.bench-installed
 	$(PY) -m bench
+
+# For every API method saxctl calls: who serves it in the sandbox, what checks it, which error cases tests exercise.
+fidelity: venv
+	$(PY) -m bench.fidelity
 
 # Re-pin: resolve pyproject.toml's ranges afresh in a scratch venv and write the exact versions.
 constraints:

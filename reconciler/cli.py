@@ -57,6 +57,12 @@ class _Group(click.Group):
         except Exception as error:  # a bug: say so plainly, keep the traceback for --debug
             if ctx.obj and ctx.obj.get("debug"):
                 raise
+            from reconciler.providers.google_errors import known_failure
+
+            known = known_failure(error)  # a dead endpoint or expired credentials, met outside any API call's wrapper
+            if known is not None:
+                error_console().print_error(known)
+                sys.exit(known.exit_code)
             error_console().print_error(SaxctlError(
                 f"internal error: {type(error).__name__}: {error}",
                 hint="This is a bug in saxctl. Rerun with --debug for the traceback and report it."))

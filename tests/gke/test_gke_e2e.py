@@ -13,9 +13,9 @@ import time
 import pytest
 from ruamel.yaml import YAML
 from cli_runner import saxctl, saxctl_background
-from gke_support import CLUSTER_SPECS, SPECS, gcp_half
+from gke_support import CLUSTER_SPECS, SPECS, Watched, gcp_half, release
 
-CHAOS_ENV = {"SAXCTL_RETRY_ATTEMPTS": "40"}  # 20% of calls failing: a read or a write may fail several times in a row
+HELD = 600  # seconds: an operation that runs until the test releases it (release), whatever the machine's speed
 
 
 def applied(spec, sandbox, *flags, env=None):
@@ -101,8 +101,8 @@ def test_twenty_percent_429_and_503_on_gke_and_compute_converge_without_a_duplic
         sandbox.inject_fault(emulator, status=503, probability=0.1, seed=15)
         sandbox.inject_fault(emulator, status=429, probability=0.1, seed=16, retry_after=0.05)
     world.reset_logs()
-    applied(spec, sandbox, env=CHAOS_ENV)
-    plan_again = saxctl("plan", "--detailed-exitcode", str(spec), env={**sandbox.env, **CHAOS_ENV})
+    applied(spec, sandbox)  # retries are budgeted by time: no count to raise for a chaos run
+    plan_again = saxctl("plan", "--detailed-exitcode", str(spec), env=sandbox.env)
     calls = world.calls("gke") + world.calls("compute")
     sandbox.clear_faults("gke")
     sandbox.clear_faults("compute")
@@ -120,7 +120,7 @@ def test_twenty_percent_429_and_503_on_gke_and_compute_converge_without_a_duplic
 def test_a_run_killed_during_cluster_creation_is_resumed_on_the_same_operation(sandbox, world, tmp_path,
                                                                                operation_latency, gcs_client):
     spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project)
-    operation_latency(CREATE_CLUSTER=20)
+    operation_latency(CREATE_CLUSTER=HELD)
     first = saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)
     deadline = time.monotonic() + 60
     while not world.handled("clusters.create"):
@@ -134,9 +134,12 @@ def test_a_run_killed_during_cluster_creation_is_resumed_on_the_same_operation(s
     admin = f"{world.project}-sax-admin"
     lock_id = json.loads(gcs_client.bucket(admin).blob("saxctl/lock.json").download_as_bytes())["id"]
     assert saxctl("force-unlock", lock_id, str(spec), env=sandbox.env).code == 0
-    resumed = applied(spec, sandbox)
-    assert "cluster saxml is still being created by an earlier run: apply waits for that operation" in resumed.out
-    assert f"resuming: {creating.name} (CREATE_CLUSTER) is already under way" in resumed.err
+    with Watched(saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)) as resumed:
+        resumed.wait_for(f"resuming: {creating.name} (CREATE_CLUSTER) is already under way")
+        release(sandbox, world, creating)
+        code, out, err = resumed.finish(timeout=240)
+    assert code == 0, out + err
+    assert "cluster saxml is still being created by an earlier run: apply waits for that operation" in out
     assert len(world.handled("clusters.create")) == 1, "exactly one create call in the request log"
     assert world.handled("setSize") == [], "the nodes it was created with are the spec's: no resize"
     assert [op.name for op in world.operations("CREATE_CLUSTER")] == [creating.name]
@@ -207,6 +210,30 @@ def test_a_new_slice_shape_is_a_replacement_refused_until_allowed_by_name(sandbo
     no_changes(spec, sandbox)
 
 
+def test_a_slice_moved_to_another_zone_alone_is_a_replacement_refused_until_allowed_by_name(sandbox, world,
+                                                                                             tmp_path):
+    """A regional cluster in us-east5 (v5e in each of its zones): only the pool's zone changes."""
+    east = lambda text: text.replace("region: us-central1", "region: us-east5").replace(  # noqa: E731
+        "location: us-central1-a ", "location: us-east5       ").replace("nodes: 1}", "nodes: 1, zone: us-east5-a}")
+    spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project, edit=east)
+    applied(spec, sandbox)
+    spec.write_text(spec.read_text().replace("zone: us-east5-a}", "zone: us-east5-b}"))
+    world.reset_logs()
+    refused = saxctl("plan", "--detailed-exitcode", str(spec), env=sandbox.env)
+    assert refused.code == 1, refused.text
+    changed = [line.strip() for line in refused.out.splitlines() if line.startswith(("  ~", "  +", "  -"))]
+    assert changed == ['-/+ gke.node_pool.tpu replace  # zone "us-east5-a" → "us-east5-b" cannot change in place: '
+                       "the node pool will be deleted and created again"]
+    assert "rerun with --allow-replace gke.node_pool.tpu to replace it anyway" in refused.out
+    assert world.writes("gke") == []
+
+    applied(spec, sandbox, "--allow-replace", "gke.node_pool.tpu")
+    world.location = "us-east5"
+    pool = world.client.get_node_pool(name=f"{world.parent}/clusters/saxml/nodePools/tpu", timeout=10)
+    assert list(pool.locations) == ["us-east5-b"]
+    no_changes(spec, sandbox)
+
+
 def test_a_slice_that_left_the_spec_is_pruned_only_when_allowed(sandbox, world, tmp_path):
     two = lambda text: text.replace(  # noqa: E731
         "    - {name: tpu, machineType: ct5lp-hightpu-4t, topology: 2x2, nodes: 1}\n",
@@ -264,23 +291,26 @@ def test_a_regional_cluster_has_cpu_nodes_in_each_zone_and_its_slice_in_the_zone
 def test_ctrl_c_twice_during_a_create_names_its_operation_and_the_next_apply_resumes_it(sandbox, world, tmp_path,
                                                                                         operation_latency):
     spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project)
-    operation_latency(CREATE_CLUSTER=20)
-    running = saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)
-    deadline = time.monotonic() + 60
-    while not world.handled("clusters.create") or not world.handled("operations.get"):
-        assert time.monotonic() < deadline and running.poll() is None, "the apply never waited on its create"
-        time.sleep(0.1)
-    running.send_signal(signal.SIGINT)
-    time.sleep(1)
-    running.send_signal(signal.SIGINT)
-    out, err = running.communicate(timeout=30)
-    assert running.returncode == 130, out + err
+    operation_latency(CREATE_CLUSTER=HELD)
+    with Watched(saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)) as running:
+        deadline = time.monotonic() + 60
+        while not world.handled("clusters.create") or not world.handled("operations.get"):
+            assert time.monotonic() < deadline and running.process.poll() is None, "it never waited on its create"
+            time.sleep(0.1)
+        running.process.send_signal(signal.SIGINT)
+        running.wait_for("Interrupted: no new change will start")  # the first Ctrl-C is taken: now the second
+        running.process.send_signal(signal.SIGINT)
+        code, out, err = running.finish(timeout=30)
+    assert code == 130, out + err
     (creating,) = world.operations("CREATE_CLUSTER")
     assert f"gke.cluster.saxml: creating — {creating.name} (CREATE_CLUSTER) runs remotely" in err
     assert creating.status.name != "DONE", "it goes on without saxctl"
 
-    resumed = applied(spec, sandbox)  # the second Ctrl-C released the lock
-    assert f"resuming: {creating.name} (CREATE_CLUSTER) is already under way" in resumed.err
+    with Watched(saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)) as resumed:  # lock freed
+        resumed.wait_for(f"resuming: {creating.name} (CREATE_CLUSTER) is already under way")
+        release(sandbox, world, creating)
+        code, out, err = resumed.finish(timeout=240)
+    assert code == 0, out + err
     assert len(world.handled("clusters.create")) == 1
     no_changes(spec, sandbox)
 

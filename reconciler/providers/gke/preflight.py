@@ -17,7 +17,7 @@ from reconciler.engine.resource import Action, Change, Observed
 from reconciler.providers.gke import addresses
 from reconciler.providers.gke.diffs import ERROR, changed_paths
 from reconciler.providers.gke.resources import is_zonal, region_of
-from reconciler.providers.google_errors import remote_call
+from reconciler.providers.google_retry import idempotent
 from reconciler.spec import tpu
 
 TIMEOUT = 30  # seconds per HTTP request
@@ -74,8 +74,9 @@ class Preflight:
         return _first_per_field(problems) + _quota_problems(chips, _freed(changes), regions)
 
     def _region(self, region: str) -> dict:
-        with remote_call("compute.regions.get", f"projects/{self._project}/regions/{region}"):
-            found = self._regions().get(project=self._project, region=region, timeout=TIMEOUT, retry=None)
+        found = idempotent("compute.regions.get", f"projects/{self._project}/regions/{region}",
+                           lambda: self._regions().get(project=self._project, region=region, timeout=TIMEOUT,
+                                                       retry=None))
         return {"zones": [link.rsplit("/", 1)[1] for link in found.zones],
                 "quotas": {quota.metric: (quota.limit, quota.usage) for quota in found.quotas}}
 
@@ -83,13 +84,15 @@ class Preflight:
         from google.api_core.exceptions import NotFound
 
         target = f"projects/{self._project}/zones/{zone}/machineTypes/{machine_type}"
-        with remote_call("compute.machineTypes.get", target):
+        def read() -> bool:
             try:
                 self._machine_types().get(project=self._project, zone=zone, machine_type=machine_type,
                                           timeout=TIMEOUT, retry=None)
             except NotFound:
                 return False
-        return True
+            return True
+
+        return idempotent("compute.machineTypes.get", target, read)
 
     def _not_offered(self, zone: str, offer: _Offer) -> str:
         machine = tpu.TPU_MACHINES.get(offer.machine_type)
@@ -104,8 +107,8 @@ class Preflight:
         from google.cloud import compute_v1
 
         request = compute_v1.AggregatedListMachineTypesRequest(project=self._project, filter=f'name = "{machine_type}"')
-        with remote_call("compute.machineTypes.aggregatedList", f"projects/{self._project}"):
-            listed = list(self._machine_types().aggregated_list(request=request, timeout=TIMEOUT, retry=None))
+        listed = idempotent("compute.machineTypes.aggregatedList", f"projects/{self._project}", lambda: list(
+            self._machine_types().aggregated_list(request=request, timeout=TIMEOUT, retry=None)))
         return [scope.removeprefix("zones/") for scope, found in listed if found.machine_types]
 
 

@@ -9,6 +9,8 @@ Control endpoints (beside health, faults and requests):
                                           [{"operationType": "CREATE_NODE_POOL", "kind": "stockout"|"quota",
                                             "code": 8, "message": "...", "count": 1}]: the next such operations
                                           end DONE with that error (and their node pool or cluster in ERROR)
+  POST /_sandbox/operation-finish         {"name": "projects/P/locations/L/operations/NAME"}: that operation ends
+                                          now (a test holds one with a long latency, then lets it go)
   POST /_sandbox/auto-upgrade             {"cluster": "projects/P/locations/L/clusters/C", "version": optional}:
                                           an UPGRADE_MASTER operation moving master and auto-upgrading pools
 """
@@ -92,6 +94,7 @@ CONTROLS = RouteTable((
     route("GET", "operation-failures", "_control_failures"),
     route("POST", "operation-failures", "_control_add_failures"),
     route("DELETE", "operation-failures", "_control_clear_failures"),
+    route("POST", "operation-finish", "_control_finish_operation"),
     route("POST", "auto-upgrade", "_control_auto_upgrade"),
 ))
 
@@ -426,6 +429,13 @@ class GkeHandler(EmulatorHandler):
             self.server.failures.clear()
         self.send_json(200, {"failures": []})
 
+    def _control_finish_operation(self, query: dict) -> None:
+        name = self._control_json(dict).get("name", "")
+        finished = self.server.operations.finish_now(name)
+        if finished is None:
+            raise ApiError(404, f"Not found: {name}.", status="NOT_FOUND")
+        self.send_json(200, _render_operation(finished))
+
     def _control_auto_upgrade(self, query: dict) -> None:
         request = self._control_json(dict)
         name = request.get("cluster", "")
@@ -514,6 +524,10 @@ def _already_exists(name: str) -> ApiError:
 
 
 def _check_etag(supplied: str | None, current: str, name: str) -> None:
+    """A stale etag is refused with ABORTED (HTTP 409), as container v1 documents for ClusterUpdate.etag and
+    UpdateNodePoolRequest.etag ("update will be blocked and an ABORTED error will be returned", the discovery
+    document in googleapiclient/discovery_cache) and AIP-154 requires (aip-dev/google.aip.dev#705: ABORTED, not
+    FAILED_PRECONDITION/400). No etag is no condition. SetNodePoolSizeRequest has no etag field at all."""
     if supplied and supplied != current:
         raise ApiError(409, f'The etag "{supplied}" of {name} is stale; the current one is "{current}". Get the '
                             "resource again and retry.", status="ABORTED")
