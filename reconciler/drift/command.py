@@ -14,7 +14,7 @@ from reconciler.drift.report import REPORTED, as_reported, report_json, report_l
 from reconciler.errors import SaxctlError, SpecError, SpecProblem
 from reconciler.render.console import error_console, output_console
 
-NO_DRIFT, DRIFT, FAILED = 0, 2, 1
+NO_DRIFT, DRIFT, FAILED, INTERRUPTED = 0, 2, 1, 130
 
 
 def run_drift(spec_path: str, *, correct: bool, as_json: bool, approvals, fight_limit: int, metrics_file: str | None,
@@ -24,7 +24,6 @@ def run_drift(spec_path: str, *, correct: bool, as_json: bool, approvals, fight_
 
     workspace = runner.open_workspace(spec_path, on_read_retry, provider_options)
     check_ignore_rules(workspace)
-    last_success: float | None = None
     try:
         try:
             run = runner.correct_drift(workspace, approvals, ui, correct=correct, fight_limit=fight_limit,
@@ -32,7 +31,6 @@ def run_drift(spec_path: str, *, correct: bool, as_json: bool, approvals, fight_
                                        parallelism=parallelism, lock_timeout_s=lock_timeout)
         finally:
             ui.reporter.close()
-        last_success = _seconds(run.record.last_success)
     except SaxctlError:
         _write_metrics(metrics_file, pushgateway, workspace.spec.name, ok=False,
                        last_success=_last_success_on_record(workspace), drifts=())
@@ -49,7 +47,9 @@ def run_drift(spec_path: str, *, correct: bool, as_json: bool, approvals, fight_
         error_console().print_plain(f"Event: {where}")
     ok = run.result is None or run.result.ok
     _write_metrics(metrics_file, pushgateway, workspace.spec.name, ok=ok,
-                   last_success=time.time() if ok else last_success, drifts=drifts)
+                   last_success=time.time() if ok else _seconds(run.record.last_success), drifts=drifts)
+    if run.result is not None and run.result.interrupted:
+        return INTERRUPTED
     if not ok:
         return FAILED
     counts = summary(drifts)

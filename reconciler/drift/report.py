@@ -45,7 +45,7 @@ def report_lines(drifts: tuple[FieldDrift, ...]) -> list[str]:
     for d in drifts:
         what = (f"{d.field}: {show_value(d.live)} (spec: {show_value(d.desired)})" if d.field
                 else "the whole object")
-        who = f" [changed by {_who(d.changed_by)}]" if d.changed_by else ""
+        who = f" [{_who(d.changed_by)}]" if d.changed_by else ""
         lines.append(f"{d.outcome:9} {d.address} {what}{who}: {d.why}")
     counts = summary(drifts)
     lines.append(f"{counts['drifted']} drifted field(s): {counts[CORRECTED]} corrected, {counts[REPORTED]} to "
@@ -56,5 +56,5 @@ def report_lines(drifts: tuple[FieldDrift, ...]) -> list[str]:
 def _who(changed_by: dict[str, Any]) -> str:
     if "manager" in changed_by:
         how = f"{changed_by.get('operation', '')} {changed_by.get('subresource', '')}".strip()
-        return f"{changed_by['manager']} ({how}) at {changed_by.get('time') or 'an unknown time'}"
-    return f"someone; updated at {changed_by.get('updated')}"
+        return f"changed by {changed_by['manager']} ({how}) at {changed_by.get('time') or 'an unrecorded time'}"
+    return f"last updated at {changed_by.get('updated')}"
