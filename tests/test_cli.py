@@ -13,7 +13,7 @@ from reconciler.sandbox.sample_checkpoint import write_sample_gptj
 def test_help_teaches_the_typical_session():
     shown = saxctl("--help")
     assert shown.code == 0
-    for command in ("validate", "plan", "apply", "destroy", "force-unlock", "sandbox", "checkpoint"):
+    for command in ("validate", "plan", "apply", "destroy", "drift", "cron", "force-unlock", "sandbox", "checkpoint"):
         assert command in shown.out
     assert 'eval "$(saxctl sandbox up)"' in shown.out
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from reconciler.engine.lock import LockHome
+from reconciler.engine.lock import LockHome, LockStore
 from reconciler.engine.plan import Unmanaged
 from reconciler.engine.provider import Provider
 from reconciler.engine.provider_set import LazyProvider, ProviderSet
@@ -76,6 +76,7 @@ class Connection:
 
     providers: ProviderSet
     lock_homes: list[LockHome]
+    admin_record: Callable[[str], LockStore] | None = None  # a record beside the lock: saxctl/drift.json
 
 
 def desired_resources(spec: Spec) -> list[Resource]:
@@ -93,4 +94,4 @@ def connect(spec: Spec, on_read_retry=None, options: ProviderOptions | None = No
     providers = ProviderSet([LazyProvider(family.kinds, lambda f=family: f.provider(clients))
                              for family in FAMILIES if family.provider is not None], on_read_retry=on_read_retry)
     homes = [home for family in FAMILIES if family.lock_homes is not None for home in family.lock_homes(spec, clients)]
-    return Connection(providers, homes)
+    return Connection(providers, homes, lambda name: bucket.admin_record_store(spec, clients, name))

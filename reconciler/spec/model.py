@@ -147,6 +147,14 @@ class Model:
 
 
 @dataclass(frozen=True, slots=True)
+class DriftIgnore:
+    """A drift.ignore rule: these fields of this address are not drift (another controller owns them)."""
+
+    address: str
+    fields: tuple[str, ...] = ()  # empty: every field of the address
+
+
+@dataclass(frozen=True, slots=True)
 class Spec:
     api_version: str
     kind: str
@@ -158,4 +166,5 @@ class Spec:
     sax: Sax | None = None
     checkpoints: Mapping[str, Checkpoint] = field(default_factory=lambda: MappingProxyType({}))
     models: tuple[Model, ...] = ()
+    drift_ignore: tuple[DriftIgnore, ...] = ()
     source: SourceMap = field(default_factory=lambda: SourceMap(file="<memory>"))

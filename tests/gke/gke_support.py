@@ -28,7 +28,7 @@ def gcp_half(source: Path, directory: Path, project: str, edit=lambda text: text
     kept = list(YAML(typ="safe").load(half))
     assert all(key in GCP_HALF for key in kept), kept
     dropped = [key for key in YAML(typ="safe").load(text) if key not in kept]
-    assert set(dropped) <= {"sax", "checkpoints", "models"}, dropped
+    assert set(dropped) <= {"sax", "checkpoints", "models", "drift"}, dropped
     path = directory / source.name
     path.write_text(edit(half))
     return path

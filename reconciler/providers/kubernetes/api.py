@@ -113,6 +113,10 @@ class KubeApi:
             query["dryRun"] = "All"
         return self.request("PATCH", path, query=query, body=manifest, content_type=APPLY, what=what)
 
+    def create(self, path: str, body: Mapping[str, Any], what: str) -> dict:
+        """POST a new object to the collection at path (an Event: saxctl applies what it owns)."""
+        return self.request("POST", path, body=body, what=what)
+
     def delete(self, path: str, what: str, uid: str | None = None) -> bool:
         """Delete, its dependents first (foreground: a Deployment goes once its pods have, so what they held is free
         when it is gone); only the object with this uid if given. False: already gone."""

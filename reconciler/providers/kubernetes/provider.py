@@ -8,8 +8,10 @@ the clusters it read.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+import socket
 import threading
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
@@ -72,7 +74,7 @@ class KubernetesProvider(Provider):
         """The live object along saxctl's fields; when it is not up to date, the server's dry-run answer with it."""
         if compare.up_to_date(manifest, live):
             return _observed(resource, live, flatten(live, field_set(manifest)), {})
-        facts: dict[str, Any] = {}
+        facts: dict[str, Any] = {"managers": _other_managers(live)}
         replaced = compare.replaced_paths(manifest, live, resource.replace_on)
         after = None
         if replaced:
@@ -225,6 +227,31 @@ class KubernetesProvider(Provider):
                                 resource.params.get("pool_size"))
         return _observed(resource, live, flatten(live, field_set(effective)), {})
 
+    def record_event(self, address: Address, reason: str, message: str, event_type: str = "Normal") -> str | None:
+        """A core/v1 Event about the object at address, reached as this plan reached it: what `kubectl describe` and
+        `kubectl get events` show the person on call. None when the plan did not reach it (no cluster yet) or it
+        does not exist; else where the Event is."""
+        with self._lock:
+            resource = self._read.get(address)
+        if resource is None:
+            return None
+        api, manifest = self._api(resource.params), resource.params["manifest"]
+        live = api.get(path_of(manifest), describe(manifest))
+        if live is None:
+            return None
+        meta = live["metadata"]
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {"apiVersion": "v1", "kind": "Event",
+                 "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+                 "involvedObject": {"apiVersion": live["apiVersion"], "kind": live["kind"], "name": meta["name"],
+                                    "namespace": meta["namespace"], "uid": meta["uid"]},
+                 "reason": reason, "message": message, "type": event_type, "count": 1,
+                 "firstTimestamp": now, "lastTimestamp": now, "source": {"component": FIELD_MANAGER},
+                 "reportingComponent": FIELD_MANAGER, "reportingInstance": socket.gethostname()}
+        collection = f"/api/v1/namespaces/{meta['namespace']}/events"
+        made = api.create(collection, event, f"an Event on {describe(manifest)}")
+        return f"{collection}/{made['metadata']['name']}"
+
     def _set_back(self, api: KubeApi, manifest: dict, planned: Sequence[Mapping[str, str]],
                   progress: Progress) -> dict:
         """Apply over fields an update changed (kubectl scale, kubectl edit) that the plan showed as drift.
@@ -302,6 +329,16 @@ def _observed(resource: Resource, live: Mapping[str, Any], fields: dict[str, Any
         facts=facts,
         outputs=_outputs(live),
     )
+
+
+def _other_managers(live: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Who else wrote the object and when (its managedFields), oldest first: who changed it, as the API says."""
+    entries = [{"manager": entry.get("manager", ""), "operation": entry.get("operation", ""),
+                "time": entry.get("time"), **({"subresource": entry["subresource"]} if entry.get("subresource")
+                                                   else {})}
+               for entry in (live.get("metadata") or {}).get("managedFields") or ()
+               if entry.get("manager") != FIELD_MANAGER]
+    return sorted(entries, key=lambda entry: entry["time"] or "")  # a scale subresource write may carry no time
 
 
 def _outputs(live: Mapping[str, Any]) -> dict[str, Any]:
