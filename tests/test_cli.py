@@ -84,8 +84,10 @@ def test_markdown_plan_for_review(tmp_path, sandbox, unique_name):
     spec = buckets_spec(tmp_path, "demo", unique_name("a"), unique_name("d"))
     planned = saxctl("plan", "--markdown", str(spec), env=sandbox.env)
     assert planned.code == 0
-    assert planned.out.startswith("### saxctl plan: `demo` (apply)")
+    assert planned.out.startswith("Plan: 2 to add, 0 to change, 0 to replace, 0 to destroy\n")
+    assert "<!-- saxctl-plan: demo -->" in planned.out and "### saxctl plan: `demo` (apply)" in planned.out
     assert "| ➕ | `gcs.bucket.admin` | create |" in planned.out
+    assert "Buckets (`gcs.bucket.admin`, `gcs.bucket.data`): depends on usage" in planned.out
 
 
 def test_unknown_target_is_named_with_the_known_addresses(tmp_path, sandbox, unique_name):
