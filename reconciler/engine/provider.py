@@ -45,6 +45,7 @@ class Problem:
     address: Address
     field: str  # the spec field to fix, e.g. "cluster.tpuPools[0].machineType"
     message: str  # with the numbers: "us-central1-a: TPU v5e chips quota 0 of 4 free; request more or pick another zone"
+    kind: str = "preflight"  # "preflight": a provider's read found it; "precondition": a Requirement is not met
 
 
 @dataclass(frozen=True, slots=True)

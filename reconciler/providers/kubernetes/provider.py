@@ -238,6 +238,10 @@ def _outputs(live: Mapping[str, Any]) -> dict[str, Any]:
         ingress = ((live.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         if ingress:
             outputs["address"] = ingress[0].get("ip") or ingress[0].get("hostname")
+    if live.get("kind") in ("Deployment", "StatefulSet"):  # what a Requirement of a dependent may ask for
+        status = live.get("status") or {}
+        outputs["ready_replicas"] = status.get("readyReplicas", 0)
+        outputs["available_replicas"] = status.get("availableReplicas", 0)
     return {key: value for key, value in outputs.items() if value is not None}
 
 
