@@ -1,0 +1,242 @@
+"""The provider of `sax.model`: models published in a Sax cell through the admin's gRPC API.
+
+Observe makes one List (every model of the cell) and one Stats per plan, whatever the number of models, and reads the
+ownership record once: a model the record does not list was not published by saxctl and is never touched. The
+decision is decide.py's; preflight says when the joined model servers cannot serve a model (Sax itself would accept
+the publish and leave it unloaded without a word). Apply publishes, updates or unpublishes, then waits for the
+replicas to load, saying how many have.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Mapping, Sequence
+
+from reconciler.engine.address import Address
+from reconciler.engine.provider import Owned, Problem, Progress, Provider
+from reconciler.engine.resource import Action, Change, Observed, Resource
+from reconciler.errors import RemoteError
+from reconciler.providers.kubernetes.options import KubeOptions
+from reconciler.providers.sax import addresses as sax_at
+from reconciler.providers.sax import decide
+from reconciler.providers.sax.admin_errors import REPUBLISH_WAIT_S, BeingUnpublished, NotFound
+from reconciler.providers.sax.cell import Cell, Kube
+from reconciler.providers.sax.record import ModelRecord
+
+SERVERS_WAIT_S = 120.0  # a new model server joins the admin 2 s after start, and is seen at the admin's next poll
+READY_POLL_S = 5.0  # each WaitForReady call's deadline: progress is said between them
+REPUBLISH_TRIES = 4
+
+
+class SaxModelProvider(Provider):
+    kinds = frozenset({sax_at.MODEL})
+
+    def __init__(self, storage_client, kube_options: KubeOptions = KubeOptions()):
+        self._storage = storage_client
+        self._kube_options = kube_options
+        self._lock = threading.Lock()
+        self._kubes: dict[tuple, Kube] = {}
+        self._records: dict[str, ModelRecord] = {}
+        # What this plan read of each cell: (params, models by id, servers), for owned() and preflight().
+        self._read: dict[tuple, tuple[Mapping[str, Any], dict[str, decide.Published], decide.Servers]] = {}
+
+    # --- reading -------------------------------------------------------------------------------------------------
+
+    def observe(self, desired: Sequence[Resource]) -> Mapping[Address, Observed | None]:
+        observed: dict[Address, Observed | None] = {}
+        by_cell: dict[tuple, list[Resource]] = {}
+        for resource in desired:
+            by_cell.setdefault(_cell_key(resource.params), []).append(resource)
+        for key, resources in by_cell.items():
+            params = resources[0].params
+            published, servers = self._read_cell(params)
+            self._read[key] = (params, published, servers)
+            owned = self._record(params).models() if published else frozenset()
+            for resource in resources:
+                model = published.get(resource.params["model_id"])
+                owner = params["owner"] if model is not None and model.model_id in owned else None
+                observed[resource.address] = decide.observed(resource.address, model, owner) if model else None
+        return observed
+
+    def _read_cell(self, params: Mapping[str, Any]) -> tuple[dict[str, decide.Published], decide.Servers]:
+        cell = Cell(params, self._storage, self._kube(params))
+        try:
+            if not cell.connect():  # the admin has not started yet: nothing is published
+                return {}, decide.Servers({}, 0)
+            return {model.model_id: model for model in cell.list()}, cell.stats()
+        finally:
+            cell.close()
+
+    def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
+        """The published models the record lists for this spec, in the cells this plan read: what may be pruned."""
+        found = []
+        for params, published, _ in list(self._read.values()):
+            if params["owner"] != spec_name or not published:
+                continue
+            for model_id in sorted(self._record(params).models()):
+                model = published.get(model_id)
+                if model is None:
+                    continue
+                name = model_id.rsplit("/", 1)[1]
+                address = sax_at.model(name)
+                resource = Resource(address, address.kind, name, model.fields,
+                                    params={**params, "model_id": model_id}, remote_id=model_id,
+                                    replace_on=decide.REPLACE_ON)
+                found.append(Owned(resource, decide.observed(address, model, spec_name)))
+        return found
+
+    def foreign(self) -> list[decide.Published]:
+        """Models of the cells this plan read that the record does not list: published by someone else."""
+        models = []
+        for params, published, _ in list(self._read.values()):
+            owned = self._record(params).models()
+            models += [model for model_id, model in sorted(published.items()) if model_id not in owned]
+        return models
+
+    def servers(self, params: Mapping[str, Any]) -> decide.Servers | None:
+        read = self._read.get(_cell_key(params))
+        return read[2] if read is not None else None
+
+    def preflight(self, changes: Sequence[Change]) -> Sequence[Problem]:
+        """A publish, update or replace that the joined model servers cannot serve, when the admin could be read."""
+        problems = []
+        for change in changes:
+            if change.kind not in self.kinds or change.desired is None:
+                continue
+            read = self._read.get(_cell_key(change.desired.params))
+            if read is None or not read[1] and not read[2].total:  # the admin was not read, or has no server yet
+                continue
+            problem = _serving_problem(change.desired, read[2])
+            if problem:
+                problems.append(Problem(change.address, f"{change.desired.spec_field}.replicas", problem))
+        return problems
+
+    def diff(self, desired: Resource, observed: Observed | None) -> Change:
+        return decide.decide(desired, observed)
+
+    # --- changing ------------------------------------------------------------------------------------------------
+
+    def apply(self, change: Change, progress: Progress) -> Observed | None:
+        resource = change.desired
+        params = resource.params
+        cell = Cell(params, self._storage, self._kube(params))
+        try:
+            progress.update(f"finding the Sax admin ({cell.location_url})")
+            if not cell.connect():
+                raise RemoteError(f"{change.address}: no Sax admin has started in cell {params['cell']} "
+                                  f"({cell.location_url} does not exist)")
+            return self._apply(change, cell, progress)
+        finally:
+            cell.close()
+
+    def _apply(self, change: Change, cell: Cell, progress: Progress) -> Observed | None:
+        resource = change.desired
+        model_id, fields = resource.params["model_id"], resource.fields
+        record = self._record(resource.params)
+        if change.action in (Action.DELETE, Action.REPLACE):
+            progress.update(f"unpublishing {model_id}")
+            try:
+                cell.unpublish(model_id)
+            except NotFound:
+                pass  # gone already: what an unpublish wants
+            if change.action is Action.DELETE:
+                record.remove(model_id)
+                return None
+        if change.action is Action.UPDATE:
+            progress.update(f"updating {model_id}: {change.reason}")
+            cell.update(model_id, fields)
+        else:
+            self._wait_for_servers(resource, cell, progress)
+            record.add(model_id)  # before the publish: a run killed in between leaves nothing unrecorded
+            self._publish(cell, model_id, fields, progress)
+        self._wait_loaded(resource, cell, progress)
+        published = cell.list_one(model_id)
+        if published is None:
+            raise RemoteError(f"sax.Admin/List {model_id}: the admin lost the model it just published")
+        return decide.observed(resource.address, published, resource.params["owner"])
+
+    def _wait_for_servers(self, resource: Resource, cell: Cell, progress: Progress) -> None:
+        """Right before a publish: enough joined servers can serve the model path (the plan may have been made before
+        the model servers existed); waits for new ones to join, then says why not."""
+        started = time.monotonic()
+        while True:
+            servers = cell.stats()
+            problem = _serving_problem(resource, servers)
+            if problem is None:
+                return
+            waited = time.monotonic() - started
+            if waited >= SERVERS_WAIT_S:
+                raise RemoteError(f"{resource.params['model_id']} is not published: {problem} (waited "
+                                  f"{waited:.0f} s for model servers to join the admin)")
+            progress.update(f"waiting for model servers to join: {problem}")
+            progress.sleep(2.0)
+
+    def _publish(self, cell: Cell, model_id: str, fields: Mapping[str, Any], progress: Progress) -> None:
+        for attempt in range(1, REPUBLISH_TRIES + 1):
+            progress.update(f"publishing {model_id}")
+            try:
+                cell.publish(model_id, fields)
+                return
+            except BeingUnpublished as error:
+                if attempt == REPUBLISH_TRIES:
+                    raise
+                progress.update(f"{error.message}: retrying in {REPUBLISH_WAIT_S:.0f} s")
+                progress.sleep(REPUBLISH_WAIT_S)
+
+    def _wait_loaded(self, resource: Resource, cell: Cell, progress: Progress) -> None:
+        """WaitForReady one replica more at a time, each call bounded, so progress says how many have loaded."""
+        model_id, wanted = resource.params["model_id"], int(resource.fields["replicas"])
+        loaded = 0
+        progress.operation(f"loading of {model_id}")
+        while loaded < wanted:
+            progress.update(f"{loaded}/{wanted} replicas loaded")
+            left = progress.time_left()
+            if left is not None and left <= 0:
+                raise RemoteError(f"{model_id}: {loaded}/{wanted} replicas loaded after "
+                                  f"{resource.timeout_s:.0f} s: {self._why_not_loaded(resource, cell)}",
+                                  hint="It stays published and Sax keeps it assigned; fix the cause, then apply again "
+                                       "(or unpublish it by removing it from the spec).")
+            if cell.wait_for_ready(model_id, loaded + 1, min(READY_POLL_S, left) if left else READY_POLL_S):
+                loaded += 1
+        progress.update(f"{loaded}/{wanted} replicas loaded")
+        progress.operation(None)
+
+    def _why_not_loaded(self, resource: Resource, cell: Cell) -> str:
+        """One sentence from what can be seen: no server can serve it, or assigned servers that did not load it."""
+        problem = _serving_problem(resource, cell.stats())
+        if problem:
+            return problem
+        published = cell.list_one(resource.params["model_id"])
+        assigned = len(published.assigned) if published is not None else 0
+        if not assigned:
+            return "the admin has not assigned it to any model server yet (each server holds one model: are they " \
+                   "all taken by other models?)"
+        return (f"it is assigned to {assigned} model server{'s' if assigned > 1 else ''} that did not finish loading "
+                f"it: a Sax load that fails stays failed (see the model server's log: kubectl -n "
+                f"{resource.params['namespace']} logs deploy/sax-model-server)")
+
+    # --- clients -------------------------------------------------------------------------------------------------
+
+    def _kube(self, params: Mapping[str, Any]) -> Kube:
+        key = ("kubeconfig",) if self._kube_options.kubeconfig else (params["endpoint"], params["ca_certificate"])
+        with self._lock:
+            if key not in self._kubes:
+                self._kubes[key] = Kube(params, self._kube_options)
+            return self._kubes[key]
+
+    def _record(self, params: Mapping[str, Any]) -> ModelRecord:
+        with self._lock:
+            bucket = params["admin_bucket"]
+            if bucket not in self._records:
+                self._records[bucket] = ModelRecord(self._storage, bucket, params["owner"])
+            return self._records[bucket]
+
+
+def _cell_key(params: Mapping[str, Any]) -> tuple:
+    return params["cluster"], params["admin_bucket"], params["cell"]
+
+
+def _serving_problem(resource: Resource, servers: decide.Servers) -> str | None:
+    return decide.serving_problem(resource.fields["model_path"], int(resource.fields["replicas"]), servers,
+                                  resource.params.get("pool"), resource.params.get("needed_chips"))
