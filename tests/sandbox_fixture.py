@@ -17,6 +17,10 @@ import pytest
 
 _CONTROL_TIMEOUT_S = 5
 _NO_BACKGROUND_BUCKET_GET = "DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA"
+# The pod runner's test image: a pod of image sandbox-test-echo runs tests/kube/echo_server.py (tests/kube/).
+_ECHO_SERVER = Path(__file__).parent / "kube" / "echo_server.py"
+_RUNNER_TEST_IMAGES = {"sandbox-test-echo": {"entrypoint": [sys.executable, str(_ECHO_SERVER)],
+                                             "executable": "echo-server"}}
 _live: list["Sandbox"] = []  # the session's sandbox once a test asked for it
 _started: list[dict] = []  # its state as started, for the start-up cost in the summary
 
@@ -148,6 +152,18 @@ def state_dir_env(state_dir: Path) -> Iterator[None]:
             os.environ["SAXCTL_SANDBOX_DIR"] = previous
 
 
+@contextlib.contextmanager
+def _runner_test_images() -> Iterator[None]:
+    """The pod runner reads its extra image rows when it starts."""
+    from reconciler.sandbox.kube.images import EXTRA_IMAGES_ENV
+
+    os.environ[EXTRA_IMAGES_ENV] = json.dumps(_RUNNER_TEST_IMAGES)
+    try:
+        yield
+    finally:
+        os.environ.pop(EXTRA_IMAGES_ENV, None)
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """The sandbox in a temporary state dir; the emulator binaries are built once into <repo>/.sandbox/bin."""
@@ -166,7 +182,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
                                    "--state-dir", str(state_dir)], stdin=subprocess.DEVNULL, stdout=reaper_log,
                                   stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        with state_dir_env(state_dir):
+        with state_dir_env(state_dir), _runner_test_images():
             state, _ = supervisor.up(say)
         _started.append(state)
         running = Sandbox(state, state_dir)

@@ -98,6 +98,16 @@ def _iam_command(launch: Launch) -> list[str]:
                             "--resourcemanager", f"http://127.0.0.1:{launch.ports['resourcemanager']}")(launch)
 
 
+def _pod_runner_command(launch: Launch) -> list[str]:
+    # Each process it starts gets the sandbox's Google endpoints, where a pod on GKE reaches Google's APIs; never the
+    # Kubernetes exports (the admin token): a pod has its own service account.
+    google = {name: value for emulator in EMULATORS if emulator.name not in (*kube.PROCESSES, "pod-runner")
+              for name, value in emulator.exports(launch.ports).items()}
+    return [*_python_emulator("reconciler.sandbox.kube.pod_runner", "pod-runner")(launch),
+            "--kubeconfig", str(kube_files.components_kubeconfig()), "--logs-dir", str(paths.logs_dir()),
+            *(f"--env={name}={value}" for name, value in sorted(google.items()))]
+
+
 # Start order; `down` stops them in reverse. Adding an emulator (GKE, IAM, kube-apiserver...) is adding an entry.
 EMULATORS: tuple[Emulator, ...] = (
     Emulator(name="fake-gcs-server", go_tool="fake-gcs-server", command=_fake_gcs_command,
@@ -122,7 +132,7 @@ EMULATORS: tuple[Emulator, ...] = (
              start_timeout_s=60.0, needs=("kube-apiserver",)),
     Emulator(name="kwok", go_tool="kwok", command=kube.kwok_command, health_path="/healthz",
              exports=lambda ports: {}, marker="kwok", takes_faults=False, start_timeout_s=60.0,
-             needs=("kube-apiserver",)),
+             prepare=kube.prepare_kwok, needs=("kube-apiserver",)),
     Emulator(name="gke", go_tool=None, command=_gke_command, health_path="/_sandbox/health",
              exports=_endpoint("gke", "SAXCTL_GKE_ENDPOINT"), marker="reconciler.sandbox.gke.server",
              takes_faults=True, needs=("kube-apiserver",)),
@@ -136,6 +146,10 @@ EMULATORS: tuple[Emulator, ...] = (
     Emulator(name="iam", go_tool=None, command=_iam_command, health_path="/_sandbox/health",
              exports=lambda ports: {"SAXCTL_IAM_ENDPOINT": f"127.0.0.1:{ports['iam:grpc']}"},
              marker="reconciler.sandbox.iam.server", takes_faults=True, extra_ports=("grpc",)),
+    # Runs a process for each pod of a known image on a kwok node (Sax's stand-ins): reconciler/sandbox/kube/.
+    Emulator(name="pod-runner", go_tool=None, command=_pod_runner_command, health_path="/_sandbox/health",
+             exports=lambda ports: {}, marker="reconciler.sandbox.kube.pod_runner", takes_faults=False,
+             needs=("kwok",)),
 )
 
 BY_NAME = {emulator.name: emulator for emulator in EMULATORS}

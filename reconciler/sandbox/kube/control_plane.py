@@ -1,7 +1,7 @@
 """How the sandbox runs its Kubernetes control plane: each process's command line, files and health.
 
-Launch order (the emulator table's): etcd → kube-apiserver → kube-controller-manager → kube-scheduler → kwok; `down`
-stops them in reverse. Flags as measured in RECIPES §1.
+Launch order (the emulator table's): etcd → kube-apiserver → kube-controller-manager → kube-scheduler → kwok (then
+the pod runner, reconciler/sandbox/kube/pod_runner.py); `down` stops them in reverse. Flags as measured in RECIPES §1.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.sandbox import paths
-from reconciler.sandbox.kube import credentials, files, pki
+from reconciler.sandbox.kube import credentials, files, kwok_resources, pki
 
 if TYPE_CHECKING:
     from reconciler.sandbox.emulators import Launch
@@ -19,11 +19,21 @@ if TYPE_CHECKING:
 PROCESSES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 # kwok simulates the Nodes carrying this annotation, and only those (the node sink puts it on every Node it makes).
 KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
-# Addresses recorded in objects, never dialled: no kubelet or pod network exists. Nodes report 127.0.0.1, so even a
-# stray `kubectl logs` (the apiserver dialling the "kubelet") stays on this machine.
+# Service addresses are recorded, never dialled (no kube-proxy). Every node's address is 127.0.0.1, where kwok serves as
+# its kubelet (logs, port-forward): the apiserver dials it there.
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
-POD_CIDR = "10.244.0.1/16"
 NODE_IP = "127.0.0.1"
+
+
+def pod_cidr(kwok_port: int) -> str:
+    """Where kwok takes pod IPs from: 127.A.B.0/24, A.B the two bytes of kwok's own port.
+
+    Loopback addresses, so a pod's IP is where the process the pod runner starts for it listens, reachable from this
+    machine as a pod's IP is from its cluster. One range per sandbox: the port is bound by the running kwok, so no two
+    sandboxes of this machine share it, and no two pods of different sandboxes get one address (A is never 0: the
+    port is above 255, so 127.0.0.1, every node's address, is never a pod's).
+    """
+    return f"127.{kwok_port >> 8}.{kwok_port & 0xFF}.1/24"
 
 
 def server_url(launch: Launch) -> str:
@@ -76,7 +86,12 @@ def apiserver_command(launch: Launch) -> list[str]:
             f"--etcd-servers=http://127.0.0.1:{launch.ports['etcd']}",
             "--bind-address=127.0.0.1", f"--secure-port={launch.ports['kube-apiserver']}",
             f"--tls-cert-file={certificates.serving_cert}", f"--tls-private-key-file={certificates.serving_key}",
-            # No client certificate is ever issued, but with these the apiserver publishes a complete
+            # Logs and port-forward reach a pod through its node's kubelet (kwok), which serves the sandbox's
+            # certificate for 127.0.0.1: checked, as GKE's apiserver checks its kubelets.
+            f"--kubelet-client-certificate={certificates.kubelet_client_cert}",
+            f"--kubelet-client-key={certificates.kubelet_client_key}",
+            f"--kubelet-certificate-authority={certificates.ca_cert}", "--kubelet-preferred-address-types=InternalIP",
+            # No other client certificate is ever issued, but with these the apiserver publishes a complete
             # extension-apiserver-authentication ConfigMap, which controller-manager and scheduler look up (they log
             # an error every few seconds without it). The front-proxy name is kubeadm's.
             f"--client-ca-file={certificates.ca_cert}", f"--requestheader-client-ca-file={certificates.ca_cert}",
@@ -128,8 +143,21 @@ def scheduler_command(launch: Launch) -> list[str]:
 
 # --- kwok ------------------------------------------------------------------------------------------------------------
 
+def prepare_kwok(launch: Launch) -> None:
+    """kwok's resources for port-forward and logs exist before it starts (it watches them from the start)."""
+    kwok_resources.install_definitions(files.components_kubeconfig())
+
+
 def kwok_command(launch: Launch) -> list[str]:
     key, value = KWOK_NODE_ANNOTATION
+    certificates = issued()
+    port = launch.ports["kwok"]
     return [str(launch.binaries["kwok"]), f"--kubeconfig={files.components_kubeconfig()}",
             "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={key}={value}",
-            f"--cidr={POD_CIDR}", f"--node-ip={NODE_IP}", f"--server-address=127.0.0.1:{launch.ports['kwok']}"]
+            f"--cidr={pod_cidr(port)}", f"--node-ip={NODE_IP}",
+            # Its kubelet-like server: health, and each pod's logs and port-forward as the pod runner configures them
+            # (HTTPS with the sandbox's certificate for the apiserver, plain HTTP on the same port for health). Every
+            # node it simulates reports this port as its kubelet's (status.daemonEndpoints), as a kubelet registers.
+            f"--server-address=127.0.0.1:{port}", f"--node-port={port}",
+            f"--tls-cert-file={certificates.serving_cert}", f"--tls-private-key-file={certificates.serving_key}",
+            f"--enable-crds={','.join(kwok_resources.KINDS)}"]

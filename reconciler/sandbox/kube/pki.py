@@ -1,5 +1,6 @@
-"""Certificates and keys of the sandbox's control plane: a CA, a serving certificate for 127.0.0.1, the
-service-account key pair. Made once per state dir and kept, so a cluster's CA stays the same across restarts."""
+"""Certificates and keys of the sandbox's control plane: a CA, a serving certificate for 127.0.0.1, the apiserver's
+kubelet client certificate, the service-account key pair. Made once per state dir and kept, so a cluster's CA stays
+the same across restarts."""
 
 from __future__ import annotations
 
@@ -17,15 +18,19 @@ _VALID_FOR = datetime.timedelta(days=3650)  # a sandbox's PKI lives as long as i
 class Pki:
     ca_cert: Path
     ca_key: Path
-    serving_cert: Path  # served by kube-apiserver, and by controller-manager and scheduler on their health ports
-    serving_key: Path
+    serving_cert: Path  # served by kube-apiserver, by controller-manager and scheduler on their health ports, and by
+    serving_key: Path  # kwok as every node's kubelet (all listen on 127.0.0.1, the address the certificate names)
+    kubelet_client_cert: Path  # what kube-apiserver presents to a kubelet (kwok) for logs and port-forward
+    kubelet_client_key: Path
     service_account_key: Path  # signs service-account tokens (apiserver, controller-manager)
     service_account_public_key: Path  # verifies them (apiserver)
 
     @classmethod
     def at(cls, directory: Path) -> Pki:
         return cls(ca_cert=directory / "ca.crt", ca_key=directory / "ca.key", serving_cert=directory / "serving.crt",
-                   serving_key=directory / "serving.key", service_account_key=directory / "service-account.key",
+                   serving_key=directory / "serving.key",
+                   kubelet_client_cert=directory / "kubelet-client.crt",
+                   kubelet_client_key=directory / "kubelet-client.key", service_account_key=directory / "service-account.key",
                    service_account_public_key=directory / "service-account.pub")
 
     def files(self) -> tuple[Path, ...]:
@@ -50,7 +55,7 @@ def _make(pki: Pki) -> None:
     # ECDSA P-256 throughout: made in a millisecond (RSA 2048 takes ~100 ms each), and every process here accepts
     # it, the service-account signer included (tokens signed ES256).
     now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)  # tolerate clock skew
-    ca_key, serving_key, sa_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    ca_key, serving_key, client_key, sa_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(4))
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "saxctl sandbox CA")])
     ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
                .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
@@ -62,18 +67,26 @@ def _make(pki: Pki) -> None:
                               critical=True)
                .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
                .sign(ca_key, hashes.SHA256()))
-    serving_cert = (x509.CertificateBuilder()
-                    .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-                    .issuer_name(ca_name).public_key(serving_key.public_key())
-                    .serial_number(x509.random_serial_number())
-                    .not_valid_before(now).not_valid_after(now + _VALID_FOR)
-                    .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                                x509.DNSName("localhost")]), critical=False)
-                    .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-                    .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                    .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                                   critical=False)
-                    .sign(ca_key, hashes.SHA256()))
+
+    def leaf(common_name: str, key, usage, *extensions):
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+                   .issuer_name(ca_name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number())
+                   .not_valid_before(now).not_valid_after(now + _VALID_FOR)
+                   .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                                  critical=False))
+        for extension in extensions:
+            builder = builder.add_extension(extension, critical=False)
+        return builder.sign(ca_key, hashes.SHA256())
+
+    serving_cert = leaf("kube-apiserver", serving_key, ExtendedKeyUsageOID.SERVER_AUTH,
+                        x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                     x509.DNSName("localhost")]))
+    # kubeadm's name for it: a kubelet authorizes the apiserver's requests by it (kwok checks none).
+    client_cert = leaf("kube-apiserver-kubelet-client", client_key, ExtendedKeyUsageOID.CLIENT_AUTH)
 
     def private(key) -> bytes:
         return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -82,9 +95,11 @@ def _make(pki: Pki) -> None:
     files.private_directory(pki.ca_cert.parent)
     files.write(pki.ca_key, private(ca_key), secret=True)
     files.write(pki.serving_key, private(serving_key), secret=True)
+    files.write(pki.kubelet_client_key, private(client_key), secret=True)
     files.write(pki.service_account_key, private(sa_key), secret=True)
     files.write(pki.service_account_public_key, sa_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo), secret=False)
     files.write(pki.serving_cert, serving_cert.public_bytes(serialization.Encoding.PEM), secret=False)
+    files.write(pki.kubelet_client_cert, client_cert.public_bytes(serialization.Encoding.PEM), secret=False)
     files.write(pki.ca_cert, ca_cert.public_bytes(serialization.Encoding.PEM), secret=False)
 

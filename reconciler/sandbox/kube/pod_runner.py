@@ -1,0 +1,284 @@
+"""The sandbox's pod runner: the part of a kubelet kwok does not play. It runs a local process for each container of a
+pod on a kwok node whose image it knows (images.py), so that Sax's pods really serve, because the Kubernetes objects
+say so.
+
+It watches pods and nodes (list, then watch from the list's resourceVersion; list again when the watch expires) and
+after each change makes the running processes match (pod_containers.py says which, with what command line and env):
+a new pod's containers start, a pod being deleted or whose node went has them stopped (SIGTERM, then SIGKILL after the
+pod's grace period), a process that exits is restarted with backoff (containers.py). For each pod it runs it writes
+kwok's PortForward (each declared port → the pod's IP, where the process listens) and Logs (each container's current
+and previous log file), so `kubectl port-forward` and `kubectl logs` through the apiserver reach the process.
+
+Control endpoint (beside health): GET /_sandbox/containers — each process: pod, container, pid, restarts, log dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from pathlib import Path
+
+from reconciler.sandbox.base import launch
+from reconciler.sandbox.base.api_errors import ApiError
+from reconciler.sandbox.base.httpbase import EmulatorHandler, EmulatorServer
+from reconciler.sandbox.base.routes import RouteTable, route
+from reconciler.sandbox.kube import images as image_table
+from reconciler.sandbox.kube import kwok_resources
+from reconciler.sandbox.kube.containers import ContainerProcess, ContainerSpec
+from reconciler.sandbox.kube.control_plane import KWOK_NODE_ANNOTATION
+from reconciler.sandbox.kube.pod_containers import container_specs, pod_ports, runnable_pod
+
+log = logging.getLogger(__name__)
+
+_FIELD_MANAGER = "saxctl-sandbox-pod-runner"
+_WATCH_S = 240  # each watch request's server-side timeout; the watch resumes from the last resourceVersion
+_REQUEST_TIMEOUT_S = (5, 30)
+_RETRY_S = 1.0  # after a failed list or watch (the apiserver restarting)
+_SHUTDOWN_GRACE_S = 3.0  # on SIGTERM: `sandbox down` kills the runner itself 5 s after its SIGTERM
+
+
+class PodRunner:
+    """The pods and kwok nodes last seen, the processes running for them, and the loop that keeps them matched."""
+
+    def __init__(self, api_client, images: dict[str, image_table.Image], endpoints: dict[str, str], logs_dir: Path):
+        from kubernetes import client
+
+        self._core = client.CoreV1Api(api_client)
+        self._custom = client.CustomObjectsApi(api_client)
+        self._images = images
+        self._endpoints = endpoints
+        self._logs_dir = logs_dir
+        self._events: queue.Queue = queue.Queue()
+        self._pods: dict[str, object] = {}  # uid → V1Pod
+        self._kwok_nodes: set[str] = set()
+        self._listed: set[str] = set()  # "pods", "nodes" once listed: then the runner is healthy
+        self._running: dict[tuple, ContainerProcess] = {}
+        self._refused: set[tuple[str, str]] = set()  # (pod uid, container) already reported
+        self._forwarded: set[tuple[str, str]] = set()  # (pod uid, pod IP) whose PortForward is written
+        self._log_files: dict[str, dict[str, tuple[Path, Path | None]]] = {}  # uid → container → (current, previous)
+        self._lock = threading.Lock()  # _running and _log_files, read by the control endpoint and container threads
+
+    # --- what the control endpoint reads ---------------------------------------------------------------------------
+
+    def healthy(self) -> bool:
+        return self._listed >= {"pods", "nodes"}
+
+    def containers(self) -> list[dict]:
+        with self._lock:
+            running = list(self._running.values())
+        return [{"namespace": process.spec.namespace, "pod": process.spec.pod, "pod_uid": process.spec.pod_uid,
+                 "container": process.spec.name, "pid": process.pid, "restarts": process.restarts,
+                 "argv": list(process.spec.argv), "log_dir": str(self._log_dir(process.spec))}
+                for process in running]
+
+    # --- the loop --------------------------------------------------------------------------------------------------
+
+    def start_watches(self) -> None:
+        for kind, list_call, selectors in (
+                ("nodes", self._core.list_node, {}),
+                # Bound pods only: an unscheduled pod has no node to run on.
+                ("pods", self._core.list_pod_for_all_namespaces, {"field_selector": "spec.nodeName!="})):
+            threading.Thread(target=self._watch, args=(kind, list_call, selectors), name=f"watch {kind}",
+                             daemon=True).start()
+
+    def run(self) -> None:
+        """Apply events as they come, reconciling after each batch; returns only by an exception (SIGTERM's)."""
+        while True:
+            self._apply(self._events.get())
+            while not self._events.empty():
+                self._apply(self._events.get_nowait())
+            self._reconcile()
+
+    def stop_all(self, grace_s: float) -> None:
+        with self._lock:
+            running = list(self._running.values())
+        for process in running:
+            process.signal_stop()
+        for process in running:
+            process.wait_stopped(grace_s)
+
+    def _apply(self, event: tuple) -> None:
+        kind, change, payload = event
+        if kind == "pods":
+            if change == "LIST":
+                self._pods = {pod.metadata.uid: pod for pod in payload}
+            elif change == "DELETED":
+                self._pods.pop(payload.metadata.uid, None)
+            else:
+                self._pods[payload.metadata.uid] = payload
+        elif change == "LIST":
+            self._kwok_nodes = {node.metadata.name for node in payload if _is_kwok_node(node)}
+        elif change == "DELETED" or not _is_kwok_node(payload):
+            self._kwok_nodes.discard(payload.metadata.name)
+        else:
+            self._kwok_nodes.add(payload.metadata.name)
+        if change == "LIST":
+            self._listed.add(kind)
+
+    def _reconcile(self) -> None:
+        desired: dict[tuple, tuple[ContainerSpec, object]] = {}
+        for pod in self._pods.values():
+            if not runnable_pod(pod, self._kwok_nodes):
+                continue
+            specs, refused = container_specs(pod, self._images, os.environ, self._endpoints)
+            for container, reason in refused:
+                if (pod.metadata.uid, container) not in self._refused:
+                    self._refused.add((pod.metadata.uid, container))
+                    log.error("%s/%s container %s cannot run: %s", pod.metadata.namespace, pod.metadata.name,
+                              container, reason)
+            desired.update({spec.key: (spec, pod) for spec in specs})
+        with self._lock:
+            going = [process for key, process in self._running.items()
+                     if key not in desired or desired[key][0] != process.spec]
+        for process in going:  # all signalled at once, then waited for: the longest grace period bounds the wait
+            process.signal_stop()
+        for process in going:
+            process.wait_stopped(process.spec.grace_s)
+            with self._lock:
+                del self._running[process.spec.key]
+                self._log_files.get(process.spec.pod_uid, {}).pop(process.spec.name, None)
+        live_uids = {spec.pod_uid for spec, _ in desired.values()}
+        self._forwarded = {entry for entry in self._forwarded if entry[0] in live_uids}
+        self._refused = {entry for entry in self._refused if entry[0] in self._pods}
+        for key, (spec, pod) in desired.items():
+            if key not in self._running:
+                self._start(spec, pod)
+
+    def _start(self, spec: ContainerSpec, pod) -> None:
+        if (pod.metadata.uid, pod.status.pod_ip) not in self._forwarded:
+            # Before the process: a client that sees it listening can port-forward to it.
+            self._write(pod, kwok_resources.port_forward(pod, pod.status.pod_ip, pod_ports(pod)))
+            self._forwarded.add((pod.metadata.uid, pod.status.pod_ip))
+        process = ContainerProcess(spec, self._log_dir(spec), functools.partial(self._record_run, pod, spec))
+        with self._lock:
+            self._running[spec.key] = process
+        process.start()
+
+    def _record_run(self, pod, spec: ContainerSpec, restarts: int, current: Path, previous: Path | None) -> None:
+        """Before each run of a container (its thread): point kwok's Logs for the pod at this run's file."""
+        with self._lock:
+            files = self._log_files.setdefault(spec.pod_uid, {})
+            files[spec.name] = (current, previous)
+            manifest = kwok_resources.logs(pod, dict(files))
+        self._write(pod, manifest)
+
+    def _write(self, pod, manifest: dict) -> None:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        kind = manifest["kind"]
+        try:
+            self._custom.patch_namespaced_custom_object(
+                kwok_resources.GROUP, kwok_resources.VERSION, pod.metadata.namespace, kwok_resources.plural(kind),
+                pod.metadata.name, manifest, field_manager=_FIELD_MANAGER, force=True,
+                _content_type="application/apply-patch+yaml", _request_timeout=_REQUEST_TIMEOUT_S)
+        except (ApiException, HTTPError) as error:  # the pod or its namespace going meanwhile, most often
+            log.warning("could not write kwok's %s for %s/%s: %s", kind, pod.metadata.namespace, pod.metadata.name,
+                        getattr(error, "reason", error))
+
+    def _log_dir(self, spec: ContainerSpec) -> Path:
+        """As a kubelet keeps them: pods/<namespace>_<pod>_<uid>/<container>/<restart count>.log."""
+        return self._logs_dir / "pods" / f"{spec.namespace}_{spec.pod}_{spec.pod_uid}" / spec.name
+
+    def _watch(self, kind: str, list_call, selectors: dict) -> None:
+        from kubernetes import watch
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        while True:
+            try:
+                listed = list_call(**selectors, _request_timeout=_REQUEST_TIMEOUT_S)
+                self._events.put((kind, "LIST", listed.items))
+                version = listed.metadata.resource_version
+                while True:
+                    stream = watch.Watch()
+                    for event in stream.stream(list_call, resource_version=version, timeout_seconds=_WATCH_S,
+                                               allow_watch_bookmarks=True, **selectors,
+                                               _request_timeout=(_REQUEST_TIMEOUT_S[0], _WATCH_S + 30)):
+                        if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                            self._events.put((kind, event["type"], event["object"]))
+                    version = stream.resource_version or version
+            except ApiException as error:
+                if error.status == 410:
+                    log.info("the %s watch expired: listing again", kind)
+                    continue
+                log.warning("watching %s failed: %s %s; listing again in %.0f s", kind, error.status, error.reason,
+                            _RETRY_S)
+            except (HTTPError, OSError) as error:
+                log.warning("watching %s failed: %s; listing again in %.0f s", kind, error, _RETRY_S)
+            time.sleep(_RETRY_S)
+
+
+def _is_kwok_node(node) -> bool:
+    key, value = KWOK_NODE_ANNOTATION
+    return (node.metadata.annotations or {}).get(key) == value
+
+
+CONTROLS = RouteTable((route("GET", "containers", "_control_containers"),))
+
+
+class RunnerServer(EmulatorServer):
+    def __init__(self, address: tuple[str, int], runner: PodRunner):
+        super().__init__(address, RunnerHandler, "pod-runner")
+        self.runner = runner
+
+
+class RunnerHandler(EmulatorHandler):
+    server: RunnerServer
+    controls = CONTROLS
+
+    def health(self) -> dict:
+        if not self.server.runner.healthy():
+            raise ApiError(503, "the pod runner has not listed pods and nodes yet")
+        return {}
+
+    def _control_containers(self, query: dict) -> None:
+        self.send_json(200, {"containers": self.server.runner.containers()})
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: stop every process, then exit."""
+
+
+def _terminate(signum, frame) -> None:
+    raise _Terminated
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = launch.argument_parser(__doc__.split("\n", 1)[0])
+    parser.add_argument("--kubeconfig", type=Path, required=True, help="the control plane components' kubeconfig")
+    parser.add_argument("--logs-dir", type=Path, required=True, help="where containers' logs go (under pods/)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an endpoint export every process gets (the sandbox's Google endpoints); repeatable")
+    args = parser.parse_args(argv)
+    launch.start_logging()
+    from kubernetes import config
+
+    endpoints = dict(item.split("=", 1) for item in args.env)
+    try:
+        images = image_table.table()
+    except (ValueError, KeyError, TypeError) as error:
+        parser.error(f"${image_table.EXTRA_IMAGES_ENV}: {error!r}")
+    runner = PodRunner(config.new_client_from_config(config_file=str(args.kubeconfig)), images, endpoints,
+                       args.logs_dir)
+    signal.signal(signal.SIGTERM, _terminate)
+    server = RunnerServer((args.host, args.port), runner)
+    threading.Thread(target=server.serve_forever, name="control", daemon=True).start()
+    log.info("pod runner on http://%s:%d; images: %s", args.host, args.port, ", ".join(sorted(images)))
+    runner.start_watches()
+    try:
+        runner.run()
+    except (_Terminated, KeyboardInterrupt):
+        log.info("stopping every process")
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        runner.stop_all(_SHUTDOWN_GRACE_S)
+
+
+if __name__ == "__main__":
+    main()

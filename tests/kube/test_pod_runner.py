@@ -1,0 +1,194 @@
+"""The pod runner against the real apiserver: a pod of a known image on a kwok node runs as a process with the pod's
+args and env, reachable at the pod's IP and through `kubectl port-forward`, logged for `kubectl logs`, restarted when
+it dies, replaced with its pod. The image is the tests' own (tests/kube/echo_server.py, added by the sandbox fixture).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+from kube_testkit import cpu_node, tpu_node, wait_for
+
+from reconciler.sandbox import paths
+from reconciler.sandbox.kube.nodes import CLUSTER_LABEL
+
+IMAGE = "registry.example.com/tests/sandbox-test-echo:v1"
+PORT = 8080
+KUBECTL_TIMEOUT_S = 60
+
+
+def echo_deployment(name: str, cluster: str, *, tpu_chips: int = 0, command: list[str] | None = None) -> dict:
+    container = {"name": "echo", "image": IMAGE, "args": [f"--port={PORT}", f"--greeting=hello-from-{name}"],
+                 "env": [{"name": "GREETING", "value": "plain value"},
+                         {"name": "MY_POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                 "ports": [{"containerPort": PORT, "protocol": "TCP"}]}
+    if command:
+        container["command"] = command
+    if tpu_chips:
+        container["resources"] = {"requests": {"google.com/tpu": str(tpu_chips)},
+                                  "limits": {"google.com/tpu": str(tpu_chips)}}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"nodeSelector": {CLUSTER_LABEL: cluster},
+                                           "terminationGracePeriodSeconds": 5, "containers": [container]}}}}
+
+
+def echo(address: str, port: int = PORT) -> dict | None:
+    """What the echo server at address:port answers, or None while nothing answers there."""
+    try:
+        with urllib.request.urlopen(f"http://{address}:{port}/", timeout=5) as response:
+            return json.load(response)
+    except OSError:
+        return None
+
+
+def running_pod(core, namespace: str, app: str, other_than: str | None = None):
+    """The app's one pod that runs (has its IP, is not going), if there is one yet."""
+    pods = [pod for pod in core.list_namespaced_pod(namespace, label_selector=f"app={app}").items
+            if pod.status.pod_ip and pod.metadata.deletion_timestamp is None and pod.metadata.name != other_than]
+    return pods[0] if len(pods) == 1 else None
+
+
+def serving(core, namespace: str, app: str, other_than: str | None = None) -> tuple[object, dict]:
+    """Wait until the app's pod answers at its own IP: (the pod, what it answered)."""
+    def answered():
+        pod = running_pod(core, namespace, app, other_than)
+        reply = echo(pod.status.pod_ip) if pod is not None else None
+        return (pod, reply) if reply is not None else None
+
+    return wait_for(f"the process of {app}'s pod answers at the pod's IP", answered)
+
+
+def kubectl(sandbox, *args: str, timeout: float = KUBECTL_TIMEOUT_S) -> subprocess.CompletedProcess:
+    return subprocess.run([str(paths.bin_dir() / "kubectl"), "--kubeconfig", sandbox.env["SAXCTL_SANDBOX_KUBECONFIG"],
+                           *args], capture_output=True, text=True, timeout=timeout)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture
+def cluster(node_sink, unique_name) -> str:
+    """A cluster of one CPU node, which this test's Deployments select."""
+    name = unique_name("c")
+    node_sink.sync(name, "cpu", [cpu_node(name, "cpu", 0)])
+    return name
+
+
+def test_a_pod_of_a_known_image_runs_as_a_process_with_its_args_env_and_its_own_loopback_ip(
+        sandbox, core, apps, namespace, cluster):
+    apps.create_namespaced_deployment(namespace, echo_deployment("echo", cluster))
+    pod, reply = serving(core, namespace, "echo")
+
+    assert pod.status.pod_ip.startswith("127.") and pod.status.pod_ip != "127.0.0.1"
+    assert reply["address"] == [pod.status.pod_ip, PORT], "it listens on the pod's IP"
+    assert reply["argv"] == [f"--port={PORT}", "--greeting=hello-from-echo"]
+    env = reply["env"]
+    assert env["GREETING"] == "plain value" and env["MY_POD"] == pod.metadata.name == env["HOSTNAME"]
+    assert env["SAXCTL_SANDBOX_POD_IP"] == pod.status.pod_ip
+    assert env["XLA_FLAGS"] == "--xla_force_host_platform_device_count=1", "no google.com/tpu limit: one device"
+    assert env["STORAGE_EMULATOR_HOST"] == sandbox.env["STORAGE_EMULATOR_HOST"]
+    assert env["SAXCTL_IAM_ENDPOINT"] == sandbox.env["SAXCTL_IAM_ENDPOINT"]
+    assert not {"SAXCTL_SANDBOX_TOKEN", "SAXCTL_SANDBOX_KUBECONFIG"} & set(env), "no admin credentials in a pod"
+
+
+def test_port_forward_through_the_apiserver_reaches_the_pods_process(sandbox, core, apps, namespace, cluster):
+    apps.create_namespaced_deployment(namespace, echo_deployment("echo", cluster))
+    pod, reply = serving(core, namespace, "echo")
+
+    forward = subprocess.Popen([str(paths.bin_dir() / "kubectl"), "--kubeconfig",
+                                sandbox.env["SAXCTL_SANDBOX_KUBECONFIG"], "-n", namespace, "port-forward",
+                                f"pod/{pod.metadata.name}", f":{PORT}"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        line = forward.stdout.readline()  # "Forwarding from 127.0.0.1:LOCAL -> 8080"
+        local = re.search(r"127\.0\.0\.1:(\d+) -> 8080", line)
+        assert local, (line, forward.stderr.read() if forward.poll() is not None else "")
+        # kwok may learn of the pod's PortForward a moment after the process listens: the first tries may fail.
+        through = wait_for("a request through the port-forward is answered",
+                           lambda: echo("127.0.0.1", int(local.group(1))))
+    finally:
+        forward.terminate()
+        forward.wait(timeout=10)
+    assert through["pid"] == reply["pid"]
+
+
+def test_kubectl_logs_shows_the_process_output_and_the_previous_run_after_a_kill(
+        sandbox, core, apps, namespace, cluster):
+    apps.create_namespaced_deployment(namespace, echo_deployment("echo", cluster))
+    pod, first = serving(core, namespace, "echo")
+    greeting = f"hello-from-echo listening on {pod.status.pod_ip}:{PORT} as pid {first['pid']}"
+
+    logs = wait_for("kubectl logs shows the process's stdout and stderr",
+                    lambda: (shown := kubectl(sandbox, "-n", namespace, "logs", pod.metadata.name)).returncode == 0
+                    and greeting in shown.stdout and "a line on stderr" in shown.stdout and shown.stdout)
+    assert "served /" in logs, "what it printed after starting is there too"
+
+    os.kill(first["pid"], signal.SIGKILL)
+    second = wait_for("the killed process is restarted",
+                      lambda: (reply := echo(pod.status.pod_ip)) and reply["pid"] != first["pid"] and reply)
+    wait_for("kubectl logs shows the new run, and --previous the killed one",
+             lambda: f"as pid {second['pid']}" in kubectl(sandbox, "-n", namespace, "logs", pod.metadata.name).stdout
+             and greeting in kubectl(sandbox, "-n", namespace, "logs", "--previous", pod.metadata.name).stdout)
+
+
+def test_a_killed_process_is_restarted_in_the_same_pod_and_the_runner_counts_it(sandbox, core, apps, namespace,
+                                                                                 cluster):
+    apps.create_namespaced_deployment(namespace, echo_deployment("echo", cluster))
+    pod, first = serving(core, namespace, "echo")
+
+    os.kill(first["pid"], signal.SIGKILL)
+    second = wait_for("the killed process is restarted at the same pod IP",
+                      lambda: (reply := echo(pod.status.pod_ip)) and reply["pid"] != first["pid"] and reply)
+    assert second["env"]["MY_POD"] == pod.metadata.name, "the same pod, not a new one"
+    [row] = [row for row in sandbox.control("GET", "pod-runner", "containers")["containers"]
+             if row["pod_uid"] == pod.metadata.uid]
+    assert (row["pid"], row["restarts"]) == (second["pid"], 1)
+
+
+def test_deleting_the_pod_stops_its_process_and_the_deployments_new_pod_gets_a_new_one(
+        sandbox, core, apps, namespace, cluster):
+    apps.create_namespaced_deployment(namespace, echo_deployment("echo", cluster))
+    old_pod, old = serving(core, namespace, "echo")
+
+    core.delete_namespaced_pod(old_pod.metadata.name, namespace)
+    new_pod, new = serving(core, namespace, "echo", other_than=old_pod.metadata.name)
+    assert new["env"]["MY_POD"] == new_pod.metadata.name != old_pod.metadata.name
+    assert new["pid"] != old["pid"]
+    wait_for("the old pod's process is stopped", lambda: not process_alive(old["pid"]))
+
+
+def test_a_pod_asking_for_4_tpu_chips_sees_4_jax_devices_and_a_command_naming_the_images_executable_runs(
+        sandbox, core, apps, namespace, node_sink, unique_name):
+    name = unique_name("c")
+    node_sink.sync(name, "tpu", [tpu_node(name, "tpu", 0)])
+    apps.create_namespaced_deployment(namespace, echo_deployment("tpu-echo", name, tpu_chips=4,
+                                                                 command=["/usr/bin/echo-server", "--greeting=cmd"]))
+    pod, reply = serving(core, namespace, "tpu-echo")
+    assert reply["env"]["XLA_FLAGS"] == "--xla_force_host_platform_device_count=4"
+    assert reply["argv"] == ["--greeting=cmd", f"--port={PORT}", "--greeting=hello-from-tpu-echo"], \
+        "command replaces the entrypoint's name, args follow"
+
+
+def test_a_container_of_an_image_the_runner_does_not_know_is_left_to_kwok_beside_one_it_runs(
+        sandbox, core, apps, namespace, cluster):
+    manifest = echo_deployment("mixed", cluster)
+    manifest["spec"]["template"]["spec"]["containers"].append(
+        {"name": "sidecar", "image": "registry.example.com/something-else:v1"})
+    apps.create_namespaced_deployment(namespace, manifest)
+    pod, _ = serving(core, namespace, "mixed")
+    rows = [row for row in sandbox.control("GET", "pod-runner", "containers")["containers"]
+            if row["pod_uid"] == pod.metadata.uid]
+    assert [row["container"] for row in rows] == ["echo"]
