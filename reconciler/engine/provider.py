@@ -49,6 +49,15 @@ class Problem:
 
 
 @dataclass(frozen=True, slots=True)
+class Detail:
+    """What `saxctl status` shows beside one object: what it holds now, in a few words ("1/1 ready", "2 nodes")."""
+
+    address: str  # the plan's address; for an object outside the spec (foreign), its remote id
+    text: str
+    foreign: bool = False  # not this spec's: shown, never touched
+
+
+@dataclass(frozen=True, slots=True)
 class Owned:
     """A live object carrying this spec's ownership mark, as its provider would delete it."""
 
@@ -87,6 +96,11 @@ class Provider:
 
     def preflight(self, changes: Sequence[Change]) -> Sequence[Problem]:
         """Reads that tell, before any write, that these changes would fail (an offer or a quota missing)."""
+        return ()
+
+    def describe(self, changes: Sequence[Change]) -> Sequence[Detail]:
+        """For `saxctl status`, after a plan: what each of these objects holds now (may read), and objects of the same
+        kinds that no spec of saxctl owns (foreign)."""
         return ()
 
     def hazard(self, change: Change, going_inside: Sequence[str]) -> Hazard | None:

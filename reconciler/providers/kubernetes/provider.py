@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from reconciler.engine.address import Address
 from reconciler.engine.diffing import show_value
-from reconciler.engine.provider import Owned, Problem, Progress, Provider
+from reconciler.engine.provider import Detail, Owned, Problem, Progress, Provider
 from reconciler.engine.resource import Action, Change, FieldChange, Hazard, Observed, Resource
 from reconciler.errors import ConflictError, RemoteError
 from reconciler.providers.kubernetes import access, compare, ownership, rollout
@@ -148,6 +148,12 @@ class KubernetesProvider(Provider):
                 message = f"the apiserver would refuse it: {status.reason}: {status.message}"
             return Problem(change.address, resource.spec_field, message)
         return None
+
+    def describe(self, changes: Sequence[Change]) -> Sequence[Detail]:
+        """Ready replicas of each existing workload against its desired count, as read by the plan."""
+        return [Detail(change.address, f"{change.observed.outputs['ready_replicas']}/"
+                                       f"{change.observed.fields.get('spec.replicas', 1)} ready")
+                for change in changes if change.observed is not None and "ready_replicas" in change.observed.outputs]
 
     # --- deciding ------------------------------------------------------------------------------------------------
 

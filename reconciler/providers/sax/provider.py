@@ -14,7 +14,7 @@ import time
 from typing import Any, Mapping, Sequence
 
 from reconciler.engine.address import Address
-from reconciler.engine.provider import Owned, Problem, Progress, Provider
+from reconciler.engine.provider import Detail, Owned, Problem, Progress, Provider
 from reconciler.engine.resource import Action, Change, Observed, Resource
 from reconciler.errors import RemoteError
 from reconciler.providers.kubernetes.options import KubeOptions
@@ -27,6 +27,7 @@ from reconciler.providers.sax.record import ModelRecord
 SERVERS_WAIT_S = 120.0  # a new model server joins the admin 2 s after start, and is seen at the admin's next poll
 READY_POLL_S = 5.0  # each WaitForReady call's deadline: progress is said between them
 REPUBLISH_TRIES = 4
+STATUS_PROBE_S = 0.3  # a WaitForReady that has not returned by then: that replica has not loaded
 
 
 class SaxModelProvider(Provider):
@@ -114,6 +115,36 @@ class SaxModelProvider(Provider):
 
     def diff(self, desired: Resource, observed: Observed | None) -> Change:
         return decide.decide(desired, observed)
+
+    def describe(self, changes: Sequence[Change]) -> Sequence[Detail]:
+        """Each published model's replicas: requested, assigned, loaded, and why not loaded; then the foreign ones."""
+        by_cell: dict[tuple, list[Change]] = {}
+        for change in changes:
+            if change.kind in self.kinds and change.desired is not None:
+                by_cell.setdefault(_cell_key(change.desired.params), []).append(change)
+        details: list[Detail] = []
+        for key, mine in by_cell.items():
+            params, published, servers = self._read.get(key, (None, {}, None))
+            if not published:
+                continue
+            owned = self._record(params).models()
+            cell = Cell(params, self._storage, self._kube(params))
+            try:
+                if not cell.connect():
+                    continue
+                for change in mine:
+                    model = published.get(change.desired.params["model_id"])
+                    if model is not None:
+                        text = _replicas_text(model, _loaded(cell, model), servers, change.desired)
+                        details.append(Detail(change.address, text))
+                for model in (m for model_id, m in sorted(published.items()) if model_id not in owned):
+                    if model.model_id in {c.desired.params["model_id"] for c in mine}:
+                        continue  # in the spec: the plan reports it as a conflict
+                    text = f"published by someone else, left alone: {_replicas_text(model, _loaded(cell, model))}"
+                    details.append(Detail(model.model_id, text, foreign=True))
+            finally:
+                cell.close()
+        return details
 
     # --- changing ------------------------------------------------------------------------------------------------
 
@@ -231,6 +262,29 @@ class SaxModelProvider(Provider):
             if bucket not in self._records:
                 self._records[bucket] = ModelRecord(self._storage, bucket, params["owner"])
             return self._records[bucket]
+
+
+def _loaded(cell: Cell, model: decide.Published) -> int:
+    """Replicas that have loaded: no admin RPC says it, but WaitForReady(n) returns at once when n have."""
+    loaded = 0
+    while loaded < len(model.assigned) and cell.wait_for_ready(model.model_id, loaded + 1, STATUS_PROBE_S):
+        loaded += 1
+    return loaded
+
+
+def _replicas_text(model: decide.Published, loaded: int, servers: decide.Servers | None = None,
+                   desired: Resource | None = None) -> str:
+    text = f"{model.replicas} requested, {len(model.assigned)} assigned, {loaded} loaded"
+    if loaded >= model.replicas:
+        return text
+    problem = _serving_problem(desired, servers) if desired is not None and servers is not None else None
+    if problem is None and len(model.assigned) < model.replicas:
+        problem = (f"the admin has found {len(model.assigned)} free model server(s) that can serve it (each holds "
+                   "one model)")
+    if problem is None:
+        problem = "its assigned servers have not loaded it: still loading, or the load failed (see the model " \
+                  "server's log)"
+    return f"{text}; not loaded: {problem}"
 
 
 def _cell_key(params: Mapping[str, Any]) -> tuple:
