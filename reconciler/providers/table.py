@@ -43,7 +43,8 @@ def _kube_provider(clients: Clients) -> Provider:
 def _sax_provider(clients: Clients) -> Provider:
     from reconciler.providers.sax.provider import SaxModelProvider
 
-    return SaxModelProvider(clients.storage, clients.options.kubernetes)
+    return SaxModelProvider(clients.storage, clients.options.kubernetes, spec=clients.spec,
+                            gke_client=lambda: clients.gke)
 
 
 @dataclass(frozen=True, slots=True)

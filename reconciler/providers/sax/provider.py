@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from reconciler.engine.address import Address
 from reconciler.engine.provider import Detail, Owned, Problem, Progress, Provider
@@ -21,8 +21,12 @@ from reconciler.providers.kubernetes.options import KubeOptions
 from reconciler.providers.sax import addresses as sax_at
 from reconciler.providers.sax import decide
 from reconciler.providers.sax.admin_errors import REPUBLISH_WAIT_S, BeingUnpublished, NotFound
-from reconciler.providers.sax.cell import Cell, Kube
+from reconciler.providers.google_errors import remote_call
+from reconciler.providers.kubernetes.manifests import ADMIN_SERVER
+from reconciler.providers.sax import resources as sax_resources
+from reconciler.providers.sax.cell import CALL_TIMEOUT_S, Cell, Kube
 from reconciler.providers.sax.record import ModelRecord
+from reconciler.spec.model import Spec
 
 SERVERS_WAIT_S = 120.0  # a new model server joins the admin 2 s after start, and is seen at the admin's next poll
 READY_POLL_S = 5.0  # each WaitForReady call's deadline: progress is said between them
@@ -33,9 +37,12 @@ STATUS_PROBE_S = 0.3  # a WaitForReady that has not returned by then: that repli
 class SaxModelProvider(Provider):
     kinds = frozenset({sax_at.MODEL})
 
-    def __init__(self, storage_client, kube_options: KubeOptions = KubeOptions()):
+    def __init__(self, storage_client, kube_options: KubeOptions = KubeOptions(), *, spec: Spec | None = None,
+                 gke_client: Callable[[], Any] | None = None):
         self._storage = storage_client
         self._kube_options = kube_options
+        # To find the spec's cell when no model of the spec was read (to prune): its GKE client, built if needed.
+        self._spec, self._gke_client = spec, gke_client
         self._lock = threading.Lock()
         self._kubes: dict[tuple, Kube] = {}
         self._records: dict[str, ModelRecord] = {}
@@ -70,7 +77,10 @@ class SaxModelProvider(Provider):
             cell.close()
 
     def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
-        """The published models the record lists for this spec, in the cells this plan read: what may be pruned."""
+        """The published models the record lists for this spec, in the cells this plan read (or the spec's cell,
+        when the spec has no model left to read it by): what may be pruned."""
+        if not self._read:
+            self._read_spec_cell()
         found = []
         for params, published, _ in list(self._read.values()):
             if params["owner"] != spec_name or not published:
@@ -87,17 +97,27 @@ class SaxModelProvider(Provider):
                 found.append(Owned(resource, decide.observed(address, model, spec_name)))
         return found
 
-    def foreign(self) -> list[decide.Published]:
-        """Models of the cells this plan read that the record does not list: published by someone else."""
-        models = []
-        for params, published, _ in list(self._read.values()):
-            owned = self._record(params).models()
-            models += [model for model_id, model in sorted(published.items()) if model_id not in owned]
-        return models
+    def _read_spec_cell(self) -> None:
+        """The spec's cell, found from its cluster as GKE describes it (one cluster GET); nothing when it is gone."""
+        spec = self._spec
+        if spec is None or spec.sax is None or spec.cluster is None or self._gke_client is None:
+            return
+        from google.api_core.exceptions import NotFound
 
-    def servers(self, params: Mapping[str, Any]) -> decide.Servers | None:
-        read = self._read.get(_cell_key(params))
-        return read[2] if read is not None else None
+        from reconciler.providers.gke.resources import cluster_name
+
+        name = cluster_name(spec.project.id, spec.cluster.location, spec.cluster.name)
+        with remote_call("container.projects.locations.clusters.get", name):
+            try:
+                cluster = self._gke_client().get_cluster(name=name, timeout=CALL_TIMEOUT_S, retry=None)
+            except NotFound:
+                return
+        if not cluster.endpoint:
+            return
+        params = {**sax_resources.connection_params(spec), "endpoint": cluster.endpoint,
+                  "ca_certificate": cluster.master_auth.cluster_ca_certificate, "admin": ADMIN_SERVER}
+        published, servers = self._read_cell(params)
+        self._read[_cell_key(params)] = (params, published, servers)
 
     def preflight(self, changes: Sequence[Change]) -> Sequence[Problem]:
         """A publish, update or replace that the joined model servers cannot serve, when the admin could be read."""
