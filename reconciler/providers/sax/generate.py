@@ -16,7 +16,7 @@ from reconciler.engine.resource import has_unknown, resolved
 from reconciler.errors import RemoteError, SaxctlError
 from reconciler.providers.gke import addresses as gke_at
 from reconciler.providers.gke import resources as gke_resources
-from reconciler.providers.kubernetes.manifests import HTTP_CONTAINER_PORT
+from reconciler.providers.kubernetes.manifests import ADMIN_SERVER, HTTP_CONTAINER_PORT
 from reconciler.providers.kubernetes.options import KubeOptions
 from reconciler.providers.sax import resources as sax_resources
 from reconciler.providers.sax.cell import Kube
@@ -38,7 +38,8 @@ def model_params(spec: Spec, providers: ProviderSet, model_name: str) -> Mapping
         raise SaxctlError(f"cluster {spec.cluster.name} does not exist or is not running yet",
                           hint=f"Run `saxctl apply {spec.source.file}` first.")
     params = resolved(models[model_name], {cluster_address: live.outputs}).params
-    return {key: value for key, value in params.items() if not has_unknown(value)}
+    # The admin's Ref only keeps a plan from reading a cell whose admin is not created yet; here it is its name.
+    return {**{key: value for key, value in params.items() if not has_unknown(value)}, "admin": ADMIN_SERVER}
 
 
 def generate(params: Mapping[str, Any], kube_options: KubeOptions, prompt: str) -> dict:

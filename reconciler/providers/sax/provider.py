@@ -120,11 +120,14 @@ class SaxModelProvider(Provider):
         self._read[_cell_key(params)] = (params, published, servers)
 
     def preflight(self, changes: Sequence[Change]) -> Sequence[Problem]:
-        """A publish, update or replace that the joined model servers cannot serve, when the admin could be read."""
+        """A publish, update or replace that the joined model servers cannot serve, when the admin could be read; a
+        publish of a gs:// checkpoint (one saxctl does not convert) without its commit markers."""
         problems = []
         for change in changes:
             if change.kind not in self.kinds or change.desired is None:
                 continue
+            if change.action in (Action.CREATE, Action.REPLACE):
+                problems += self._marker_problems(change.desired)
             read = self._read.get(_cell_key(change.desired.params))
             if read is None or not read[1] and not read[2].total:  # the admin was not read, or has no server yet
                 continue
@@ -132,6 +135,29 @@ class SaxModelProvider(Provider):
             if problem:
                 problems.append(Problem(change.address, f"{change.desired.spec_field}.replicas", problem))
         return problems
+
+    def _marker_problems(self, resource: Resource) -> list[Problem]:
+        """Sax loads whatever the checkpoint path holds, finished or not: its markers say the upload is complete.
+        A checkpoint of the spec's `checkpoints` is a Requirement (its provider reads the markers); a gs:// one is
+        read here."""
+        if any(requirement.output == "markers" for requirement in resource.requires):
+            return []
+        from reconciler.checkpoint.gcs_checkpoint import parse_gs_url
+        from reconciler.checkpoint.manifest import MARKERS
+
+        url = resource.fields["checkpoint"]
+        bucket_name, prefix = parse_gs_url(url)
+        bucket = self._storage.bucket(bucket_name)
+        missing = []
+        for marker in MARKERS:
+            with remote_call("storage.objects.get", f"{url}/{marker}"):
+                if not bucket.blob(f"{prefix}/{marker}").exists(timeout=CALL_TIMEOUT_S, retry=None):
+                    missing.append(marker)
+        if not missing:
+            return []
+        return [Problem(resource.address, f"{resource.spec_field}.checkpoint",
+                        f"{url} has no commit markers ({', '.join(missing)} missing): Sax would load a checkpoint "
+                        "whose upload has not finished", kind="precondition")]
 
     def diff(self, desired: Resource, observed: Observed | None) -> Change:
         return decide.decide(desired, observed)

@@ -54,11 +54,6 @@ class ModelRecord:
         with self._lock:
             return self._state()[0]
 
-    def forget_cache(self) -> None:
-        """Read it again next time (a new plan)."""
-        with self._lock:
-            self._loaded = None
-
     def add(self, model: str) -> None:
         self._update(lambda current: current | {model})
 
