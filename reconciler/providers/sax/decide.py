@@ -100,6 +100,11 @@ def serving_problem(model_path: str, replicas: int, servers: Servers, pool: Mapp
     return text + (": " + "; ".join(causes) if causes else "")
 
 
+def normal_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A model's fields as Published.fields gives them (plain dicts, overrides sorted)."""
+    return {**fields, "overrides": dict(sorted(dict(fields["overrides"]).items()))}
+
+
 def _short(model_path: str) -> str:
     return model_path.rsplit(".", 1)[-1]
 

@@ -17,13 +17,13 @@ from reconciler.engine.address import Address
 from reconciler.engine.provider import Detail, Owned, Problem, Progress, Provider
 from reconciler.engine.resource import Action, Change, Observed, Resource
 from reconciler.errors import RemoteError
+from reconciler.providers.google_errors import remote_call
+from reconciler.providers.kubernetes.manifests import ADMIN_SERVER
 from reconciler.providers.kubernetes.options import KubeOptions
 from reconciler.providers.sax import addresses as sax_at
 from reconciler.providers.sax import decide
-from reconciler.providers.sax.admin_errors import REPUBLISH_WAIT_S, BeingUnpublished, NotFound
-from reconciler.providers.google_errors import remote_call
-from reconciler.providers.kubernetes.manifests import ADMIN_SERVER
 from reconciler.providers.sax import resources as sax_resources
+from reconciler.providers.sax.admin_errors import REPUBLISH_WAIT_S, AlreadyExists, BeingUnpublished, NotFound
 from reconciler.providers.sax.cell import CALL_TIMEOUT_S, Cell, Kube
 from reconciler.providers.sax.record import ModelRecord
 from reconciler.spec.model import Spec
@@ -254,6 +254,13 @@ class SaxModelProvider(Provider):
             progress.update(f"publishing {model_id}")
             try:
                 cell.publish(model_id, fields)
+                return
+            except AlreadyExists:
+                # Published as the spec says already (a retried call whose reply was lost; an admin replaced in the
+                # same plan, which restores its models from state.proto): nothing to do. Otherwise someone else's.
+                published = cell.list_one(model_id)
+                if published is None or published.fields != decide.normal_fields(fields):
+                    raise
                 return
             except BeingUnpublished as error:
                 if attempt == REPUBLISH_TRIES:
