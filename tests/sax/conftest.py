@@ -1,11 +1,17 @@
-"""The Sax stand-in tests' fixture: a cell of their own (tests/sax/sax_cell.py) in a fresh admin bucket."""
+"""The Sax tests' fixtures: a cell of their own (tests/sax/sax_cell.py) in a fresh admin bucket; the tiny GPT-J
+fixture converted once per session, and the language model loaded from it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from lm_fixture import GPTJ, TEST_DECODING, TINY_GPTJ
 from sax_cell import SaxCell
+
+from reconciler.checkpoint.convert import convert
+from reconciler.sandbox.sax.lm import DirectoryCheckpoint, load
 
 
 @pytest.fixture
@@ -17,3 +23,15 @@ def sax_cell(sandbox, unique_name, tmp_path) -> Iterator[SaxCell]:
         yield cell
     finally:
         cell.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("converted") / "checkpoint_00000000"
+    convert(TINY_GPTJ, root, vocab_size=257)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_checkpoint: Path):
+    return load(GPTJ, DirectoryCheckpoint(tiny_checkpoint), device_count=1, decoding=TEST_DECODING)
