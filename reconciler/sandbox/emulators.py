@@ -105,6 +105,7 @@ def _pod_runner_command(launch: Launch) -> list[str]:
               for name, value in emulator.exports(launch.ports).items()}
     return [*_python_emulator("reconciler.sandbox.kube.pod_runner", "pod-runner")(launch),
             "--kubeconfig", str(kube_files.components_kubeconfig()), "--logs-dir", str(paths.logs_dir()),
+            "--kubelet-port", str(launch.ports["kwok"]),
             *(f"--env={name}={value}" for name, value in sorted(google.items()))]
 
 

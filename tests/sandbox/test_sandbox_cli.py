@@ -17,7 +17,7 @@ SANDBOX_VARIABLES = ("STORAGE_EMULATOR_HOST", "SAXCTL_SANDBOX_KUBECONFIG", "SAXC
                      "SAXCTL_RESOURCEMANAGER_ENDPOINT", "SAXCTL_COMPUTE_ENDPOINT", "SAXCTL_IAM_ENDPOINT",
                      "SAXCTL_SANDBOX_DIR", "SAXCTL_SANDBOX")
 EMULATORS = {"fake-gcs-server", "gcs", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok",
-             "gke", "resourcemanager", "compute", "iam"}
+             "gke", "resourcemanager", "compute", "iam", "pod-runner"}
 
 
 def saxctl(state_dir: Path, *args: str, **env_overrides: str) -> subprocess.CompletedProcess:

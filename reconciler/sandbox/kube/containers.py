@@ -58,8 +58,19 @@ def should_restart(restart_policy: str, exit_code: int) -> bool:
     return restart_policy == "Always" or (restart_policy == "OnFailure" and exit_code != 0)
 
 
-# Called before each run with (restart count, this run's log file, the previous run's or None).
-OnRun = Callable[[int, Path, "Path | None"], None]
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run of a container, told to the runner before it starts: what a kubelet reports in the pod's status."""
+
+    restarts: int
+    log: Path
+    previous_log: Path | None
+    previous_exit_code: int | None  # how the run before ended (None for the first)
+    previous_started: datetime | None
+    previous_finished: datetime | None
+
+
+OnRun = Callable[[Run], None]
 
 
 class ContainerProcess:
@@ -106,15 +117,14 @@ class ContainerProcess:
 
     def _supervise(self) -> None:
         delay = 0.0
-        previous_log: Path | None = None
+        run = Run(0, self._log_dir / "0.log", None, None, None, None)
         while True:
-            log_path = self._log_dir / f"{self.restarts}.log"
             try:
-                self._on_run(self.restarts, log_path, previous_log)
-            except Exception:  # noqa: BLE001 (the process runs all the same; `kubectl logs` may lag)
-                log.exception("%s: could not record run %d", self.spec, self.restarts)
-            started = time.monotonic()
-            exit_code = self._run_once(log_path)
+                self._on_run(run)
+            except Exception:  # noqa: BLE001 (the process runs all the same; its log or status may lag)
+                log.exception("%s: could not record run %d", self.spec, run.restarts)
+            started, started_at = time.monotonic(), datetime.now(timezone.utc)
+            exit_code = self._run_once(run.log)
             ran_s = time.monotonic() - started
             if self._stopping.is_set():
                 log.info("%s stopped (exit code %s)", self.spec, exit_code)
@@ -125,10 +135,12 @@ class ContainerProcess:
                 return
             delay = restart_delay(delay, ran_s)
             log.info("%s exited with code %s after %.1f s; restarting in %.0f s", self.spec, exit_code, ran_s, delay)
+            finished_at = datetime.now(timezone.utc)
             if self._stopping.wait(delay):
                 return
-            previous_log = log_path
             self.restarts += 1
+            run = Run(self.restarts, self._log_dir / f"{self.restarts}.log", run.log, exit_code, started_at,
+                      finished_at)
 
     def _run_once(self, log_path: Path) -> int:
         with open(log_path, "ab") as output:

@@ -30,7 +30,8 @@ class Pki:
         return cls(ca_cert=directory / "ca.crt", ca_key=directory / "ca.key", serving_cert=directory / "serving.crt",
                    serving_key=directory / "serving.key",
                    kubelet_client_cert=directory / "kubelet-client.crt",
-                   kubelet_client_key=directory / "kubelet-client.key", service_account_key=directory / "service-account.key",
+                   kubelet_client_key=directory / "kubelet-client.key",
+                   service_account_key=directory / "service-account.key",
                    service_account_public_key=directory / "service-account.pub")
 
     def files(self) -> tuple[Path, ...]:

@@ -14,7 +14,6 @@ Control endpoint (beside health): GET /_sandbox/containers — each process: pod
 
 from __future__ import annotations
 
-import argparse
 import functools
 import logging
 import os
@@ -22,6 +21,7 @@ import queue
 import signal
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from reconciler.sandbox.base import launch
@@ -30,7 +30,7 @@ from reconciler.sandbox.base.httpbase import EmulatorHandler, EmulatorServer
 from reconciler.sandbox.base.routes import RouteTable, route
 from reconciler.sandbox.kube import images as image_table
 from reconciler.sandbox.kube import kwok_resources
-from reconciler.sandbox.kube.containers import ContainerProcess, ContainerSpec
+from reconciler.sandbox.kube.containers import ContainerProcess, ContainerSpec, Run
 from reconciler.sandbox.kube.control_plane import KWOK_NODE_ANNOTATION
 from reconciler.sandbox.kube.pod_containers import container_specs, pod_ports, runnable_pod
 
@@ -46,7 +46,8 @@ _SHUTDOWN_GRACE_S = 3.0  # on SIGTERM: `sandbox down` kills the runner itself 5 
 class PodRunner:
     """The pods and kwok nodes last seen, the processes running for them, and the loop that keeps them matched."""
 
-    def __init__(self, api_client, images: dict[str, image_table.Image], endpoints: dict[str, str], logs_dir: Path):
+    def __init__(self, api_client, images: dict[str, image_table.Image], endpoints: dict[str, str], logs_dir: Path,
+                 kubelet_port: int):
         from kubernetes import client
 
         self._core = client.CoreV1Api(api_client)
@@ -54,6 +55,7 @@ class PodRunner:
         self._images = images
         self._endpoints = endpoints
         self._logs_dir = logs_dir
+        self._kubelet_port = kubelet_port
         self._events: queue.Queue = queue.Queue()
         self._pods: dict[str, object] = {}  # uid → V1Pod
         self._kwok_nodes: set[str] = set()
@@ -61,7 +63,8 @@ class PodRunner:
         self._running: dict[tuple, ContainerProcess] = {}
         self._refused: set[tuple[str, str]] = set()  # (pod uid, container) already reported
         self._forwarded: set[tuple[str, str]] = set()  # (pod uid, pod IP) whose PortForward is written
-        self._log_files: dict[str, dict[str, tuple[Path, Path | None]]] = {}  # uid → container → (current, previous)
+        # pod uid → container → (current log, previous run's log): what the pod's kwok Logs says
+        self._log_files: dict[str, dict[str, tuple[Path, Path | None]]] = {}
         self._lock = threading.Lock()  # _running and _log_files, read by the control endpoint and container threads
 
     # --- what the control endpoint reads ---------------------------------------------------------------------------
@@ -114,10 +117,13 @@ class PodRunner:
                 self._pods[payload.metadata.uid] = payload
         elif change == "LIST":
             self._kwok_nodes = {node.metadata.name for node in payload if _is_kwok_node(node)}
+            for node in payload:
+                self._point_at_kwok(node)
         elif change == "DELETED" or not _is_kwok_node(payload):
             self._kwok_nodes.discard(payload.metadata.name)
         else:
             self._kwok_nodes.add(payload.metadata.name)
+            self._point_at_kwok(payload)
         if change == "LIST":
             self._listed.add(kind)
 
@@ -150,6 +156,26 @@ class PodRunner:
             if key not in self._running:
                 self._start(spec, pod)
 
+    def _point_at_kwok(self, node) -> None:
+        """A kwok node's kubelet port is kwok's server: kwok writes it when it first makes a node Ready, so a node
+        still Ready from before this sandbox's restart (new ports) would send logs and port-forward to a dead port."""
+        if not _is_kwok_node(node):
+            return
+        endpoints = node.status.daemon_endpoints if node.status is not None else None
+        if endpoints is not None and endpoints.kubelet_endpoint is not None and \
+                endpoints.kubelet_endpoint.port == self._kubelet_port:
+            return
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            kubelet = {"kubeletEndpoint": {"Port": self._kubelet_port}}
+            self._core.patch_node_status(node.metadata.name, {"status": {"daemonEndpoints": kubelet}},
+                                         _request_timeout=_REQUEST_TIMEOUT_S)
+        except (ApiException, HTTPError) as error:
+            log.warning("could not point node %s at kwok's port: %s", node.metadata.name,
+                        getattr(error, "reason", error))
+
     def _start(self, spec: ContainerSpec, pod) -> None:
         if (pod.metadata.uid, pod.status.pod_ip) not in self._forwarded:
             # Before the process: a client that sees it listening can port-forward to it.
@@ -160,13 +186,47 @@ class PodRunner:
             self._running[spec.key] = process
         process.start()
 
-    def _record_run(self, pod, spec: ContainerSpec, restarts: int, current: Path, previous: Path | None) -> None:
-        """Before each run of a container (its thread): point kwok's Logs for the pod at this run's file."""
+    def _record_run(self, pod, spec: ContainerSpec, run: Run) -> None:
+        """Before each run of a container (its thread): point kwok's Logs for the pod at this run's file, and after a
+        restart, count it in the pod's status as a kubelet does."""
         with self._lock:
             files = self._log_files.setdefault(spec.pod_uid, {})
-            files[spec.name] = (current, previous)
+            files[spec.name] = (run.log, run.previous_log)
             manifest = kwok_resources.logs(pod, dict(files))
         self._write(pod, manifest)
+        if run.restarts:
+            self._report_restart(spec, run)
+
+    def _report_restart(self, spec: ContainerSpec, run: Run) -> None:
+        """restartCount, lastState and a new running state in the container's status (kwok wrote it when the pod
+        started, and writes it no more)."""
+        from kubernetes.client.exceptions import ApiException
+
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        for _ in range(3):  # the status list is replaced whole: on a conflict, read it again
+            pod = self._core.read_namespaced_pod(spec.pod, spec.namespace, _request_timeout=_REQUEST_TIMEOUT_S)
+            if pod.metadata.uid != spec.pod_uid:
+                return
+            statuses = self._core.api_client.sanitize_for_serialization(pod.status.container_statuses or [])
+            for status in statuses:
+                if status["name"] == spec.name:
+                    status.update(restartCount=run.restarts, ready=True, started=True,
+                                  state={"running": {"startedAt": now}},
+                                  lastState={"terminated": {
+                                      "exitCode": run.previous_exit_code,
+                                      "reason": "Completed" if run.previous_exit_code == 0 else "Error",
+                                      "startedAt": run.previous_started.isoformat(timespec="seconds"),
+                                      "finishedAt": run.previous_finished.isoformat(timespec="seconds")}})
+            try:
+                self._core.patch_namespaced_pod_status(
+                    spec.pod, spec.namespace,
+                    {"metadata": {"resourceVersion": pod.metadata.resource_version},
+                     "status": {"containerStatuses": statuses}},
+                    _content_type="application/merge-patch+json", _request_timeout=_REQUEST_TIMEOUT_S)
+                return
+            except ApiException as error:
+                if error.status != 409:
+                    raise
 
     def _write(self, pod, manifest: dict) -> None:
         from kubernetes.client.exceptions import ApiException
@@ -254,6 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = launch.argument_parser(__doc__.split("\n", 1)[0])
     parser.add_argument("--kubeconfig", type=Path, required=True, help="the control plane components' kubeconfig")
     parser.add_argument("--logs-dir", type=Path, required=True, help="where containers' logs go (under pods/)")
+    parser.add_argument("--kubelet-port", type=int, required=True, help="kwok's server: every kwok node's kubelet")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="an endpoint export every process gets (the sandbox's Google endpoints); repeatable")
     args = parser.parse_args(argv)
@@ -266,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, KeyError, TypeError) as error:
         parser.error(f"${image_table.EXTRA_IMAGES_ENV}: {error!r}")
     runner = PodRunner(config.new_client_from_config(config_file=str(args.kubeconfig)), images, endpoints,
-                       args.logs_dir)
+                       args.logs_dir, args.kubelet_port)
     signal.signal(signal.SIGTERM, _terminate)
     server = RunnerServer((args.host, args.port), runner)
     threading.Thread(target=server.serve_forever, name="control", daemon=True).start()
