@@ -419,7 +419,9 @@ def generate(spec_path: str, model: str, prompt: str, as_json: bool, kubeconfig:
         output_console().rich.out(json.dumps(reply, indent=2, ensure_ascii=False), highlight=False)
         return
     for text, score in sax_generate.candidates(reply):
-        output_console().print_plain(f"{score:9.4f}  {text}")
+        # A model's text may hold control characters (a terminal would act on them): shown escaped.
+        shown = "".join(char if char.isprintable() else f"\\u{ord(char):04x}" for char in text)
+        output_console().print_plain(f"{score:9.4f}  {shown}")
 
 
 @main.command()

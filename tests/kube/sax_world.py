@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_runner import REPO, Run, saxctl
+from cli_runner import Run, saxctl
 
+from reconciler.sandbox import paths
 from reconciler.sandbox.kube.nodes import cluster_namespace_annotations
 
 IMAGES = "us-docker.pkg.dev/cloud-tpu-images/inference"
 ADMIN_IMAGE = f"{IMAGES}/sax-admin-server:v1.1.0"
 MODEL_IMAGE = f"{IMAGES}/sax-model-server:v1.1.0"
 HTTP_IMAGE = f"{IMAGES}/sax-http:v1.0.0"
-KUBECTL = REPO / ".sandbox" / "bin" / "kubectl"
 _REQUEST = re.compile(r"kubernetes (?P<verb>[A-Z]+) (?P<path>\S+) → (?P<status>\d+)")
 LOCATION = "us-central1-a"
 OUR_RESOURCES = ("configmaps", "serviceaccounts", "services", "deployments", "statefulsets")
@@ -116,7 +116,7 @@ class SaxWorld:
 
     def kubectl(self, *args: str, check: bool = True, namespaced: bool = True) -> subprocess.CompletedProcess:
         scope = ["-n", self.namespace] if namespaced else []
-        completed = subprocess.run([str(KUBECTL), "--kubeconfig", self.sandbox.env["SAXCTL_SANDBOX_KUBECONFIG"],
+        completed = subprocess.run([str(paths.bin_dir() / "kubectl"), "--kubeconfig", self.sandbox.env["SAXCTL_SANDBOX_KUBECONFIG"],
                                     *scope, *args], capture_output=True, text=True, timeout=60)
         assert completed.returncode == 0 or not check, completed.stderr
         return completed

@@ -61,7 +61,7 @@ def generate(params: Mapping[str, Any], kube_options: KubeOptions, prompt: str) 
         try:
             connection.request("POST", "/generate", body=body, headers={"Content-Type": "application/json"})
             response = connection.getresponse()
-            status, data = response.status, response.read()
+            status, data = response.status, _body(response)
         except (OSError, http.client.HTTPException) as error:
             raise RemoteError(f"{where}: {type(error).__name__}: {error} (through the {forward.what})") from None
         finally:
@@ -76,6 +76,23 @@ def generate(params: Mapping[str, Any], kube_options: KubeOptions, prompt: str) 
         why = (reply.get("Error") or reply.get("message") or reply.get("detail")) if isinstance(reply, dict) else reply
         raise RemoteError(f"{where}: {status}: {why}")
     return reply
+
+
+def _body(response: http.client.HTTPResponse) -> bytes:
+    """The reply's body. sax-http answers HTTP/1.0 without Content-Length, ending the body by closing the connection;
+    a port-forward need not pass the close on (kwok's does not), so a body without a length ends where its JSON
+    does."""
+    if response.length is not None or response.chunked:
+        return response.read()
+    data = b""
+    while chunk := response.read1(65536):
+        data += chunk
+        try:
+            json.loads(data)
+        except ValueError:
+            continue
+        return data
+    return data
 
 
 def candidates(reply: Any) -> list[tuple[str, float]]:

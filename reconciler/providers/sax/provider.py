@@ -28,6 +28,7 @@ from reconciler.providers.sax.cell import CALL_TIMEOUT_S, Cell, Kube
 from reconciler.providers.sax.record import ModelRecord
 from reconciler.spec.model import Spec
 
+ADMIN_WAIT_S = 120.0  # a started admin writes its location.proto within seconds
 SERVERS_WAIT_S = 120.0  # a new model server joins the admin 2 s after start, and is seen at the admin's next poll
 READY_POLL_S = 5.0  # each WaitForReady call's deadline: progress is said between them
 REPUBLISH_TRIES = 4
@@ -199,13 +200,29 @@ class SaxModelProvider(Provider):
         params = resource.params
         cell = Cell(params, self._storage, self._kube(params))
         try:
-            progress.update(f"finding the Sax admin ({cell.location_url})")
-            if not cell.connect():
-                raise RemoteError(f"{change.address}: no Sax admin has started in cell {params['cell']} "
-                                  f"({cell.location_url} does not exist)")
+            self._connect(cell, progress)
             return self._apply(change, cell, progress)
         finally:
             cell.close()
+
+    def _connect(self, cell: Cell, progress: Progress) -> None:
+        """The admin, once it has started and written its address (a new admin does so within seconds)."""
+        started = time.monotonic()
+        while True:
+            progress.update(f"finding the Sax admin ({cell.location_url})")
+            try:
+                if cell.connect():
+                    return
+                why = f"{cell.location_url} does not exist: no Sax admin has started in cell {cell.params['cell']}"
+            except RemoteError as error:  # the address of an admin that has just been replaced
+                why = error.message
+            waited = time.monotonic() - started
+            if waited >= ADMIN_WAIT_S:
+                raise RemoteError(f"{why} (waited {waited:.0f} s)",
+                                  hint=f"`kubectl -n {cell.params['namespace']} logs deploy/{cell.params['admin']}` "
+                                       "says why the admin does not start.")
+            progress.update(f"waiting for the Sax admin: {why}")
+            progress.sleep(1.0)
 
     def _apply(self, change: Change, cell: Cell, progress: Progress) -> Observed | None:
         resource = change.desired

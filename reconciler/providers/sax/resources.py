@@ -69,7 +69,10 @@ def _model(spec: Spec, index: int) -> Resource:
     workload = model_server_workload(spec)
     namespace = namespace_of(spec)
     depends_on = [gcs_bucket.address("admin"), kube_at.deployment(namespace, ADMIN_SERVER), workload]
-    requires = [Requirement(workload, "available_replicas", 1, "available model server replicas",
+    admin = kube_at.deployment(namespace, ADMIN_SERVER)
+    requires = [Requirement(admin, "available_replicas", 1, "available admin replicas", "sax.adminServer",
+                            settles=True, wait_s=WORKLOAD_WAIT_S),
+                Requirement(workload, "available_replicas", 1, "available model server replicas",
                             "sax.modelServer", settles=True, wait_s=WORKLOAD_WAIT_S)]
     if checkpoint is not None:
         depends_on.append(checkpoint_family.address(model.checkpoint))
