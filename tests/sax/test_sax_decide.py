@@ -118,3 +118,13 @@ def test_the_record_lists_model_ids_and_refuses_what_it_cannot_read():
     with pytest.raises(SaxctlError, match="gs://a/saxctl/sax-models.json is not a record of Sax models saxctl can "
                                           "read: kind is 'saxctl/iam-members'"):
         record.parse(b'{"kind": "saxctl/iam-members", "members": []}', "gs://a/saxctl/sax-models.json")
+
+
+def test_overrides_of_the_spec_are_the_models_and_compared_as_a_map(tmp_path):
+    text = (REPO / "specs" / "gptj-v5e-2x2.yaml").read_text() + '    overrides: {BATCH_SIZE: "4", BATCH_WAIT_SECS: "1"}\n'
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(text)
+    [resource] = desired_resources(load_spec(str(spec_path), environ={"GPTJ_CHECKPOINT": "/nonexistent"}))
+    assert resource.fields["overrides"] == {"BATCH_SIZE": "4", "BATCH_WAIT_SECS": "1"}
+    same = live(overrides={"BATCH_WAIT_SECS": "1", "BATCH_SIZE": "4"})
+    assert decide.decide(resource, same).action is Action.NOOP
