@@ -2,8 +2,7 @@
 
 The Sax provider reads a cell with one List (every model) and one Stats, whatever the number of models, plus the
 ownership record. Measured in a sandbox of its own: the tutorial's spec applied (its one model published and loaded by
-the stand-ins), then more models published straight to the admin (through the same port-forward) and written into
-the ownership record, as saxctl would have published them. A valid spec cannot hold 1,000 models on one model server
+the stand-ins), then more models published straight to the admin (through the same port-forward). A valid spec cannot hold 1,000 models on one model server
 (Sax loads one model per server, and the spec check says so), so the provider is timed in process on N desired models
 built from the spec's first one (its observe, owned and diff: the plan's Sax part); and the whole `saxctl plan` of
 the spec is timed too, with the other N-1 models in the cell (the List grows with them).
@@ -43,10 +42,10 @@ def _measure(state: dict, scratch: Path, runs: int) -> dict:
     spec_path = Path(__file__).resolve().parents[1] / "specs" / "gptj-v5e-2x2.yaml"
     saxctl = str(Path(sys.executable).with_name("saxctl"))
     first = run_measured([saxctl, "apply", "--auto-approve", str(spec_path)], env=env)
-    cell, record, template, spec = _in_process_parts(str(spec_path))
+    cell, template, spec = _in_process_parts(str(spec_path))
     counts = {}
     for count in COUNTS:
-        _publish_up_to(cell, record, template, count)
+        _publish_up_to(cell, template, count)
         counts[str(count)] = {"in_process": _time_provider(template, spec, count, runs),
                               "cli_plan": _time_cli(saxctl, spec_path, env, runs)}
     return {"benchmark": "sax_plan", "machine": machine(), "runs": runs,
@@ -59,7 +58,6 @@ def _in_process_parts(spec_path: str):
     from reconciler.providers.kubernetes.options import KubeOptions
     from reconciler.providers.sax.cell import Cell, Kube
     from reconciler.providers.sax.generate import model_params
-    from reconciler.providers.sax.record import ModelRecord
     from reconciler.spec.loader import load_spec
 
     spec = load_spec(spec_path)
@@ -68,8 +66,7 @@ def _in_process_parts(spec_path: str):
     cell = Cell(params, storage, Kube(params, KubeOptions()))
     assert cell.connect(), "the admin has written its location"
     template = next(r for r in table.desired_resources(spec) if r.kind == "sax.model")
-    record = ModelRecord(storage, spec.buckets.admin.name, spec.name)
-    return cell, record, dataclasses.replace(template, params={**template.params, **params}), spec
+    return cell, dataclasses.replace(template, params={**template.params, **params}), spec
 
 
 def _model(template, index: int):
@@ -83,14 +80,15 @@ def _model(template, index: int):
                                remote_id=f"/sax/test/{name}")
 
 
-def _publish_up_to(cell, record, template, count: int) -> None:
-    """Models 1..count-1 published straight to the admin and recorded as saxctl's (model 0 is the spec's)."""
+def _publish_up_to(cell, template, count: int) -> None:
+    """Models 1..count-1 published straight to the admin (model 0 is the spec's). They are not in the ownership
+    record: the spec's plan leaves them alone (a record listing them would prune them), and the provider reads and
+    compares them all the same."""
     have = {model.model_id for model in cell.list()}
     for index in range(1, count):
         resource = _model(template, index)
         model_id = resource.params["model_id"]
         if model_id not in have:
-            record.add(model_id)
             cell.publish(model_id, resource.fields)
 
 
