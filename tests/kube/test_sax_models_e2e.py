@@ -47,7 +47,7 @@ class ModelWorld(SaxWorld):
         if second_checkpoint:
             text += (f"  sample-again:\n    source: {{format: hf-gptj, path: {source}}}\n"
                      f"    destination: gs://dat-{self.spec_name}/again/checkpoint_00000000\n")
-        text += "models:\n" + "".join(
+        text += ("models:\n" if models else "") + "".join(
             f"  - {{name: {m['name']}, modelPath: {m.get('path', GPTJ)}, checkpoint: {m.get('checkpoint', 'sample')}, "
             f"replicas: {m.get('replicas', 1)}}}\n" for m in models)
         with self.path.open("a") as spec:

@@ -38,7 +38,6 @@ def test_the_spec_model_is_a_resource_with_its_dependencies_and_requirements(mod
                                                   "kubernetes.deployment.default/sax-model-server",
                                                   "checkpoint.gptj-6b"}
     assert [(str(r.address), r.output, r.settles) for r in model.requires] == [
-        ("kubernetes.deployment.default/sax-admin-server", "available_replicas", True),
         ("kubernetes.deployment.default/sax-model-server", "available_replicas", True),
         ("checkpoint.gptj-6b", "markers", False)]
 
