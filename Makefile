@@ -22,12 +22,17 @@ demo: venv
 test: venv
 	$(PY) -m pytest
 
-bench: venv
+# The peers' tools and the plots (the `bench` extra: Ansible, matplotlib), only for benchmarks.
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
 	$(PY) -m bench
 
 # Re-pin: resolve pyproject.toml's ranges afresh in a scratch venv and write the exact versions.
 constraints:
-	rm -rf .venv-pin && $(PYTHON) -m venv .venv-pin && .venv-pin/bin/pip install --quiet -e '.[test]'
+	rm -rf .venv-pin && $(PYTHON) -m venv .venv-pin && .venv-pin/bin/pip install --quiet -e '.[test,bench]'
 	{ sed -n '1,2p' constraints.txt; .venv-pin/bin/pip freeze --exclude-editable; .venv-pin/bin/pip freeze --all | grep '^setuptools=='; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt && rm -rf .venv-pin
 

@@ -1,8 +1,10 @@
-"""saxctl plan/apply against kubectl diff/apply --server-side: the same manifests, the same apiserver, one run.
+"""saxctl plan/apply against kubectl diff/apply --server-side and Ansible's kubernetes.core.k8s (check mode and
+apply): the same manifests, the same apiserver, one run.
 
 The manifests are the ones `saxctl render` prints for the tutorial's spec (the ApplySet record, the KSA, the three
-Sax Deployments, the HTTP Service), applied by kubectl with field manager saxctl too, so that either tool's apply is
-a true no-op after the other's. kubectl is the sandbox's (the apiserver's version), with a warm discovery cache.
+Sax Deployments, the HTTP Service), applied by kubectl and Ansible with field manager saxctl too, so that any tool's
+apply is a true no-op after another's. kubectl is the sandbox's (the apiserver's version), with a warm discovery
+cache; Ansible is the `bench` extra's (bench/ansible_baseline.py).
 
 Every command is timed as a whole process (interpreter start and imports included), interleaved round by round so
 that the shared machine's load weighs on both alike. Requests are counted from each client's own log, in one extra
@@ -24,6 +26,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from bench.ansible_baseline import Ansible, changed
 from bench.harness import in_own_sandbox, machine, run_measured, stats, write_results
 from bench.kubectl_baseline import Kubectl, kubectl_requests
 
@@ -77,6 +80,7 @@ class Bench:
         self.spec = scratch / "bench-kube.yaml"
         self.kubectl = Kubectl(kubectl_binary, state["env"]["SAXCTL_SANDBOX_KUBECONFIG"], scratch,
                                field_manager="saxctl")
+        self.ansible = Ansible(state["env"]["SAXCTL_SANDBOX_KUBECONFIG"], scratch, field_manager="saxctl")
 
     def use(self, http_tag: str) -> None:
         """Both tools on the spec with this sax-http tag: saxctl's spec file, kubectl's manifest of the same objects."""
@@ -84,7 +88,9 @@ class Bench:
         from reconciler.spec.loader import load_spec
 
         self.spec.write_text(SPEC.format(http_image=f"{HTTP_IMAGE}:{http_tag}"))
-        self.kubectl.write_manifest([member.manifest for member in kube_objects(load_spec(str(self.spec)))])
+        objects = [member.manifest for member in kube_objects(load_spec(str(self.spec)))]
+        self.kubectl.write_manifest(objects)
+        self.ansible.write_manifest(objects)
 
     def run_saxctl(self, *args: str, expect: tuple[int, ...] = (0,)):
         return run_measured([*self.saxctl, *args, str(self.spec)], env=self.env, expect=expect)
@@ -98,6 +104,9 @@ SAXCTL_CASES = {"plan_no_change": ("v1.0.0", ("plan", "--detailed-exitcode"), (0
 KUBECTL_CASES = {"diff_no_change": ("v1.0.0", "diff", (0,)), "apply_no_change": ("v1.0.0", "apply", (0,)),
                  "diff_one_image_changed": ("v1.0.1", "diff", (1,)),  # kubectl diff exits 1 when it found changes
                  "apply_one_image_changed": ("v1.0.1", "apply", (0,))}
+# Ansible exits 0 either way: what it found is its recap's changed count (one object differs: the sax-http Deployment).
+ANSIBLE_CASES = {"check_no_change": ("v1.0.0", "check", 0), "apply_no_change": ("v1.0.0", "apply", 0),
+                 "check_one_image_changed": ("v1.0.1", "check", 1), "apply_one_image_changed": ("v1.0.1", "apply", 1)}
 
 
 def _measure(state: dict, scratch: Path, kubectl_binary: Path, runs: int) -> dict:
@@ -122,6 +131,14 @@ def _measure(state: dict, scratch: Path, kubectl_binary: Path, runs: int) -> dic
             rss.setdefault(f"kubectl_{name}", []).append(peak)
         bench.use("v1.0.0")
         bench.kubectl.run("apply")
+        for name, (tag, mode, expect_changed) in ANSIBLE_CASES.items():
+            bench.use(tag)
+            measured = bench.ansible.run(mode)
+            assert changed(measured) == expect_changed, (name, measured.out)
+            timings.setdefault(f"ansible_{name}", []).append(measured.seconds)
+            rss.setdefault(f"ansible_{name}", []).append(measured.peak_rss_bytes)
+        bench.use("v1.0.0")
+        bench.ansible.run("apply")
     requests = {}
     for name, (tag, args, expect) in SAXCTL_CASES.items():
         bench.use(tag)
@@ -137,11 +154,12 @@ def _measure(state: dict, scratch: Path, kubectl_binary: Path, runs: int) -> dic
         "benchmark": "kube_plan_apply",
         "machine": machine(),
         "kubectl": bench.kubectl.version(),
+        "ansible": bench.ansible.version(),
         "objects": 6,
         "runs": runs,
         "first_saxctl_apply_seconds": round(first_apply, 3),
         "commands": {name: {"seconds": stats(timings[name]), "peak_rss_mib": round(max(rss[name]) / 2**20, 1),
-                            "requests": requests[name]} for name in timings},
+                            "requests": requests.get(name)} for name in timings},
         **_floors(bench, runs),
     }
 
@@ -202,27 +220,36 @@ def _markdown(result: dict) -> str:
 
     def row(name: str, label: str) -> str:
         c = commands[name]
-        verbs = ", ".join(f"{v} {n}" for v, n in c["requests"]["by_verb"].items())
+        counted = c["requests"]
+        requests = "not counted"
+        if counted:
+            verbs = ", ".join(f"{verb} {n}" for verb, n in counted["by_verb"].items())
+            requests = f"{counted['count']} ({verbs})"
         return (f"| {label} | {c['seconds']['median'] * 1000:.0f} | {c['seconds']['p90'] * 1000:.0f} | "
-                f"{c['peak_rss_mib']} | {c['requests']['count']} ({verbs}) |")
+                f"{c['peak_rss_mib']} | {requests} |")
 
     rows = "\n".join([
         row("kubectl_diff_no_change", "`kubectl diff --server-side` (no change)"),
+        row("ansible_check_no_change", "`ansible-playbook --check` kubernetes.core.k8s (no change)"),
         row("saxctl_plan_no_change", "`saxctl plan` (no change)"),
         row("kubectl_apply_no_change", "`kubectl apply --server-side` (no change)"),
+        row("ansible_apply_no_change", "`ansible-playbook` kubernetes.core.k8s (no change)"),
         row("saxctl_apply_no_change", "`saxctl apply` (no change: lock, plan)"),
         row("kubectl_diff_one_image_changed", "`kubectl diff --server-side` (one image changed)"),
+        row("ansible_check_one_image_changed", "`ansible-playbook --check` (one image changed)"),
         row("saxctl_plan_one_image_changed", "`saxctl plan` (one image changed)"),
         row("kubectl_apply_one_image_changed", "`kubectl apply --server-side` (one image changed)"),
+        row("ansible_apply_one_image_changed", "`ansible-playbook` (one image changed)"),
         row("saxctl_apply_one_image_changed", "`saxctl apply` (one image changed, waits for the rollout)"),
     ])
     imports = result["import_seconds"]
     kube = result["kube_provider_in_process"]
-    return (f"# saxctl vs kubectl on the tutorial's Kubernetes objects (kubectl {result['kubectl']}, sandbox "
+    return (f"# saxctl vs kubectl and Ansible on the tutorial's Kubernetes objects (kubectl {result['kubectl']}, "
+            f"{result['ansible']}, sandbox "
             f"apiserver, {result['runs']} runs, {result['machine']['cpus']} cores, load average "
             f"{result['machine']['load_average_1min_at_end']})\n\n"
             "Whole processes, interleaved. Requests: to the apiserver only, each client's own count (saxctl's plan "
-            "also reads the buckets, the GKE cluster and pool, and IAM, from their emulators).\n\n"
+            "also reads the buckets, the GKE cluster and pool, and IAM, from their emulators); Ansible logs none.\n\n"
             "| command | median ms | p90 ms | peak RSS MiB | Kubernetes requests |\n|---|---|---|---|---|\n"
             f"{rows}\n\nWhat a saxctl plan pays besides: `saxctl validate` of the spec (CLI start, spec load and "
             f"checks, no API call) {result['saxctl_validate_seconds']['median'] * 1000:.0f} ms; importing saxctl's "

@@ -56,7 +56,7 @@ echo "  cd $(printf %q "$here")"
 echo "  eval \"\$(${point}$command sandbox env)\""
 echo "  $command status $spec"
 echo "  $command plan $spec"
-echo "  $command destroy $spec     # asks first, then deletes what the demo created"
+echo "  $command destroy --force-delete-buckets $spec     # asks first, then deletes what the demo created, the Sax root too"
 echo "Stop the sandbox with: ${point}$command sandbox down"
 if [ "$command" != saxctl ]; then
   echo "To type plain \`saxctl\`: make install (links it into ~/.local/bin), or: source .venv/bin/activate"

@@ -170,6 +170,9 @@ def validate(files: tuple[str, ...]) -> None:
 @click.option("--destroy", is_flag=True, help="Plan the deletion of everything the spec owns.")
 @click.option("--adopt", is_flag=True, help="Take over existing objects that saxctl did not create.")
 @click.option("--show-unchanged", is_flag=True, help="Also list resources that need no change.")
+@click.option("--prices", "prices_path", type=click.Path(dir_okay=False), help="Your own prices (YAML or JSON, "
+              "any part of the shape of reconciler/cost/list_prices.json) in place of the list prices the plan's "
+              "cost is computed with.")
 @_TARGET
 @_ALLOW_REPLACE
 @_ALLOW_DELETE
@@ -180,7 +183,7 @@ def validate(files: tuple[str, ...]) -> None:
 def plan(spec_path: str, out_path: str | None, as_json: bool, markdown: bool, detailed_exitcode: bool, destroy: bool,
          adopt: bool, show_unchanged: bool, targets: tuple[str, ...], allow_replace: tuple[str, ...],
          allow_delete: tuple[str, ...], force_delete_buckets: bool, force_conflicts: bool, kubeconfig: str | None,
-         kube_context: str | None) -> None:
+         kube_context: str | None, prices_path: str | None) -> None:
     """Show what apply would change to make the world match SPEC, and why. Makes no change.
 
     \b
@@ -188,10 +191,14 @@ def plan(spec_path: str, out_path: str | None, as_json: bool, markdown: bool, de
     the fields saxctl owns, and prints each create, update, replace and delete with its reason; objects saxctl
     made that left the spec are deleted ("pruned"). A replace or delete that would lose data is blocked unless
     you agree to it by name (--allow-replace / --allow-delete), and a saved plan records that agreement.
+    The monthly cost the plan adds or removes (TPU chips, CPU nodes, the cluster fee) is shown at list prices,
+    or at yours with --prices FILE.
     """
     from reconciler import runner
+    from reconciler.cost.estimate import estimate
     from reconciler.engine.planfile import plan_to_json, write_plan
 
+    prices = _price_table(prices_path)  # a bad --prices file is refused before any API call
     workspace = runner.open_workspace(spec_path, _say_read_retry,
                                       _provider_options(kubeconfig, kube_context, force_conflicts))
     options = runner.PlanOptions("destroy" if destroy else "apply", adopt, targets,
@@ -202,11 +209,12 @@ def plan(spec_path: str, out_path: str | None, as_json: bool, markdown: bool, de
     elif markdown:
         from reconciler.render.plan_markdown import plan_markdown
 
-        output_console().rich.out(plan_markdown(the_plan), highlight=False)
+        output_console().rich.out(plan_markdown(the_plan, estimate(the_plan, prices)), highlight=False)
     else:
-        from reconciler.render.plan_text import plan_markup
+        from reconciler.render.plan_text import cost_markup, plan_markup
 
-        output_console().print_markup(plan_markup(the_plan, show_unchanged=show_unchanged))
+        output_console().print_markup(plan_markup(the_plan, show_unchanged=show_unchanged)
+                                      + cost_markup(estimate(the_plan, prices)))
     if out_path:
         write_plan(the_plan, Path(out_path))
         error_console().print_plain(f"Saved the plan to {out_path}. Apply exactly it with: saxctl apply {out_path}")
@@ -216,6 +224,14 @@ def plan(spec_path: str, out_path: str | None, as_json: bool, markdown: bool, de
         sys.exit(1)
     if detailed_exitcode and the_plan.has_changes:
         sys.exit(2)
+
+
+def _price_table(prices_path: str | None):
+    """The list prices saxctl ships, with the user's own (--prices FILE) in place of the ones it names."""
+    from reconciler.cost import prices
+
+    table = prices.list_prices()
+    return prices.with_user_prices(table, Path(prices_path)) if prices_path else table
 
 
 def _say_read_retry(what: str, attempt: int, error, delay: float) -> None:

@@ -147,6 +147,8 @@ class _Held:
                 self.info = replace(self.info, refreshed_at=_now())
                 try:
                     generation = self.store.replace(_encode(self.info), self.generation)
+                    if generation is None:
+                        generation = self._still_ours()
                 except SaxctlError:
                     continue  # a transient failure: the next beat tries again, long before the lock looks stale
                 if generation is None:
@@ -156,10 +158,26 @@ class _Held:
                     return
                 self.generation = generation
 
+    def _still_ours(self) -> int | None:
+        """After a rewrite or delete at our generation was refused: the lock's generation if it still holds our ID
+        (our own write went through and only its reply was lost, so the generation moved under us), else None."""
+        current = self.store.read()
+        if current is None:
+            return None
+        try:
+            holder = _decode(current[0], self.store)
+        except SaxctlError:  # someone wrote something else there: not ours any more
+            return None
+        return current[1] if holder.id == self.info.id else None
+
     def release(self) -> None:
+        """Delete the lock, only at a generation that holds our ID: never a lock someone else took since."""
         with self._mutex:
             self._stop.set()
-            self.store.delete(self.generation)
+            if not self.store.delete(self.generation):
+                generation = self._still_ours()
+                if generation is not None:
+                    self.store.delete(generation)
 
 
 class RunLock:
@@ -199,18 +217,23 @@ class RunLock:
         try:
             self._take(self.home, wait=True)
         except LockHomeMissing:
+            # A run that stopped while replacing the first home left its lock in another: it is still held there.
+            self._check_other_homes()
             return False
         try:
-            for other in self.homes[1:]:
-                current = other.store.read()
-                if current is not None:
-                    holder = _decode(current[0], other.store)
-                    if holder.id != self.info.id:
-                        raise _locked(other.store, holder)
+            self._check_other_homes()
         except BaseException:
             self.release()
             raise
         return True
+
+    def _check_other_homes(self) -> None:
+        for other in self.homes[1:]:
+            current = other.store.read()
+            if current is not None:
+                holder = _decode(current[0], other.store)
+                if holder.id != self.info.id:
+                    raise _locked(other.store, holder)
 
     def release(self) -> None:
         with interrupts_deferred():

@@ -33,6 +33,14 @@ class Clients:
         return storage_client(self.project)
 
     @functools.cached_property
+    def admin_records(self):
+        """saxctl's own records in the admin bucket: one per run, shared by the provider that carries them across a
+        replace of the bucket (gcs) and those that read and write them (iam)."""
+        from reconciler.providers.gcs.records import AdminRecords
+
+        return AdminRecords(self.storage, self.spec.buckets.admin.name, self.spec.buckets.data.name)
+
+    @functools.cached_property
     def iam(self):
         from reconciler.providers.iam.client import iam_client
 

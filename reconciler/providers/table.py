@@ -58,7 +58,8 @@ class Family:
 
 FAMILIES: tuple[Family, ...] = (
     Family("gcs", frozenset({bucket.KIND}), bucket.desired_resources,
-           lambda clients: bucket.BucketProvider(clients.storage, clients.project), lock_homes=bucket.lock_homes),
+           lambda clients: bucket.BucketProvider(clients.storage, clients.project, clients.admin_records),
+           lock_homes=bucket.lock_homes),
     Family("checkpoint", frozenset({checkpoint.KIND}), checkpoint.desired_resources,
            lambda clients: checkpoint.CheckpointProvider(clients.storage)),
     Family("gke", frozenset({gke_at.CLUSTER, gke_at.NODE_POOL}), gke_resources.desired_resources, _gke_provider),

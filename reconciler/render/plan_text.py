@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from rich.markup import escape
 
+from reconciler.cost.estimate import Estimate
 from reconciler.engine.diffing import show_value
 from reconciler.engine.plan import Plan
 from reconciler.engine.resource import Action, Change
+from reconciler.units import usd_text
 
 SYMBOL = {
     Action.CREATE: ("+", "green"),
@@ -84,3 +86,21 @@ def summary_line(plan: Plan) -> str:
     counts = ", ".join(f"{plan.count(action)} to {action.value}" for action in
                        (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE))
     return f"[bold]Plan:[/] {counts}, {plan.count(Action.NOOP)} unchanged."
+
+
+def cost_markup(cost: Estimate) -> str:
+    """The monthly cost the plan changes, one line per priced thing; nothing when it changes no cost."""
+    if not cost.lines and not cost.usage_based:
+        return ""
+    hours = cost.prices.hours_per_month
+    total = usd_text(cost.monthly_delta, signed=True)
+    lines = ["", f"[bold]Cost[/] ({escape(cost.prices.described)}): {total} per month"]
+    for line in cost.lines:
+        delta = line.monthly_delta(hours)
+        priced = "[yellow]not in the price table: give it with --prices FILE[/]"
+        if line.price is not None:
+            priced = usd_text(delta, signed=True) + ("" if line.price.confirmed else " [yellow](unconfirmed price)[/]")
+        lines.append(f"  {escape(line.what)}: {line.before:g} → {line.after:g}  {priced}")
+    if cost.usage_based:
+        lines.append(f"  buckets ({escape(', '.join(cost.usage_based))}): depends on usage")
+    return "\n".join(lines)

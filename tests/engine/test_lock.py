@@ -19,6 +19,7 @@ class MemoryLockStore:
         self.object: tuple[bytes, int] | None = None
         self.generation = 0
         self.lose_create_reply = False
+        self.lose_replace_replies = 0  # rewrites that happen but whose reply the client never sees
         self.writes = 0
 
     def create(self, body):
@@ -42,6 +43,9 @@ class MemoryLockStore:
         self.generation += 1
         self.writes += 1
         self.object = (body, self.generation)
+        if self.lose_replace_replies:  # the heartbeat's write happened; a retry of it then met a new generation
+            self.lose_replace_replies -= 1
+            return None
         return self.generation
 
     def delete(self, generation):
@@ -144,6 +148,53 @@ def test_a_live_holder_refreshes_its_lock():
     assert store.object is None, "released at the generation the heartbeat last wrote"
 
 
+def test_a_lost_heartbeat_reply_is_recognised_as_our_own_lock_and_released_at_its_generation():
+    store = MemoryLockStore()
+    lost = []
+    with run_lock(store, heartbeat_s=0.01, on_lost=lost.append) as lock:
+        lock.acquire()
+        store.lose_replace_replies = 3
+        _wait_until(lambda: store.lose_replace_replies == 0 and store.writes >= 4)
+        assert lost == [], "our own write whose reply was lost is not someone else's"
+        assert store.holder()["id"] == lock.info.id
+    assert store.object is None, "released at the generation the lost write made"
+
+
+def test_a_lock_broken_while_held_is_reported_by_the_heartbeat():
+    store = MemoryLockStore()
+    lost = threading.Event()
+    said = []
+    with run_lock(store, heartbeat_s=0.01, on_lost=lambda text: (said.append(text), lost.set())) as lock:
+        lock.acquire()
+        force_unlock([LockHome(ADMIN, store)], lock.info.id)
+        assert lost.wait(10), "the heartbeat never reported the broken lock"
+        assert said == ["the lock mem://admin/saxctl/lock.json was broken or changed by someone else while this run "
+                        "held it"]
+        taker = run_lock(store)
+        assert taker.acquire(), "the lock is free for another run"
+    assert store.holder()["id"] == taker.info.id, "our release left the new holder's lock alone"
+    taker.release()
+
+
+def test_release_after_another_run_took_the_lock_leaves_theirs():
+    store = MemoryLockStore()
+    first = run_lock(store)
+    first.acquire()
+    force_unlock([LockHome(ADMIN, store)], first.info.id)
+    second = run_lock(store)
+    second.acquire()
+    first.release()
+    assert store.holder()["id"] == second.info.id
+    second.release()
+
+
+def _wait_until(condition, timeout_s: float = 10) -> None:
+    deadline = datetime.datetime.now() + datetime.timedelta(seconds=timeout_s)
+    while not condition():
+        assert datetime.datetime.now() < deadline, "condition not met in time"
+        threading.Event().wait(0.01)
+
+
 def test_a_lost_create_reply_is_recognised_as_our_own_lock():
     store = MemoryLockStore()
     store.lose_create_reply = True
@@ -191,3 +242,16 @@ def test_force_unlock_breaks_only_the_named_lock():
     assert store.object is None
     with pytest.raises(SaxctlError, match="there is no lock"):
         force_unlock(homes, crashed.id)
+
+
+def test_a_lock_left_in_another_home_is_found_while_the_first_home_is_missing():
+    """A run killed while replacing the admin bucket left its lock in the data bucket, and no admin bucket."""
+    admin, data = MemoryLockStore("admin"), MemoryLockStore("data")
+    mover = run_lock(admin, data)
+    mover.acquire()
+    mover.vacate(ADMIN)
+    admin.exists = False
+    with pytest.raises(LockedError, match="another run holds the lock mem://data/saxctl/lock.json"):
+        run_lock(admin, data).acquire()
+    mover.release()
+    assert run_lock(admin, data).acquire() is False, "nothing held: the home is only missing"

@@ -79,3 +79,19 @@ def test_location_change_forces_replacement():
 ], ids=["ours", "other-spec", "no-managed-by", "no-labels"])
 def test_ownership_comes_from_the_labels(labels, owner):
     assert _observed("gcs.bucket.admin", gcs_bucket(labels=labels)).owner == owner
+
+
+def test_an_admin_bucket_left_marked_by_a_stopped_replace_is_an_update_that_finishes_the_restore():
+    """The mark (label saxctl-records=stashed) says records may wait in the stash: the plan cannot call it in sync."""
+    from reconciler.providers.gcs.records import AdminRecords
+
+    records = AdminRecords(client=None, admin_bucket="demo-admin", data_bucket="demo-data")
+    records.seen(admin_exists=True, admin_marked=True, data_exists=False)  # no data bucket: nothing to list
+    admin = desired_resources(spec())[0]
+    marked = gcs_bucket(labels={"managed-by": "saxctl", "saxctl-spec": "gptj-demo", "saxctl-records": "stashed"})
+    change = BucketProvider(client=None, records=records).diff(admin, _observed(admin.address, marked))
+    assert change.action is Action.UPDATE and change.field_changes == ()
+    assert change.reason == ("saxctl's records stashed in gs://demo-data/saxctl/admin-stash/ by a run that stopped "
+                             "while replacing gs://demo-admin are restored into it: none left (the mark is removed)")
+    unmarked = BucketProvider(client=None, records=records).diff(admin, _observed(admin.address, gcs_bucket()))
+    assert unmarked.action is Action.NOOP

@@ -46,7 +46,12 @@ def test_lifecycle_create_no_change_drift_fix_destroy(sandbox, spec, names, gcs)
     assert gcs.get_bucket(names["data"]).labels["owner"] == "someone-else", "labels saxctl does not own stay"
     assert saxctl("plan", "--detailed-exitcode", str(spec), env=env).code == 0
 
-    gone = saxctl("destroy", "--auto-approve", str(spec), env=env)
+    refused = saxctl("destroy", "--auto-approve", str(spec), env=env)
+    assert refused.code == 1, "the admin bucket is the Sax root: deleting it needs a yes, even empty"
+    assert (f"gs://{names['admin']} is the Sax root: its config, its address and the published models (sax-root/) "
+            "go with it; so do saxctl's own records (none yet)") in refused.out
+    assert gcs.lookup_bucket(names["admin"]) is not None and gcs.lookup_bucket(names["data"]) is not None
+    gone = saxctl("destroy", "--auto-approve", "--force-delete-buckets", str(spec), env=env)
     assert gone.code == 0, gone.text
     assert [b.name for b in gcs.list_buckets() if b.name in names.values()] == []
 
@@ -57,7 +62,7 @@ def test_destroy_removes_only_buckets_this_spec_owns(sandbox, spec, names, gcs):
     data.labels = {"team": "ml"}  # someone took the data bucket over: no saxctl mark any more
     data.patch()
     data.labels = {}
-    gone = saxctl("destroy", "--auto-approve", str(spec), env=sandbox.env)
+    gone = saxctl("destroy", "--auto-approve", "--force-delete-buckets", str(spec), env=sandbox.env)
     assert gone.code == 0, gone.text
     assert f"left alone: gs://{names['data']} has no saxctl mark" in gone.out
     assert gcs.lookup_bucket(names["admin"]) is None
@@ -85,7 +90,7 @@ def test_non_empty_bucket_is_deleted_only_with_the_flag(sandbox, spec, names, gc
     assert refused.code == 1
     assert (f"gs://{names['data']} holds 1 object(s) saxctl did not write (7 B: checkpoints/keep-me): they will be "
             "deleted with it") in refused.out, "the plan says what would be lost"
-    assert "the plan has 1 blocked change(s) and cannot be applied" in refused.err
+    assert "the plan has 2 blocked change(s) and cannot be applied" in refused.err, "the data and admin buckets"
     assert "rerun with --force-delete-buckets" in refused.err
     assert gcs.lookup_bucket(names["data"]) is not None
     assert gcs.lookup_bucket(names["admin"]) is not None, "a refused destroy changes nothing at all"
@@ -176,10 +181,38 @@ def test_ctrl_c_releases_the_lock(sandbox, spec, names, gcs):
     assert gcs.bucket(names["admin"]).get_blob("saxctl/lock.json") is None
 
 
-def _apply_holding_the_lock(sandbox, spec, names, seconds: float):
+def test_a_lost_reply_to_a_heartbeat_is_not_taken_for_a_broken_lock(sandbox, spec, names, gcs):
+    """The heartbeat's rewrite happens but its reply is lost (503 after commit): the client's retry then meets a new
+    generation. The lock is still ours: the apply goes on, and releases it at the generation the lost write made."""
+    running = _apply_holding_the_lock(sandbox, spec, names, seconds=10, heartbeat_s=0.2)
+    lost = sandbox.inject_fault(method="POST", path=f"^/upload/storage/v1/b/{names['admin']}/o$", status=503,
+                                after_commit=True, count=1)
+    out, err = running.communicate(timeout=120)
+    assert not [rule for rule in sandbox.faults() if rule["id"] == lost["id"]], "a heartbeat met the lost reply"
+    assert running.returncode == 0, out + err
+    assert "broken or changed by someone else" not in err
+    assert gcs.bucket(names["admin"]).get_blob("saxctl/lock.json") is None, "released at the generation it had"
+
+
+def test_a_lock_broken_by_force_unlock_mid_apply_is_reported_and_no_new_change_starts(sandbox, spec, names, gcs):
+    running = _apply_holding_the_lock(sandbox, spec, names, seconds=10, heartbeat_s=0.2)
+    lock_id = json.loads(gcs.bucket(names["admin"]).blob("saxctl/lock.json").download_as_bytes())["id"]
+    for _ in range(20):  # the holder's heartbeat may rewrite the lock between force-unlock's read and its delete
+        broken = saxctl("force-unlock", lock_id, str(spec), env=sandbox.env)
+        if "changed while it was being broken" not in broken.err:
+            break
+    assert broken.code == 0, broken.text
+    out, err = running.communicate(timeout=120)
+    assert (f"Warning: the lock gs://{names['admin']}/saxctl/lock.json was broken or changed by someone else while "
+            "this run held it; no new change will start") in err
+    assert running.returncode == 130, out + err
+
+
+def _apply_holding_the_lock(sandbox, spec, names, seconds: float, heartbeat_s: float | None = None):
     """An apply in the background, stalled for `seconds` on the data bucket's insert while it holds the lock."""
     assert saxctl("apply", "--auto-approve", "--target", "gcs.bucket.admin", str(spec), env=sandbox.env).code == 0
     sandbox.inject_fault(method="POST", path=r"^/storage/v1/b$", delay_s=seconds, count=1)
-    running = saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)
+    env = sandbox.env if heartbeat_s is None else {**sandbox.env, "SAXCTL_LOCK_HEARTBEAT_S": str(heartbeat_s)}
+    running = saxctl_background("apply", "--auto-approve", str(spec), env=env)
     wait_for_lock(sandbox, names["admin"])
     return running

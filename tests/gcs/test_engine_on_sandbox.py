@@ -60,7 +60,10 @@ def test_replacing_the_admin_bucket_moves_the_lock_out_of_it_first(sandbox, spec
                                              f"admin: {{name: {names['admin']}, location: EU"))
     refused = saxctl("plan", str(spec), env=sandbox.env)
     assert refused.code == 1
-    assert "among them the Sax root (the admin server's state): they will be deleted with it" in refused.out
+    assert (f"gs://{names['admin']} is the Sax root: its config, its address and the published models (sax-root/) "
+            f"go with it; gs://{names['admin']} holds 1 object(s) saxctl did not write "
+            "(2 B: sax-root/test/admin.json), deleted with it; saxctl's own records (none yet) are carried to the new "
+            "bucket") in refused.out
 
     replaced = applied(spec, sandbox, "--allow-replace", "gcs.bucket.admin")
     assert f"the lock moved to gs://{names['data']}/saxctl/lock.json while gcs.bucket.admin is deleted or " \
@@ -113,16 +116,13 @@ def test_a_bucket_that_left_the_spec_is_pruned_and_one_holding_data_only_when_al
     assert saxctl("plan", "--detailed-exitcode", str(spec), env=sandbox.env).code == 0
 
 
-def test_a_bucket_update_is_conditional_on_the_metageneration_it_planned_from(sandbox, spec, names, gcs):
-    """A concurrent change between plan and patch must not be overwritten (ifMetagenerationMatch)."""
+def test_a_bucket_update_is_conditional_on_the_metageneration_it_planned_from(sandbox, sandbox_env, spec, names, gcs):
+    """A concurrent change between plan and patch must not be overwritten (ifMetagenerationMatch). In process: the
+    sandbox's exports are set for this test only (sandbox_env), so no later test sees them."""
     from reconciler import runner
 
     applied(spec, sandbox)
     spec.write_text(spec.read_text().replace("{team: ml}", "{team: research}"))
-    for name, value in sandbox.env.items():
-        import os
-
-        os.environ[name] = value
     workspace = runner.open_workspace(str(spec))
     update = next(c for c in runner.make_plan(workspace).changes if c.address == "gcs.bucket.data")
     assert update.action is Action.UPDATE
@@ -157,3 +157,16 @@ class _SilentProgress:
     def operation(self, description): pass
     def sleep(self, seconds): time.sleep(seconds)
     def time_left(self): return None
+
+
+def test_replacing_a_data_bucket_that_holds_stashed_records_needs_a_yes(sandbox, spec, names, gcs):
+    """A run stopped while replacing the admin bucket left saxctl's records in the data bucket's stash: replacing
+    the data bucket now would lose them, so the plan says so and waits for a yes."""
+    applied(spec, sandbox)
+    gcs.bucket(names["data"]).blob("saxctl/admin-stash/iam-members.json").upload_from_string(b"{}")
+    spec.write_text(spec.read_text().replace(f"data: {{name: {names['data']}, location: US",
+                                             f"data: {{name: {names['data']}, location: EU"))
+    refused = saxctl("plan", str(spec), env=sandbox.env)
+    assert refused.code == 1, refused.text
+    assert (f"gs://{names['data']} holds saxctl's records stashed while the admin bucket was replaced "
+            "(saxctl/admin-stash/iam-members.json): they will be deleted with it") in refused.out

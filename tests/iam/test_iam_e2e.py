@@ -74,8 +74,8 @@ def test_foreign_members_survive_apply_and_destroy(sandbox, world):
             "deleting the account drops them") in refused.out
     assert world.account() is not None and world.project_policy()[STORAGE_ADMIN] == sorted([alice, world.gsa_member])
 
-    agreed = saxctl("destroy", "--auto-approve", "--allow-delete", f"iam.service_account.{ACCOUNT}", str(world.path),
-                    env=sandbox.env)
+    agreed = saxctl("destroy", "--auto-approve", "--allow-delete", f"iam.service_account.{ACCOUNT}",
+                    "--force-delete-buckets", str(world.path), env=sandbox.env)
     assert agreed.code == 0, agreed.text
     assert world.account() is None
     assert world.project_policy() == {"roles/owner": [OWNER], STORAGE_ADMIN: [alice], "roles/viewer": [bob]}

@@ -12,7 +12,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--greeting", default="")
+    parser.add_argument("--exit-code", type=int, help="exit at once with this code (a container that crashes)")
     args, _ = parser.parse_known_args()
+    if args.exit_code is not None:
+        print(f"exiting with code {args.exit_code}", flush=True)
+        sys.exit(args.exit_code)
     address = (os.environ.get("SAXCTL_SANDBOX_POD_IP", "127.0.0.1"), args.port)
     answer = json.dumps({"pid": os.getpid(), "argv": sys.argv[1:], "env": dict(os.environ),
                          "address": list(address)}).encode()

@@ -158,6 +158,27 @@ def test_a_killed_process_is_restarted_in_the_same_pod_and_the_runner_counts_it(
     assert (row["pid"], row["restarts"]) == (second["pid"], 1)
 
 
+def test_a_process_that_keeps_exiting_is_restarted_with_backoff_and_its_pod_shows_crash_loop_back_off(
+        sandbox, core, apps, namespace, cluster):
+    manifest = echo_deployment("crashing", cluster)
+    manifest["spec"]["template"]["spec"]["containers"][0]["args"].append("--exit-code=3")
+    apps.create_namespaced_deployment(namespace, manifest)
+
+    def backing_off_after(restarts: int):
+        pod = running_pod(core, namespace, "crashing")
+        [status] = (pod.status.container_statuses or [None]) if pod is not None else [None]
+        waiting = status.state.waiting if status is not None and status.state is not None else None
+        return pod if waiting and waiting.reason == "CrashLoopBackOff" and status.restart_count >= restarts else None
+
+    pod = wait_for("the crashed container waits in CrashLoopBackOff", lambda: backing_off_after(0))
+    [status] = pod.status.container_statuses
+    assert not status.ready and status.last_state.terminated.exit_code == 3
+    assert status.last_state.terminated.reason == "Error" and "back-off" in status.state.waiting.message
+    assert {c.type: c.status for c in pod.status.conditions}["Ready"] == "False"
+    wait_for("it is restarted again and again", lambda: backing_off_after(2))
+    assert "exiting with code 3" in kubectl(sandbox, "-n", namespace, "logs", pod.metadata.name).stdout
+
+
 def test_deleting_the_pod_stops_its_process_and_the_deployments_new_pod_gets_a_new_one(
         sandbox, core, apps, namespace, cluster):
     apps.create_namespaced_deployment(namespace, echo_deployment("echo", cluster))
@@ -168,6 +189,15 @@ def test_deleting_the_pod_stops_its_process_and_the_deployments_new_pod_gets_a_n
     assert new["env"]["MY_POD"] == new_pod.metadata.name != old_pod.metadata.name
     assert new["pid"] != old["pid"]
     wait_for("the old pod's process is stopped", lambda: not process_alive(old["pid"]))
+
+
+def test_a_pods_process_stops_when_its_node_goes(sandbox, core, apps, namespace, node_sink, cluster):
+    apps.create_namespaced_deployment(namespace, echo_deployment("echo", cluster))
+    pod, reply = serving(core, namespace, "echo")
+
+    node_sink.sync(cluster, "cpu", [])  # the pool scaled to 0: its node is deleted, the pod is not (yet)
+    wait_for("the process of the pod on the deleted node is stopped", lambda: not process_alive(reply["pid"]))
+    assert core.read_namespaced_pod(pod.metadata.name, namespace).spec.node_name == pod.spec.node_name
 
 
 def test_a_pod_asking_for_4_tpu_chips_sees_4_jax_devices_and_a_command_naming_the_images_executable_runs(
@@ -192,3 +222,23 @@ def test_a_container_of_an_image_the_runner_does_not_know_is_left_to_kwok_beside
     rows = [row for row in sandbox.control("GET", "pod-runner", "containers")["containers"]
             if row["pod_uid"] == pod.metadata.uid]
     assert [row["container"] for row in rows] == ["echo"]
+
+
+def test_a_kwok_nodes_kubelet_port_left_from_an_earlier_sandbox_is_pointed_back_at_kwok_by_the_runner(
+        sandbox, core, cluster):
+    """kwok writes a node's kubelet port when it makes the node Ready, then only at its next heartbeat (20-45 s): a
+    node still Ready across a restart of the sandbox (new ports) would send logs and port-forward to a dead port."""
+    node = f"gke-{cluster}-cpu-0"
+    kwok_port = sandbox.state["emulators"]["kwok"]["port"]
+
+    def kubelet_port_and_writer():
+        found = core.read_node(node)
+        endpoints = found.status.daemon_endpoints
+        writers = [entry.manager for entry in found.metadata.managed_fields
+                   if "f:daemonEndpoints" in str(entry.fields_v1)]
+        return endpoints.kubelet_endpoint.port if endpoints and endpoints.kubelet_endpoint else None, writers
+
+    wait_for("the node's kubelet is kwok's server", lambda: kubelet_port_and_writer()[0] == kwok_port)
+    core.patch_node_status(node, {"status": {"daemonEndpoints": {"kubeletEndpoint": {"Port": 1}}}})
+    wait_for("the runner points the node back at kwok (not kwok's next heartbeat)",
+             lambda: kubelet_port_and_writer() == (kwok_port, ["saxctl-sandbox-pod-runner"]))

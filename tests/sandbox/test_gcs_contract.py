@@ -5,7 +5,7 @@ import requests
 from contract import Discovery
 
 from reconciler.sandbox.gcs import buckets as gcs_buckets
-from reconciler.sandbox.gcs.front import BUCKET_ROUTES
+from reconciler.sandbox.gcs.front import ROUTES
 
 PROJECT = "saxctl-contract-test"
 TIMEOUT_S = 10
@@ -29,12 +29,12 @@ def test_writable_fields_have_the_json_type_storage_v1_gives_them(storage, field
     assert _PYTHON_TYPES[storage.schemas["Bucket"]["properties"][field]["type"]] is gcs_buckets.WRITABLE_FIELDS[field]
 
 
-@pytest.mark.parametrize("route", list(BUCKET_ROUTES), ids=lambda route: route.method_id)
+@pytest.mark.parametrize("route", list(ROUTES), ids=lambda route: route.method_id)
 def test_each_route_is_the_verb_and_path_of_its_discovery_method(storage, route):
     method = storage.method(route.method_id)
     assert method["httpMethod"] == route.verb
     sample = storage.service_path + method["path"].replace("{bucket}", "some-bucket")
-    assert BUCKET_ROUTES.match(route.verb, sample)[0] == route, f"{route.method_id} answers at {sample}"
+    assert ROUTES.match(route.verb, sample)[0] == route, f"{route.method_id} answers at {sample}"
     assert route.method_id in storage.match(route.verb, sample)
 
 

@@ -64,6 +64,44 @@ def test_ranged_download_and_generation_preconditions_pass_through(bucket):
         bucket.blob("ranged.bin").upload_from_string(b"again", if_generation_match=0, timeout=TIMEOUT_S)
 
 
+def test_a_delete_at_a_stale_generation_is_refused_with_gcs_412_and_deletes_nothing(sandbox, bucket):
+    """fake-gcs-server deletes whatever generation is there; GCS refuses: the layer checks ifGenerationMatch."""
+    blob = bucket.blob("saxctl/lock.json")
+    blob.upload_from_string(b"first", timeout=TIMEOUT_S)
+    stale = blob.generation
+    blob.upload_from_string(b"second", timeout=TIMEOUT_S)
+    current = blob.generation
+    assert current != stale
+    reply = requests.delete(f"{sandbox.gcs_endpoint}/storage/v1/b/{bucket.name}/o/saxctl%2Flock.json",
+                            params={"ifGenerationMatch": stale}, timeout=TIMEOUT_S)
+    assert reply.status_code == 412
+    assert reply.json()["error"]["errors"][0]["reason"] == "conditionNotMet"
+    assert reply.json()["error"]["message"] == "At least one of the pre-conditions you specified did not hold."
+    with pytest.raises(exceptions.PreconditionFailed):
+        bucket.delete_blob("saxctl/lock.json", if_generation_match=0, timeout=TIMEOUT_S)
+    assert bucket.blob("saxctl/lock.json").download_as_bytes(timeout=TIMEOUT_S) == b"second"
+    bucket.delete_blob("saxctl/lock.json", if_generation_match=current, timeout=TIMEOUT_S)
+    assert bucket.get_blob("saxctl/lock.json", timeout=TIMEOUT_S) is None
+    with pytest.raises(exceptions.NotFound):
+        bucket.delete_blob("saxctl/lock.json", if_generation_match=current, timeout=TIMEOUT_S)
+
+
+def test_a_copy_checks_its_generation_preconditions_as_gcs_does(sandbox, bucket):
+    source = bucket.blob("saxctl/iam-members.json")
+    source.upload_from_string(b"{}", timeout=TIMEOUT_S)
+    with pytest.raises(exceptions.PreconditionFailed):
+        bucket.copy_blob(source, bucket, "stash/a.json", if_source_generation_match=source.generation + 1,
+                         timeout=TIMEOUT_S)
+    assert bucket.get_blob("stash/a.json", timeout=TIMEOUT_S) is None, "a refused copy writes nothing"
+    copied = bucket.copy_blob(source, bucket, "stash/a.json", if_source_generation_match=source.generation,
+                              if_generation_match=0, timeout=TIMEOUT_S)
+    assert copied.crc32c == source.crc32c
+    with pytest.raises(exceptions.PreconditionFailed):
+        bucket.copy_blob(source, bucket, "stash/a.json", if_generation_match=0, timeout=TIMEOUT_S)
+    assert bucket.copy_blob(source, bucket, "stash/a.json", if_generation_match=copied.generation,
+                            timeout=TIMEOUT_S).generation != copied.generation
+
+
 def test_429_answers_with_retry_after_and_the_rate_limit_body(sandbox, bucket):
     sandbox.inject_fault(method="GET", path=f"^/storage/v1/b/{bucket.name}$", status=429, count=1)
     reply = requests.get(f"{sandbox.gcs_endpoint}/storage/v1/b/{bucket.name}", timeout=TIMEOUT_S)

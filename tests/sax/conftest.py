@@ -1,4 +1,4 @@
-"""The Sax tests' fixtures: a cell of their own (tests/sax/sax_cell.py) in a fresh admin bucket; the tiny GPT-J
+"""The Sax tests' fixtures: a cell of stand-ins in a fresh admin bucket (tests/sax/sax_cell.py); the tiny GPT-J
 fixture converted once per session, and the language model loaded from it."""
 
 from __future__ import annotations

@@ -107,20 +107,24 @@ class SaxCell:
                            {"GSBUCKET": self.bucket, **clock})
 
     def start_model_server(self, devices: int = 4, chip: str = "tpuv5e", topology: str = "2x2",
-                           port: int | None = None) -> StandIn:
+                           port: int | None = None, real_model: bool = False) -> StandIn:
+        """A model server with the test double of the language model, or with the real one (`real_model`)."""
         return self._start("model_server", [f"--port={port or free_port()}", f"--sax_cell={CELL}",
                                             f"--platform_chip={chip}", f"--platform_topology={topology}",
                                             "--jax_platforms=tpu"],
                            {"SAX_ROOT": self.sax_root,
-                            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"})
+                            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+                            **({"SAXCTL_SANDBOX_LM": ""} if real_model else {})})
 
     def start_http_server(self) -> StandIn:
-        return self._start("http_server", [f"--port={free_port()}"], {"SAX_ROOT": self.sax_root})
+        port = free_port()  # its /_sandbox/ endpoints are on its own port
+        return self._start("http_server", [f"--port={port}"],
+                           {"SAX_ROOT": self.sax_root, "SAXCTL_SANDBOX_CONTROL_PORT": str(port)})
 
     def _start(self, module: str, args: list[str], env: dict[str, str]) -> StandIn:
         port = int(next(arg for arg in args if arg.startswith("--port=")).split("=")[1])
         stand_in = StandIn(f"reconciler.sandbox.sax.{module}", args,
-                           {**self._env, **env, "SAXCTL_SANDBOX_CONTROL_PORT": str(free_port())}, port,
+                           {**self._env, "SAXCTL_SANDBOX_CONTROL_PORT": str(free_port()), **env}, port,
                            self._logs_dir / f"{module}-{port}.log")
         self.stand_ins.append(stand_in)
         self.wait_for(f"{module} on port {port} healthy", lambda: self._healthy(stand_in))

@@ -75,7 +75,17 @@ def test_generate_answers_with_the_candidates_and_scores(http_cell):
     assert len(json.loads(text)["generate_response"]) == 4
 
 
-@pytest.mark.parametrize("case", [
+def test_generate_with_no_server_ready_gives_up_with_the_client_text(http_cell):
+    cell, server = http_cell
+    model_id = cell.publish("m", GPTJ)  # no model server at all
+
+    status, _, text = call(server, "POST", "/generate", {"model": model_id, "query": "Hi"})
+
+    assert (status, json.loads(text)) == (400, {"Error": f"UNAVAILABLE: pick for model {model_id} unable to find "
+                                                         "server rpc error: code = Unavailable desc = Unavailable"})
+
+
+@pytest.mark.parametrize("request_, error", [
     pytest.param(("POST", "/publish", {"model": "/sax/test/m"}),
                  "Provide model, model path, checkpoint, and replica number for publish", id="publish-key-count"),
     pytest.param(("PUT", "/update", {"model": "/sax/test/m"}),
@@ -93,8 +103,8 @@ def test_generate_answers_with_the_candidates_and_scores(http_cell):
                  'INVALID_ARGUMENT: model full name "nope" should have the form /sax/<cell name>/<model name>: '
                  "rpc error: code = InvalidArgument desc = InvalidArgument", id="not-a-model-id"),
 ])
-def test_errors_are_400_with_the_exception_text(http_cell, case):
-    (method, path, body), error = case
+def test_errors_are_400_with_the_exception_text(http_cell, request_, error):
+    method, path, body = request_
     _, server = http_cell
 
     status, _, text = call(server, method, path, body)

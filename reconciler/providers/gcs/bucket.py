@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 from reconciler.engine.address import Address
@@ -12,6 +13,7 @@ from reconciler.engine.resource import Action, Change, Hazard, Observed, Resourc
 from reconciler.errors import ConflictError
 from reconciler.providers.google_errors import remote_call
 from reconciler.providers.ownership import SPEC_LABEL, mark, owner as _owner
+from reconciler.providers.gcs.records import MARK, STASH_PREFIX, AdminRecords, is_record
 from reconciler.providers.parallel import observe_each
 from reconciler.spec.model import Bucket, Spec
 from reconciler.units import bytes_text
@@ -79,7 +81,7 @@ def _observed(resource_address: str, bucket) -> Observed:
         },
         fingerprint=f"metageneration {bucket.metageneration}",
         owner=_owner(labels),
-        facts={"metageneration": int(bucket.metageneration)},
+        facts={"metageneration": int(bucket.metageneration), "records_marked": labels.get(MARK[0]) == MARK[1]},
         outputs={"name": bucket.name, "url": url(bucket.name)},
     )
 
@@ -87,13 +89,22 @@ def _observed(resource_address: str, bucket) -> Observed:
 class BucketProvider(Provider):
     kinds = frozenset({KIND})
 
-    def __init__(self, client, project: str | None = None):
+    def __init__(self, client, project: str | None = None, records: AdminRecords | None = None):
         self._client = client
         self._project = project  # where owned() looks for buckets that left the spec
+        self._records = records  # saxctl's records in the admin bucket, carried across its replace
 
     def observe(self, desired: Sequence[Resource]) -> Mapping[str, Observed | None]:
-        """One GET per bucket, in parallel: the whole cost of a no-op plan."""
-        return observe_each(desired, self._get, "gcs-observe")
+        """One GET per bucket, in parallel: the whole cost of a no-op plan (the stash of saxctl's records is looked
+        for only when the admin bucket is missing or marked)."""
+        observed = observe_each(desired, self._get, "gcs-observe")
+        by_role = {resource.params["role"]: observed[resource.address] for resource in desired}
+        if self._records is not None and "admin" in by_role:
+            admin = by_role["admin"]
+            self._records.seen(admin_exists=admin is not None,
+                               admin_marked=admin is not None and admin.facts.get("records_marked", False),
+                               data_exists=(by_role["data"] is not None) if "data" in by_role else None)
+        return observed
 
     def _get(self, resource: Resource) -> Observed | None:
         from google.api_core.exceptions import NotFound
@@ -106,17 +117,38 @@ class BucketProvider(Provider):
         return _observed(resource.address, bucket)
 
     def diff(self, desired: Resource, observed: Observed | None) -> Change:
-        return planned_change(desired, observed, absent=f"bucket gs://{desired.name} does not exist", noun="bucket")
+        change = planned_change(desired, observed, absent=f"bucket gs://{desired.name} does not exist", noun="bucket")
+        if desired.params.get("role") != "admin" or self._records is None:
+            return change
+        marked = observed is not None and observed.facts.get("records_marked", False)
+        if not (self._records.stashed or marked):
+            return change
+        # An earlier run stopped while replacing the admin bucket: its records wait in the stash.
+        restore = (f"saxctl's records stashed in {self._records.stash_location} by a run that stopped while "
+                   f"replacing gs://{desired.name} are restored into it: "
+                   f"{', '.join(sorted(self._records.stashed)) or 'none left (the mark is removed)'}")
+        if change.action is Action.NOOP:
+            return replace(change, action=Action.UPDATE, reason=restore)
+        return replace(change, reason=f"{change.reason}; {restore}")
 
     def apply(self, change: Change, progress: Progress) -> Observed | None:
         resource = change.desired
+        carries_records = self._records is not None and resource.params.get("role") == "admin"
         if change.action is Action.CREATE:
-            return self._create(resource, progress)
+            return self._create_carrying_records(resource, progress) if carries_records else \
+                self._create(resource, progress)
         if change.action is Action.UPDATE:
-            return self._update(resource, change, progress)
+            updated = self._update(resource, change, progress) if change.field_changes else change.observed
+            if carries_records and (self._records.stashed or change.observed.facts.get("records_marked", False)):
+                self._records.restore(progress.update)
+                updated = self._get(resource)
+            return updated
         if change.action is Action.REPLACE:  # a bucket name is global: the old one must go before the new one
+            if carries_records:
+                self._records.stash(progress.update)
             self._delete(change, progress)
-            return self._create(resource, progress)
+            return self._create_carrying_records(resource, progress) if carries_records else \
+                self._create(resource, progress)
         if change.action is Action.DELETE:
             self._delete(change, progress)
             return None
@@ -139,7 +171,8 @@ class BucketProvider(Provider):
 
     def hazard(self, change: Change, going_inside: Sequence[str]) -> Hazard | None:
         """The objects saxctl did not write that the delete would take with it (what is inside and goes first
-        in the same plan, such as a checkpoint, is not counted)."""
+        in the same plan, such as a checkpoint, is not counted). The admin bucket is the Sax root and holds saxctl's
+        records: deleting or replacing it always needs a yes, whatever it holds."""
         name = change.desired.name
         kept_prefixes = [SAXCTL_PREFIX] + [inner.removeprefix(url(name) + "/").rstrip("/") + "/"
                                            for inner in going_inside if inner.startswith(url(name) + "/")]
@@ -151,21 +184,39 @@ class BucketProvider(Provider):
             except NotFound:
                 return None
         lost = [blob for blob in listed if not any(blob.name.startswith(prefix) for prefix in kept_prefixes)]
-        if not lost:
+        held = ""
+        if lost:
+            count = f"at least {len(lost)}" if len(listed) >= LISTED_AT_MOST else str(len(lost))
+            size = bytes_text(sum(blob.size or 0 for blob in lost))
+            examples = ", ".join(blob.name for blob in lost[:3]) + (", ..." if len(lost) > 3 else "")
+            held = f"{url(name)} holds {count} object(s) saxctl did not write ({size}: {examples})"
+        records = sorted(blob.name for blob in listed if is_record(blob.name))
+        if change.desired.params.get("role") == "admin" or records:  # (a pruned bucket with records was the admin)
+            return Hazard(_admin_loss(name, held, records, change.action), needs_approval=True,
+                          destroy_flag=FORCE_DELETE_FLAG)
+        stashed = [blob.name for blob in listed if blob.name.startswith(STASH_PREFIX)]
+        if stashed:  # a run stopped while replacing the admin bucket (an apply that keeps this bucket restores them)
+            stash = (f"{url(name)} holds saxctl's records stashed while the admin bucket was replaced "
+                     f"({', '.join(stashed)})")
+            held = f"{held}; {stash}" if held else stash
+        if not held:
             return None
-        count = f"at least {len(lost)}" if len(listed) >= LISTED_AT_MOST else str(len(lost))
-        size = bytes_text(sum(blob.size or 0 for blob in lost))
-        examples = ", ".join(blob.name for blob in lost[:3]) + (", ..." if len(lost) > 3 else "")
-        what = f"{url(name)} holds {count} object(s) saxctl did not write ({size}: {examples})"
-        if change.desired.params.get("role") == "admin":
-            what += ", among them the Sax root (the admin server's state)"
-        return Hazard(f"{what}: they will be deleted with it", needs_approval=True, destroy_flag=FORCE_DELETE_FLAG)
+        return Hazard(f"{held}: they will be deleted with it", needs_approval=True, destroy_flag=FORCE_DELETE_FLAG)
 
-    def _create(self, resource: Resource, progress: Progress) -> Observed:
+    def _create_carrying_records(self, resource: Resource, progress: Progress) -> Observed:
+        """The admin bucket: created marked while records wait in the stash, which is then restored into it."""
+        if not self._records.waiting():
+            return self._create(resource, progress)
+        self._create(resource, progress, extra_labels=dict([MARK]))
+        self._records.restore(progress.update)
+        return self._get(resource)
+
+    def _create(self, resource: Resource, progress: Progress, extra_labels: Mapping[str, str] | None = None
+                ) -> Observed:
         from google.api_core.exceptions import Conflict
 
         bucket = self._client.bucket(resource.name)
-        self._set_fields(bucket, resource.fields)
+        self._set_fields(bucket, {**resource.fields, "labels": {**resource.fields["labels"], **(extra_labels or {})}})
         progress.update(f"creating gs://{resource.name} in {resource.fields['location']}")
         with remote_call("storage.buckets.insert", f"gs://{resource.name}"):
             try:
@@ -257,3 +308,13 @@ class BucketProvider(Provider):
             except NotFound:
                 return []
 
+
+
+def _admin_loss(name: str, held: str, records: list[str], action: Action) -> str:
+    """What deleting or replacing the admin bucket loses, in the plan's words."""
+    root = f"{url(name)} is the Sax root: its config, its address and the published models (sax-root/) go with it"
+    what = f"{root}; {held}, deleted with it" if held else root
+    named = ", ".join(records) or "none yet"
+    if action is Action.REPLACE:
+        return f"{what}; saxctl's own records ({named}) are carried to the new bucket"
+    return f"{what}; so do saxctl's own records ({named})"

@@ -65,5 +65,5 @@ def for_run(clients) -> IamProvider:
     """The provider of one run, from its reconciler.providers.clients.Clients."""
     spec = clients.spec
     return IamProvider(lambda: clients.iam, lambda: clients.projects,
-                       MemberRecord(clients.storage, spec.buckets.admin.name, spec.name), clients.project,
+                       MemberRecord(clients.admin_records, spec.name), clients.project,
                        in_spec=spec.identity is not None)

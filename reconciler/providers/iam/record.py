@@ -4,7 +4,8 @@ A policy member carries no mark of its own, so what saxctl added is written down
 here is ever removed. One small JSON object, `saxctl/iam-members.json`, read once per run (the run holds the lock,
 so only this process writes it meanwhile) and rewritten with a generation precondition. A member is recorded
 before it is added to a policy and forgotten after it is removed from one, so that a run killed in between leaves
-nothing saxctl added unrecorded.
+nothing saxctl added unrecorded. It is one of saxctl's records in the admin bucket (gcs/records.py): read from the
+stash while a replace of that bucket has left it there, and never read in an admin bucket a plan saw missing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Iterable
 
 from reconciler.errors import SaxctlError
+from reconciler.providers.gcs.records import AdminRecords
 from reconciler.providers.google_errors import remote_call
 
 RECORD_OBJECT = "saxctl/iam-members.json"
@@ -35,10 +37,11 @@ class Entry:
 
 
 class MemberRecord:
-    def __init__(self, storage_client, bucket_name: str, spec_name: str):
-        self._blob = storage_client.bucket(bucket_name).blob(RECORD_OBJECT)
+    def __init__(self, records: AdminRecords, spec_name: str):
+        self._records = records
+        self._blob = records.admin_blob(RECORD_OBJECT)
         self.spec_name = spec_name  # whose admin bucket it lives in: every entry is that spec's
-        self.location = f"gs://{bucket_name}/{RECORD_OBJECT}"
+        self.location = f"gs://{records.admin}/{RECORD_OBJECT}"
         self._lock = threading.Lock()
         self._loaded: tuple[frozenset[Entry], int] | None = None  # (entries, generation; 0 = no object)
 
@@ -60,23 +63,20 @@ class MemberRecord:
         return self._loaded
 
     def _read(self) -> tuple[frozenset[Entry], int]:
-        from google.api_core.exceptions import NotFound
+        found = self._records.read(RECORD_OBJECT)
+        if found is None:  # no object yet, or no admin bucket yet: nothing was recorded
+            return frozenset(), 0
+        body, generation, location = found
+        return self._parse(body, location), generation
 
-        with remote_call("storage.objects.get", self.location):
-            try:
-                body = self._blob.download_as_bytes(timeout=TIMEOUT, retry=None)
-            except NotFound:  # no object yet, or no admin bucket yet: nothing was recorded
-                return frozenset(), 0
-        return self._parse(body), int(self._blob.generation)
-
-    def _parse(self, body: bytes) -> frozenset[Entry]:
+    def _parse(self, body: bytes, location: str) -> frozenset[Entry]:
         try:
             document = json.loads(body)
             if document.get("kind") != FORMAT:
                 raise ValueError(f"kind is {document.get('kind')!r}, not {FORMAT!r}")
             return frozenset(Entry(**entry) for entry in document["members"])
         except (ValueError, TypeError, KeyError, AttributeError) as error:
-            raise SaxctlError(f"{self.location} is not a record of IAM members saxctl can read: {error}",
+            raise SaxctlError(f"{location} is not a record of IAM members saxctl can read: {error}",
                               hint="Restore it from the bucket's versions, or delete it and apply with --adopt "
                                    "to record the members again.") from None
 

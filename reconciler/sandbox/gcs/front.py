@@ -21,16 +21,21 @@ from reconciler.sandbox.base.routes import RouteTable, route
 from reconciler.sandbox.gcs import buckets as gcs_buckets, passthrough
 from reconciler.sandbox.gcs.bucket_store import BucketStore
 
-# What the layer answers itself; everything else (objects, uploads, downloads, bucket IAM...) streams through to
-# fake-gcs-server.
-BUCKET_ROUTES = RouteTable((
+# What the layer answers itself (buckets, and the generation preconditions of an object's delete and copy, which
+# fake-gcs-server ignores); everything else (objects, uploads, downloads, bucket IAM...) streams through to it.
+ROUTES = RouteTable((
     route("GET", "/storage/v1/b", "_list", "storage.buckets.list"),
     route("POST", "/storage/v1/b", "_insert", "storage.buckets.insert"),
     route("GET", "/storage/v1/b/{bucket}", "_get", "storage.buckets.get"),
     route("PATCH", "/storage/v1/b/{bucket}", "_patch", "storage.buckets.patch"),
     route("PUT", "/storage/v1/b/{bucket}", "_update", "storage.buckets.update"),
     route("DELETE", "/storage/v1/b/{bucket}", "_delete", "storage.buckets.delete"),
+    route("DELETE", "/storage/v1/b/{bucket}/o/{object_name}", "_delete_object", "storage.objects.delete"),
+    route("POST", "/storage/v1/b/{bucket}/o/{object_name}/copyTo/b/{target_bucket}/o/{target_name}", "_copy_object",
+          "storage.objects.copy"),
 ))
+# GCS's words when a generation precondition does not hold (fake-gcs-server ignores them on a delete).
+_PRECONDITION_FAILED = "At least one of the pre-conditions you specified did not hold."
 _UPSTREAM_TIMEOUT_S = 60
 _MAX_PAGE = 1000
 _UPSTREAM_CHECK_S = 1.0
@@ -79,6 +84,8 @@ class GcsFrontServer(EmulatorServer):
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
         self.store = store
+        # A conditional delete or copy is a read then a write here: one at a time, so two cannot both pass the check.
+        self.conditional_writes = threading.Lock()
 
     def upstream(self) -> http.client.HTTPConnection:
         # One connection per request: nothing can go stale between requests, and loopback connects cost microseconds.
@@ -87,7 +94,7 @@ class GcsFrontServer(EmulatorServer):
 
 class GcsFrontHandler(EmulatorHandler):
     server: GcsFrontServer
-    routes = BUCKET_ROUTES
+    routes = ROUTES
 
     def health(self) -> dict:
         status, _ = self._upstream_call("GET", "/_internal/healthcheck")
@@ -173,6 +180,49 @@ class GcsFrontHandler(EmulatorHandler):
                 raise _upstream_error("delete", bucket, status, reply)
             store.delete(bucket)
         self.send_json(204, None)
+
+    # --- objects: what fake-gcs-server gets wrong ------------------------------------------------------------------
+
+    def _delete_object(self, params: dict[str, str], bucket: str, object_name: str) -> None:
+        """ifGenerationMatch: 412 when the live generation differs, as GCS answers (fake-gcs-server deletes whatever
+        generation is there). A missing object is fake-gcs-server's 404."""
+        with self.server.conditional_writes:
+            self._check_generation(params, "ifGenerationMatch", bucket, object_name, params.get("generation"))
+            self.unrouted("DELETE")
+
+    def _copy_object(self, params: dict[str, str], bucket: str, object_name: str, target_bucket: str,
+                     target_name: str) -> None:
+        """ifSourceGenerationMatch and ifGenerationMatch (0: the target must not exist), checked as GCS does."""
+        with self.server.conditional_writes:
+            self._check_generation(params, "ifSourceGenerationMatch", bucket, object_name,
+                                   params.get("sourceGeneration"))
+            self._check_generation(params, "ifGenerationMatch", target_bucket, target_name, missing=0)
+            self.unrouted("POST")
+
+    def _check_generation(self, params: dict[str, str], parameter: str, bucket: str, name: str,
+                          version: str | None = None, *, missing: int | None = None) -> None:
+        """412 unless the precondition `parameter`, when given, names the object's live generation (`missing` stands
+        for it when there is no live object; None: fake-gcs-server's 404 answers then)."""
+        expected = params.get(parameter)
+        if expected is None:
+            return
+        if not expected.isdigit():
+            raise ApiError(400, f"Invalid value for {parameter}: '{expected}'", "invalid")
+        live = self._live_generation(bucket, name, version)
+        current = live if live is not None else missing
+        if current is not None and current != int(expected):
+            self._discard_body()
+            raise ApiError(412, _PRECONDITION_FAILED, "conditionNotMet")
+
+    def _live_generation(self, bucket: str, name: str, version: str | None = None) -> int | None:
+        query = f"?generation={quote(version)}" if version else ""
+        status, reply = self._upstream_call("GET", f"/storage/v1/b/{quote(bucket, safe='')}/o/{quote(name, safe='')}"
+                                                   f"{query}")
+        if status == 404:
+            return None
+        if status != 200:
+            raise ApiError(502, f"fake-gcs-server could not read gs://{bucket}/{name}: HTTP {status}")
+        return int(json.loads(reply)["generation"])
 
     def _existing(self, name: str) -> dict:
         resource = self.server.store.get(name)

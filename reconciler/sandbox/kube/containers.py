@@ -10,11 +10,10 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -59,27 +58,39 @@ def should_restart(restart_policy: str, exit_code: int) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class Exit:
+    """How a run ended: what a kubelet reports as the container's lastState."""
+
+    code: int
+    started: datetime
+    finished: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
-    """One run of a container, told to the runner before it starts: what a kubelet reports in the pod's status."""
+    """One run of a container, told to the runner before it starts."""
 
     restarts: int
     log: Path
     previous_log: Path | None
-    previous_exit_code: int | None  # how the run before ended (None for the first)
-    previous_started: datetime | None
-    previous_finished: datetime | None
+    previous_exit: Exit | None  # None for the first run
 
 
-OnRun = Callable[[Run], None]
+class Reporter(Protocol):
+    """Where a container's life goes: the pod's status and kwok's Logs (the runner), as a kubelet reports it."""
+
+    def running(self, spec: ContainerSpec, run: Run) -> None: ...
+
+    def backing_off(self, spec: ContainerSpec, restarts: int, exit: Exit, delay_s: float) -> None: ...
 
 
 class ContainerProcess:
     """Runs `spec` until stopped: each run's stdout and stderr go to <log_dir>/<restart count>.log."""
 
-    def __init__(self, spec: ContainerSpec, log_dir: Path, on_run: OnRun):
+    def __init__(self, spec: ContainerSpec, log_dir: Path, reporter: Reporter):
         self.spec = spec
         self._log_dir = log_dir
-        self._on_run = on_run
+        self._reporter = reporter
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._process: subprocess.Popen | None = None
@@ -117,15 +128,13 @@ class ContainerProcess:
 
     def _supervise(self) -> None:
         delay = 0.0
-        run = Run(0, self._log_dir / "0.log", None, None, None, None)
+        run = Run(0, self._log_dir / "0.log", None, None)
         while True:
-            try:
-                self._on_run(run)
-            except Exception:  # noqa: BLE001 (the process runs all the same; its log or status may lag)
-                log.exception("%s: could not record run %d", self.spec, run.restarts)
+            self._report(self._reporter.running, self.spec, run)
             started, started_at = time.monotonic(), datetime.now(timezone.utc)
             exit_code = self._run_once(run.log)
             ran_s = time.monotonic() - started
+            ended = Exit(exit_code, started_at, datetime.now(timezone.utc))
             if self._stopping.is_set():
                 log.info("%s stopped (exit code %s)", self.spec, exit_code)
                 return
@@ -135,12 +144,17 @@ class ContainerProcess:
                 return
             delay = restart_delay(delay, ran_s)
             log.info("%s exited with code %s after %.1f s; restarting in %.0f s", self.spec, exit_code, ran_s, delay)
-            finished_at = datetime.now(timezone.utc)
+            self._report(self._reporter.backing_off, self.spec, self.restarts, ended, delay)
             if self._stopping.wait(delay):
                 return
             self.restarts += 1
-            run = Run(self.restarts, self._log_dir / f"{self.restarts}.log", run.log, exit_code, started_at,
-                      finished_at)
+            run = Run(self.restarts, self._log_dir / f"{self.restarts}.log", run.log, ended)
+
+    def _report(self, report, *args) -> None:
+        try:
+            report(*args)
+        except Exception:  # noqa: BLE001 (the process runs all the same; its log or status may lag)
+            log.exception("%s: could not report its state", self.spec)
 
     def _run_once(self, log_path: Path) -> int:
         with open(log_path, "ab") as output:

@@ -8,6 +8,7 @@ apiserver, and it answers from a PortForward and a Logs object of the pod's own 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.errors import EndpointError
@@ -18,6 +19,13 @@ KINDS = ("PortForward", "Logs")  # kwok's --enable-crds: it watches these (no st
 _DEFINITIONS = Path(__file__).with_name("crds")
 _FIELD_MANAGER = "saxctl-sandbox"
 _ESTABLISHED_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class PodRef:
+    namespace: str
+    name: str
+    uid: str
 
 
 def install_definitions(kubeconfig: Path) -> None:
@@ -49,13 +57,13 @@ def _established(definition) -> bool:
                for condition in (definition.status.conditions or []))
 
 
-def port_forward(pod, address: str, ports: list[int]) -> dict:
+def port_forward(pod: PodRef, address: str, ports: list[int]) -> dict:
     """Each of the pod's ports forwards to the same port at `address` (the pod's IP, where its processes listen)."""
     return _object(pod, "PortForward", {"forwards": [{"ports": [port], "target": {"address": address, "port": port}}
                                                      for port in sorted(set(ports))]})
 
 
-def logs(pod, files: dict[str, tuple[Path, Path | None]]) -> dict:
+def logs(pod: PodRef, files: dict[str, tuple[Path, Path | None]]) -> dict:
     """container name → (its current log file, its previous run's or None): what `kubectl logs [--previous]` shows."""
     entries = []
     for container, (current, previous) in sorted(files.items()):
@@ -70,9 +78,8 @@ def plural(kind: str) -> str:
     return {"PortForward": "portforwards", "Logs": "logs"}[kind]
 
 
-def _object(pod, kind: str, spec: dict) -> dict:
+def _object(pod: PodRef, kind: str, spec: dict) -> dict:
     # Owned by the pod: the garbage collector deletes it with the pod, whoever deletes the pod.
-    owner = {"apiVersion": "v1", "kind": "Pod", "name": pod.metadata.name, "uid": pod.metadata.uid}
+    owner = {"apiVersion": "v1", "kind": "Pod", "name": pod.name, "uid": pod.uid}
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind,
-            "metadata": {"name": pod.metadata.name, "namespace": pod.metadata.namespace, "ownerReferences": [owner]},
-            "spec": spec}
+            "metadata": {"name": pod.name, "namespace": pod.namespace, "ownerReferences": [owner]}, "spec": spec}

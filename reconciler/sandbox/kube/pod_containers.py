@@ -3,8 +3,8 @@
 A container runs when its pod is bound to one of kwok's nodes, has its IP, is not being deleted or finished, and its
 image is in the image table. Its process gets what a container on GKE would see, as far as a process can:
 - the command line Kubernetes makes of the image and the container's `command`/`args`;
-- the container's `env` (plain values, and the downward API's pod fields), on top of the node's PATH and HOME and the
-  pod's name as HOSTNAME;
+- the container's `env` (plain values, and the downward API's pod fields), on top of the node's PATH, HOME, LANG (and
+  PYTHONPATH) and the pod's name as HOSTNAME;
 - the sandbox's Google endpoints (STORAGE_EMULATOR_HOST, ...), where GKE's metadata server would give Workload
   Identity credentials for the real ones;
 - SAXCTL_SANDBOX_POD_IP, the pod's IP (a loopback address of its own, control_plane.pod_cidr), to listen on and to
@@ -24,7 +24,9 @@ from reconciler.sandbox.kube.images import Image, UnrunnableContainer, image_nam
 POD_IP_ENV = "SAXCTL_SANDBOX_POD_IP"
 TPU_RESOURCE = "google.com/tpu"
 DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
-_NODE_ENV = ("PATH", "HOME", "LANG")  # what the node's runtime gives every container (an image would set these)
+# What the node gives every container (an image would set these), and the interpreter's module path, so that the
+# stand-ins run the runner's own code (a checkout run with PYTHONPATH set, too).
+_NODE_ENV = ("PATH", "HOME", "LANG", "PYTHONPATH")
 _DEFAULT_GRACE_S = 30.0  # the API's default terminationGracePeriodSeconds
 _FIELD_PATH = re.compile(r"metadata\.(labels|annotations)\['(.+)'\]")
 

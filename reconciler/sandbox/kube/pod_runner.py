@@ -5,16 +5,17 @@ say so.
 It watches pods and nodes (list, then watch from the list's resourceVersion; list again when the watch expires) and
 after each change makes the running processes match (pod_containers.py says which, with what command line and env):
 a new pod's containers start, a pod being deleted or whose node went has them stopped (SIGTERM, then SIGKILL after the
-pod's grace period), a process that exits is restarted with backoff (containers.py). For each pod it runs it writes
-kwok's PortForward (each declared port → the pod's IP, where the process listens) and Logs (each container's current
-and previous log file), so `kubectl port-forward` and `kubectl logs` through the apiserver reach the process.
+pod's grace period), a process that exits is restarted with backoff (containers.py) and the pod's status says so
+as a kubelet's would (not ready and CrashLoopBackOff while it waits, then restartCount and lastState). For each pod it
+runs it writes kwok's PortForward (each declared port → the pod's IP, where the process listens) and Logs (each
+container's current and previous log file), so `kubectl port-forward` and `kubectl logs` through the apiserver reach
+the process.
 
 Control endpoint (beside health): GET /_sandbox/containers — each process: pod, container, pid, restarts, log dir.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import queue
@@ -30,7 +31,7 @@ from reconciler.sandbox.base.httpbase import EmulatorHandler, EmulatorServer
 from reconciler.sandbox.base.routes import RouteTable, route
 from reconciler.sandbox.kube import images as image_table
 from reconciler.sandbox.kube import kwok_resources
-from reconciler.sandbox.kube.containers import ContainerProcess, ContainerSpec, Run
+from reconciler.sandbox.kube.containers import ContainerProcess, ContainerSpec, Exit, Run
 from reconciler.sandbox.kube.control_plane import KWOK_NODE_ANNOTATION
 from reconciler.sandbox.kube.pod_containers import container_specs, pod_ports, runnable_pod
 
@@ -153,12 +154,15 @@ class PodRunner:
         self._forwarded = {entry for entry in self._forwarded if entry[0] in live_uids}
         self._refused = {entry for entry in self._refused if entry[0] in self._pods}
         for key, (spec, pod) in desired.items():
+            # Before the process: a client that sees it listening can port-forward to it.
+            self._ensure_port_forward(spec, pod)
             if key not in self._running:
-                self._start(spec, pod)
+                self._start(spec)
 
     def _point_at_kwok(self, node) -> None:
-        """A kwok node's kubelet port is kwok's server: kwok writes it when it first makes a node Ready, so a node
-        still Ready from before this sandbox's restart (new ports) would send logs and port-forward to a dead port."""
+        """A kwok node's kubelet port is kwok's server. kwok writes it when it makes a node Ready and then at each
+        heartbeat (every 20-45 s): a node still Ready from before this sandbox's restart (new ports) would send logs
+        and port-forward to a dead port until then."""
         if not _is_kwok_node(node):
             return
         endpoints = node.status.daemon_endpoints if node.status is not None else None
@@ -171,76 +175,96 @@ class PodRunner:
         try:
             kubelet = {"kubeletEndpoint": {"Port": self._kubelet_port}}
             self._core.patch_node_status(node.metadata.name, {"status": {"daemonEndpoints": kubelet}},
-                                         _request_timeout=_REQUEST_TIMEOUT_S)
+                                         field_manager=_FIELD_MANAGER, _request_timeout=_REQUEST_TIMEOUT_S)
         except (ApiException, HTTPError) as error:
             log.warning("could not point node %s at kwok's port: %s", node.metadata.name,
                         getattr(error, "reason", error))
 
-    def _start(self, spec: ContainerSpec, pod) -> None:
-        if (pod.metadata.uid, pod.status.pod_ip) not in self._forwarded:
-            # Before the process: a client that sees it listening can port-forward to it.
-            self._write(pod, kwok_resources.port_forward(pod, pod.status.pod_ip, pod_ports(pod)))
+    def _ensure_port_forward(self, spec: ContainerSpec, pod) -> None:
+        """kwok's PortForward for the pod, written once (again at the next change if the apiserver refused it)."""
+        if (pod.metadata.uid, pod.status.pod_ip) not in self._forwarded and \
+                self._write(_ref(spec), kwok_resources.port_forward(_ref(spec), pod.status.pod_ip, pod_ports(pod))):
             self._forwarded.add((pod.metadata.uid, pod.status.pod_ip))
-        process = ContainerProcess(spec, self._log_dir(spec), functools.partial(self._record_run, pod, spec))
+
+    def _start(self, spec: ContainerSpec) -> None:
+        process = ContainerProcess(spec, self._log_dir(spec), self)
         with self._lock:
             self._running[spec.key] = process
         process.start()
 
-    def _record_run(self, pod, spec: ContainerSpec, run: Run) -> None:
-        """Before each run of a container (its thread): point kwok's Logs for the pod at this run's file, and after a
-        restart, count it in the pod's status as a kubelet does."""
+    # --- what a container's thread reports (containers.Reporter) --------------------------------------------------
+
+    def running(self, spec: ContainerSpec, run: Run) -> None:
+        """Before each run: kwok's Logs for the pod point at this run's file; after a restart, the pod's status counts
+        it and says the container runs and is ready again (kwok wrote the status when the pod started, and no more)."""
         with self._lock:
             files = self._log_files.setdefault(spec.pod_uid, {})
             files[spec.name] = (run.log, run.previous_log)
-            manifest = kwok_resources.logs(pod, dict(files))
-        self._write(pod, manifest)
-        if run.restarts:
-            self._report_restart(spec, run)
+            manifest = kwok_resources.logs(_ref(spec), dict(files))
+        self._write(_ref(spec), manifest)
+        if run.previous_exit is not None:
+            self._set_container_status(spec, ready=True, restarts=run.restarts,
+                                       state={"running": {"startedAt": _time(datetime.now(timezone.utc))}},
+                                       last_exit=run.previous_exit)
 
-    def _report_restart(self, spec: ContainerSpec, run: Run) -> None:
-        """restartCount, lastState and a new running state in the container's status (kwok wrote it when the pod
-        started, and writes it no more)."""
+    def backing_off(self, spec: ContainerSpec, restarts: int, exit: Exit, delay_s: float) -> None:
+        """Between an exit and the restart: not ready, waiting in CrashLoopBackOff, as a kubelet says (the Kubernetes
+        provider's rollout reasons read it)."""
+        message = (f"back-off {delay_s:.0f}s restarting failed container={spec.name} "
+                   f"pod={spec.pod}_{spec.namespace}({spec.pod_uid})")
+        self._set_container_status(spec, ready=False, restarts=restarts,
+                                   state={"waiting": {"reason": "CrashLoopBackOff", "message": message}},
+                                   last_exit=exit)
+
+    def _set_container_status(self, spec: ContainerSpec, *, ready: bool, restarts: int, state: dict,
+                              last_exit: Exit) -> None:
         from kubernetes.client.exceptions import ApiException
 
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        for _ in range(3):  # the status list is replaced whole: on a conflict, read it again
+        for _ in range(3):  # the lists are replaced whole: on a conflict, read them again
             pod = self._core.read_namespaced_pod(spec.pod, spec.namespace, _request_timeout=_REQUEST_TIMEOUT_S)
-            if pod.metadata.uid != spec.pod_uid:
+            if pod.metadata.uid != spec.pod_uid or pod.metadata.deletion_timestamp is not None:
                 return
-            statuses = self._core.api_client.sanitize_for_serialization(pod.status.container_statuses or [])
-            for status in statuses:
-                if status["name"] == spec.name:
-                    status.update(restartCount=run.restarts, ready=True, started=True,
-                                  state={"running": {"startedAt": now}},
-                                  lastState={"terminated": {
-                                      "exitCode": run.previous_exit_code,
-                                      "reason": "Completed" if run.previous_exit_code == 0 else "Error",
-                                      "startedAt": run.previous_started.isoformat(timespec="seconds"),
-                                      "finishedAt": run.previous_finished.isoformat(timespec="seconds")}})
+            status = self._core.api_client.sanitize_for_serialization(pod.status)
+            for container in status.get("containerStatuses", []):
+                if container["name"] == spec.name:
+                    container.update(ready=ready, started=ready, restartCount=restarts, state=state, lastState={
+                        "terminated": {"exitCode": last_exit.code,
+                                       "reason": "Completed" if last_exit.code == 0 else "Error",
+                                       "startedAt": _time(last_exit.started), "finishedAt": _time(last_exit.finished)}})
+            all_ready = all(container.get("ready") for container in status.get("containerStatuses", []))
+            for condition in status.get("conditions", []):
+                if condition["type"] in ("Ready", "ContainersReady") and \
+                        (condition["status"] == "True") != all_ready:
+                    condition.update(status="True" if all_ready else "False",
+                                     lastTransitionTime=_time(datetime.now(timezone.utc)))
             try:
                 self._core.patch_namespaced_pod_status(
                     spec.pod, spec.namespace,
                     {"metadata": {"resourceVersion": pod.metadata.resource_version},
-                     "status": {"containerStatuses": statuses}},
+                     "status": {"containerStatuses": status.get("containerStatuses", []),
+                                "conditions": status.get("conditions", [])}},
                     _content_type="application/merge-patch+json", _request_timeout=_REQUEST_TIMEOUT_S)
                 return
             except ApiException as error:
                 if error.status != 409:
                     raise
 
-    def _write(self, pod, manifest: dict) -> None:
+    def _write(self, pod: kwok_resources.PodRef, manifest: dict) -> bool:
+        """Server-side apply of one of kwok's objects for the pod; False (logged) when the apiserver refused it."""
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
         kind = manifest["kind"]
         try:
             self._custom.patch_namespaced_custom_object(
-                kwok_resources.GROUP, kwok_resources.VERSION, pod.metadata.namespace, kwok_resources.plural(kind),
-                pod.metadata.name, manifest, field_manager=_FIELD_MANAGER, force=True,
-                _content_type="application/apply-patch+yaml", _request_timeout=_REQUEST_TIMEOUT_S)
+                kwok_resources.GROUP, kwok_resources.VERSION, pod.namespace, kwok_resources.plural(kind), pod.name,
+                manifest, field_manager=_FIELD_MANAGER, force=True, _content_type="application/apply-patch+yaml",
+                _request_timeout=_REQUEST_TIMEOUT_S)
+            return True
         except (ApiException, HTTPError) as error:  # the pod or its namespace going meanwhile, most often
-            log.warning("could not write kwok's %s for %s/%s: %s", kind, pod.metadata.namespace, pod.metadata.name,
+            log.warning("could not write kwok's %s for %s/%s: %s", kind, pod.namespace, pod.name,
                         getattr(error, "reason", error))
+            return False
 
     def _log_dir(self, spec: ContainerSpec) -> Path:
         """As a kubelet keeps them: pods/<namespace>_<pod>_<uid>/<container>/<restart count>.log."""
@@ -273,6 +297,14 @@ class PodRunner:
             except (HTTPError, OSError) as error:
                 log.warning("watching %s failed: %s; listing again in %.0f s", kind, error, _RETRY_S)
             time.sleep(_RETRY_S)
+
+
+def _ref(spec: ContainerSpec) -> kwok_resources.PodRef:
+    return kwok_resources.PodRef(spec.namespace, spec.pod, spec.pod_uid)
+
+
+def _time(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _is_kwok_node(node) -> bool:

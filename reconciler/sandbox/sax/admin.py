@@ -14,18 +14,19 @@ import argparse
 import logging
 import os
 import threading
+import time
 
 import grpc
 
+from reconciler.sandbox.base.grpc_errors import GrpcApiError
 from reconciler.sandbox.base.grpcbase import GrpcEmulator
 from reconciler.sandbox.base.launch import start_logging
 from reconciler.sandbox.sax import standin
 from reconciler.sandbox.sax.cellfs import SaxFiles, cell_dir
 from reconciler.sandbox.sax.manager import Manager
-from reconciler.sandbox.sax.naming import (SaxError, cell_name, model_name, model_name_in_cell, validate_model)
+from reconciler.sandbox.sax.naming import SaxError, cell_name, model_name_in_cell, validate_model
 from reconciler.sandbox.sax.periods import Periods
 from reconciler.sandbox.sax.waitable import Closed
-from reconciler.sandbox.base.grpc_errors import GrpcApiError
 from reconciler.saxproto import admin_pb2
 
 log = logging.getLogger(__name__)
@@ -154,13 +155,13 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _refresh_forever(manager: Manager, files: SaxFiles, state_path: str, periods: Periods) -> None:
-    stop = threading.Event()
-    while not stop.wait(periods.refresh_s):
-        manager.refresh()
+    while True:
+        time.sleep(periods.refresh_s)
         try:
+            manager.refresh()
             files.write(state_path, manager.state().SerializeToString())
-        except Exception:  # Sax: log.Fatalf("Failed to save manager state")
-            log.exception("Failed to save manager state to %s", state_path)
+        except Exception:  # Sax: log.Fatalf("Failed to save manager state"); a stopped clock must not go unseen
+            log.exception("Refreshing or saving the manager state to %s failed", state_path)
             os._exit(1)
 
 

@@ -120,7 +120,8 @@ class Manager:
         with self._lock:
             if name is None:
                 return [server.specs for server in self._servers.values()]
-            addresses = list(self._published_model(name, self._published(name).spec).modelet_addresses)
+            self._published(name)
+            addresses = self._assignment.get(name, [])
             missing = [address for address in addresses if address not in self._servers]
             if missing:
                 raise SaxError(f"model server {missing[0]} not found", "NOT_FOUND")

@@ -18,6 +18,7 @@ import importlib
 import logging
 import os
 import threading
+import time
 
 from reconciler.sandbox.base.grpc_errors import GrpcApiError
 from reconciler.sandbox.base.grpcbase import ControlHandler, GrpcEmulator
@@ -124,7 +125,7 @@ class Models:
     def _load(self, request: modelet_pb2.LoadRequest):
         rule = self._faults.match(_LOAD_FAULT, request.model_key)
         if rule is not None and rule.delay_s:
-            threading.Event().wait(rule.delay_s)  # the knob's latency: a slow load, seen as LOADING
+            time.sleep(rule.delay_s)  # the knob's latency: a slow load, seen as LOADING meanwhile
         if rule is not None and rule.fails:
             raise RuntimeError((rule.body or {}).get("error", {}).get("message") or "injected load failure")
         if not request.checkpoint_path.startswith("gs://"):

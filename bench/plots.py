@@ -1,0 +1,120 @@
+"""Plots of the benchmark results a person reads at a glance: PNGs in bench/results/, from the results' JSON.
+
+`python -m bench plots` redraws them from what is in bench/results/ (run the benchmarks first); a result that is
+not there yet is skipped with a note. matplotlib comes with the `bench` extra.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from bench.harness import RESULTS
+
+TOOLS = {"saxctl": "#1f77b4", "kubectl": "#7f7f7f", "ansible": "#d62728"}
+# The same step by each tool (saxctl's plan is kubectl's diff and Ansible's check mode).
+STEPS = {
+    "no-op plan": {"saxctl": "saxctl_plan_no_change", "kubectl": "kubectl_diff_no_change",
+                   "ansible": "ansible_check_no_change"},
+    "plan, one image changed": {"saxctl": "saxctl_plan_one_image_changed", "kubectl": "kubectl_diff_one_image_changed",
+                                "ansible": "ansible_check_one_image_changed"},
+    "no-op apply": {"saxctl": "saxctl_apply_no_change", "kubectl": "kubectl_apply_no_change",
+                    "ansible": "ansible_apply_no_change"},
+}
+
+
+def main(argv: list[str]) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    drawn = {}
+    for name, draw in (("plan_time_by_tool", _plan_time_by_tool), ("apply_vs_critical_path", _apply_vs_critical_path),
+                       ("conversion_vs_cp", _conversion_vs_cp)):
+        figure = draw()
+        if figure is None:
+            print(f"plots: {name}.png skipped: its benchmark's results are not in {RESULTS}", file=sys.stderr)
+            continue
+        path = RESULTS / f"{name}.png"
+        figure.savefig(path, dpi=110, bbox_inches="tight")
+        drawn[name] = str(path)
+        print(f"plots: wrote {path}")
+    return drawn
+
+
+def _result(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _plan_time_by_tool():
+    result = _result("kube_plan_apply")
+    if result is None:
+        return None
+    import matplotlib.pyplot as plt
+
+    commands = result["commands"]
+    figure, axes = plt.subplots(figsize=(8, 4))
+    width = 0.8 / len(TOOLS)
+    for offset, (tool, colour) in enumerate(TOOLS.items()):
+        xs, medians, spreads = [], [], []
+        for index, names in enumerate(STEPS.values()):
+            timed = commands.get(names[tool])
+            if timed is None:
+                continue
+            seconds = timed["seconds"]
+            xs.append(index + (offset - 1) * width)
+            medians.append(seconds["median"] * 1000)
+            spreads.append((seconds["p90"] - seconds["median"]) * 1000)
+        if xs:  # a result from before that tool was benchmarked has none of its commands
+            axes.bar(xs, medians, width, yerr=[[0] * len(spreads), spreads], color=colour, label=tool, capsize=3)
+    axes.set_xticks(range(len(STEPS)), list(STEPS))
+    axes.set_ylabel("ms per command (median; whisker: p90)")
+    axes.set_title(f"The tutorial's Kubernetes objects, whole processes, {result['runs']} runs "
+                   f"({result['machine']['cpus']} cores)")
+    axes.legend()
+    return figure
+
+
+def _apply_vs_critical_path():
+    result = _result("gcp_half")
+    if result is None:
+        return None
+    import matplotlib.pyplot as plt
+
+    apply = result["apply"]
+    bars = {"critical path\n(emulators' latencies)": apply["critical_path_seconds"],
+            "saxctl apply\n(apply phase)": apply["apply_phase_seconds"]["median"],
+            "saxctl apply\n(whole command)": apply["cli_seconds"]["median"],
+            "sequential\n(the tutorial's order)": apply["sequential_sum_seconds"]}
+    figure, axes = plt.subplots(figsize=(7, 4))
+    axes.bar(list(bars), list(bars.values()), color=["#7f7f7f", "#1f77b4", "#aec7e8", "#ff7f0e"])
+    axes.set_ylabel("seconds")
+    axes.set_title(f"Apply of the GCP half of the demo spec: {apply['apply_phase_over_critical_path']}× "
+                   "its critical path")
+    return figure
+
+
+def _conversion_vs_cp():
+    result = _result("checkpoint_convert")
+    if result is None:
+        return None
+    import matplotlib.pyplot as plt
+
+    runs = sorted(result["runs"], key=lambda run: run["layers"])
+    labels = [f"{run['layers']} layers\n({run['source_mb'] / 1024:.1f} GiB)" for run in runs]
+    figure, axes = plt.subplots(figsize=(7, 4))
+    xs = range(len(runs))
+    axes.bar([x - 0.2 for x in xs], [run["mb_per_s"] for run in runs], 0.4, label="saxctl checkpoint convert")
+    axes.bar([x + 0.2 for x in xs], [run["cp_mb_per_s"] for run in runs], 0.4, label="cp -r of the same bytes",
+             color="#7f7f7f")
+    for x, run in zip(xs, runs):
+        axes.annotate(f"{run['ratio_to_cp']}× cp", (x - 0.2, run["mb_per_s"]), ha="center", va="bottom")
+    axes.set_xticks(list(xs), labels)
+    axes.set_ylabel("MB/s")
+    axes.set_title("HF GPT-J → Pax conversion against cp, GPT-J 6B shapes")
+    axes.legend()
+    return figure
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
