@@ -7,7 +7,9 @@ one forward and two threads copy bytes both ways until either side closes.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import socket
 import tempfile
 import threading
@@ -27,8 +29,10 @@ def core_api(endpoint: Endpoint):
     configuration.host = endpoint.server
     configuration.verify_ssl = endpoint.verify
     if endpoint.ca_pem:
+        # The client wants a file, and reads it again at each forward's WebSocket: removed when saxctl exits.
         with tempfile.NamedTemporaryFile("wb", prefix="saxctl-ca-", suffix=".pem", delete=False) as ca_file:
             ca_file.write(endpoint.ca_pem)
+        atexit.register(os.unlink, ca_file.name)
         configuration.ssl_ca_cert = ca_file.name
     if endpoint.client_cert:
         configuration.cert_file, configuration.key_file = endpoint.client_cert
