@@ -1,11 +1,12 @@
 """A no-op plan of Sax models with 1, 10, 100 and 1,000 published: admin calls and wall time.
 
 The Sax provider reads a cell with one List (every model) and one Stats, whatever the number of models, plus the
-ownership record. Measured in a sandbox of its own: the tutorial's spec applied (its one model published and loaded by
-the stand-ins), then more models published straight to the admin (through the same port-forward). A valid spec cannot hold 1,000 models on one model server
-(Sax loads one model per server, and the spec check says so), so the provider is timed in process on N desired models
-built from the spec's first one (its observe, owned and diff: the plan's Sax part); and the whole `saxctl plan` of
-the spec is timed too, with the other N-1 models in the cell (the List grows with them).
+ownership record. Measured in a sandbox of its own: the tutorial's spec applied (its one model published and loaded
+by the stand-ins), then more models published straight to the admin (through the same port-forward). A valid spec
+cannot hold 1,000 models on one model server (Sax loads one model per server, and the spec check says so), so the
+provider is timed in process on N desired models built from the spec's first one (its observe, owned and diff: the
+plan's Sax part); and the whole `saxctl plan` of the spec is timed too, with the other N-1 models in the cell (the
+List grows with them).
 """
 
 from __future__ import annotations
@@ -134,8 +135,9 @@ def _markdown(result: dict) -> str:
              f"{result['machine']['cpus']} CPUs, Python {result['machine']['python']}, load "
              f"{result['machine']['load_average_1min_at_end']} at the end; {result['runs']} runs each, median (min, "
              f"p90). First apply of the tutorial spec (cluster to loaded model): {result['first_apply_seconds']} s.",
-             "", "| published models | provider in process (observe + owned + diff) | admin calls | whole `saxctl plan` "
-             "(the spec's 1 model, the rest in the cell) | admin calls |", "|---|---|---|---|---|"]
+             "", "| published models | provider in process (observe + owned + diff) | admin calls "
+             "| whole `saxctl plan` (the spec's 1 model, the rest in the cell) | admin calls |",
+             "|---|---|---|---|---|"]
     for count, measured in result["counts"].items():
         inner, cli = measured["in_process"], measured["cli_plan"]
         lines.append(f"| {count} | {_seconds(inner['seconds'])} | {' + '.join(inner['admin_calls'])} | "

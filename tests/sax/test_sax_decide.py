@@ -44,7 +44,8 @@ def test_the_spec_model_is_a_resource_with_its_dependencies_and_requirements(mod
 
 def test_absent_is_a_publish(model):
     change = decide.decide(model, None)
-    assert (change.action, change.reason) == (Action.CREATE, "publish /sax/test/gptj4bf16bs32: GPTJ4BF16BS32, 1 replica")
+    assert change.action is Action.CREATE
+    assert change.reason == "publish /sax/test/gptj4bf16bs32: GPTJ4BF16BS32, 1 replica"
 
 
 def test_as_published_is_no_change(model):
@@ -120,7 +121,8 @@ def test_the_record_lists_model_ids_and_refuses_what_it_cannot_read():
 
 
 def test_overrides_of_the_spec_are_the_models_and_compared_as_a_map(tmp_path):
-    text = (REPO / "specs" / "gptj-v5e-2x2.yaml").read_text() + '    overrides: {BATCH_SIZE: "4", BATCH_WAIT_SECS: "1"}\n'
+    overrides = '    overrides: {BATCH_SIZE: "4", BATCH_WAIT_SECS: "1"}\n'
+    text = (REPO / "specs" / "gptj-v5e-2x2.yaml").read_text() + overrides
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(text)
     [resource] = desired_resources(load_spec(str(spec_path), environ={"GPTJ_CHECKPOINT": "/nonexistent"}))
