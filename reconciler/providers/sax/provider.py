@@ -103,6 +103,8 @@ class SaxModelProvider(Provider):
         spec = self._spec
         if spec is None or spec.sax is None or spec.cluster is None or self._gke_client is None:
             return
+        if not self._record(sax_resources.connection_params(spec)).models():
+            return  # saxctl published nothing in this cell: nothing to prune, no need to reach the admin
         from google.api_core.exceptions import NotFound
 
         from reconciler.providers.gke.resources import cluster_name
