@@ -403,14 +403,17 @@ def _is_plan_file(path: str) -> bool:
 def status(spec_path: str, detailed_exitcode: bool, kubeconfig: str | None, kube_context: str | None) -> None:
     """Show each resource of SPEC and whether it is in sync, drifted, missing or not managed yet.
 
-    Read-only: the same reads as `saxctl plan`, shown as a table.
+    Read-only: the same reads as `saxctl plan`, shown as a table, with what each object holds now: nodes of the
+    cluster and pools, ready replicas of the workloads, each model's replicas requested / assigned / loaded (and why
+    not loaded), and models published in the cell by someone else (foreign: never touched).
     """
     from reconciler import runner
     from reconciler.render.status import status_table
 
     workspace = runner.open_workspace(spec_path, _say_read_retry, _provider_options(kubeconfig, kube_context))
     the_plan = runner.make_plan(workspace)
-    output_console().rich.print(status_table(the_plan))
+    details = workspace.connection.providers.describe(the_plan.changes)
+    output_console().rich.print(status_table(the_plan, details))
     if detailed_exitcode and (the_plan.has_changes or not the_plan.applicable):
         sys.exit(2)
 
@@ -458,6 +461,34 @@ def drift(spec_path: str, correct: bool, as_json: bool, allow_replace: tuple[str
                      on_read_retry=_say_read_retry)
     if code:
         sys.exit(code)
+
+
+@main.command()
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.argument("model")
+@click.argument("prompt")
+@click.option("--json", "as_json", is_flag=True, help="Print the HTTP server's reply as it is.")
+@_KUBECONFIG
+@_KUBE_CONTEXT
+def generate(spec_path: str, model: str, prompt: str, as_json: bool, kubeconfig: str | None,
+             kube_context: str | None) -> None:
+    """Ask MODEL of SPEC (its name in models:) to continue PROMPT; print each candidate with its score.
+
+    Through the Sax HTTP server's /generate, reached by the Kubernetes API's port-forward (no public address needed).
+    """
+    from reconciler import runner
+    from reconciler.providers.sax import generate as sax_generate
+
+    workspace = runner.open_workspace(spec_path, _say_read_retry, _provider_options(kubeconfig, kube_context))
+    params = sax_generate.model_params(workspace.spec, workspace.connection.providers, model)
+    reply = sax_generate.generate(params, _provider_options(kubeconfig, kube_context).kubernetes, prompt)
+    if as_json:
+        output_console().rich.out(json.dumps(reply, indent=2, ensure_ascii=False), highlight=False)
+        return
+    for text, score in sax_generate.candidates(reply):
+        # A model's text may hold control characters (a terminal would act on them): shown escaped.
+        shown = "".join(char if char.isprintable() else f"\\u{ord(char):04x}" for char in text)
+        output_console().print_plain(f"{score:9.4f}  {shown}")
 
 
 @main.command()

@@ -120,7 +120,7 @@ def build_plan(
     changes += _left_the_spec(world, providers, spec, target_addresses if targets else None)
     changes = _order(changes, graph, destroy)
     changes, blocked = _weigh_hazards(changes, providers, approvals, destroy)
-    problems = () if destroy else _preflight(changes, providers)
+    problems = [] if destroy else _unmet_requirements(changes, world) + _preflight(changes, providers)
     return Plan(
         mode=mode,
         spec=spec,
@@ -289,6 +289,25 @@ def _order(changes: list[Change], graph: Graph, destroy: bool) -> list[Change]:
     kept = [c for c in changes if not c.pruned]
     pruned = [c for c in changes if c.pruned]
     return pruned + kept
+
+
+def _unmet_requirements(changes: list[Change], world: _World) -> list[Problem]:
+    """The Requirements of the creates, updates and replaces that can be checked now: on what exists and this plan
+    leaves as it is (what it changes is checked again right before the call). A fact that settles by itself is left
+    for the apply to wait for."""
+    outputs = world.outputs()
+    problems = []
+    for change in changes:
+        if change.action not in (Action.CREATE, Action.UPDATE, Action.REPLACE) or change.desired is None:
+            continue
+        for requirement in change.desired.requires:
+            parent = world.changes.get(requirement.address)
+            if requirement.settles or (parent is not None and parent.action is not Action.NOOP):
+                continue
+            why = requirement.unmet(outputs.get(requirement.address))
+            if why:
+                problems.append(Problem(change.address, requirement.field, why, kind="precondition"))
+    return problems
 
 
 def _preflight(changes: list[Change], providers: ProviderSet) -> list[Problem]:

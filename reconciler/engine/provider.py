@@ -45,6 +45,16 @@ class Problem:
     address: Address
     field: str  # the spec field to fix, e.g. "cluster.tpuPools[0].machineType"
     message: str  # with the numbers: "us-central1-a: TPU v5e chips quota 0 of 4 free; request more or pick another zone"
+    kind: str = "preflight"  # "preflight": a provider's read found it; "precondition": a Requirement is not met
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    """What `saxctl status` shows beside one object: what it holds now, in a few words ("1/1 ready", "2 nodes")."""
+
+    address: str  # the plan's address; for an object outside the spec (foreign), its remote id
+    text: str
+    foreign: bool = False  # not this spec's: shown, never touched
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +112,11 @@ class Provider:
         asks for, beyond the name space of its kind in its parent, which every object claims: a delete goes before
         a create, replace or update of the same plan that claims something it frees."""
         return frozenset()
+
+    def describe(self, changes: Sequence[Change]) -> Sequence[Detail]:
+        """For `saxctl status`, after a plan: what each of these objects holds now (may read), and objects of the same
+        kinds that no spec of saxctl owns (foreign)."""
+        return ()
 
     def hazard(self, change: Change, going_inside: Sequence[str]) -> Hazard | None:
         """What the delete or replace `change` would destroy (may read, e.g. list a bucket), or None.

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from reconciler.engine.address import Address
-from reconciler.engine.provider import Owned, Provider
-from reconciler.engine.resource import Observed, Resource
+from reconciler.engine.provider import Detail, Owned, Provider
+from reconciler.engine.resource import Change, Observed, Resource
 from reconciler.engine.retry import RetryPolicy
 from reconciler.errors import RetryableError, SaxctlError
 
@@ -82,6 +82,15 @@ class ProviderSet:
                  for provider, kinds in self.each()]):
             found.extend(result)
         return found
+
+    def describe(self, changes: Sequence[Change]) -> list[Detail]:
+        """Each provider's status details of its objects in these changes (reads retried like any read)."""
+        details: list[Detail] = []
+        for provider, kinds in self.each():
+            mine = [change for change in changes if change.kind in kinds]
+            if mine:
+                details.extend(self.read(lambda p=provider, m=mine: p.describe(m), "reading the status of objects"))
+        return details
 
     def read(self, operation: Callable[[], object], what: str):
         """One read, retried like an apply step on transient failures (reads are safe to repeat)."""

@@ -131,6 +131,7 @@ def _observed(resource_address: str, remote) -> Observed | None:
             "objects": len(remote.crc32c_by_path),
             "missing_or_different": len(remote.missing_or_different()),
         },
+        outputs={"markers": bool(remote.committed)},  # what a model's Requirement asks for before Sax loads it
     )
 
 

@@ -14,7 +14,7 @@ from reconciler.engine.plan import Unmanaged
 from reconciler.engine.provider import Provider
 from reconciler.engine.provider_set import LazyProvider, ProviderSet
 from reconciler.engine.resource import Resource
-from reconciler.providers import checkpoint, not_yet
+from reconciler.providers import checkpoint
 from reconciler.providers.clients import Clients, ProviderOptions
 from reconciler.providers.gcs import bucket
 from reconciler.providers.gke import addresses as gke_at
@@ -24,6 +24,7 @@ from reconciler.providers.iam import provider as iam_provider
 from reconciler.providers.kubernetes import addresses as kube_at
 from reconciler.providers.kubernetes import resources as kube_resources
 from reconciler.providers.sax import addresses as sax_at
+from reconciler.providers.sax import resources as sax_resources
 from reconciler.spec.model import Spec
 
 
@@ -37,6 +38,13 @@ def _kube_provider(clients: Clients) -> Provider:
     from reconciler.providers.kubernetes.provider import KubernetesProvider
 
     return KubernetesProvider(clients.options.kubernetes)
+
+
+def _sax_provider(clients: Clients) -> Provider:
+    from reconciler.providers.sax.provider import SaxModelProvider
+
+    return SaxModelProvider(clients.storage, clients.options.kubernetes, spec=clients.spec,
+                            gke_client=lambda: clients.gke)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +66,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("iam", iam_provider.IamProvider.kinds, lambda spec: iam_resources.desired_resources(spec, managed_kinds()),
            iam_provider.for_run),
     Family("kubernetes", kube_at.KINDS, kube_resources.desired_resources, _kube_provider),
-    Family("sax", frozenset({sax_at.MODEL}), not_yet.sax, None),
+    Family("sax", frozenset({sax_at.MODEL}), sax_resources.desired_resources, _sax_provider),
 )
 
 ALL_KINDS: frozenset[str] = frozenset().union(*(family.kinds for family in FAMILIES))

@@ -98,4 +98,4 @@ def _checkpoint(name: str, checkpoint: dict[str, Any], spec_dir: str) -> Checkpo
 
 def _model(model: dict[str, Any]) -> Model:
     return Model(name=model["name"], model_path=model["modelPath"], checkpoint=model["checkpoint"],
-                 replicas=model.get("replicas", 1))
+                 replicas=model.get("replicas", 1), overrides=MappingProxyType(dict(model.get("overrides") or {})))

@@ -144,6 +144,7 @@ class Model:
     model_path: str  # Sax params class, e.g. saxml.server.pax.lm.params.gptj.GPTJ4BF16BS32
     checkpoint: str  # a key of checkpoints, or a gs:// path
     replicas: int = 1
+    overrides: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # Sax's Model.overrides
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_runner import REPO, Run, saxctl
+from cli_runner import Run, saxctl
 
 from reconciler.sandbox.kube.nodes import cluster_namespace_annotations
 from reconciler.sandbox.paths import bin_dir

@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 from reconciler.spec.schema import schema
 
 REPO = Path(__file__).resolve().parents[2]
-MAP_OBJECTS = {"checkpoints", "labels"}  # objects keyed by the user's own names
+MAP_OBJECTS = {"checkpoints", "labels", "overrides"}  # objects keyed by the user's own names
 # The package's file (what saxctl reads at run time) → schemas/, the one real file (what editors and the specs'
 # `$schema=../schemas/...` line read, and what a raw URL serves).
 PACKAGED_SCHEMAS = {

@@ -10,7 +10,7 @@ import functools
 from typing import Mapping, Sequence
 
 from reconciler.engine.address import Address
-from reconciler.engine.provider import Owned, Problem, Progress, Provider
+from reconciler.engine.provider import Detail, Owned, Problem, Progress, Provider
 from reconciler.engine.resource import Change, Hazard, Observed, Resource
 from reconciler.providers.gke import addresses, cluster, node_pool
 from reconciler.providers.gke.operations import Operations
@@ -57,6 +57,19 @@ class GkeProvider(Provider):
 
     def claims(self, change: Change) -> frozenset[str]:
         return quota_claims(change)
+
+    def describe(self, changes: Sequence[Change]) -> Sequence[Detail]:
+        """The nodes each existing cluster (its CPU nodes) and pool has, as read by the plan."""
+        details = []
+        for change in changes:
+            if change.observed is None:
+                continue
+            fields = change.observed.fields
+            nodes = (fields.get("cpuNodes") or {}).get("nodeCount") if change.kind == addresses.CLUSTER \
+                else fields.get("nodeCount")
+            if nodes is not None:
+                details.append(Detail(change.address, f"{nodes} node{'' if nodes == 1 else 's'}"))
+        return details
 
     def preflight(self, changes: Sequence[Change]) -> Sequence[Problem]:
         return Preflight(self._clients.project, lambda: self._clients.compute_machine_types,

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 from reconciler.engine.address import Address
 from reconciler.engine.diffing import show_value
-from reconciler.engine.provider import Owned, Problem, Progress, Provider
+from reconciler.engine.provider import Detail, Owned, Problem, Progress, Provider
 from reconciler.engine.resource import Action, Change, FieldChange, Hazard, Observed, Resource
 from reconciler.errors import ConflictError, RemoteError
 from reconciler.providers.gke import addresses as gke_at
@@ -187,6 +187,12 @@ class KubernetesProvider(Provider):
             return Problem(change.address, resource.spec_field, message)
         return None
 
+    def describe(self, changes: Sequence[Change]) -> Sequence[Detail]:
+        """Ready replicas of each existing workload against its desired count, as read by the plan."""
+        return [Detail(change.address, f"{change.observed.outputs['ready_replicas']}/"
+                                       f"{change.observed.fields.get('spec.replicas', 1)} ready")
+                for change in changes if change.observed is not None and "ready_replicas" in change.observed.outputs]
+
     # --- deciding ------------------------------------------------------------------------------------------------
 
     def diff(self, desired: Resource, observed: Observed | None) -> Change:
@@ -350,6 +356,10 @@ def _outputs(live: Mapping[str, Any]) -> dict[str, Any]:
         ingress = ((live.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         if ingress:
             outputs["address"] = ingress[0].get("ip") or ingress[0].get("hostname")
+    if live.get("kind") in ("Deployment", "StatefulSet"):  # what a Requirement of a dependent may ask for
+        status = live.get("status") or {}
+        outputs["ready_replicas"] = status.get("readyReplicas", 0)
+        outputs["available_replicas"] = status.get("availableReplicas", 0)
     return {key: value for key, value in outputs.items() if value is not None}
 
 
