@@ -227,10 +227,10 @@ def test_two_runs_creating_the_lock_at_once_one_wins_and_the_other_names_it(sand
     """Both lock writes are held in flight together, so neither run can have seen the other's lock before it wrote
     its own: only the create conditional on no object (ifGenerationMatch=0) decides, and it lets one through."""
     assert saxctl("apply", "--auto-approve", "--target", "gcs.bucket.admin", str(spec), env=sandbox.env).code == 0
-    lock_writes = sandbox.inject_fault(method="POST", path=f"^/upload/storage/v1/b/{names['admin']}/o$", delay_s=5,
+    lock_writes = sandbox.inject_fault(method="POST", path=f"^/upload/storage/v1/b/{names['admin']}/o$", delay_s=10,
                                        count=2)
     # The winner stays on the data bucket's insert, holding the lock, until well after the loser's write landed.
-    sandbox.inject_fault(method="POST", path=r"^/storage/v1/b$", delay_s=20, count=1)
+    sandbox.inject_fault(method="POST", path=r"^/storage/v1/b$", delay_s=30, count=1)
     runs = [saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env) for _ in range(2)]
     try:
         _wait_until_spent(sandbox, lock_writes["id"])
