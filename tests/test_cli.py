@@ -120,6 +120,22 @@ def test_the_readme_demo_runs_plan_apply_and_a_clean_second_plan(tmp_path):
         saxctl("sandbox", "down", "--purge", env=env)
 
 
+def test_apply_waits_900_s_for_each_rollout_unless_told_otherwise(tmp_path):
+    """The README's default: what `apply --help` says, and what apply hands the Kubernetes provider when the flag
+    is not given (read from the command's own parsing: a real rollout would take the 900 s to show it)."""
+    from reconciler import cli
+
+    helped = saxctl("apply", "--help")
+    assert helped.code == 0, helped.text
+    assert "[default: 900.0;" in " ".join(helped.out.split())
+
+    spec = buckets_spec(tmp_path, "demo", "demo-admin-bkt", "demo-data-bkt")
+    parsed = cli.apply.make_context("apply", [str(spec)]).params
+    options = cli._provider_options(parsed["kubeconfig"], parsed["kube_context"],
+                                    rollout_timeout=parsed["rollout_timeout"])
+    assert options.kubernetes.rollout_timeout_s == 900
+
+
 def test_usage_errors_exit_1_not_the_changes_present_code(tmp_path):
     spec = buckets_spec(tmp_path, "demo", "demo-admin-bkt", "demo-data-bkt")
     typo = saxctl("plan", "--detailed-exitcod", str(spec))
