@@ -43,8 +43,7 @@ def _kube_provider(clients: Clients) -> Provider:
 def _sax_provider(clients: Clients) -> Provider:
     from reconciler.providers.sax.provider import SaxModelProvider
 
-    return SaxModelProvider(clients.storage, clients.options.kubernetes, spec=clients.spec,
-                            gke_client=lambda: clients.gke)
+    return SaxModelProvider(clients.storage, clients.options.kubernetes, spec=clients.spec)
 
 
 @dataclass(frozen=True, slots=True)

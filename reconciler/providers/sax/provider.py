@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from reconciler.engine.address import Address
 from reconciler.engine.provider import Detail, Owned, Problem, Progress, Provider
 from reconciler.engine.resource import Action, Change, Observed, Resource
 from reconciler.errors import RemoteError
 from reconciler.providers.google_errors import remote_call
+from reconciler.providers.gke import addresses as gke_at
 from reconciler.providers.kubernetes.manifests import ADMIN_SERVER
 from reconciler.providers.kubernetes.options import KubeOptions
 from reconciler.providers.sax import addresses as sax_at
@@ -38,12 +39,11 @@ STATUS_PROBE_S = 0.3  # a WaitForReady that has not returned by then: that repli
 class SaxModelProvider(Provider):
     kinds = frozenset({sax_at.MODEL})
 
-    def __init__(self, storage_client, kube_options: KubeOptions = KubeOptions(), *, spec: Spec | None = None,
-                 gke_client: Callable[[], Any] | None = None):
+    def __init__(self, storage_client, kube_options: KubeOptions = KubeOptions(), *, spec: Spec | None = None):
         self._storage = storage_client
         self._kube_options = kube_options
-        # To find the spec's cell when no model of the spec was read (to prune): its GKE client, built if needed.
-        self._spec, self._gke_client = spec, gke_client
+        # To find the spec's cell when no model of the spec was read (to prune).
+        self._spec = spec
         self._lock = threading.Lock()
         self._kubes: dict[tuple, Kube] = {}
         self._records: dict[str, ModelRecord] = {}
@@ -77,11 +77,11 @@ class SaxModelProvider(Provider):
         finally:
             cell.close()
 
-    def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
+    def owned(self, spec_name: str, kinds: frozenset[str], known: Mapping[Address, Observed]) -> Sequence[Owned]:
         """The published models the record lists for this spec, in the cells this plan read (or the spec's cell,
         when the spec has no model left to read it by): what may be pruned."""
         if not self._read:
-            self._read_spec_cell()
+            self._read_spec_cell(known)
         found = []
         for params, published, _ in list(self._read.values()):
             if params["owner"] != spec_name or not published:
@@ -98,27 +98,18 @@ class SaxModelProvider(Provider):
                 found.append(Owned(resource, decide.observed(address, model, spec_name)))
         return found
 
-    def _read_spec_cell(self) -> None:
-        """The spec's cell, found from its cluster as GKE describes it (one cluster GET); nothing when it is gone."""
+    def _read_spec_cell(self, known: Mapping[Address, Observed]) -> None:
+        """The spec's cell, reached through its cluster as this plan found it; nothing when the cluster is gone."""
         spec = self._spec
-        if spec is None or spec.sax is None or spec.cluster is None or self._gke_client is None:
+        if spec is None or spec.sax is None or spec.cluster is None:
+            return
+        cluster = known.get(gke_at.cluster(spec.cluster.name))
+        if cluster is None or "endpoint" not in cluster.outputs:
             return
         if not self._record(sax_resources.connection_params(spec)).models():
             return  # saxctl published nothing in this cell: nothing to prune, no need to reach the admin
-        from google.api_core.exceptions import NotFound
-
-        from reconciler.providers.gke.resources import cluster_name
-
-        name = cluster_name(spec.project.id, spec.cluster.location, spec.cluster.name)
-        with remote_call("container.projects.locations.clusters.get", name):
-            try:
-                cluster = self._gke_client().get_cluster(name=name, timeout=CALL_TIMEOUT_S, retry=None)
-            except NotFound:
-                return
-        if not cluster.endpoint:
-            return
-        params = {**sax_resources.connection_params(spec), "endpoint": cluster.endpoint,
-                  "ca_certificate": cluster.master_auth.cluster_ca_certificate, "admin": ADMIN_SERVER}
+        params = {**sax_resources.connection_params(spec), "endpoint": cluster.outputs["endpoint"],
+                  "ca_certificate": cluster.outputs.get("ca_certificate", ""), "admin": ADMIN_SERVER}
         published, servers = self._read_cell(params)
         self._read[_cell_key(params)] = (params, published, servers)
 
