@@ -6,7 +6,7 @@ SPEC ?= specs/gptj-v5e-2x2.yaml
 # `make install` links $(BINDIR)/saxctl to this checkout's saxctl (editable: it runs this checkout's code).
 BINDIR ?= $(HOME)/.local/bin
 
-.PHONY: venv demo test bench chaos constraints install uninstall clean
+.PHONY: venv demo test bench chaos fidelity constraints install uninstall clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ bench: $(VENV)/.bench-installed
 # CHAOS_ARGS narrows it, e.g. CHAOS_ARGS="--seeds 1 --rates 5 --kills 3"; each failed run prints its replay command.
 chaos: venv
 	$(PY) -m bench.chaos $(CHAOS_ARGS)
+
+# For every API method saxctl calls: who serves it in the sandbox, what checks it, which error cases tests exercise.
+fidelity: venv
+	$(PY) -m bench.fidelity
 
 # Re-pin: resolve pyproject.toml's ranges afresh in a scratch venv and write the exact versions.
 constraints:

@@ -1,4 +1,4 @@
-"""A synthetic HF GPT-J directory of any size (.bin shards, index, config), written without torch in bounded memory."""
+"""A synthetic HF GPT-J directory of any size (shards, index, config, tokenizer), in bounded memory, without torch."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Iterator
 import numpy as np
 
 from bench.checkpoint_torchzip import write_shard
+from reconciler.sandbox.sample_checkpoint import write_sample_tokenizer
 
 _CHUNK_VALUES = 4 << 20  # float32 values drawn at a time (16 MB): bounded memory for any tensor size
 _SCALE = 0.02  # GPT-J's init scale: random-normal fp32 at this scale keeps 92% of its size under zstd -1, as
@@ -84,4 +85,5 @@ def write_synthetic_gptj(directory: Path, shape: GptjShape, shard_bytes: int = 1
     index = {"metadata": {"total_size": shape.nbytes}, "weight_map": weight_map}
     (directory / "pytorch_model.bin.index.json").write_text(json.dumps(index, indent=1))
     (directory / "config.json").write_text(json.dumps(shape.config(), indent=1))
+    write_sample_tokenizer(directory)  # vocab.json and merges.txt, which a GPT-J source carries beside its weights
     return directory

@@ -207,7 +207,7 @@ def _in_process(bench: Bench, runs: int) -> dict:
         counted.clear()
         started = time.perf_counter()
         observed = provider.observe(resources)
-        provider.owned(spec.name, frozenset(r.kind for r in resources))
+        provider.owned(spec.name, frozenset(r.kind for r in resources), {})
         actions = {provider.diff(r, observed[r.address]).action.value for r in resources}
         seconds.append(time.perf_counter() - started)
         assert actions == {"no-op"}, actions

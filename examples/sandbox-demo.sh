@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The sandbox demo: local emulators, then plan → apply → plan again, which must report no changes.
-# Usage: examples/sandbox-demo.sh [SPEC]   (default specs/gptj-v5e-2x2.yaml; run from the repository root)
+# The sandbox demo: local emulators, then plan → apply (the model published and loaded) → generate → plan again,
+# which must report no changes.
+# Usage: examples/sandbox-demo.sh [SPEC]   (default specs/gptj-v5e-2x2.yaml; run from the repository root; MODEL and
+# PROMPT choose what generate asks)
 # The sandbox is this checkout's (.sandbox/state), unless SAXCTL_SANDBOX_DIR names another state dir.
 set -euo pipefail
 spec=${1:-specs/gptj-v5e-2x2.yaml}
@@ -26,6 +28,12 @@ echo "==> saxctl plan $spec"
 
 echo "==> saxctl apply --auto-approve $spec"
 "$saxctl" apply --auto-approve "$spec"
+
+# The tutorial's last step: ask the published model (through the Sax HTTP server's /generate, by port-forward).
+model=${MODEL:-gptj4bf16bs32}
+prompt=${PROMPT:-"Below is an instruction that describes a task. Write a response that completes the request."}
+echo "==> saxctl generate $spec $model \"$prompt\""
+"$saxctl" generate "$spec" "$model" "$prompt"
 
 echo "==> saxctl plan --detailed-exitcode $spec (expect: no changes, exit 0)"
 "$saxctl" plan --detailed-exitcode "$spec"

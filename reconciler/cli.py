@@ -57,6 +57,12 @@ class _Group(click.Group):
         except Exception as error:  # a bug: say so plainly, keep the traceback for --debug
             if ctx.obj and ctx.obj.get("debug"):
                 raise
+            from reconciler.providers.google_errors import known_failure
+
+            known = known_failure(error)  # a dead endpoint or expired credentials, met outside any API call's wrapper
+            if known is not None:
+                error_console().print_error(known)
+                sys.exit(known.exit_code)
             error_console().print_error(SaxctlError(
                 f"internal error: {type(error).__name__}: {error}",
                 hint="This is a bug in saxctl. Rerun with --debug for the traceback and report it."))
@@ -397,16 +403,92 @@ def _is_plan_file(path: str) -> bool:
 def status(spec_path: str, detailed_exitcode: bool, kubeconfig: str | None, kube_context: str | None) -> None:
     """Show each resource of SPEC and whether it is in sync, drifted, missing or not managed yet.
 
-    Read-only: the same reads as `saxctl plan`, shown as a table.
+    Read-only: the same reads as `saxctl plan`, shown as a table, with what each object holds now: nodes of the
+    cluster and pools, ready replicas of the workloads, each model's replicas requested / assigned / loaded (and why
+    not loaded), and models published in the cell by someone else (foreign: never touched).
     """
     from reconciler import runner
     from reconciler.render.status import status_table
 
     workspace = runner.open_workspace(spec_path, _say_read_retry, _provider_options(kubeconfig, kube_context))
     the_plan = runner.make_plan(workspace)
-    output_console().rich.print(status_table(the_plan))
+    details = workspace.connection.providers.describe(the_plan.changes)
+    output_console().rich.print(status_table(the_plan, details))
     if detailed_exitcode and (the_plan.has_changes or not the_plan.applicable):
         sys.exit(2)
+
+
+@main.command()
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.option("--correct", is_flag=True, help="Set back what is safe to set back (in-place updates, re-creating what "
+              "is missing), under the same lock as apply. Never asks.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (schemas/drift-report.schema.json).")
+@_ALLOW_REPLACE
+@_ALLOW_DELETE
+@click.option("--fight-limit", default=3, show_default=True, type=click.IntRange(0, 1000), metavar="RUNS",
+              help="Stop correcting a field set back on each of the last RUNS runs: something else keeps changing "
+                   "it (0: never stop).")
+@click.option("--metrics-file", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Write the run's metrics here in Prometheus text format (node-exporter's textfile collector).")
+@click.option("--pushgateway", metavar="URL", help="Push-add the run's metrics to this Prometheus Pushgateway.")
+@_PARALLELISM
+@_LOCK_TIMEOUT
+@_ROLLOUT_TIMEOUT
+@_KUBECONFIG
+@_KUBE_CONTEXT
+def drift(spec_path: str, correct: bool, as_json: bool, allow_replace: tuple[str, ...], allow_delete: tuple[str, ...],
+          fight_limit: int, metrics_file: str | None, pushgateway: str | None, parallelism: int, lock_timeout: float,
+          rollout_timeout: float, kubeconfig: str | None, kube_context: str | None) -> None:
+    """Report what drifted from SPEC and who changed it; with --correct, set back what is safe. For unattended runs.
+
+    \b
+    One entry per drifted field: desired, live, who changed it where the API says, and what was done: corrected,
+    left (a replace or delete needs --allow-replace / --allow-delete; a field another field manager applied is
+    never forced; a field saxctl keeps setting back is left to the other controller), or ignored by a
+    drift.ignore rule of the spec. A Kubernetes Event on the ApplySet ConfigMap says what drifted.
+
+    \b
+    Exit codes: 0 nothing drifted (or all of it corrected), 2 drift found (with --correct: some left), 1 error,
+    3 invalid spec.
+    """
+    from reconciler.drift.command import run_drift
+
+    code = run_drift(spec_path, correct=correct, as_json=as_json,
+                     approvals=_approvals(allow_replace, allow_delete), fight_limit=fight_limit,
+                     metrics_file=metrics_file, pushgateway=pushgateway, parallelism=parallelism,
+                     lock_timeout=lock_timeout, ui=_CliUi("apply", True, saved=False),
+                     provider_options=_provider_options(kubeconfig, kube_context, rollout_timeout=rollout_timeout),
+                     on_read_retry=_say_read_retry)
+    if code:
+        sys.exit(code)
+
+
+@main.command()
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.argument("model")
+@click.argument("prompt")
+@click.option("--json", "as_json", is_flag=True, help="Print the HTTP server's reply as it is.")
+@_KUBECONFIG
+@_KUBE_CONTEXT
+def generate(spec_path: str, model: str, prompt: str, as_json: bool, kubeconfig: str | None,
+             kube_context: str | None) -> None:
+    """Ask MODEL of SPEC (its name in models:) to continue PROMPT; print each candidate with its score.
+
+    Through the Sax HTTP server's /generate, reached by the Kubernetes API's port-forward (no public address needed).
+    """
+    from reconciler import runner
+    from reconciler.providers.sax import generate as sax_generate
+
+    workspace = runner.open_workspace(spec_path, _say_read_retry, _provider_options(kubeconfig, kube_context))
+    params = sax_generate.model_params(workspace.spec, workspace.connection.providers, model)
+    reply = sax_generate.generate(params, _provider_options(kubeconfig, kube_context).kubernetes, prompt)
+    if as_json:
+        output_console().rich.out(json.dumps(reply, indent=2, ensure_ascii=False), highlight=False)
+        return
+    for text, score in sax_generate.candidates(reply):
+        # A model's text may hold control characters (a terminal would act on them): shown escaped.
+        shown = "".join(char if char.isprintable() else f"\\u{ord(char):04x}" for char in text)
+        output_console().print_plain(f"{score:9.4f}  {shown}")
 
 
 @main.command()
@@ -421,6 +503,30 @@ def render(spec_path: str) -> None:
     from reconciler.spec.loader import load_spec
 
     output_console().rich.out(manifests_yaml(load_spec(spec_path), spec_path), highlight=False, end="")
+
+
+@main.group()
+def cron() -> None:
+    """Run `saxctl drift --correct` on a schedule in the spec's own cluster."""
+
+
+@cron.command("render")
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.option("--image", required=True, metavar="IMAGE", help="The saxctl image (built from the Containerfile).")
+@click.option("--schedule", default="*/10 * * * *", show_default=True, help="The CronJob's schedule (cron syntax).")
+@click.option("--time-zone", default="Etc/UTC", show_default=True, help="The time zone of the schedule.")
+@click.option("--google-service-account", metavar="EMAIL",
+              help="The corrector's Google service account [default: saxctl-drift@PROJECT.iam.gserviceaccount.com].")
+@click.option("--pushgateway", metavar="URL", help="Push-add each run's metrics to this Prometheus Pushgateway.")
+def cron_render(spec_path: str, image: str, schedule: str, time_zone: str, google_service_account: str | None,
+                pushgateway: str | None) -> None:
+    """Print what runs the drift corrector in the cluster, as YAML: a CronJob, its service account (Workload
+    Identity), RBAC limited to what saxctl manages, and the spec in a ConfigMap. No API call."""
+    from reconciler.drift.cron import CronOptions, cron_yaml
+    from reconciler.spec.loader import load_spec
+
+    options = CronOptions(image, schedule, time_zone, google_service_account, pushgateway)
+    output_console().rich.out(cron_yaml(load_spec(spec_path), spec_path, options), highlight=False, end="")
 
 
 @main.command("force-unlock")

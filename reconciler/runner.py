@@ -19,6 +19,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
+from reconciler.drift import record as drift_record
+from reconciler.drift.classify import CORRECTED, IGNORED, LEFT, Decision, classify, uncorrected
+from reconciler.drift.record import DriftRecord, RecordStore
 from reconciler.engine.apply import ApplyResult, Reporter, apply_plan
 from reconciler.engine.lock import LockInfo, RunLock
 from reconciler.engine.plan import Approvals, Plan, SpecRef, build_plan, stale_objects
@@ -130,6 +133,43 @@ def apply_saved(workspace: Workspace, plan: Plan, ui: Ui, *, command: str, paral
         if not plan.has_changes:
             return None, 0.0
         return _execute(workspace, plan, lock, locked, ui, parallelism)
+
+
+@dataclass(frozen=True, slots=True)
+class DriftRun:
+    plan: Plan
+    decision: Decision
+    result: ApplyResult | None  # None: nothing was applied (a report, or nothing safe to correct)
+    record: DriftRecord  # saxctl/drift.json as this run left it (as read, for a report)
+
+
+def correct_drift(workspace: Workspace, approvals: Approvals, ui: Ui, *, correct: bool, fight_limit: int,
+                  command: str, parallelism: int = 8, lock_timeout_s: float = 0.0) -> DriftRun:
+    """`saxctl drift SPEC`: plan, classify each drifted field; with `correct`, under the lock, apply the safe ones
+    (never asking) and record the run in saxctl/drift.json, whose streaks stop a fight with another controller."""
+    records = RecordStore(workspace.connection.admin_record(drift_record.RECORD_OBJECT), workspace.spec.name)
+    rules = workspace.spec.drift_ignore
+    if not correct:
+        record = records.load()
+        plan = make_plan(workspace, PlanOptions(approvals=approvals))
+        return DriftRun(plan, classify(plan, rules, approvals, stopped=record.stopped(fight_limit)), None, record)
+    with new_lock(workspace, command, ui, lock_timeout_s) as lock:
+        locked = lock.acquire()
+        record = records.load()
+        plan = make_plan(workspace, PlanOptions(approvals=approvals))
+        decision = classify(plan, rules, approvals, stopped=record.stopped(fight_limit))
+        result = None
+        if decision.to_apply:
+            # What is not corrected stays in the plan as a no-op: its outputs still flow to what is corrected.
+            safe = replace(plan, changes=tuple(c if c.address in decision.to_apply else replace(c, action=Action.NOOP)
+                                               for c in plan.changes), conflicts=(), blocked=(), problems=())
+            result, _ = _execute(workspace, safe, lock, locked, ui, parallelism)
+            decision = uncorrected(decision, result)
+        summary = {outcome: decision.count(outcome) for outcome in (CORRECTED, LEFT, IGNORED)}
+        record = record.after_run(plan.created_at, decision.drifts, result is None or result.ok, summary)
+        if not records.save(record):
+            ui.say(f"No drift record written: {records.location} has no bucket yet.")
+        return DriftRun(plan, decision, result, record)
 
 
 def refuse_unapplicable(plan: Plan, workspace: Workspace) -> None:

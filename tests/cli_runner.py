@@ -73,3 +73,15 @@ def wait_for_lock(sandbox, bucket: str, timeout: float = 30) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"no run took the lock in gs://{bucket}")
+
+
+def drift_report(run: Run) -> dict:
+    """The JSON `saxctl drift --json` printed, checked against its documented schema (schemas/drift-report.schema.json)."""
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((REPO / "schemas" / "drift-report.schema.json").read_text())
+    document = json.loads(run.out)
+    Draft202012Validator(schema).validate(document)
+    return document

@@ -10,6 +10,7 @@ from pathlib import Path
 
 _JSON_TYPES = {"string": (str,), "boolean": (bool,), "object": (dict,), "array": (list,), "number": (int, float),
                "integer": (int,)}
+_INT64_FORMATS = ("int64", "uint64")  # JSON numbers lose precision past 2**53: discovery types them as strings
 
 
 class Discovery:
@@ -85,16 +86,33 @@ class Discovery:
         return problems
 
     def check_request(self, method_id: str, body: dict) -> list[str]:
+        """Problems of a request body, each naming the method and the field."""
         request = self.method(method_id).get("request")
         if request is None:
             return [] if not body else [f"{method_id} takes no request body"]
-        return self.check(request["$ref"], body)
+        return [f"{method_id} request {problem}" for problem in self.check(request["$ref"], body)]
 
     def check_response(self, method_id: str, body: dict) -> list[str]:
+        """Problems of a reply body, each naming the method and the field."""
         response = self.method(method_id).get("response")
         if response is None:
             return [] if not body else [f"{method_id} returns no body"]
-        return self.check(response["$ref"], body)
+        return [f"{method_id} response {problem}" for problem in self.check(response["$ref"], body)]
+
+    @staticmethod
+    def check_error(method_id: str, body: object, *, canonical_status: bool) -> list[str]:
+        """Problems of an error reply: `error.code`, `message` and `errors[]` always; `error.status` (the canonical
+        code name) where the API is served from protocol buffers (container, cloudresourcemanager, iam) -- storage
+        v1 and compute v1 send the legacy body without it."""
+        error = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(error, dict):
+            return [f"{method_id} error reply: no 'error' object in {body!r}"[:200]]
+        problems = [f"{method_id} error reply: error.{key} missing or not {kind.__name__}"
+                    for key, kind in (("code", int), ("message", str), ("errors", list))
+                    if not isinstance(error.get(key), kind)]
+        if canonical_status and not (isinstance(error.get("status"), str) and error["status"].isupper()):
+            problems.append(f"{method_id} error reply: error.status missing (the canonical code name, e.g. NOT_FOUND)")
+        return problems
 
     def _check(self, spec: dict, value: object, where: str, problems: list[str]) -> None:
         if "$ref" in spec:
@@ -103,6 +121,10 @@ class Discovery:
         if kind == "any" or value is None:
             return
         expected = _JSON_TYPES[kind]
+        if kind == "string" and spec.get("format") in _INT64_FORMATS and isinstance(value, (int, float)) \
+                and not isinstance(value, bool):
+            problems.append(f"{where}: {spec['format']} sent as a JSON number {value!r}; the wire form is a string")
+            return
         if not isinstance(value, expected) or (kind in ("integer", "number") and isinstance(value, bool)):
             problems.append(f"{where}: expected {kind}, got {type(value).__name__} {value!r}"[:200])
             return
@@ -126,7 +148,7 @@ class Discovery:
 
     @staticmethod
     def _check_format(fmt: str | None, value: str, where: str, problems: list[str]) -> None:
-        if fmt in ("int64", "uint64") and not re.fullmatch(r"-?\d+", value):
+        if fmt in _INT64_FORMATS and not re.fullmatch(r"-?\d+", value):
             problems.append(f"{where}: {value!r} is not an {fmt} string")
         elif fmt == "date-time":
             try:

@@ -13,7 +13,7 @@ from reconciler.sandbox.sample_checkpoint import write_sample_gptj
 def test_help_teaches_the_typical_session():
     shown = saxctl("--help")
     assert shown.code == 0
-    for command in ("validate", "plan", "apply", "destroy", "force-unlock", "sandbox", "checkpoint"):
+    for command in ("validate", "plan", "apply", "destroy", "drift", "cron", "force-unlock", "sandbox", "checkpoint"):
         assert command in shown.out
     assert 'eval "$(saxctl sandbox up)"' in shown.out
 
@@ -75,17 +75,22 @@ def test_plan_json_is_the_documented_format(tmp_path, sandbox):
     from reconciler.engine.planfile import plan_validator
 
     plan_validator().validate(document)
-    unmanaged = {item["address"] for item in document["unmanaged"]}
-    assert "sax.model.gptj4bf16bs32" in unmanaged
-    assert {"gke.cluster.saxml", "gke.node_pool.tpu"} <= {change["address"] for change in document["changes"]}
+    assert document["unmanaged"] == [], "every part of the spec has its provider"
+    changes = {change["address"]: change for change in document["changes"]}
+    assert {"gke.cluster.saxml", "gke.node_pool.tpu"} <= set(changes)
+    model = changes["sax.model.gptj4bf16bs32"]
+    assert model["action"] == "create"
+    assert model["reason"] == "gke.cluster.saxml does not exist yet: created after it", "no Sax call before the cluster"
 
 
 def test_markdown_plan_for_review(tmp_path, sandbox, unique_name):
     spec = buckets_spec(tmp_path, "demo", unique_name("a"), unique_name("d"))
     planned = saxctl("plan", "--markdown", str(spec), env=sandbox.env)
     assert planned.code == 0
-    assert planned.out.startswith("### saxctl plan: `demo` (apply)")
+    assert planned.out.startswith("Plan: 2 to add, 0 to change, 0 to replace, 0 to destroy\n")
+    assert "<!-- saxctl-plan: demo -->" in planned.out and "### saxctl plan: `demo` (apply)" in planned.out
     assert "| ➕ | `gcs.bucket.admin` | create |" in planned.out
+    assert "Buckets (`gcs.bucket.admin`, `gcs.bucket.data`): depends on usage" in planned.out
 
 
 def test_unknown_target_is_named_with_the_known_addresses(tmp_path, sandbox, unique_name):
@@ -104,14 +109,31 @@ def test_the_readme_demo_runs_plan_apply_and_a_clean_second_plan(tmp_path):
            "SAXCTL": str(REPO / ".venv" / "bin" / "saxctl"), "NO_COLOR": "1"}
     try:
         demo = subprocess.run(["bash", "examples/sandbox-demo.sh"], cwd=REPO, env={**os.environ, **env},
-                              capture_output=True, text=True, timeout=300)
+                              capture_output=True, text=True, timeout=600)
         assert demo.returncode == 0, demo.stdout + demo.stderr
-        # The buckets, the checkpoint, the cluster and its pool, the account and two bindings, and the six
-        # Kubernetes objects (the ApplySet record, the service account, three Sax servers, the HTTP Service).
-        assert "Apply complete! 14 created" in demo.stdout
-        assert demo.stdout.rstrip().count("No changes. The live state matches the spec (14 resource(s) checked).") == 1
+        # The buckets, the checkpoint, the cluster and its pool, the account and two bindings, the six Kubernetes
+        # objects (the ApplySet record, the service account, three Sax servers, the HTTP Service) and the model.
+        assert "Apply complete! 15 created" in demo.stdout
+        assert "==> saxctl generate" in demo.stdout
+        assert demo.stdout.rstrip().count("No changes. The live state matches the spec (15 resource(s) checked).") == 1
     finally:
         saxctl("sandbox", "down", "--purge", env=env)
+
+
+def test_apply_waits_900_s_for_each_rollout_unless_told_otherwise(tmp_path):
+    """The README's default: what `apply --help` says, and what apply hands the Kubernetes provider when the flag
+    is not given (read from the command's own parsing: a real rollout would take the 900 s to show it)."""
+    from reconciler import cli
+
+    helped = saxctl("apply", "--help")
+    assert helped.code == 0, helped.text
+    assert "[default: 900.0;" in " ".join(helped.out.split())
+
+    spec = buckets_spec(tmp_path, "demo", "demo-admin-bkt", "demo-data-bkt")
+    parsed = cli.apply.make_context("apply", [str(spec)]).params
+    options = cli._provider_options(parsed["kubeconfig"], parsed["kube_context"],
+                                    rollout_timeout=parsed["rollout_timeout"])
+    assert options.kubernetes.rollout_timeout_s == 900
 
 
 def test_usage_errors_exit_1_not_the_changes_present_code(tmp_path):
@@ -135,13 +157,16 @@ def test_a_plan_with_conflicts_is_never_called_no_changes(tmp_path, sandbox, uni
     assert f"conflict: gs://{admin} exists but saxctl did not create it" in shown.out, "status says what plan says"
 
 
-def test_a_target_that_is_not_managed_yet_says_so(tmp_path, sandbox):
+def test_a_model_target_plans_it_with_what_it_depends_on(tmp_path, sandbox):
     spec = REPO / "specs" / "gptj-v5e-2x2.yaml"
     source = write_sample_gptj(tmp_path / "gptj")
-    planned = saxctl("plan", "--target", "sax.model.gptj4bf16bs32", str(spec),
+    planned = saxctl("plan", "--json", "--target", "sax.model.gptj4bf16bs32", str(spec),
                      env={**sandbox.env, "GPTJ_CHECKPOINT": str(source)})
-    assert planned.code == 1
-    assert "--target sax.model.gptj4bf16bs32 is not managed yet: the sax provider is not built yet" in planned.err
+    assert planned.code == 0, planned.text
+    addresses = {change["address"] for change in json.loads(planned.out)["changes"]}
+    assert {"sax.model.gptj4bf16bs32", "checkpoint.gptj-6b", "kubernetes.deployment.default/sax-model-server",
+            "kubernetes.deployment.default/sax-admin-server", "gke.cluster.saxml"} <= addresses
+    assert "kubernetes.deployment.default/sax-http" not in addresses, "the model does not depend on the HTTP server"
 
 
 def test_status_names_every_bucket_the_same_way_whether_it_exists_or_not(tmp_path, sandbox, unique_name):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from reconciler.checkpoint import layout, zarr_store
 from reconciler.checkpoint.hf_source import HfSource, combine_hashes, open_source, source_fingerprint
-from reconciler.checkpoint.manifest import MARKERS, Manifest, load_manifest, save_manifest
+from reconciler.checkpoint.manifest import (MARKERS, TOKENIZER_DIR, TOKENIZER_FILES, Manifest, load_manifest,
+                                           save_manifest)
 from reconciler.checkpoint.source_hashes import FileHasher, FileIdentity, cached_hash
 from reconciler.engine.provider import Progress
 from reconciler.errors import SaxctlError
@@ -111,7 +112,7 @@ def run(conversion: Conversion, progress: Progress = SilentProgress(), owner: st
     cached = {path: cached_hash(path) for path in source.files}
     fingerprint = combine_hashes(cached) if all(cached.values()) else None
     wanted = Manifest(SOURCE_FORMAT, fingerprint or "", source.dims.vocab_size, conversion.vocab_size, owner=owner,
-                      source_identity=_identity(source.files))
+                      source_identity=_identity(source.files), rotary_dim=source.dims.rotary_dim)
     previous = load_manifest(root)
     reusable = previous is not None and previous.same_target(wanted) and previous.arrays != {}
     if reusable and previous.source_identity != wanted.source_identity:
@@ -167,6 +168,11 @@ def run(conversion: Conversion, progress: Progress = SilentProgress(), owner: st
     if fingerprint is None:
         fingerprint = combine_hashes({path: cached[path] or _finish(source, hashers[path]) for path in source.files})
         manifest.source_fingerprint = fingerprint
+    tokenizer = root / TOKENIZER_DIR
+    tokenizer.mkdir(exist_ok=True)
+    for name in TOKENIZER_FILES:
+        shutil.copyfile(source.directory / name, tokenizer / name)
+        _record_files(root, manifest, tokenizer / name)
     zarr_store.write_step(state / "step")
     zarr_store.write_metadata(root / "metadata" / "metadata")
     _record_files(root, manifest, state / "step")

@@ -88,6 +88,21 @@ def read_remote(client, url: str) -> RemoteCheckpoint:
     return RemoteCheckpoint(url, crcs, manifest, generation)
 
 
+def checkpoints_in(client, bucket_name: str) -> list[str]:
+    """The gs:// URL of every checkpoint directory in the bucket that holds a saxctl manifest: one listing, of the
+    manifests only where the server honours matchGlob (GCS does; the sandbox lists everything, filtered here)."""
+    from google.api_core.exceptions import NotFound
+
+    suffix = "/" + MANIFEST_NAME
+    with _call("storage.objects.list", f"gs://{bucket_name}/**{suffix}"):
+        try:
+            names = [blob.name for blob in client.list_blobs(bucket_name, match_glob="**" + suffix,
+                                                             fields="items(name),nextPageToken", timeout=TIMEOUT)]
+        except NotFound:  # deleted since the plan read it
+            return []
+    return [f"gs://{bucket_name}/{name.removesuffix(suffix)}" for name in names if name.endswith(suffix)]
+
+
 class _ByteCounter:
     """Bytes the server holds so far over all files, for the progress display."""
 

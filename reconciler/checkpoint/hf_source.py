@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from reconciler.checkpoint.gptj_config import GptjDims, load_gptj_dims
+from reconciler.checkpoint.manifest import TOKENIZER_FILES
 from reconciler.checkpoint.torch_zip import TorchShard
 from reconciler.engine.provider import Progress
 from reconciler.errors import SaxctlError
@@ -159,12 +160,12 @@ class HfSource:
     directory: Path
     dims: GptjDims
     tensors: dict[str, SourceTensor]
-    files: tuple[Path, ...]  # config, index and shards: what the fingerprint covers
+    files: tuple[Path, ...]  # config, index, shards and tokenizer files: what the fingerprint covers
     torch_shards: dict[Path, TorchShard]  # the .bin shards, mapped: a hash can read through the same pages
 
 
 def source_files(directory: Path) -> tuple[Path, ...]:
-    """The files a conversion reads: config.json, the index (if any) and every shard it names, all present."""
+    """The files a conversion reads: config.json, the index (if any), every shard it names and the tokenizer's."""
     directory = Path(directory)
     if not directory.is_dir():
         raise SaxctlError(f"{directory}: not a directory (expected a Hugging Face GPT-J model directory)")
@@ -181,7 +182,19 @@ def source_files(directory: Path) -> tuple[Path, ...]:
                 f"{shard_path}: missing; {index_file.name if index_file else 'the index'} lists it for tensor {first}"
             )
         shards.append(shard_path)
-    return (config, *([index_file] if index_file else []), *shards)
+    return (config, *([index_file] if index_file else []), *shards, *tokenizer_files(directory))
+
+
+def tokenizer_files(directory: Path) -> tuple[Path, ...]:
+    """vocab.json and merges.txt, GPT-2's BPE as HF GPT-J directories ship it: the converter carries them along."""
+    found = tuple(directory / name for name in TOKENIZER_FILES)
+    for path in found:
+        if not path.is_file():
+            raise SaxctlError(f"{path}: missing; the model server tokenizes with the model directory's "
+                              f"{' and '.join(TOKENIZER_FILES)} (GPT-2's BPE)",
+                              hint="Copy them from the model's Hugging Face repository (EleutherAI/gpt-j-6b ships "
+                                   "both) into the model directory.")
+    return found
 
 
 def source_fingerprint(directory: Path, progress: Progress | None = None) -> str:

@@ -20,6 +20,11 @@ MANIFEST_NAME = "saxctl-manifest.json"
 CONVERTER_VERSION = "2"
 MARKER_NAME = "commit_success.txt"
 MARKERS = (f"metadata/{MARKER_NAME}", f"state/{MARKER_NAME}", MARKER_NAME)  # written in this order: root last
+# The source's GPT-2 BPE files, carried into checkpoint_00000000/tokenizer/ (paxml reads only metadata/ and state/):
+# the sandbox model server tokenizes with them. Listed in the manifest's files like every array's, so the upload and
+# `checkpoint verify` cover them, and a checkpoint without them is not complete.
+TOKENIZER_DIR = "tokenizer"
+TOKENIZER_FILES = ("vocab.json", "merges.txt")
 
 
 @dataclass(slots=True)
@@ -29,12 +34,16 @@ class Manifest:
     source_vocab_size: int
     vocab_size: int
     converter_version: str = CONVERTER_VERSION
+    rotary_dim: int | None = None  # config.json's, which no array's shape tells (GPT-J 6B: 64); None before it was kept
     owner: str | None = None  # the spec (metadata.name) whose apply wrote it; None when converted by hand
     # Where the source was when converted (a digest of each file's size, times and inode): lets a re-run on the same
     # machine reuse finished arrays before the content hash, made as the conversion reads the source, is known.
     source_identity: str = ""
     arrays: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → shape, dtype, order, nbytes, checksum
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # path in the checkpoint → size, crc32c
+
+    def has_tokenizer(self) -> bool:
+        return all(f"{TOKENIZER_DIR}/{name}" in self.files for name in TOKENIZER_FILES)
 
     def same_target(self, other: Manifest) -> bool:
         """Converted the same way (the source aside)."""

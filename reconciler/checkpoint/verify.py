@@ -8,7 +8,7 @@ from pathlib import Path
 from reconciler.checkpoint import zarr_store
 from reconciler.checkpoint.convert import is_committed
 from reconciler.checkpoint.gcs_checkpoint import read_remote
-from reconciler.checkpoint.manifest import load_manifest
+from reconciler.checkpoint.manifest import TOKENIZER_DIR, TOKENIZER_FILES, Manifest, load_manifest
 from reconciler.errors import SaxctlError
 
 
@@ -28,6 +28,7 @@ def verify_local(root: Path) -> VerifyResult:
         raise SaxctlError(f"{root}: no saxctl manifest; not a checkpoint saxctl converted")
     if not is_committed(root):
         raise SaxctlError(f"{root}: commit markers missing; the conversion did not finish")
+    _check_tokenizer(manifest, str(root))
     for name, info in manifest.arrays.items():
         zarr_store.verify_array(root / "state" / name, tuple(info["shape"]), info["checksum"].removeprefix("crc32c:"),
                                 info.get("order", "C"))  # manifests from before orders were recorded: all C
@@ -45,8 +46,15 @@ def verify_remote(client, url: str) -> VerifyResult:
         raise SaxctlError(f"{url}: no saxctl manifest; not a checkpoint saxctl uploaded")
     if not remote.committed:
         raise SaxctlError(f"{url}: commit markers missing; the upload did not finish")
+    _check_tokenizer(remote.manifest, url)
     different = remote.missing_or_different()
     if different:
         raise SaxctlError(f"{url}: {len(different)} objects missing or with another crc32c, e.g. {different[0]}")
     manifest = remote.manifest
     return VerifyResult(url, len(manifest.arrays), len(manifest.files), manifest.source_fingerprint)
+
+
+def _check_tokenizer(manifest: Manifest, location: str) -> None:
+    if not manifest.has_tokenizer():
+        raise SaxctlError(f"{location}: no {TOKENIZER_DIR}/ ({', '.join(TOKENIZER_FILES)}): converted by a saxctl "
+                          "that did not carry the tokenizer; convert it again")

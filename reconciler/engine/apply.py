@@ -12,7 +12,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from reconciler.engine.address import Address
 from reconciler.engine.graph import parents_of
@@ -26,6 +26,7 @@ from reconciler.errors import RemoteError, RetryableError, SaxctlError
 
 
 _WAKE_S = 0.2  # how soon the walk notices a Ctrl-C while every change under way is still busy
+REQUIREMENT_POLL_S = 2.0  # how often a change waiting for a fact of its parent reads the parent again
 
 
 class Reporter(Protocol):
@@ -122,7 +123,8 @@ def apply_plan(
     changes = [c for c in plan.actionable if only is None or c.address in only]
     known = _plan_outputs(plan)
     known.update(outputs or {})
-    walk = _Walk(changes, providers, reporter, retry, known)
+    walk = _Walk(changes, providers, reporter, retry, known,
+                 {change.address: change.desired for change in plan.changes if change.desired is not None})
     return walk.run(max(1, parallelism))
 
 
@@ -134,15 +136,16 @@ def _plan_outputs(plan: Plan) -> dict[Address, Mapping[str, Any] | None]:
 
 class _Walk:
     def __init__(self, changes: list[Change], providers: ProviderSet, reporter: Reporter, retry: RetryPolicy,
-                 outputs: dict[Address, Mapping[str, Any] | None]):
+                 outputs: dict[Address, Mapping[str, Any] | None], resources: Mapping[Address, Any] = {}):
         self.changes = {change.address: change for change in changes}
+        self.resources = resources  # every desired resource of the plan: what a Requirement reads again
         self.providers, self.reporter, self.retry = providers, reporter, retry
         self.outputs = outputs
         self.outputs_lock = threading.Lock()
         self.outcomes: dict[Address, Outcome] = {}
         self.leaving = threading.Event()
         self.progress: dict[Address, _ChangeProgress] = {}
-        self.waits_on = _prerequisites(changes)
+        self.waits_on = _prerequisites(changes, lambda change: providers.for_kind(change.kind).claims(change))
 
     def run(self, parallelism: int) -> ApplyResult:
         sorter = graphlib.TopologicalSorter(self.waits_on)
@@ -217,6 +220,7 @@ class _Walk:
         self.reporter.started(change)
         try:
             ready = self._with_inputs(change)
+            self._await_requirements(ready, progress)
             provider = self.providers.for_kind(change.kind)
             result = self.retry.call(
                 lambda: provider.apply(ready, progress),
@@ -247,13 +251,48 @@ class _Walk:
                               "(did its apply return them?)")
         return change.with_desired(ready)
 
+    def _await_requirements(self, change: Change, progress: _ChangeProgress) -> None:
+        """Right before the call: each Requirement read again from its resource; one that settles is waited for."""
+        if change.action is Action.DELETE or change.desired is None:
+            return
+        for requirement in change.desired.requires:
+            started = time.monotonic()
+            while True:
+                why = requirement.unmet(self._read_outputs(requirement.address))
+                if why is None:
+                    break
+                waited = time.monotonic() - started
+                if not requirement.settles or waited >= requirement.wait_s:
+                    after = f" after waiting {waited:.0f} s" if requirement.settles else ""
+                    raise RemoteError(f"{change.address} cannot be changed: {why}{after}")
+                progress.update(f"waiting: {why} ({waited:.0f}/{requirement.wait_s:.0f} s)")
+                progress.sleep(min(REQUIREMENT_POLL_S, max(0.05, requirement.wait_s / 20)))
+
+    def _read_outputs(self, address: Address) -> Mapping[str, Any] | None:
+        """The outputs of the resource at address as they are now (None: not known, or it does not exist)."""
+        resource = self.resources.get(address)
+        if resource is None:
+            return None
+        with self.outputs_lock:
+            ready = resolved(resource, dict(self.outputs))
+        if has_unknown(ready.params):
+            return None
+        live = self.providers.read(lambda: self.providers.observe([ready]).get(address), f"reading {address}")
+        return live.outputs if live is not None else None
+
     def _record(self, change: Change, result: Observed | None) -> None:
         with self.outputs_lock:
             self.outputs[change.address] = result.outputs if result is not None else None
 
 
-def _prerequisites(changes: Sequence[Change]) -> dict[Address, set[Address]]:
-    """Creates, updates and replaces wait for their parents' changes; deletes wait for their children's deletes."""
+def _prerequisites(changes: Sequence[Change],
+                   claims: Callable[[Change], frozenset[str]]) -> dict[Address, set[Address]]:
+    """Creates, updates and replaces wait for their parents' changes; deletes wait for their children's deletes.
+
+    A create, update or replace also waits for the deletes that free what it may need: the name space of its kind in
+    its parent (an object that left the spec and one that took its place), and what its provider says both claim (a
+    region's TPU quota). Deletes never wait for anything but deletes, so these edges make no cycle.
+    """
     in_plan = {change.address: change for change in changes}
     waits_on: dict[Address, set[Address]] = {address: set() for address in in_plan}
     for change in changes:
@@ -265,4 +304,15 @@ def _prerequisites(changes: Sequence[Change]) -> dict[Address, set[Address]]:
                 waits_on[parent].add(change.address)
             elif change.action is not Action.DELETE:
                 waits_on[change.address].add(parent)
+    claimed = {change.address: _room(change) | claims(change) for change in changes}
+    deletes = [change.address for change in changes if change.action is Action.DELETE]
+    for change in changes:
+        if change.action is not Action.DELETE:
+            waits_on[change.address].update(freed for freed in deletes if claimed[freed] & claimed[change.address])
     return waits_on
+
+
+def _room(change: Change) -> frozenset[str]:
+    """The name space an object takes: its kind's, in the object it lives in."""
+    inside = change.desired.inside if change.desired is not None else None
+    return frozenset({f"{change.kind} names in {inside or 'the project'}"})

@@ -117,11 +117,10 @@ def build_plan(
     for level in levels({address: [p for p in graph.parents[address] if p in selected] for address in selected}):
         world.observe_level(level)
     changes = [world.changes[address] for address in graph.order if address in world.changes]
-    if not destroy:
-        changes += _prunes(world, providers, spec, target_addresses if targets else None)
+    changes += _left_the_spec(world, providers, spec, target_addresses if targets else None)
     changes = _order(changes, graph, destroy)
     changes, blocked = _weigh_hazards(changes, providers, approvals, destroy)
-    problems = () if destroy else _preflight(changes, providers)
+    problems = [] if destroy else _unmet_requirements(changes, world) + _preflight(changes, providers)
     return Plan(
         mode=mode,
         spec=spec,
@@ -256,25 +255,35 @@ def _destroy_change(desired: Resource, live: Observed | None, owner: str) -> Cha
                   desired=desired, observed=live)
 
 
-def _prunes(world: _World, providers: ProviderSet, spec: SpecRef, targets: Sequence[Address] | None) -> list[Change]:
-    """Objects carrying this spec's mark that the spec no longer has: deleted, each shown with that reason."""
-    desired_ids = {live.remote_id for live in world.observed.values() if live is not None}
-    prunes = []
-    for owned in providers.owned(spec.name):
+def _left_the_spec(world: _World, providers: ProviderSet, spec: SpecRef,
+                   targets: Sequence[Address] | None) -> list[Change]:
+    """Objects carrying this spec's mark that the spec no longer has: pruned by an apply, deleted by a destroy (which
+    deletes everything the spec owns), each shown with that reason."""
+    known = {address: live for address, live in world.observed.items() if live is not None}
+    desired_ids = {live.remote_id for live in known.values()}
+    found = []
+    for owned in providers.owned(spec.name, known):
         address = owned.resource.address
         if address in world.graph.resources or owned.observed.remote_id in desired_ids:
             continue
         if targets is not None and address not in targets:
             continue
         world.fingerprints[address] = owned.observed.fingerprint
-        prunes.append(Change(address, owned.resource.kind, Action.DELETE,
-                             f"no longer in the spec: {owned.observed.remote_id} will be deleted",
-                             desired=owned.resource, observed=owned.observed, pruned=True))
-    return prunes
+        remote_id = owned.observed.remote_id
+        if world.destroy:  # what the user asked for: the guards of a destroy, not those of a prune
+            found.append(Change(address, owned.resource.kind, Action.DELETE,
+                                f"destroy {remote_id} (no longer in the spec)", desired=owned.resource,
+                                observed=owned.observed))
+        else:
+            found.append(Change(address, owned.resource.kind, Action.DELETE,
+                                f"no longer in the spec: {remote_id} will be deleted",
+                                desired=owned.resource, observed=owned.observed, pruned=True))
+    return found
 
 
 def _order(changes: list[Change], graph: Graph, destroy: bool) -> list[Change]:
-    """Dependencies first; in destroy mode dependents first. Pruned objects go before what they depended on."""
+    """Dependencies first; in destroy mode dependents first. Objects that left the spec go first: before what they
+    depended on, and before the creates that may need the name or quota they free (the walk waits on those)."""
     if destroy:
         return list(reversed(changes))
     kept = [c for c in changes if not c.pruned]
@@ -282,9 +291,29 @@ def _order(changes: list[Change], graph: Graph, destroy: bool) -> list[Change]:
     return pruned + kept
 
 
+def _unmet_requirements(changes: list[Change], world: _World) -> list[Problem]:
+    """The Requirements of the creates, updates and replaces that can be checked now: on what exists and this plan
+    leaves as it is (what it changes is checked again right before the call). A fact that settles by itself is left
+    for the apply to wait for."""
+    outputs = world.outputs()
+    problems = []
+    for change in changes:
+        if change.action not in (Action.CREATE, Action.UPDATE, Action.REPLACE) or change.desired is None:
+            continue
+        for requirement in change.desired.requires:
+            parent = world.changes.get(requirement.address)
+            if requirement.settles or (parent is not None and parent.action is not Action.NOOP):
+                continue
+            why = requirement.unmet(outputs.get(requirement.address))
+            if why:
+                problems.append(Problem(change.address, requirement.field, why, kind="precondition"))
+    return problems
+
+
 def _preflight(changes: list[Change], providers: ProviderSet) -> list[Problem]:
-    """Each provider checks the creates, updates and replaces it would carry out (reads only)."""
-    wanted = [c for c in changes if c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)]
+    """Each provider checks the changes it would carry out (reads only); its deletes are passed so that what they
+    free is counted as free."""
+    wanted = [c for c in changes if c.action is not Action.NOOP]
     problems: list[Problem] = []
     for provider, kinds in providers.each():
         mine = [c for c in wanted if c.kind in kinds]
@@ -350,7 +379,9 @@ def stale_objects(plan: Plan, fresh: Plan, *, ignore: Sequence[str] = ()) -> lis
         then = plan.fingerprints.get(address, ABSENT)
         now = fresh.fingerprints.get(address, ABSENT)
         if now != then:
-            moved.append(f"{address}: {_describe(then)} → {_describe(now)}")
+            change = fresh.change_at(address)
+            why = f" (now: {change.reason})" if change is not None and change.action is not Action.NOOP else ""
+            moved.append(f"{address}: {_describe(then)} → {_describe(now)}{why}")
     return moved
 
 

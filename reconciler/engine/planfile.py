@@ -17,7 +17,9 @@ from reconciler import __version__
 from reconciler.engine.address import as_address
 from reconciler.engine.plan import Blocked, Conflict, Plan, SpecRef, Unmanaged
 from reconciler.engine.provider import Problem
-from reconciler.engine.resource import UNKNOWN, Action, Change, FieldChange, Hazard, Observed, Ref, Resource
+from reconciler.engine.resource import (
+    UNKNOWN, Action, Change, FieldChange, Hazard, Observed, Ref, Requirement, Resource,
+)
 from reconciler.errors import SaxctlError
 
 FORMAT_VERSION = "2"
@@ -47,7 +49,8 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             {"address": c.address, "remote_id": c.remote_id, "message": c.message} for c in plan.conflicts
         ],
         "blocked": [{"address": b.address, "message": b.message, "hint": b.hint} for b in plan.blocked],
-        "problems": [{"address": p.address, "field": p.field, "message": p.message} for p in plan.problems],
+        "problems": [{"address": p.address, "field": p.field, "message": p.message, "kind": p.kind}
+                     for p in plan.problems],
         "unmanaged": [{"address": u.address, "spec_field": u.spec_field, "reason": u.reason} for u in plan.unmanaged],
         "observed_fingerprints": dict(plan.fingerprints),
     }
@@ -92,6 +95,8 @@ def _resource_to_json(resource: Resource) -> dict[str, Any]:
         "spec_field": resource.spec_field,
         "timeout_s": resource.timeout_s,
         "remote_id": resource.remote_id,
+        "requires": [{"address": r.address, "output": r.output, "at_least": int(r.at_least), "what": r.what,
+                      "field": r.field, "settles": r.settles, "wait_s": r.wait_s} for r in resource.requires],
     }
 
 
@@ -109,6 +114,8 @@ def _resource_from_json(data: Mapping[str, Any], kinds: Iterable[str]) -> Resour
         spec_field=data["spec_field"],
         timeout_s=data["timeout_s"],
         remote_id=data["remote_id"],
+        requires=tuple(Requirement(**{**r, "address": as_address(r["address"], kinds)})
+                       for r in data.get("requires", ())),
     )
 
 
@@ -172,7 +179,8 @@ def plan_from_json(document: dict[str, Any], kinds: Iterable[str]) -> Plan:
         conflicts=tuple(Conflict(as_address(c["address"], kinds), c["remote_id"], c["message"])
                         for c in document["conflicts"]),
         blocked=tuple(Blocked(as_address(b["address"], kinds), b["message"], b["hint"]) for b in document["blocked"]),
-        problems=tuple(Problem(as_address(p["address"], kinds), p["field"], p["message"])
+        problems=tuple(Problem(as_address(p["address"], kinds), p["field"], p["message"],
+                               p.get("kind", "preflight"))
                        for p in document["problems"]),
         unmanaged=tuple(Unmanaged(as_address(u["address"], kinds), u["spec_field"], u["reason"])
                         for u in document["unmanaged"]),

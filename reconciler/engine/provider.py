@@ -45,6 +45,16 @@ class Problem:
     address: Address
     field: str  # the spec field to fix, e.g. "cluster.tpuPools[0].machineType"
     message: str  # with the numbers: "us-central1-a: TPU v5e chips quota 0 of 4 free; request more or pick another zone"
+    kind: str = "preflight"  # "preflight": a provider's read found it; "precondition": a Requirement is not met
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    """What `saxctl status` shows beside one object: what it holds now, in a few words ("1/1 ready", "2 nodes")."""
+
+    address: str  # the plan's address; for an object outside the spec (foreign), its remote id
+    text: str
+    foreign: bool = False  # not this spec's: shown, never touched
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +90,32 @@ class Provider:
         """
         raise NotImplementedError
 
-    def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
-        """Every live object of these kinds that carries spec_name's ownership mark (reads only): what may be pruned."""
+    def owned(self, spec_name: str, kinds: frozenset[str], known: Mapping[Address, Observed]) -> Sequence[Owned]:
+        """Every live object of these kinds that carries spec_name's ownership mark (reads only): what may be pruned,
+        and what a destroy deletes. Found whether or not the spec still has a section of this family.
+
+        known: the spec's objects this plan read that exist (a cluster and its endpoint, a bucket): where to look,
+        since nothing is read inside an object that does not exist.
+        """
         return ()
 
     def preflight(self, changes: Sequence[Change]) -> Sequence[Problem]:
-        """Reads that tell, before any write, that these changes would fail (an offer or a quota missing)."""
+        """Reads that tell, before any write, that these changes would fail (an offer or a quota missing).
+
+        changes: the plan's creates, updates, replaces and deletes of these kinds. What a delete frees (a name, a
+        quota) counts as free for what `claims` says needs it: the walk finishes that delete first.
+        """
+        return ()
+
+    def claims(self, change: Change) -> frozenset[str]:
+        """The limited things (a region's TPU quota, in the provider's own words) the object of `change` holds or
+        asks for, beyond the name space of its kind in its parent, which every object claims: a delete goes before
+        a create, replace or update of the same plan that claims something it frees."""
+        return frozenset()
+
+    def describe(self, changes: Sequence[Change]) -> Sequence[Detail]:
+        """For `saxctl status`, after a plan: what each of these objects holds now (may read), and objects of the same
+        kinds that no spec of saxctl owns (foreign)."""
         return ()
 
     def hazard(self, change: Change, going_inside: Sequence[str]) -> Hazard | None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from reconciler.engine.address import Address
-from reconciler.engine.provider import Owned, Provider
-from reconciler.engine.resource import Observed, Resource
+from reconciler.engine.provider import Detail, Owned, Provider
+from reconciler.engine.resource import Change, Observed, Resource
 from reconciler.engine.retry import RetryPolicy
 from reconciler.errors import RetryableError, SaxctlError
 
@@ -73,14 +73,24 @@ class ProviderSet:
             observed.update(result)
         return observed
 
-    def owned(self, spec_name: str) -> list[Owned]:
-        """Every object any provider finds carrying this spec's mark (for pruning)."""
+    def owned(self, spec_name: str, known: Mapping[Address, Observed]) -> list[Owned]:
+        """Every object any provider finds carrying this spec's mark (for pruning and destroy); known: the spec's
+        objects the plan read that exist."""
         found: list[Owned] = []
         for result in self._in_parallel(
-                [(lambda p=provider, k=kinds: p.owned(spec_name, k), "listing what this spec owns")
+                [(lambda p=provider, k=kinds: p.owned(spec_name, k, known), "listing what this spec owns")
                  for provider, kinds in self.each()]):
             found.extend(result)
         return found
+
+    def describe(self, changes: Sequence[Change]) -> list[Detail]:
+        """Each provider's status details of its objects in these changes (reads retried like any read)."""
+        details: list[Detail] = []
+        for provider, kinds in self.each():
+            mine = [change for change in changes if change.kind in kinds]
+            if mine:
+                details.extend(self.read(lambda p=provider, m=mine: p.describe(m), "reading the status of objects"))
+        return details
 
     def read(self, operation: Callable[[], object], what: str):
         """One read, retried like an apply step on transient failures (reads are safe to repeat)."""

@@ -42,6 +42,37 @@ UNKNOWN = _Unknown()
 
 
 @dataclass(frozen=True, slots=True)
+class Requirement:
+    """A fact a resource needs of a resource it depends on before its change is made: an output of that one, at
+    least some value (a checkpoint's commit markers written, a workload's replicas available).
+
+    Checked in the plan when the other's outputs can be read (it exists and this plan leaves it as it is), and again
+    right before the call. A fact that `settles` comes true by itself (a rollout under way): the apply waits for it,
+    up to wait_s. One that does not (markers nothing in this plan writes) is a problem of the plan.
+    """
+
+    address: Address
+    output: str  # a key of that resource's Observed.outputs
+    at_least: int  # True/False count as 1/0
+    what: str  # the fact in words, for messages: "commit markers", "available model servers"
+    field: str  # the spec field a problem points at
+    settles: bool = False
+    wait_s: float = 0.0
+
+    def unmet(self, outputs: Mapping[str, Any] | None) -> str | None:
+        """Why it does not hold with these outputs of self.address (with the numbers); None when it holds or when
+        the outputs are not known (the check happens again before the call)."""
+        if outputs is None or self.output not in outputs or outputs[self.output] is UNKNOWN:
+            return None
+        value = outputs[self.output]
+        if int(value or 0) >= int(self.at_least):
+            return None
+        if isinstance(value, bool) or isinstance(self.at_least, bool):
+            return f"{self.address} has no {self.what} yet"
+        return f"{self.address} has {int(value or 0)} {self.what}, {int(self.at_least)} needed"
+
+
+@dataclass(frozen=True, slots=True)
 class Resource:
     """One desired object, built from the spec. Never mutated."""
 
@@ -57,6 +88,7 @@ class Resource:
     spec_field: str = ""  # where in the spec it comes from, e.g. "buckets.admin"
     timeout_s: float | None = None  # deadline of one change of it (long operations), retries included
     remote_id: str = ""  # how the API names it, for messages ("gs://my-sax-admin"); the name when empty
+    requires: tuple[Requirement, ...] = ()  # facts of what it depends on that its changes need (not its deletes)
 
     @property
     def shown_id(self) -> str:

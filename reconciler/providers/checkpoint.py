@@ -7,11 +7,11 @@ from typing import Any, Mapping, Sequence
 
 from reconciler.engine.address import Address
 from reconciler.engine.diffing import field_changes, resource_changes
-from reconciler.engine.provider import Progress, Provider
+from reconciler.engine.provider import Owned, Progress, Provider
 from reconciler.engine.resource import Action, Change, Hazard, Observed, Resource
 from reconciler.errors import SaxctlError, SpecError, SpecProblem
 from reconciler.providers.gcs import bucket as gcs_bucket
-from reconciler.providers.parallel import observe_each
+from reconciler.providers.parallel import observe_each, run_each
 from reconciler.spec.model import Checkpoint, Spec
 from reconciler.spec.saxparams import VOCAB_SIZES
 
@@ -131,6 +131,7 @@ def _observed(resource_address: str, remote) -> Observed | None:
             "objects": len(remote.crc32c_by_path),
             "missing_or_different": len(remote.missing_or_different()),
         },
+        outputs={"markers": bool(remote.committed)},  # what a model's Requirement asks for before Sax loads it
     )
 
 
@@ -248,11 +249,38 @@ class CheckpointProvider(Provider):
         pipeline.run(planned, progress, owner=resource.params["owner"], workers=self._workers)
         return self._read(resource)
 
+    def owned(self, spec_name: str, kinds: frozenset[str], known: Mapping[Address, Observed]) -> Sequence[Owned]:
+        """The checkpoints whose manifest names this spec as the one that wrote them, in the buckets the plan found
+        (the spec's, and those its checkpoints are in): one listing of manifests per bucket, and one listing and one
+        manifest download for each checkpoint the spec does not name."""
+        if KIND not in kinds:
+            return ()
+        from reconciler.checkpoint.gcs_checkpoint import checkpoints_in, parse_gs_url, read_remote
+
+        in_spec = {parse_gs_url(live.remote_id) for address, live in known.items() if address.kind == KIND}
+        buckets = {live.outputs["name"]: address for address, live in known.items()
+                   if address.kind == gcs_bucket.KIND and "name" in live.outputs}
+        buckets.update({bucket_name: None for bucket_name, _ in in_spec if bucket_name not in buckets})
+        found_urls = [url for name in sorted(buckets) for url in checkpoints_in(self._client, name)
+                      if parse_gs_url(url) not in in_spec]
+
+        def read(url: str) -> Owned | None:
+            bucket_name, prefix = parse_gs_url(url)
+            resource = Resource(address(f"{bucket_name}/{prefix}"), KIND, url, {}, inside=buckets[bucket_name],
+                                remote_id=url)
+            live = _observed(resource.address, read_remote(self._client, url))
+            return Owned(resource, live) if live is not None and live.owner == spec_name else None
+
+        return [owned for owned in run_each(found_urls, read, "checkpoint-owned") if owned is not None]
+
     def hazard(self, change: Change, going_inside: Sequence[str]) -> Hazard | None:
-        """Converted weights: rebuilt by converting the source again — unless the source is not here."""
+        """Converted weights: rebuilt by converting the source again — unless the source is not here, or the spec
+        no longer names it (a checkpoint that left the spec)."""
         facts = change.observed.facts
         what = f"{change.observed.remote_id}: the converted checkpoint ({facts['objects']} objects) will be deleted"
-        missing = change.desired.params.get("source_missing") if change.desired is not None else None
+        params = change.desired.params if change.desired is not None else {}
+        missing = params.get("source_missing") or (
+            None if "source_path" in params else "the spec no longer names the checkpoint, nor its source")
         if missing:
             return Hazard(f"{what}, and saxctl cannot convert it again: {missing}", needs_approval=True,
                           destroy_flag=gcs_bucket.FORCE_DELETE_FLAG)  # it is a bucket's content

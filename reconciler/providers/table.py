@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from reconciler.engine.lock import LockHome
+from reconciler.engine.lock import LockHome, LockStore
 from reconciler.engine.plan import Unmanaged
 from reconciler.engine.provider import Provider
 from reconciler.engine.provider_set import LazyProvider, ProviderSet
 from reconciler.engine.resource import Resource
-from reconciler.providers import checkpoint, not_yet
+from reconciler.providers import checkpoint
 from reconciler.providers.clients import Clients, ProviderOptions
 from reconciler.providers.gcs import bucket
 from reconciler.providers.gke import addresses as gke_at
@@ -24,6 +24,7 @@ from reconciler.providers.iam import provider as iam_provider
 from reconciler.providers.kubernetes import addresses as kube_at
 from reconciler.providers.kubernetes import resources as kube_resources
 from reconciler.providers.sax import addresses as sax_at
+from reconciler.providers.sax import resources as sax_resources
 from reconciler.spec.model import Spec
 
 
@@ -37,6 +38,12 @@ def _kube_provider(clients: Clients) -> Provider:
     from reconciler.providers.kubernetes.provider import KubernetesProvider
 
     return KubernetesProvider(clients.options.kubernetes)
+
+
+def _sax_provider(clients: Clients) -> Provider:
+    from reconciler.providers.sax.provider import SaxModelProvider
+
+    return SaxModelProvider(clients.storage, clients.options.kubernetes, spec=clients.spec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +65,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("iam", iam_provider.IamProvider.kinds, lambda spec: iam_resources.desired_resources(spec, managed_kinds()),
            iam_provider.for_run),
     Family("kubernetes", kube_at.KINDS, kube_resources.desired_resources, _kube_provider),
-    Family("sax", frozenset({sax_at.MODEL}), not_yet.sax, None),
+    Family("sax", frozenset({sax_at.MODEL}), sax_resources.desired_resources, _sax_provider),
 )
 
 ALL_KINDS: frozenset[str] = frozenset().union(*(family.kinds for family in FAMILIES))
@@ -76,6 +83,7 @@ class Connection:
 
     providers: ProviderSet
     lock_homes: list[LockHome]
+    admin_record: Callable[[str], LockStore] | None = None  # a record beside the lock: saxctl/drift.json
 
 
 def desired_resources(spec: Spec) -> list[Resource]:
@@ -93,4 +101,4 @@ def connect(spec: Spec, on_read_retry=None, options: ProviderOptions | None = No
     providers = ProviderSet([LazyProvider(family.kinds, lambda f=family: f.provider(clients))
                              for family in FAMILIES if family.provider is not None], on_read_retry=on_read_retry)
     homes = [home for family in FAMILIES if family.lock_homes is not None for home in family.lock_homes(spec, clients)]
-    return Connection(providers, homes)
+    return Connection(providers, homes, lambda name: bucket.admin_record_store(spec, clients, name))

@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from rich.markup import escape
 from rich.table import Table
 
 from reconciler.engine.plan import Plan
+from reconciler.engine.provider import Detail
 from reconciler.engine.resource import Action, Change
 
 
-def status_table(plan: Plan) -> Table:
+def status_table(plan: Plan, details: Sequence[Detail] = ()) -> Table:
+    """One row per object: its state against the spec and, where its provider says, what it holds now (nodes, ready
+    replicas, models loaded); objects of the spec's kinds that no saxctl spec owns are listed last, as foreign."""
     table = Table(title=f"spec {plan.spec.name} ({plan.spec.file})", title_justify="left", box=None,
                   header_style="bold", pad_edge=False)
     table.add_column("ADDRESS", no_wrap=True)
     table.add_column("OBJECT", overflow="fold")
     table.add_column("STATE", overflow="fold")
+    table.add_column("NOW", overflow="fold")
     blocked = {item.address: item for item in plan.blocked}
+    now = {detail.address: detail.text for detail in details if not detail.foreign}
     for change in plan.changes:
         state = _state(change)
         if change.address in blocked:
             state += f"; [red]blocked[/]: {escape(blocked[change.address].hint)}"
-        table.add_row(escape(change.address), escape(_object(change)), state)
+        table.add_row(escape(change.address), escape(_object(change)), state, escape(now.get(change.address, "")))
     for conflict in plan.conflicts:
         table.add_row(escape(conflict.address), escape(conflict.remote_id),
-                      f"[red]conflict[/]: {escape(conflict.message)}")
+                      f"[red]conflict[/]: {escape(conflict.message)}", "")
     for unmanaged in plan.unmanaged:
-        table.add_row(escape(unmanaged.address), "-", "[dim]not managed yet[/]")
+        table.add_row(escape(unmanaged.address), "-", "[dim]not managed yet[/]", "")
+    for detail in details:
+        if detail.foreign:
+            table.add_row("-", escape(detail.address), "[cyan]foreign[/]", escape(detail.text))
     return table
 
 

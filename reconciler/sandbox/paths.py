@@ -55,6 +55,13 @@ def bin_dir() -> Path:
     return checkout / ".sandbox" / "bin" if checkout else state_dir() / "bin"
 
 
+def jax_cache_dir() -> Path:
+    """XLA's compiled programs for the sandbox's model servers: <repo>/.sandbox/jax-cache in a checkout, else
+    <state dir>/jax-cache. Outside any one sandbox's state, so that temporary sandboxes and restarts reuse them."""
+    checkout = source_checkout()
+    return checkout / ".sandbox" / "jax-cache" if checkout else state_dir() / "jax-cache"
+
+
 def state_file() -> Path:
     return state_dir() / "state.json"
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from reconciler.spec.document import SpecDocument
 from reconciler.spec.model import (
-    Bucket, Buckets, Checkpoint, CheckpointSource, Cluster, CpuNodes, GoogleServiceAccount, HttpServer, Identity,
+    Bucket, Buckets, Checkpoint, CheckpointSource, Cluster, CpuNodes, DriftIgnore, GoogleServiceAccount, HttpServer, Identity,
     KubernetesServiceAccount, Model, ModelServer, Project, Sax, Server, Spec, TpuPool,
 )
 
@@ -34,6 +34,8 @@ def build_spec(document: SpecDocument) -> Spec:
             name: _checkpoint(name, checkpoint, spec_dir) for name, checkpoint in root.get("checkpoints", {}).items()
         }),
         models=tuple(_model(model) for model in root.get("models", [])),
+        drift_ignore=tuple(DriftIgnore(rule["address"], tuple(rule.get("fields", ())))
+                           for rule in root.get("drift", {}).get("ignore", [])),
         source=document.source_map(),
     )
 
@@ -96,4 +98,4 @@ def _checkpoint(name: str, checkpoint: dict[str, Any], spec_dir: str) -> Checkpo
 
 def _model(model: dict[str, Any]) -> Model:
     return Model(name=model["name"], model_path=model["modelPath"], checkpoint=model["checkpoint"],
-                 replicas=model.get("replicas", 1))
+                 replicas=model.get("replicas", 1), overrides=MappingProxyType(dict(model.get("overrides") or {})))

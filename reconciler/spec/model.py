@@ -144,6 +144,15 @@ class Model:
     model_path: str  # Sax params class, e.g. saxml.server.pax.lm.params.gptj.GPTJ4BF16BS32
     checkpoint: str  # a key of checkpoints, or a gs:// path
     replicas: int = 1
+    overrides: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # Sax's Model.overrides
+
+
+@dataclass(frozen=True, slots=True)
+class DriftIgnore:
+    """A drift.ignore rule: these fields of this address are not drift (another controller owns them)."""
+
+    address: str
+    fields: tuple[str, ...] = ()  # empty: every field of the address
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,4 +167,5 @@ class Spec:
     sax: Sax | None = None
     checkpoints: Mapping[str, Checkpoint] = field(default_factory=lambda: MappingProxyType({}))
     models: tuple[Model, ...] = ()
+    drift_ignore: tuple[DriftIgnore, ...] = ()
     source: SourceMap = field(default_factory=lambda: SourceMap(file="<memory>"))

@@ -343,6 +343,20 @@ def _check_models(root: Any, report: Report) -> None:
             # Sax places each replica of a model on a different model server.
             report(f"{field}.replicas", f"{replicas} replicas need {replicas} model servers, but "
                                         f"sax.modelServer.replicas is {server_replicas}")
+    report("models", _shared_servers_problem(models, server_replicas))
+
+
+def _shared_servers_problem(models: list[Any], server_replicas: int) -> str | None:
+    """The models' replicas together against the model servers: Sax loads one model per server, so the models
+    share them (each one fitting alone is not enough; one alone that does not fit is reported at its replicas)."""
+    wanted = list({_text(model, "name") or f"models[{index}]": _integer(model, "replicas") or 1
+                   for index, model in enumerate(models) if isinstance(model, dict)}.items())  # a repeated name: once
+    total = sum(replicas for _, replicas in wanted)
+    if len(wanted) < 2 or total <= server_replicas or any(r > server_replicas for _, r in wanted):
+        return None
+    each = ", ".join(f"{name} {replicas}" for name, replicas in wanted)
+    return (f"the models need {total} model servers in all ({each}), but sax.modelServer.replicas is "
+            f"{server_replicas}: Sax loads one model per model server")
 
 
 def _chips_problem(model_path: str, pool_name: str, pool_slice: tpu.TpuSlice) -> str | None:
@@ -350,9 +364,20 @@ def _chips_problem(model_path: str, pool_name: str, pool_slice: tpu.TpuSlice) ->
     if needed is None or needed[0] == pool_slice.total_chips:
         return None
     chips, mesh = needed
-    class_name = model_path.rsplit(".", 1)[-1]
-    return (f"{class_name} shards over {chips} chips (ICI mesh {'x'.join(map(str, mesh))}), but pool '{pool_name}' "
-            f"({pool_slice.machine_type}, {pool_slice.topology}) has {pool_slice.total_chips}")
+    shards = f"{model_path.rsplit('.', 1)[-1]} shards over {_chips(chips)} (ICI mesh {'x'.join(map(str, mesh))})"
+    pool = f"pool '{pool_name}' ({pool_slice.machine_type}, {pool_slice.topology})"
+    if pool_slice.multi_host:
+        # The hosts of a multi-host slice run one model server program over all their chips (one JAX mesh): a class
+        # sharded over fewer chips cannot span them, and Sax would accept its publish and never load it.
+        return (f"{shards} and cannot span hosts: {pool} is {pool_slice.nodes} hosts of "
+                f"{_chips(pool_slice.chips_per_node)} served as one model server over all "
+                f"{_chips(pool_slice.total_chips)}; use a single-host pool, or a class sharded over "
+                f"{_chips(pool_slice.total_chips)}")
+    return f"{shards}, but {pool} has {_chips(pool_slice.total_chips)}"
+
+
+def _chips(count: int) -> str:
+    return f"{count} chip{'' if count == 1 else 's'}"
 
 
 def _model_checkpoint_problem(checkpoint: str, checkpoint_keys: list[str]) -> str | None:

@@ -119,3 +119,38 @@ def test_a_missing_source_leaves_plan_status_and_destroy_working(sandbox, spec, 
     gone = saxctl("destroy", "--auto-approve", "--force-delete-buckets", str(spec), env=env, timeout=300)
     assert gone.code == 0, gone.text
     assert client.lookup_bucket(names["data"]) is None and client.lookup_bucket(names["admin"]) is None
+
+
+def test_a_checkpoint_that_left_the_spec_is_deleted_only_when_allowed_and_only_what_saxctl_wrote(
+        sandbox, names, env, source, tmp_path):
+    """Two checkpoints of a spec without a cluster; one leaves the spec: it is found by its manifest, which names
+    the spec, and pruned like data (the spec no longer names its source), objects beside it untouched."""
+    data = names["data"]
+    kept, left = (f"gs://{data}/checkpoints/{key}/checkpoint_00000000" for key in ("kept", "left"))
+    spec = tmp_path / "checkpoints.yaml"
+    checkpoint = "  {key}:\n    source: {{format: hf-gptj, path: {source}}}\n    destination: {url}\n"
+    head = ("apiVersion: saxctl/v1\nkind: SaxDeployment\nmetadata: {name: ckpt-prune}\n"
+            f"project: {{id: {names['project']}, region: us-central1}}\n"
+            f"buckets:\n  admin: {{name: {names['admin']}, location: US}}\n  data: {{name: {data}, location: US}}\n"
+            "checkpoints:\n" + checkpoint.format(key="kept", source=source, url=kept))
+    spec.write_text(head + checkpoint.format(key="left", source=source, url=left))
+    assert _apply_until_done(spec, env).code == 0
+    client = sandbox.storage_client(PROJECT)
+    client.bucket(data).blob("checkpoints/left/notes.txt").upload_from_string(b"not saxctl's")
+    spec.write_text(head)
+
+    address = f"checkpoint.{data}/checkpoints/left/checkpoint_00000000"
+    blocked = saxctl("apply", "--auto-approve", str(spec), env=env)
+    assert blocked.code == 1, blocked.text
+    assert f"- {address} delete  # no longer in the spec: {left} will be deleted" in blocked.out
+    assert "saxctl cannot convert it again: the spec no longer names the checkpoint, nor its source" in blocked.out
+    assert f"rerun with --allow-delete {address} to delete it anyway" in blocked.err
+    assert read_remote(client, left).committed
+
+    pruned = saxctl("apply", "--auto-approve", "--allow-delete", address, str(spec), env=env)
+    assert pruned.code == 0, pruned.text
+    assert read_remote(client, left).crc32c_by_path == {}
+    assert client.bucket(data).blob("checkpoints/left/notes.txt").exists()
+    verify_remote(client, kept)
+    quiet = saxctl("plan", "--detailed-exitcode", str(spec), env=env)
+    assert quiet.code == 0, quiet.text

@@ -24,6 +24,9 @@ from reconciler.errors import SaxctlError
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "saxctl-test"
 MEDIUM = GptjShape(layers=4, vocab=8000, d_model=512, heads=8, ffn=2048, rotary_dim=32)
+# The tiny GPT-J's files: each of 29 arrays' .zarray and chunk, state/step's two, metadata/metadata, and the
+# tokenizer's vocab.json and merges.txt
+TINY_FILES = 29 * 2 + 2 + 1 + 2
 
 
 @pytest.fixture
@@ -53,13 +56,13 @@ def test_upload_verifies_and_a_rerun_sends_nothing(sandbox, bucket: str, tiny_co
     client = sandbox.storage_client(PROJECT)
     url = f"gs://{bucket}/checkpoints/checkpoint_00000000"
     first = upload(client, tiny_converted, url, workers=4)
-    assert first.uploaded == 61 and first.skipped == 0
+    assert first.uploaded == TINY_FILES and first.skipped == 0
     result = verify_remote(client, url)
-    assert (result.arrays, result.files) == (29, 61)
+    assert (result.arrays, result.files) == (29, TINY_FILES)
 
     sandbox.reset_requests()
     again = upload(client, tiny_converted, url)
-    assert (again.uploaded, again.skipped) == (0, 61)
+    assert (again.uploaded, again.skipped) == (0, TINY_FILES)
     writes = [r for r in sandbox.requests() if r["method"] in ("POST", "PUT", "DELETE")]
     assert writes == []
 
@@ -90,7 +93,7 @@ def test_transient_errors_are_retried(sandbox, bucket: str, tiny_converted: Path
     client = sandbox.storage_client(PROJECT)
     sandbox.inject_fault(method="POST", path="/upload/.*", status=503, count=3)
     result = upload(client, tiny_converted, f"gs://{bucket}/checkpoint_00000000")
-    assert result.uploaded == 61
+    assert result.uploaded == TINY_FILES
     verify_remote(client, f"gs://{bucket}/checkpoint_00000000")
 
 
@@ -193,4 +196,4 @@ def test_cli_converts_and_uploads_to_gs(sandbox_env, sandbox, bucket: str, tiny_
     assert result.exit_code == 0, result.output
     assert f"to {url}" in result.output
     verify = CliRunner().invoke(main, ["checkpoint", "verify", url, "--project", PROJECT])
-    assert verify.exit_code == 0 and "29 arrays, 61 files" in verify.output
+    assert verify.exit_code == 0 and f"29 arrays, {TINY_FILES} files" in verify.output

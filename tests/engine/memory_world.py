@@ -32,6 +32,7 @@ class MemoryProvider(Provider):
         self.fail: dict[str, list[Exception]] = {}  # address -> errors to raise on the next applies
         self.fail_reads: list[Exception] = []  # errors to raise on the next observes
         self.delay = 0.0
+        self.on_observe = None  # called at each observe: the world moving by itself (a rollout progressing)
         self.quota = 4
         self.running = 0
         self.max_running = 0
@@ -43,6 +44,8 @@ class MemoryProvider(Provider):
 
     def observe(self, desired):
         self.calls.append(("observe", ",".join(r.address for r in desired)))
+        if self.on_observe is not None:
+            self.on_observe()
         if self.fail_reads:
             raise self.fail_reads.pop(0)
         return {r.address: self._observed(r.address, r.name) for r in desired}
@@ -52,7 +55,7 @@ class MemoryProvider(Provider):
         if live is None:
             return None
         return Observed(address, f"mem://{name}", dict(live["fields"]), f"version {live['version']}", live["owner"],
-                        outputs={"id": f"{name}#{live['version']}"})
+                        outputs={"id": f"{name}#{live['version']}", **live["fields"]})
 
     def diff(self, desired, observed):
         if observed is None:
@@ -63,7 +66,7 @@ class MemoryProvider(Provider):
         action = Action.REPLACE if any(c.forces_replacement for c in changes) else Action.UPDATE
         return Change(desired.address, desired.kind, action, "differs", changes, desired, observed)
 
-    def owned(self, spec_name, kinds):
+    def owned(self, spec_name, kinds, known):
         self.calls.append(("owned", spec_name))
         return [Owned(Resource(at(name), KIND, name, {}), self._observed(at(name), name))
                 for name, live in sorted(self.world.items()) if live["owner"] == spec_name]
@@ -106,10 +109,11 @@ class MemoryProvider(Provider):
                 self.running -= 1
 
 
-def thing(name: str, depends_on=(), inside: str | None = None, params=None, **fields) -> Resource:
+def thing(name: str, depends_on=(), inside: str | None = None, params=None, requires=(), **fields) -> Resource:
     return Resource(address=at(name), kind=KIND, name=name, fields=fields or {"size": 1},
                     depends_on=tuple(at(d) for d in depends_on), inside=at(inside) if inside else None,
-                    replace_on=frozenset({"zone"}), params={"owner": "demo", **(params or {})})
+                    replace_on=frozenset({"zone"}), params={"owner": "demo", **(params or {})},
+                    requires=tuple(requires))
 
 
 def ref(name: str, output: str = "id") -> Ref:

@@ -2,11 +2,12 @@ import _thread
 import threading
 from dataclasses import replace
 
-from memory_world import PERMANENT, TRANSIENT, RecordingReporter, ref, thing
+from memory_world import KIND, PERMANENT, TRANSIENT, RecordingReporter, ref, thing
 
-from reconciler.engine.apply import apply_plan
+from reconciler.engine.apply import _prerequisites, apply_plan
 from reconciler.engine.plan import SpecRef, build_plan
 from reconciler.engine.provider_set import ProviderSet
+from reconciler.engine.resource import Action, Change, Observed
 from reconciler.engine.retry import RetryPolicy
 from reconciler.errors import RetryableError
 
@@ -171,3 +172,39 @@ def test_an_error_that_ends_when_something_else_finishes_is_retried_until_the_de
     result = apply_plan(build_plan([resource], providers, SPEC), providers, reporter, retry=FAST_RETRY)
     assert result.ok
     assert sum(1 for call in memory.calls if call == ("create", "mem.thing.a")) == 11
+
+
+def test_a_create_waits_for_the_delete_of_what_left_the_spec_and_freed_its_name_space(memory, reporter):
+    memory.put("old")
+    providers = ProviderSet([memory])
+    plan = build_plan([thing("new")], providers, SPEC)
+    assert [(c.address, c.action.value) for c in plan.actionable] == [("mem.thing.old", "delete"),
+                                                                      ("mem.thing.new", "create")]
+    assert apply_plan(plan, providers, reporter, retry=FAST_RETRY, parallelism=8).ok
+    began = [(event, address) for event, address in reporter.events if event in ("started", "finished")]
+    assert began == [("started", "mem.thing.old"), ("finished", "mem.thing.old"), ("started", "mem.thing.new"),
+                     ("finished", "mem.thing.new")]
+
+
+def test_what_waits_for_a_delete_its_name_space_in_its_parent_and_what_its_provider_says_both_claim():
+    def change(name: str, action: Action, inside: str, region: str) -> Change:
+        resource = thing(name, inside=inside, region=region)
+        live = Observed(resource.address, f"mem://{name}", {"region": region}, "v1", "demo")
+        return Change(resource.address, KIND, action, "why", desired=resource,
+                      observed=live if action is Action.DELETE else None, pruned=action is Action.DELETE)
+
+    changes = [change("old-slice", Action.DELETE, "cluster-a", "r1"),
+               change("old-app", Action.DELETE, "cluster-b", "r9"),
+               change("new-slice", Action.CREATE, "cluster-a", "r2"),  # the old slice's name space
+               change("slice-elsewhere", Action.UPDATE, "cluster-c", "r1"),  # the old slice's quota
+               change("app", Action.REPLACE, "cluster-b", "r3"),  # the old app's name space
+               change("unrelated", Action.CREATE, "cluster-c", "r4")]
+
+    def quota(each: Change) -> frozenset[str]:
+        live = each.observed if each.action is Action.DELETE else each.desired
+        return frozenset({f"quota in {live.fields['region']}"})
+
+    waits_on = _prerequisites(changes, quota)
+    assert {address: sorted(waits) for address, waits in waits_on.items() if waits} == {
+        "mem.thing.new-slice": ["mem.thing.old-slice"], "mem.thing.slice-elsewhere": ["mem.thing.old-slice"],
+        "mem.thing.app": ["mem.thing.old-app"]}

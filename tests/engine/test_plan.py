@@ -104,6 +104,29 @@ def test_destroy_deletes_owned_objects_dependents_first_and_leaves_others_alone(
     assert plan.change_at("mem.thing.c").reason == "left alone: mem://c has no saxctl mark"
 
 
+def test_destroy_deletes_what_the_spec_owns_that_already_left_it_with_the_guards_of_a_destroy(memory):
+    memory.put("kept")
+    memory.put("left")
+    memory.put("left-with-data", data="user files")
+    memory.put("foreign", owner="someone-else")
+    plan = plan_for(memory, [thing("kept")], mode="destroy")
+    assert sorted(actions(plan)) == [(at("kept"), Action.DELETE), (at("left"), Action.DELETE),
+                                     (at("left-with-data"), Action.DELETE)]
+    assert plan.change_at("mem.thing.left").reason == "destroy mem://left (no longer in the spec)"
+    assert [b.hint for b in plan.blocked] == [
+        "rerun with --force-delete-things (or --allow-delete mem.thing.left-with-data) to delete it with its contents"]
+    assert plan.fingerprints["mem.thing.left"] == "version 1", "a saved destroy plan checks it too"
+    flag = Approvals(destroy_flags=frozenset({"--force-delete-things"}))
+    assert plan_for(memory, [thing("kept")], mode="destroy", approvals=flag).applicable
+
+
+def test_a_destroy_target_takes_only_the_owned_object_it_names(memory):
+    memory.put("kept")
+    memory.put("left")
+    plan = plan_for(memory, [thing("kept")], mode="destroy", targets=["mem.thing.kept"])
+    assert actions(plan) == [(at("kept"), Action.DELETE)]
+
+
 def test_target_limits_the_plan_to_the_target_and_its_dependencies(memory):
     plan = plan_for(memory, [thing("a"), thing("b", depends_on=["a"]), thing("c")], targets=["mem.thing.b"])
     assert [c.address for c in plan.changes] == ["mem.thing.a", "mem.thing.b"]
@@ -216,6 +239,12 @@ def test_a_preflight_finds_before_any_write_what_would_fail(memory):
         ("mem.thing.big", "things.chips", "8 chips asked, quota 4")]
     assert not plan.applicable
     assert ("preflight", "mem.thing.big,mem.thing.fine") in memory.calls, "only what would change is checked"
+
+
+def test_a_preflight_is_given_the_plans_deletes_to_count_what_they_free(memory):
+    memory.put("old-slice", chips=4)
+    plan = plan_for(memory, [thing("new-slice", chips=4)])
+    assert ("preflight", "mem.thing.old-slice,mem.thing.new-slice") in memory.calls
 
 
 def test_a_plan_with_nothing_to_change_runs_no_preflight(memory):

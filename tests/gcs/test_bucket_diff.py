@@ -25,6 +25,7 @@ def gcs_bucket(name="demo-admin", location="US", storage_class="STANDARD", unifo
         name=name, location=location, storage_class=storage_class, versioning_enabled=versioning,
         labels={"managed-by": "saxctl", "saxctl-spec": "gptj-demo"} if labels is None else labels,
         iam_configuration=SimpleNamespace(uniform_bucket_level_access_enabled=uniform), metageneration=metageneration,
+        updated=None,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 
 from cli_runner import saxctl, saxctl_background, wait_for_lock
 
@@ -28,7 +29,13 @@ def test_lifecycle_create_no_change_drift_fix_destroy(sandbox, spec, names, gcs)
     assert "No changes." in quiet.out
     calls = [(r["method"], r["path"]) for r in sandbox.requests()]
     assert sorted(calls) == sorted([("GET", f"/storage/v1/b/{names['admin']}"), ("GET", f"/storage/v1/b/{names['data']}"),
-                                    ("GET", "/storage/v1/b")]), "one read per bucket, one list for what left the spec"
+                                    ("GET", "/storage/v1/b"),  # buckets that left the spec
+                                    ("GET", f"/storage/v1/b/{names['admin']}/o"),  # checkpoints that left it
+                                    ("GET", f"/storage/v1/b/{names['data']}/o"),
+                                    ("GET", f"/download/storage/v1/b/{names['admin']}/o/saxctl%2Fiam-members.json"),
+                                    ("GET", f"/storage/v1/b/{names['admin']}")]), \
+        "one read per bucket; one list per kind of what may have left the spec; the record of IAM members saxctl " \
+        "added (and the bucket read google-cloud-storage makes after that download)"
 
     data.labels = {**data.labels, "team": "changed-by-hand", "owner": "someone-else"}
     data.patch()
@@ -67,6 +74,27 @@ def test_destroy_removes_only_buckets_this_spec_owns(sandbox, spec, names, gcs):
     assert f"left alone: gs://{names['data']} has no saxctl mark" in gone.out
     assert gcs.lookup_bucket(names["admin"]) is None
     assert gcs.lookup_bucket(names["data"]) is not None
+
+
+def test_destroy_deletes_a_bucket_that_left_the_spec_with_the_guards_of_a_destroy(sandbox, spec, names, gcs,
+                                                                                   unique_name):
+    assert saxctl("apply", "--auto-approve", str(spec), env=sandbox.env).code == 0
+    gcs.bucket(names["data"]).blob("checkpoints/keep-me").upload_from_string(b"weights")
+    renamed = unique_name("dat")
+    spec.write_text(spec.read_text().replace(names["data"], renamed))  # never applied: the old one is still there
+
+    refused = saxctl("destroy", "--auto-approve", str(spec), env=sandbox.env)
+    assert refused.code == 1, refused.text
+    assert f"- gcs.bucket.{names['data']} delete  # destroy gs://{names['data']} (no longer in the spec)" in refused.out
+    assert (f"gs://{names['data']} holds 1 object(s) saxctl did not write (7 B: checkpoints/keep-me)"
+            in refused.out), "what it holds guards it as any bucket a destroy deletes"
+    assert "rerun with --force-delete-buckets" in refused.err
+    assert gcs.lookup_bucket(names["data"]) is not None and gcs.lookup_bucket(names["admin"]) is not None
+
+    gone = saxctl("destroy", "--auto-approve", "--force-delete-buckets", str(spec), env=sandbox.env)
+    assert gone.code == 0, gone.text
+    assert gcs.lookup_bucket(names["data"]) is None and gcs.lookup_bucket(names["admin"]) is None
+    assert gcs.lookup_bucket(renamed) is None, "nothing is created by a destroy"
 
 
 def test_existing_unowned_bucket_is_a_conflict_and_nothing_is_created(sandbox, spec, names, gcs):
@@ -181,6 +209,44 @@ def test_ctrl_c_releases_the_lock(sandbox, spec, names, gcs):
     assert gcs.bucket(names["admin"]).get_blob("saxctl/lock.json") is None
 
 
+def test_sigterm_releases_the_lock_and_the_next_apply_runs(sandbox, spec, names, gcs):
+    """`kill` or a CI cancelling the job: like a Ctrl-C, the run waits for what is under way, releases, exits."""
+    terminated = _apply_holding_the_lock(sandbox, spec, names, seconds=15)
+    _wait_until_the_stall_is_met(sandbox)  # the data bucket's insert is in flight: the apply is mid-way
+    terminated.send_signal(signal.SIGTERM)
+    out, err = terminated.communicate(timeout=60)
+    assert terminated.returncode == 130, out + err
+    assert gcs.bucket(names["admin"]).get_blob("saxctl/lock.json") is None
+    sandbox.clear_faults()
+    following = saxctl("apply", "--auto-approve", str(spec), env=sandbox.env)
+    assert following.code == 0, following.text
+    assert gcs.lookup_bucket(names["data"]) is not None
+
+
+def test_two_runs_creating_the_lock_at_once_one_wins_and_the_other_names_it(sandbox, spec, names, gcs):
+    """Both lock writes are held in flight together, so neither run can have seen the other's lock before it wrote
+    its own: only the create conditional on no object (ifGenerationMatch=0) decides, and it lets one through."""
+    assert saxctl("apply", "--auto-approve", "--target", "gcs.bucket.admin", str(spec), env=sandbox.env).code == 0
+    lock_writes = sandbox.inject_fault(method="POST", path=f"^/upload/storage/v1/b/{names['admin']}/o$", delay_s=10,
+                                       count=2)
+    # The winner stays on the data bucket's insert, holding the lock, until well after the loser's write landed.
+    sandbox.inject_fault(method="POST", path=r"^/storage/v1/b$", delay_s=30, count=1)
+    runs = [saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env) for _ in range(2)]
+    try:
+        _wait_until_spent(sandbox, lock_writes["id"])
+        assert gcs.bucket(names["admin"]).get_blob("saxctl/lock.json") is None, \
+            "both lock writes must be in flight before either lands"
+    finally:
+        results = [(run.pid, *run.communicate(timeout=120), run.returncode) for run in runs]
+    codes = sorted(code for *_, code in results)
+    assert codes == [0, 1], results
+    (winner, *_), (_, _, loser_err, _) = sorted(results, key=lambda result: result[3])
+    assert f"another run holds the lock gs://{names['admin']}/saxctl/lock.json" in loser_err
+    assert f"(pid {winner})" in loser_err
+    assert gcs.bucket(names["admin"]).get_blob("saxctl/lock.json") is None, "the winner released it"
+    assert gcs.lookup_bucket(names["data"]) is not None
+
+
 def test_a_lost_reply_to_a_heartbeat_is_not_taken_for_a_broken_lock(sandbox, spec, names, gcs):
     """The heartbeat's rewrite happens but its reply is lost (503 after commit): the client's retry then meets a new
     generation. The lock is still ours: the apply goes on, and releases it at the generation the lost write made."""
@@ -216,3 +282,20 @@ def _apply_holding_the_lock(sandbox, spec, names, seconds: float, heartbeat_s: f
     running = saxctl_background("apply", "--auto-approve", str(spec), env=env)
     wait_for_lock(sandbox, names["admin"])
     return running
+
+
+def _wait_until_the_stall_is_met(sandbox, timeout: float = 30) -> None:
+    """Until the stall _apply_holding_the_lock put on the bucket insert has met its request (the emulator spends a
+    rule when a request matches it, before the delay)."""
+    stall = [rule for rule in sandbox.faults() if rule["path"] == r"^/storage/v1/b$"]
+    assert len(stall) <= 1
+    if stall:
+        _wait_until_spent(sandbox, stall[0]["id"], timeout)
+
+
+def _wait_until_spent(sandbox, rule_id: int, timeout: float = 30) -> None:
+    """Until the fault rule `rule_id` has met all the requests it was given (it is gone from the emulator's rules)."""
+    deadline = time.monotonic() + timeout
+    while any(rule["id"] == rule_id for rule in sandbox.faults()):
+        assert time.monotonic() < deadline, f"fault rule {rule_id} still waits for its requests after {timeout} s"
+        time.sleep(0.05)

@@ -53,6 +53,23 @@ def test_a_replacement_that_would_delete_data_is_refused_at_plan_time_until_allo
     assert list(gcs.list_blobs(names["data"])) == []
 
 
+def test_a_plan_saved_with_allow_replace_applies_the_replace_without_the_flag_again(sandbox, spec, names, gcs,
+                                                                                     tmp_path):
+    applied(spec, sandbox)
+    gcs.bucket(names["data"]).blob("checkpoints/weights.bin").upload_from_string(b"x" * 2048)
+    spec.write_text(spec.read_text().replace(f"data: {{name: {names['data']}, location: US",
+                                             f"data: {{name: {names['data']}, location: EU"))
+    plan_file = tmp_path / "plan.json"
+    planned = saxctl("plan", "--allow-replace", "gcs.bucket.data", str(spec), "-out", str(plan_file), env=sandbox.env)
+    assert planned.code == 0, planned.text
+    assert "agreed: --allow-replace gcs.bucket.data" in planned.out
+
+    replaced = saxctl("apply", str(plan_file), env=sandbox.env)
+    assert replaced.code == 0, replaced.text
+    assert gcs.get_bucket(names["data"]).location == "EU"
+    assert list(gcs.list_blobs(names["data"])) == [], "the replace deleted what the plan said it would"
+
+
 def test_replacing_the_admin_bucket_moves_the_lock_out_of_it_first(sandbox, spec, names, gcs):
     applied(spec, sandbox)
     gcs.bucket(names["admin"]).blob("sax-root/test/admin.json").upload_from_string(b"{}")

@@ -15,12 +15,16 @@ def world(sandbox, unique_project) -> GkeWorld:
 def operation_latency(sandbox):
     """set(CREATE_CLUSTER=15, ...): seconds per operation type for one test; the defaults come back after it."""
     before = sandbox.control("GET", "gke", "operation-latency")
+    touched: set[str] = set()
 
     def set_latency(**seconds: float) -> None:
+        touched.update(seconds)
         sandbox.control("POST", "gke", "operation-latency", seconds)
 
     yield set_latency
-    sandbox.control("POST", "gke", "operation-latency", before)
+    # A type the test added goes back to the default too (the control endpoint only updates what it is given).
+    sandbox.control("POST", "gke", "operation-latency",
+                    {**{kind: before["default"] for kind in touched}, **before})
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from google.cloud import container_v1
 from reconciler.engine.resource import Action, Change
 from reconciler.errors import RemoteError, SaxctlError
 from reconciler.providers.gke import cluster, node_pool
+from reconciler.providers.gke.diffs import moved_since_plan
 from reconciler.providers.gke.operations import Where, check_done, is_busy
 from reconciler.providers.gke.preflight import _chips
 from reconciler.providers.gke.resources import desired_resources
@@ -154,6 +155,40 @@ def test_the_cpu_machine_type_changes_in_place_but_a_slice_shape_or_a_location_f
     assert reshaped.action is Action.REPLACE
     assert [f.path for f in reshaped.field_changes if f.forces_replacement] == ["placement", "tpuTopology"]
     assert reshaped.reason.startswith('tpuTopology "2x2" → "2x4" cannot change in place'), "the shape comes first"
+
+
+@pytest.mark.parametrize("field, asked, live", [
+    ("machineType", TpuPool("tpu", "ct5lp-hightpu-4t", "2x2", 1, zone="us-central1-a"),
+     {"machine_type": "ct5lp-hightpu-8t"}),
+    ("tpuTopology", TpuPool("tpu", "ct5lp-hightpu-4t", "2x2", 1, zone="us-central1-a"), {"topology": "2x4"}),
+    ("placement", TpuPool("tpu", "ct5lp-hightpu-4t", "2x4", 2, zone="us-central1-a"), {"topology": "2x4"}),
+    ("zone", TpuPool("tpu", "ct5lp-hightpu-4t", "2x2", 1, zone="us-central1-c"), {}),
+], ids=lambda value: value if isinstance(value, str) else "")
+def test_each_part_of_a_slice_shape_alone_forces_its_replacement(field, asked, live):
+    """One field at a time, in a regional cluster whose pools name their zone: a zone moved, and nothing else,
+    is a replacement too (a slice lives in one zone; GKE moves no pool)."""
+    change = pool_change(spec(asked, location="us-central1"), live_pool(**live), nodes=1)
+    assert change.action is Action.REPLACE, change.reason
+    assert [f.path for f in change.field_changes if f.forces_replacement] == [field]
+    assert change.reason.startswith(f"{field} ") and "cannot change in place" in change.reason
+
+
+def test_a_field_someone_else_changed_after_the_plan_is_named_and_one_saxctl_set_or_did_not_touch_is_not():
+    planned = cluster_change(spec(), live_cluster(channel="REGULAR"), cpu_nodes=3)  # REGULAR → RAPID, 3 → 2
+
+    def now(channel, cpu_nodes, **fields):
+        return cluster.observed_cluster("gke.cluster.saxml", "p-test", live_cluster(channel=channel, **fields),
+                                        cpu_nodes)
+
+    assert moved_since_plan(planned, now("REGULAR", 3, labels={**MARK, "team": "ml"})) == [], "not what it sets"
+    assert moved_since_plan(planned, now("RAPID", 3)) == [], "saxctl's own first operation of the change"
+    assert moved_since_plan(planned, now("STABLE", 5)) == ['cpuNodes.nodeCount: 3 → 5',
+                                                           'releaseChannel: "REGULAR" → "STABLE"']
+    creating = cluster_change(spec(), live_cluster(status="PROVISIONING"), cpu_nodes=None)
+    assert moved_since_plan(creating, now("RAPID", 4)) == [], "a size the plan could not read yet is not compared"
+    resize = pool_change(spec(), live_pool(), nodes=0)
+    live = node_pool.observed_pool(resize.address, PATH, live_pool(), 3)
+    assert moved_since_plan(resize, live) == ["nodeCount: 0 → 3"]
 
 
 def test_labels_gke_or_others_added_are_kept_out_of_the_diff_and_a_missing_mark_is_an_update():

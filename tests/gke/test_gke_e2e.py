@@ -13,9 +13,9 @@ import time
 import pytest
 from ruamel.yaml import YAML
 from cli_runner import saxctl, saxctl_background
-from gke_support import CLUSTER_SPECS, SPECS, gcp_half
+from gke_support import CLUSTER_SPECS, SPECS, Watched, gcp_half, release
 
-CHAOS_ENV = {"SAXCTL_RETRY_ATTEMPTS": "40"}  # 20% of calls failing: a read or a write may fail several times in a row
+HELD = 600  # seconds: an operation that runs until the test releases it (release), whatever the machine's speed
 
 
 def applied(spec, sandbox, *flags, env=None):
@@ -101,8 +101,8 @@ def test_twenty_percent_429_and_503_on_gke_and_compute_converge_without_a_duplic
         sandbox.inject_fault(emulator, status=503, probability=0.1, seed=15)
         sandbox.inject_fault(emulator, status=429, probability=0.1, seed=16, retry_after=0.05)
     world.reset_logs()
-    applied(spec, sandbox, env=CHAOS_ENV)
-    plan_again = saxctl("plan", "--detailed-exitcode", str(spec), env={**sandbox.env, **CHAOS_ENV})
+    applied(spec, sandbox)  # retries are budgeted by time: no count to raise for a chaos run
+    plan_again = saxctl("plan", "--detailed-exitcode", str(spec), env=sandbox.env)
     calls = world.calls("gke") + world.calls("compute")
     sandbox.clear_faults("gke")
     sandbox.clear_faults("compute")
@@ -120,7 +120,7 @@ def test_twenty_percent_429_and_503_on_gke_and_compute_converge_without_a_duplic
 def test_a_run_killed_during_cluster_creation_is_resumed_on_the_same_operation(sandbox, world, tmp_path,
                                                                                operation_latency, gcs_client):
     spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project)
-    operation_latency(CREATE_CLUSTER=20)
+    operation_latency(CREATE_CLUSTER=HELD)
     first = saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)
     deadline = time.monotonic() + 60
     while not world.handled("clusters.create"):
@@ -134,9 +134,12 @@ def test_a_run_killed_during_cluster_creation_is_resumed_on_the_same_operation(s
     admin = f"{world.project}-sax-admin"
     lock_id = json.loads(gcs_client.bucket(admin).blob("saxctl/lock.json").download_as_bytes())["id"]
     assert saxctl("force-unlock", lock_id, str(spec), env=sandbox.env).code == 0
-    resumed = applied(spec, sandbox)
-    assert "cluster saxml is still being created by an earlier run: apply waits for that operation" in resumed.out
-    assert f"resuming: {creating.name} (CREATE_CLUSTER) is already under way" in resumed.err
+    with Watched(saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)) as resumed:
+        resumed.wait_for(f"resuming: {creating.name} (CREATE_CLUSTER) is already under way")
+        release(sandbox, world, creating)
+        code, out, err = resumed.finish(timeout=240)
+    assert code == 0, out + err
+    assert "cluster saxml is still being created by an earlier run: apply waits for that operation" in out
     assert len(world.handled("clusters.create")) == 1, "exactly one create call in the request log"
     assert world.handled("setSize") == [], "the nodes it was created with are the spec's: no resize"
     assert [op.name for op in world.operations("CREATE_CLUSTER")] == [creating.name]
@@ -207,6 +210,30 @@ def test_a_new_slice_shape_is_a_replacement_refused_until_allowed_by_name(sandbo
     no_changes(spec, sandbox)
 
 
+def test_a_slice_moved_to_another_zone_alone_is_a_replacement_refused_until_allowed_by_name(sandbox, world,
+                                                                                             tmp_path):
+    """A regional cluster in us-east5 (v5e in each of its zones): only the pool's zone changes."""
+    east = lambda text: text.replace("region: us-central1", "region: us-east5").replace(  # noqa: E731
+        "location: us-central1-a ", "location: us-east5       ").replace("nodes: 1}", "nodes: 1, zone: us-east5-a}")
+    spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project, edit=east)
+    applied(spec, sandbox)
+    spec.write_text(spec.read_text().replace("zone: us-east5-a}", "zone: us-east5-b}"))
+    world.reset_logs()
+    refused = saxctl("plan", "--detailed-exitcode", str(spec), env=sandbox.env)
+    assert refused.code == 1, refused.text
+    changed = [line.strip() for line in refused.out.splitlines() if line.startswith(("  ~", "  +", "  -"))]
+    assert changed == ['-/+ gke.node_pool.tpu replace  # zone "us-east5-a" → "us-east5-b" cannot change in place: '
+                       "the node pool will be deleted and created again"]
+    assert "rerun with --allow-replace gke.node_pool.tpu to replace it anyway" in refused.out
+    assert world.writes("gke") == []
+
+    applied(spec, sandbox, "--allow-replace", "gke.node_pool.tpu")
+    world.location = "us-east5"
+    pool = world.client.get_node_pool(name=f"{world.parent}/clusters/saxml/nodePools/tpu", timeout=10)
+    assert list(pool.locations) == ["us-east5-b"]
+    no_changes(spec, sandbox)
+
+
 def test_a_slice_that_left_the_spec_is_pruned_only_when_allowed(sandbox, world, tmp_path):
     two = lambda text: text.replace(  # noqa: E731
         "    - {name: tpu, machineType: ct5lp-hightpu-4t, topology: 2x2, nodes: 1}\n",
@@ -264,22 +291,130 @@ def test_a_regional_cluster_has_cpu_nodes_in_each_zone_and_its_slice_in_the_zone
 def test_ctrl_c_twice_during_a_create_names_its_operation_and_the_next_apply_resumes_it(sandbox, world, tmp_path,
                                                                                         operation_latency):
     spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project)
-    operation_latency(CREATE_CLUSTER=20)
-    running = saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)
-    deadline = time.monotonic() + 60
-    while not world.handled("clusters.create") or not world.handled("operations.get"):
-        assert time.monotonic() < deadline and running.poll() is None, "the apply never waited on its create"
-        time.sleep(0.1)
-    running.send_signal(signal.SIGINT)
-    time.sleep(1)
-    running.send_signal(signal.SIGINT)
-    out, err = running.communicate(timeout=30)
-    assert running.returncode == 130, out + err
+    operation_latency(CREATE_CLUSTER=HELD)
+    with Watched(saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)) as running:
+        deadline = time.monotonic() + 60
+        while not world.handled("clusters.create") or not world.handled("operations.get"):
+            assert time.monotonic() < deadline and running.process.poll() is None, "it never waited on its create"
+            time.sleep(0.1)
+        running.process.send_signal(signal.SIGINT)
+        running.wait_for("Interrupted: no new change will start")  # the first Ctrl-C is taken: now the second
+        running.process.send_signal(signal.SIGINT)
+        code, out, err = running.finish(timeout=30)
+    assert code == 130, out + err
     (creating,) = world.operations("CREATE_CLUSTER")
     assert f"gke.cluster.saxml: creating — {creating.name} (CREATE_CLUSTER) runs remotely" in err
     assert creating.status.name != "DONE", "it goes on without saxctl"
 
-    resumed = applied(spec, sandbox)  # the second Ctrl-C released the lock
-    assert f"resuming: {creating.name} (CREATE_CLUSTER) is already under way" in resumed.err
+    with Watched(saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)) as resumed:  # lock freed
+        resumed.wait_for(f"resuming: {creating.name} (CREATE_CLUSTER) is already under way")
+        release(sandbox, world, creating)
+        code, out, err = resumed.finish(timeout=240)
+    assert code == 0, out + err
     assert len(world.handled("clusters.create")) == 1
+    no_changes(spec, sandbox)
+
+
+def four_chip_quota(sandbox, world) -> None:
+    """The region's TPU v5e quota of this test's project: 4 chips, one 2x2 slice."""
+    sandbox.control("POST", "compute", "quotas", {"region": "us-central1", "metric": "TPU_LITE_PODSLICE_V5",
+                                                  "limit": 4, "usage": 0, "project": world.project})
+
+
+def test_a_slice_renamed_under_a_quota_it_fills_is_deleted_before_its_successor_takes_the_chips(sandbox, world,
+                                                                                               tmp_path):
+    spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project)
+    four_chip_quota(sandbox, world)
+    applied(spec, sandbox)
+    spec.write_text(spec.read_text().replace("- {name: tpu,", "- {name: a-tpu,"))  # created first without an order
+
+    blocked = saxctl("apply", "--auto-approve", str(spec), env=sandbox.env)
+    assert blocked.code == 1
+    assert "quota" not in blocked.text, "the chips of the slice it deletes are free for the new one"
+    assert "+ gke.node_pool.a-tpu create" in blocked.out
+    assert "rerun with --allow-delete gke.node_pool.tpu to delete it anyway" in blocked.err
+
+    world.reset_logs()
+    applied(spec, sandbox, "--allow-delete", "gke.node_pool.tpu")
+    writes = [(call["method_id"].rsplit(".", 2)[-2:], call["status"]) for call in world.calls() if not call["read"]]
+    assert writes == [(["nodePools", "delete"], 200), (["nodePools", "create"], 200)], \
+        "the create is sent once the delete is done: never refused for an operation under way"
+    assert [pool.name for pool in world.cluster("saxml").node_pools] == ["default-pool", "a-tpu"]
+    no_changes(spec, sandbox)
+
+
+def test_a_slice_an_interrupted_apply_left_provisioning_is_not_counted_twice_against_the_quota(
+        sandbox, world, tmp_path, operation_latency, gcs_client):
+    spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project)
+    four_chip_quota(sandbox, world)
+    operation_latency(CREATE_NODE_POOL=20)
+    first = saxctl_background("apply", "--auto-approve", str(spec), env=sandbox.env)
+    deadline = time.monotonic() + 90
+    while not world.handled("nodePools.create"):
+        assert time.monotonic() < deadline and first.poll() is None, "the first apply never created the slice"
+        time.sleep(0.1)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    assert world.client.get_node_pool(name=f"{world.parent}/clusters/saxml/nodePools/tpu",
+                                      timeout=10).status.name == "PROVISIONING"
+    region = sandbox.regions_client().get(project=world.project, region="us-central1", timeout=10)
+    assert [quota.usage for quota in region.quotas if quota.metric == "TPU_LITE_PODSLICE_V5"] == [4.0], \
+        "its machines, being created, count in the quota's usage"
+
+    admin = f"{world.project}-sax-admin"
+    lock_id = json.loads(gcs_client.bucket(admin).blob("saxctl/lock.json").download_as_bytes())["id"]
+    assert saxctl("force-unlock", lock_id, str(spec), env=sandbox.env).code == 0
+    resumed = saxctl("plan", "--detailed-exitcode", str(spec), env=sandbox.env)
+    assert resumed.code == 2, resumed.text
+    assert "node pool tpu is still being created by an earlier run: apply waits for that operation" in resumed.out
+    applied(spec, sandbox)
+    assert len(world.handled("nodePools.create")) == 1
+    no_changes(spec, sandbox)
+
+
+def test_a_removed_cluster_section_prunes_its_cluster_only_when_allowed(sandbox, world, tmp_path):
+    spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project)
+    applied(spec, sandbox)
+    text = spec.read_text()
+    spec.write_text(text[:text.index("cluster:\n")] + text[text.index("buckets:\n"):])
+
+    world.reset_logs()
+    blocked = saxctl("apply", "--auto-approve", str(spec), env=sandbox.env)
+    assert blocked.code == 1, blocked.text
+    assert (f"- gke.cluster.saxml delete  # no longer in the spec: {world.parent}/clusters/saxml will be deleted"
+            in blocked.out)
+    assert "rerun with --allow-delete gke.cluster.saxml to delete it anyway" in blocked.err
+    assert world.writes("gke") == []
+
+    applied(spec, sandbox, "--allow-delete", "gke.cluster.saxml")
+    assert list(world.client.list_clusters(parent=world.parent, timeout=10).clusters) == []
+    no_changes(spec, sandbox)
+
+
+def test_a_removed_identity_section_prunes_its_iam_objects_and_what_it_made_in_the_cluster(sandbox, world, tmp_path):
+    from kubernetes import client as kube
+
+    own = lambda text: text.replace("name: gptj-demo", f"name: {world.project}").replace(  # noqa: E731
+        "name: sax-sa}", f"name: {world.project}}}")  # objects of its own in the sandbox's one apiserver
+    spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project, edit=own)
+    applied(spec, sandbox)
+    record = f"saxctl-{world.project}"
+    with sandbox.kube_api_client() as api:
+        assert kube.CoreV1Api(api).read_namespaced_config_map(record, "default").metadata.name == record
+    text = spec.read_text()
+    spec.write_text(text[:text.index("identity:\n")])
+
+    pruned = saxctl("plan", "--detailed-exitcode", str(spec), env=sandbox.env)
+    assert pruned.code == 2, pruned.text
+    assert sorted(line.split("#")[0].strip() for line in pruned.out.splitlines() if line.startswith("  - ")) == [
+        "- iam.project_binding.roles/storage.admin delete", "- iam.service_account.sax-iam-sa delete",
+        f"- iam.workload_identity.default/{world.project} delete", f"- kubernetes.applyset.default/{record} delete",
+        f"- kubernetes.service_account.default/{world.project} delete"], pruned.out
+    applied(spec, sandbox)
+    with sandbox.kube_api_client() as api:
+        core = kube.CoreV1Api(api)
+        assert [m.metadata.name for m in core.list_config_map_for_all_namespaces(
+            label_selector=f"saxctl-spec={world.project}").items] == []
+        assert [m.metadata.name for m in core.list_service_account_for_all_namespaces(
+            label_selector=f"saxctl-spec={world.project}").items] == []
     no_changes(spec, sandbox)

@@ -101,19 +101,25 @@ def policy(*bindings, etag=b"\x07abc") -> policy_pb2.Policy:
     return made
 
 
-def test_an_edit_adds_to_the_role_and_keeps_every_other_member_binding_condition_and_the_etag():
+@pytest.mark.parametrize("conditional_first", [True, False], ids=["conditional-first", "conditional-last"])
+def test_an_edit_adds_to_the_role_and_keeps_every_other_member_binding_condition_and_the_etag(conditional_first):
+    """The conditional binding holds the member removed and is listed first or last: neither the add nor the
+    removal may touch it, whatever the order the policy lists its bindings in."""
+    old = "serviceAccount:old@saxctl-demo.iam.gserviceaccount.com"
     only_weekdays = expr_pb2.Expr(expression="request.time.getDayOfWeek() < 5")
-    read = policy(("roles/owner", ["user:owner@example.com"]),
-                  ("roles/storage.admin", ["user:alice@example.com"]),
-                  ("roles/storage.admin", ["user:bob@example.com"], only_weekdays))
-    written = edited(read, "roles/storage.admin", add={GSA}, remove=set())
+    conditional = ("roles/storage.admin", ["user:bob@example.com", old], only_weekdays)
+    plain = ("roles/storage.admin", ["user:alice@example.com", old])
+    read = policy(("roles/owner", ["user:owner@example.com"]), *([conditional, plain] if conditional_first
+                                                                  else [plain, conditional]))
+    written = edited(read, "roles/storage.admin", add={GSA}, remove={old})
     assert members_of(written, "roles/storage.admin") == {"user:alice@example.com", GSA}
     assert written.etag == read.etag and written.version == 3
-    assert [(b.role, list(b.members), b.HasField("condition")) for b in written.bindings] == [
+    assert sorted((b.role, list(b.members), b.HasField("condition")) for b in written.bindings) == [
         ("roles/owner", ["user:owner@example.com"], False),
         ("roles/storage.admin", ["user:alice@example.com", GSA], False),
-        ("roles/storage.admin", ["user:bob@example.com"], True)]
-    assert members_of(read, "roles/storage.admin") == {"user:alice@example.com"}, "the policy read is not changed"
+        ("roles/storage.admin", ["user:bob@example.com", old], True)]
+    assert [b.condition for b in written.bindings if b.HasField("condition")] == [only_weekdays]
+    assert members_of(read, "roles/storage.admin") == {"user:alice@example.com", old}, "the policy read is unchanged"
 
 
 def test_an_edit_removes_only_the_given_members_with_their_deleted_forms_and_drops_an_emptied_binding():

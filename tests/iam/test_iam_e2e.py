@@ -151,3 +151,22 @@ def test_what_saxctl_did_not_make_is_a_conflict_until_adopted(sandbox, world):
     assert world.account().description == f"managed-by: saxctl; saxctl-spec: {world.spec_name}"
     assert (f"projects/{world.project}", STORAGE_ADMIN, world.gsa_member) in world.recorded()
     assert plan(world).code == 0
+
+
+def test_a_removed_identity_section_prunes_the_account_and_only_the_members_saxctl_added(sandbox, world):
+    alice = "user:alice@example.com"
+    apply(world)
+    world.edit_project_policy(add=[(STORAGE_ADMIN, alice)])
+    text = world.path.read_text()
+    world.path.write_text(text[:text.index("identity:")])
+
+    pruned = plan(world)
+    assert pruned.code == 2, pruned.text
+    assert changed_lines(pruned) == [f"- iam.project_binding.{STORAGE_ADMIN} delete",
+                                     f"- iam.service_account.{ACCOUNT} delete",
+                                     "- iam.workload_identity.default/sax-sa delete"], pruned.out
+    apply(world)
+    assert world.account() is None
+    assert world.project_policy()[STORAGE_ADMIN] == [alice]
+    assert world.recorded() == set()
+    assert plan(world).code == 0

@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_runner import REPO, Run, saxctl
+from cli_runner import Run, saxctl
 
 from reconciler.sandbox.kube.nodes import cluster_namespace_annotations
+from reconciler.sandbox.paths import bin_dir
 
 IMAGES = "us-docker.pkg.dev/cloud-tpu-images/inference"
 ADMIN_IMAGE = f"{IMAGES}/sax-admin-server:v1.1.0"
 MODEL_IMAGE = f"{IMAGES}/sax-model-server:v1.1.0"
 HTTP_IMAGE = f"{IMAGES}/sax-http:v1.0.0"
-KUBECTL = REPO / ".sandbox" / "bin" / "kubectl"
 _REQUEST = re.compile(r"kubernetes (?P<verb>[A-Z]+) (?P<path>\S+) → (?P<status>\d+)")
 LOCATION = "us-central1-a"
 OUR_RESOURCES = ("configmaps", "serviceaccounts", "services", "deployments", "statefulsets")
@@ -95,10 +95,11 @@ class SaxWorld:
         self.path.write_text(text)
         return self.path
 
-    def saxctl(self, *args: str, timeout: float = 180) -> Run:
+    def saxctl(self, *args: str, timeout: float = 180, env_overrides: dict[str, str] | None = None) -> Run:
         """saxctl -v COMMAND ... SPEC: -v logs every Kubernetes request saxctl makes (counted by kube_requests)."""
         command, *rest = args
-        return saxctl("-v", command, *rest, str(self.path), env=self.sandbox.env, timeout=timeout)
+        return saxctl("-v", command, *rest, str(self.path), env={**self.sandbox.env, **(env_overrides or {})},
+                      timeout=timeout)
 
     def apply(self, *flags: str) -> Run:
         # A rollout that cannot finish fails with its reason, well before the process timeout would kill it.
@@ -116,7 +117,8 @@ class SaxWorld:
 
     def kubectl(self, *args: str, check: bool = True, namespaced: bool = True) -> subprocess.CompletedProcess:
         scope = ["-n", self.namespace] if namespaced else []
-        completed = subprocess.run([str(KUBECTL), "--kubeconfig", self.sandbox.env["SAXCTL_SANDBOX_KUBECONFIG"],
+        kubeconfig = self.sandbox.env["SAXCTL_SANDBOX_KUBECONFIG"]
+        completed = subprocess.run([str(bin_dir() / "kubectl"), "--kubeconfig", kubeconfig,
                                     *scope, *args], capture_output=True, text=True, timeout=60)
         assert completed.returncode == 0 or not check, completed.stderr
         return completed

@@ -140,3 +140,49 @@ def test_an_applyset_record_keeps_listing_kinds_it_listed(resources):
     assert kept["metadata"]["annotations"][ownership.CONTAINS_GROUP_KINDS] == \
         "Deployment.apps,Service,ServiceAccount,StatefulSet.apps"
     assert compare.effective_manifest(manifest, "Service") == manifest
+
+
+SCALED = {"field": "spec.replicas", "manager": "kubectl", "subresource": "scale", "operation": "Update"}
+GITOPS_IMAGE = {"field": "spec.template.spec.containers[name=sax-http].image", "manager": "gitops", "subresource": "",
+                "operation": "Apply"}
+
+
+def test_drift_and_an_applied_field_together_are_a_conflict_the_plan_blocks(resources):
+    """One field another tool applied among fields an update set: not drift, and nothing is taken without the flag."""
+    assert compare.is_drift([SCALED])
+    assert not compare.is_drift([SCALED, GITOPS_IMAGE]) and not compare.is_drift([GITOPS_IMAGE, SCALED])
+    resource = resources()[HTTP]
+    live = applied(resource.params["manifest"])
+    live["spec"]["replicas"] = 3
+    provider = KubernetesProvider()
+    change = provider.diff(resource, observed(resource, live, {"conflicts": [SCALED, GITOPS_IMAGE]}))
+    assert "only with --force-conflicts" in change.reason
+    [problem] = provider.preflight([change])
+    assert problem.message.startswith("spec.template.spec.containers[name=sax-http].image applied by field manager "
+                                      "gitops (server-side apply)"), "the drift blocks nothing; the applied field does"
+    forced = provider.diff(resource, observed(resource, live, {"conflicts": [SCALED, GITOPS_IMAGE],
+                                                               "forced_by": "--force-conflicts", "after": {}}))
+    assert provider.preflight([forced]) == [] and "taken over (--force-conflicts)" in forced.reason
+
+
+def test_an_apply_takes_only_the_update_drift_its_plan_showed():
+    assert compare.unplanned([SCALED], [SCALED]) == []
+    assert compare.unplanned([SCALED, GITOPS_IMAGE], [SCALED]) == [GITOPS_IMAGE], "applied since the plan"
+    assert compare.unplanned([SCALED], []) == [SCALED], "scaled since the plan"
+    assert compare.unplanned([GITOPS_IMAGE], [GITOPS_IMAGE]) == [GITOPS_IMAGE], "an applied field is never drift"
+
+
+def test_the_fingerprint_of_a_conflict_is_the_same_with_or_without_force_conflicts(resources):
+    """A saved plan made with --force-conflicts is checked by a plan made without it: only what was read counts."""
+    from reconciler.providers.kubernetes.provider import _observed
+
+    resource = resources()[HTTP]
+    live = applied(resource.params["manifest"])
+    live["metadata"]["generation"] = 2
+    fields = {"spec.replicas": 1}
+    refused = _observed(resource, live, fields, {"conflicts": [GITOPS_IMAGE]})
+    taken = _observed(resource, live, fields, {"conflicts": [GITOPS_IMAGE], "forced_by": "--force-conflicts",
+                                               "after": {"spec.replicas": 1}, "owner_changes": True})
+    assert refused.fingerprint == taken.fingerprint
+    moved = _observed(resource, live, fields, {"conflicts": [SCALED]})
+    assert moved.fingerprint != refused.fingerprint, "another conflict is another world"

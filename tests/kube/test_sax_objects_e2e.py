@@ -47,9 +47,9 @@ def test_apply_then_a_plan_reads_each_object_once_and_writes_nothing(world, apps
     assert again.code == 0 and "No changes." in again.out, again.text
     requests = kube_requests(again)
     assert {verb for verb, _ in requests} == {"GET"}, "a no-op plan never applies, not even a dry-run"
-    # One GET per object (the ApplySet record, the service account, three Deployments, the Service) and one LIST
-    # per kind the record lists, to find what left the spec.
-    assert len(requests) == 6 + 3, requests
+    # One GET per object (the ApplySet record, the service account, three Deployments, the Service), one LIST of
+    # this spec's ApplySet records in every namespace and one LIST per kind a record lists, to find what left the spec.
+    assert len(requests) == 6 + 1 + 3, requests
     assert after == before, "the apiserver saw no write and no dry-run"
 
 
@@ -81,7 +81,12 @@ def test_kubectl_scale_out_of_band_is_drift_the_plan_shows_and_apply_repairs(wor
     assert changed_lines(drifted) == [f"~ kubernetes.deployment.{world.namespace}/sax-admin-server update"]
     assert "spec.replicas: 3 → 1" in drifted.out
     assert "changed out of band by kubectl (scale subresource): saxctl sets it back" in drifted.out
-    world.apply()
+    repaired = world.apply()
+    forced = [path for verb, path in kube_requests(repaired) if verb == "PATCH" and "force=true" in path
+              and "dryRun" not in path]
+    # Server-side apply counts kubectl's field as a conflict: forced once, pinned to the version whose only
+    # conflict is the drift the plan showed.
+    assert len(forced) == 1 and "/deployments/sax-admin-server?" in forced[0], forced
     assert apps.read_namespaced_deployment("sax-admin-server", world.namespace).spec.replicas == 1
     assert world.saxctl("plan", "--detailed-exitcode").code == 0
 

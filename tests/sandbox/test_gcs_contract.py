@@ -85,7 +85,8 @@ def test_every_reply_of_a_bucket_lifecycle_matches_the_discovery_schemas(sandbox
 
 def test_a_property_storage_v1_does_not_define_is_refused(sandbox, storage, unique_name):
     body = {"name": unique_name("c"), "tier": "gold"}
-    assert storage.check_request("storage.buckets.insert", body) == ["Bucket: unknown property 'tier'"]
+    assert storage.check_request("storage.buckets.insert", body) == [
+        "storage.buckets.insert request Bucket: unknown property 'tier'"]
     reply = requests.post(f"{sandbox.gcs_endpoint}/storage/v1/b", params={"project": PROJECT}, json=body,
                           timeout=TIMEOUT_S)
     assert reply.status_code == 400 and 'Unknown name "tier"' in reply.json()["error"]["message"]

@@ -63,16 +63,19 @@ def test_create_runs_an_operation_to_a_running_cluster_with_what_gke_fills_in(gk
 
 
 def test_a_second_operation_on_a_cluster_is_refused_while_one_runs(gke, parent, sandbox):
-    sandbox.control("POST", "gke", "operation-latency", {"CREATE_NODE_POOL": 30})
+    wait(gke, parent, gke.create_cluster(parent=parent, cluster=cluster(), timeout=10))
+    before = sandbox.control("GET", "gke", "operation-latency")
+    sandbox.control("POST", "gke", "operation-latency", {"CREATE_NODE_POOL": 600})  # runs until released below
     try:
-        wait(gke, parent, gke.create_cluster(parent=parent, cluster=cluster(), timeout=10))
         running = gke.create_node_pool(parent=f"{parent}/clusters/saxml",
                                        node_pool=tpu_pool("tpu", "ct5lp-hightpu-4t", "2x2", 1), timeout=10)
-        with pytest.raises(exceptions.BadRequest, match=f"Operation {running.name} is currently creating a node pool"):
-            gke.set_node_pool_size(request={"name": f"{parent}/clusters/saxml/nodePools/cpu", "node_count": 3},
-                                   timeout=10)
     finally:
-        sandbox.control("POST", "gke", "operation-latency", {"CREATE_NODE_POOL": 1.0})
+        sandbox.control("POST", "gke", "operation-latency", before)
+    with pytest.raises(exceptions.BadRequest, match=f"Operation {running.name} is currently creating a node pool"):
+        gke.set_node_pool_size(request={"name": f"{parent}/clusters/saxml/nodePools/cpu", "node_count": 3}, timeout=10)
+    sandbox.control("POST", "gke", "operation-finish", {"name": f"{parent}/operations/{running.name}"})
+    wait(gke, parent, gke.set_node_pool_size(request={"name": f"{parent}/clusters/saxml/nodePools/cpu",
+                                                      "node_count": 3}, timeout=10))
 
 
 def test_a_create_whose_reply_is_lost_happened_all_the_same(gke, parent, sandbox):
@@ -175,6 +178,42 @@ def test_labels_need_the_current_fingerprint(gke, parent):
     assert dict(labelled.resource_labels) == {"app": "sax"} and labelled.label_fingerprint != fingerprint
     with pytest.raises(exceptions.BadRequest, match="fingerprint mismatch"):
         gke.set_labels(request={"name": name, "resource_labels": {}, "label_fingerprint": fingerprint}, timeout=10)
+
+
+def test_an_update_with_a_stale_etag_is_refused_aborted_and_one_with_the_current_etag_goes_through(gke, parent):
+    """As container v1 documents ClusterUpdate.etag and UpdateNodePoolRequest.etag: ABORTED (HTTP 409) when stale."""
+    wait(gke, parent, gke.create_cluster(parent=parent, cluster=cluster(), timeout=10))
+    name = f"{parent}/clusters/saxml"
+    planned = gke.get_cluster(name=name, timeout=10)
+    regular = container_v1.ReleaseChannel(channel="REGULAR")
+    wait(gke, parent, gke.update_cluster(name=name, update=container_v1.ClusterUpdate(
+        desired_release_channel=regular, etag=planned.etag), timeout=10))
+    with pytest.raises(exceptions.Conflict, match="is stale") as stale:
+        gke.update_cluster(name=name, update=container_v1.ClusterUpdate(
+            desired_release_channel=container_v1.ReleaseChannel(channel="RAPID"), etag=planned.etag), timeout=10)
+    assert stale.value.response.json()["error"]["status"] == "ABORTED"
+    assert gke.get_cluster(name=name, timeout=10).release_channel.channel.name == "REGULAR", "nothing overwritten"
+
+    pool = gke.get_node_pool(name=f"{name}/nodePools/cpu", timeout=10)
+    update = {"name": f"{name}/nodePools/cpu", "node_version": pool.version, "image_type": pool.config.image_type,
+              "resource_labels": {"labels": {"team": "ml"}}}
+    wait(gke, parent, gke.update_node_pool(request={**update, "etag": pool.etag}, timeout=10))
+    with pytest.raises(exceptions.Conflict, match="is stale"):
+        gke.update_node_pool(request={**update, "resource_labels": {"labels": {}}, "etag": pool.etag}, timeout=10)
+
+
+def test_an_operation_held_by_a_long_latency_ends_when_released(gke, parent, sandbox):
+    before = sandbox.control("GET", "gke", "operation-latency")
+    sandbox.control("POST", "gke", "operation-latency", {"CREATE_CLUSTER": 600})
+    try:
+        operation = gke.create_cluster(parent=parent, cluster=cluster(), timeout=10)
+    finally:
+        sandbox.control("POST", "gke", "operation-latency", before)
+    released = sandbox.control("POST", "gke", "operation-finish", {"name": f"{parent}/operations/{operation.name}"})
+    assert released["status"] == "DONE"
+    assert gke.get_cluster(name=f"{parent}/clusters/saxml", timeout=10).status == container_v1.Cluster.Status.RUNNING
+    with pytest.raises(Exception, match="404"):
+        sandbox.control("POST", "gke", "operation-finish", {"name": f"{parent}/operations/operation-none"})
 
 
 def test_the_kube_endpoint_and_ca_come_from_the_launch_arguments(tmp_path):

@@ -1,6 +1,6 @@
 """GKE's node pools as Compute sees them, through the real clients: each pool a managed instance group per zone whose
-targetSize follows setSize, TPU chips of running pools in the region's quota usage, and a pool moved to another
-machine type in place. The instance group replies are checked against compute.v1's discovery document."""
+targetSize follows setSize, TPU chips of pools made or being made in the region's quota usage, and a pool moved to
+another machine type in place. The instance group replies are checked against compute.v1's discovery document."""
 
 import time
 
@@ -50,7 +50,9 @@ def test_a_pool_is_an_instance_group_whose_size_follows_set_size_and_holds_quota
         name="tpu", initial_node_count=2, config=container_v1.NodeConfig(machine_type="ct5lp-hightpu-4t"),
         placement_policy=container_v1.NodePool.PlacementPolicy(tpu_topology="2x4")), timeout=10)
     (url,) = gke.get_node_pool(name=f"{cluster}/nodePools/tpu", timeout=10).instance_group_urls
-    assert instance_group(sandbox, url).status_code == 404, "no instance group before its nodes exist"
+    assert gke.get_node_pool(name=f"{cluster}/nodePools/tpu", timeout=10).status.name == "PROVISIONING"
+    assert instance_group(sandbox, url).json()["targetSize"] == 2, "GKE makes the groups while it creates the pool"
+    assert tpu_quota(sandbox, project)["usage"] == 8.0, "the machines being created count in quota usage"
     wait(gke, parent, creating)
 
     reply = instance_group(sandbox, url)

@@ -26,6 +26,7 @@ OPTIONAL_FIELDS = {
                           "labels": {"team": "ml"}},
     ("sax", "modelServer"): {"replicas": 1},
     ("sax", "httpServer"): {"replicas": 1},
+    ("models", 0): {"overrides": {"BATCH_SIZE": "4"}},
 }
 # Hypothesis runs the same examples every time, with no database: a failure here is a failure on every machine.
 DETERMINISTIC = settings(derandomize=True, database=None, deadline=None, max_examples=200,
@@ -69,6 +70,7 @@ def full_spec() -> dict:
     for (section, name), fields in OPTIONAL_FIELDS.items():
         document[section][name].update(fields)
     document["cluster"]["tpuPools"][0]["zone"] = document["cluster"]["location"]  # a zonal cluster's own zone
+    document["drift"] = {"ignore": [{"address": "gke.node_pool.tpu", "fields": ["nodeCount"]}]}  # not in the tutorial
     return document
 
 
@@ -125,8 +127,10 @@ def _schema_fields(node, path=()):
 
 def test_the_fuzzed_spec_has_every_field_of_the_schema():
     """So a field added to the schema is fuzzed too (add it to OPTIONAL_FIELDS when the tutorial leaves it out)."""
+    user_keyed = {"labels", "checkpoints", "overrides"}
+
     def shape(path):
-        return tuple(0 if isinstance(step, int) else "*" if index and path[index - 1] in {"labels", "checkpoints"}
+        return tuple(0 if isinstance(step, int) else "*" if index and path[index - 1] in user_keyed
                      else step for index, step in enumerate(path))
 
     present = {shape(path) for path in PATHS}

@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 from reconciler.spec.schema import schema
 
 REPO = Path(__file__).resolve().parents[2]
-MAP_OBJECTS = {"checkpoints", "labels"}  # objects keyed by the user's own names
+MAP_OBJECTS = {"checkpoints", "labels", "overrides"}  # objects keyed by the user's own names
 # The package's file (what saxctl reads at run time) → schemas/, the one real file (what editors and the specs'
 # `$schema=../schemas/...` line read, and what a raw URL serves).
 PACKAGED_SCHEMAS = {
@@ -53,6 +53,8 @@ def test_a_wheel_ships_both_schemas(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         for packaged, published in PACKAGED_SCHEMAS.items():
             assert archive.read(packaged) == (REPO / published).read_bytes(), f"{wheel.name} lacks {packaged}"
+        sample_text = "reconciler/sandbox/sample_text.txt"  # the sample checkpoint's tokenizer is trained on it
+        assert archive.read(sample_text) == (REPO / sample_text).read_bytes(), f"{wheel.name} lacks {sample_text}"
 
 
 def test_every_integer_is_bounded_by_what_the_apis_take():

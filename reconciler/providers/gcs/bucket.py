@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 
 from reconciler.engine.address import Address
 from reconciler.engine.diffing import planned_change
-from reconciler.engine.lock import LockHome
+from reconciler.engine.lock import LockHome, LockStore
 from reconciler.engine.provider import Owned, Progress, Provider
 from reconciler.engine.resource import Action, Change, Hazard, Observed, Resource
 from reconciler.errors import ConflictError
@@ -43,6 +43,13 @@ def lock_homes(spec: Spec, clients) -> list[LockHome]:
 
     return [LockHome(address("admin"), GcsLockStore(clients.storage, spec.buckets.admin.name)),
             LockHome(address("data"), GcsLockStore(clients.storage, spec.buckets.data.name))]
+
+
+def admin_record_store(spec: Spec, clients, object_name: str) -> LockStore:
+    """A record of saxctl's own beside the lock in the admin bucket (e.g. saxctl/drift.json), generation-checked."""
+    from reconciler.providers.gcs.lock_store import GcsLockStore
+
+    return GcsLockStore(clients.storage, spec.buckets.admin.name, object_name)
 
 
 def _desired(spec: Spec, role: str, bucket: Bucket) -> Resource:
@@ -81,7 +88,8 @@ def _observed(resource_address: str, bucket) -> Observed:
         },
         fingerprint=f"metageneration {bucket.metageneration}",
         owner=_owner(labels),
-        facts={"metageneration": int(bucket.metageneration), "records_marked": labels.get(MARK[0]) == MARK[1]},
+        facts={"metageneration": int(bucket.metageneration), "records_marked": labels.get(MARK[0]) == MARK[1],
+               "updated": bucket.updated.isoformat() if bucket.updated else None},  # who changed it: GCS says when
         outputs={"name": bucket.name, "url": url(bucket.name)},
     )
 
@@ -154,7 +162,7 @@ class BucketProvider(Provider):
             return None
         raise ValueError(f"{change.address}: nothing to apply for {change.action.value}")
 
-    def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
+    def owned(self, spec_name: str, kinds: frozenset[str], known: Mapping[Address, Observed]) -> Sequence[Owned]:
         """The project's buckets that carry this spec's labels (one list call)."""
         if not self._project:
             return ()

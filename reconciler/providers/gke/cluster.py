@@ -15,11 +15,10 @@ from reconciler.errors import ConflictError, RemoteError
 from reconciler.providers.gke import addresses
 from reconciler.providers.gke.diffs import ERROR, PROVISIONING, STOPPING, changed_paths, compare
 from reconciler.providers.gke.kind import ObjectKind
-from reconciler.providers.gke.operations import (
-    TIMEOUT, ClusterAt, Where, api_status, unless_exists, unless_gone,
-)
+from reconciler.providers.gke.operations import TIMEOUT, ClusterAt, Where, unless_exists, unless_gone
 from reconciler.providers.gke.resources import DEFAULT_POOL, cluster_name, region_of
-from reconciler.providers.google_errors import remote_call
+from reconciler.providers.google_errors import api_status
+from reconciler.providers.google_retry import idempotent
 from reconciler.providers.ownership import SPEC_LABEL, owner
 
 NOUN = "cluster"
@@ -110,19 +109,27 @@ class Clusters(ObjectKind):
             return None
         return observed_cluster(resource.address, resource.params["project"], live, self.cpu_node_count(live))
 
+    def read_again(self, resource: Resource):
+        live = self.get(ClusterAt.of(resource.remote_id))
+        if live is None:
+            return None, None
+        return live, observed_cluster(resource.address, resource.params["project"], live, self.cpu_node_count(live))
+
     def get(self, at: ClusterAt):
         from google.api_core.exceptions import NotFound
 
-        with remote_call("container.projects.locations.clusters.get", at.path):
+        def read():
             try:
                 return self._client.get_cluster(name=at.path, timeout=TIMEOUT, retry=None)
             except NotFound:
                 return None
 
+        return idempotent("container.projects.locations.clusters.get", at.path, read)
+
     def list(self, project: str) -> list:
         parent = f"projects/{project}/locations/-"
-        with remote_call("container.projects.locations.clusters.list", parent):
-            return list(self._client.list_clusters(parent=parent, timeout=TIMEOUT, retry=None).clusters)
+        return idempotent("container.projects.locations.clusters.list", parent, lambda: list(
+            self._client.list_clusters(parent=parent, timeout=TIMEOUT, retry=None).clusters))
 
     def _elsewhere(self, resource: Resource):
         spec_name = resource.fields["resourceLabels"][SPEC_LABEL]
@@ -166,7 +173,8 @@ class Clusters(ObjectKind):
         return self.observe(resource)
 
     def update(self, change: Change, progress: Progress) -> Observed:
-        """Each change the plan named that the live cluster still needs, one operation after another."""
+        """Each change the plan named that the live cluster still needs, one operation after another, each over the
+        cluster read just before it (unmoved) and conditional on that read's etag."""
         from google.cloud import container_v1
 
         resource = change.desired
@@ -174,31 +182,33 @@ class Clusters(ObjectKind):
         paths = changed_paths(change)
         if "status" in paths:
             self._operations.resume(at, "CREATE_CLUSTER", progress, resource.address, _where(resource))
-        live = self._existing(at)
         fields = resource.fields
+        live = self.unmoved(change)
         if "releaseChannel" in paths and live.release_channel.channel.name != fields["releaseChannel"]:
             channel = container_v1.ReleaseChannel(channel=container_v1.ReleaseChannel.Channel[fields["releaseChannel"]])
             self._run(at, "container.projects.locations.clusters.update", resource, progress,
                       lambda: self._client.update_cluster(name=at.path, update=container_v1.ClusterUpdate(
-                          desired_release_channel=channel), timeout=TIMEOUT, retry=None))
+                          desired_release_channel=channel, etag=live.etag), timeout=TIMEOUT, retry=None))
+            live = self.unmoved(change)
         if "workloadPool" in paths and live.workload_identity_config.workload_pool != fields["workloadPool"]:
             identity = container_v1.WorkloadIdentityConfig(workload_pool=fields["workloadPool"])
             self._run(at, "container.projects.locations.clusters.update", resource, progress,
                       lambda: self._client.update_cluster(name=at.path, update=container_v1.ClusterUpdate(
-                          desired_workload_identity_config=identity), timeout=TIMEOUT, retry=None))
+                          desired_workload_identity_config=identity, etag=live.etag), timeout=TIMEOUT, retry=None))
         if "resourceLabels" in paths:
-            self._set_labels(at, resource, progress)
+            self._set_labels(at, change, progress)
         if "cpuNodes" in paths:
-            self._update_cpu_nodes(at, resource, paths, progress)
+            self._update_cpu_nodes(at, change, paths, progress)
         return self.observe(resource)
 
-    def _set_labels(self, at: ClusterAt, resource: Resource, progress: Progress) -> None:
+    def _set_labels(self, at: ClusterAt, change: Change, progress: Progress) -> None:
         """Add saxctl's labels to those the cluster has (GKE's and others' stay), at the label fingerprint read."""
         from google.api_core.exceptions import BadRequest
         from google.cloud import container_v1
 
+        resource = change.desired
         for _ in range(3):  # a fingerprint that moved between the read and the write: read again
-            live = self._existing(at)
+            live = self.unmoved(change)
             wanted = {**dict(live.resource_labels), **resource.fields["resourceLabels"]}
             if wanted == dict(live.resource_labels):
                 return
@@ -218,11 +228,12 @@ class Clusters(ObjectKind):
                 return
         raise RemoteError(f"{resource.address}: the labels of {at.path} kept changing while saxctl set them")
 
-    def _update_cpu_nodes(self, at: ClusterAt, resource: Resource, paths: set[str], progress: Progress) -> None:
+    def _update_cpu_nodes(self, at: ClusterAt, change: Change, paths: set[str], progress: Progress) -> None:
         from google.cloud import container_v1
 
+        resource = change.desired
         wanted = resource.fields["cpuNodes"]
-        live = self._existing(at)
+        live = self.unmoved(change)
         pool = default_pool(live)
         pool_path = f"{at.path}/nodePools/{DEFAULT_POOL}"
         if pool is None:
@@ -235,13 +246,17 @@ class Clusters(ObjectKind):
             self._run(at, "container.projects.locations.clusters.nodePools.update", resource, progress,
                       lambda: self._client.update_node_pool(request=container_v1.UpdateNodePoolRequest(
                           name=pool_path, node_version=pool.version, image_type=pool.config.image_type,
-                          machine_type=wanted["machineType"]), timeout=TIMEOUT, retry=None))
+                          machine_type=wanted["machineType"], etag=pool.etag), timeout=TIMEOUT, retry=None))
+            live = self.unmoved(change)
         # Re-read: a cluster the plan saw still being created has its size now.
         if ("cpuNodes.nodeCount" in paths and not pool.autoscaling.enabled
                 and self.cpu_node_count(live) != wanted["nodeCount"]):
-            self._run(at, "container.projects.locations.clusters.nodePools.setSize", resource, progress,
-                      lambda: self._client.set_node_pool_size(request=container_v1.SetNodePoolSizeRequest(
-                          name=pool_path, node_count=wanted["nodeCount"]), timeout=TIMEOUT, retry=None))
+            def resize():  # setSize takes no etag: checked before each attempt, after waiting out another one too
+                self.unmoved(change)
+                return self._client.set_node_pool_size(request=container_v1.SetNodePoolSizeRequest(
+                    name=pool_path, node_count=wanted["nodeCount"]), timeout=TIMEOUT, retry=None)
+
+            self._run(at, "container.projects.locations.clusters.nodePools.setSize", resource, progress, resize)
 
     def delete(self, path: str, progress: Progress) -> None:
         at = ClusterAt.of(path)
@@ -258,12 +273,6 @@ class Clusters(ObjectKind):
 
     def _run(self, at: ClusterAt, method: str, resource: Resource, progress: Progress, call):
         return self._operations.run(method, at.path, call, at, progress, resource.address, _where(resource))
-
-    def _existing(self, at: ClusterAt):
-        live = self.get(at)
-        if live is None:
-            raise RemoteError(f"{at.path} no longer exists", hint="Run `saxctl plan` again.")
-        return live
 
 
 def _where(resource: Resource) -> Where:

@@ -1,7 +1,8 @@
 """How a cluster or a node pool compares with what the spec asks: its status first, then the fields saxctl owns.
 
 A live object that is being created (PROVISIONING) is a wait for the operation already under way, never a second
-create; one being deleted (STOPPING) or broken (ERROR, e.g. a create that hit a stockout) is made again.
+create; one being deleted (STOPPING) or broken (ERROR, e.g. a create that hit a stockout) is made again. At apply
+time, what the plan read is compared with the object again before each write (moved_since_plan).
 """
 
 from __future__ import annotations
@@ -52,3 +53,26 @@ def changed_paths(change: Change) -> set[str]:
         parts = field.path.split(".")
         paths.update(".".join(parts[:end]) for end in range(1, len(parts) + 1))
     return paths
+
+
+def moved_since_plan(change: Change, now: Observed) -> list[str]:
+    """The fields the change sets whose live value is now neither what the plan read nor what it sets: someone
+    changed them since the plan, and writing would overwrite what the user never saw ("path: planned → now").
+
+    A value the plan could not read (a pool still being created has no size yet) is not compared.
+    """
+    moved = []
+    for field in change.field_changes:
+        if field.path == "status" or field.before is None:
+            continue
+        value = _at(now.fields, field.path)
+        if value != field.before and value != field.after:
+            moved.append(f"{field.path}: {show_value(field.before)} → {show_value(value)}")
+    return moved
+
+
+def _at(fields: Mapping, path: str):
+    value = fields
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from reconciler.providers.google_errors import remote_call
+from reconciler.providers.google_retry import idempotent
 
 TIMEOUT = 30  # seconds per HTTP request
 
@@ -27,13 +27,15 @@ class InstanceGroups:
         from google.api_core import exceptions
 
         path = urlsplit(url).path  # /compute/v1/projects/P/zones/Z/instanceGroupManagers/NAME
-        with remote_call("compute.instanceGroupManagers.get", path.split("/compute/v1/", 1)[-1]):
+        def read() -> int | None:
             response = self._session.get(self._endpoint + path, timeout=TIMEOUT)
             if response.status_code == 404:
                 return None
             if response.status_code >= 400:
                 raise exceptions.from_http_response(response)
-        return int(response.json().get("targetSize", 0))
+            return int(response.json().get("targetSize", 0))
+
+        return idempotent("compute.instanceGroupManagers.get", path.split("/compute/v1/", 1)[-1], read)
 
     def pool_size(self, pool):
         """A pool's nodes per zone (container_v1.NodePool): see per_zone."""

@@ -15,7 +15,7 @@ from reconciler.providers.gke.diffs import ERROR, PROVISIONING, STOPPING, change
 from reconciler.providers.gke.kind import ObjectKind
 from reconciler.providers.gke.operations import TIMEOUT, ClusterAt, Where, unless_exists, unless_gone
 from reconciler.providers.gke.resources import region_of
-from reconciler.providers.google_errors import remote_call
+from reconciler.providers.google_retry import idempotent
 from reconciler.providers.ownership import SPEC_LABEL, owner
 from reconciler.spec import names, tpu
 
@@ -99,14 +99,23 @@ class NodePools(ObjectKind):
             return None
         return observed_pool(resource.address, ClusterAt.of(resource.remote_id).path, live, self.node_count(live))
 
+    def read_again(self, resource: Resource):
+        live = self.get(resource.remote_id)
+        if live is None:
+            return None, None
+        return live, observed_pool(resource.address, ClusterAt.of(resource.remote_id).path, live,
+                                   self.node_count(live))
+
     def get(self, path: str):
         from google.api_core.exceptions import NotFound
 
-        with remote_call("container.projects.locations.clusters.nodePools.get", path):
+        def read():
             try:
                 return self._client.get_node_pool(name=path, timeout=TIMEOUT, retry=None)
             except NotFound:
                 return None
+
+        return idempotent("container.projects.locations.clusters.nodePools.get", path, read)
 
     def node_count(self, pool):
         if pool.status.name not in _SIZED:
@@ -150,18 +159,20 @@ class NodePools(ObjectKind):
         paths = changed_paths(change)
         if "status" in paths:
             self._operations.resume(at, "CREATE_NODE_POOL", progress, resource.address, where, pool=resource.name)
-        live = self.get(resource.remote_id)
-        if live is None:
-            raise RemoteError(f"{resource.remote_id} no longer exists", hint="Run `saxctl plan` again.")
+        live = self.unmoved(change)
         # Re-read: a pool the plan saw still being created has its size now.
         if ("nodeCount" in paths and not live.autoscaling.enabled
                 and self.node_count(live) != resource.fields["nodeCount"]):
             progress.update(f"resizing {resource.remote_id} to {resource.fields['nodeCount']} node(s)")
-            self._operations.run(
-                "container.projects.locations.clusters.nodePools.setSize", resource.remote_id,
-                lambda: self._client.set_node_pool_size(request=container_v1.SetNodePoolSizeRequest(
-                    name=resource.remote_id, node_count=resource.fields["nodeCount"]), timeout=TIMEOUT, retry=None),
-                at, progress, resource.address, where)
+
+            def resize():  # setSize takes no etag: checked before each attempt, after waiting out another one too
+                self.unmoved(change)
+                return self._client.set_node_pool_size(request=container_v1.SetNodePoolSizeRequest(
+                    name=resource.remote_id, node_count=resource.fields["nodeCount"]), timeout=TIMEOUT, retry=None)
+
+            self._operations.run("container.projects.locations.clusters.nodePools.setSize", resource.remote_id,
+                                 resize, at, progress, resource.address, where)
+            live = self.unmoved(change)
         if "resourceLabels" in paths:
             # Labels saxctl does not set stay; node_version and image_type as they are (the API requires both).
             labels = {**dict(live.config.resource_labels), **resource.fields["resourceLabels"]}
@@ -169,7 +180,8 @@ class NodePools(ObjectKind):
                 "container.projects.locations.clusters.nodePools.update", resource.remote_id,
                 lambda: self._client.update_node_pool(request=container_v1.UpdateNodePoolRequest(
                     name=resource.remote_id, node_version=live.version, image_type=live.config.image_type,
-                    resource_labels=container_v1.ResourceLabels(labels=labels)), timeout=TIMEOUT, retry=None),
+                    resource_labels=container_v1.ResourceLabels(labels=labels), etag=live.etag),
+                    timeout=TIMEOUT, retry=None),
                 at, progress, resource.address, where)
         return self.observe(resource)
 

@@ -14,13 +14,13 @@ from typing import Callable
 
 from reconciler.engine.provider import Progress
 from reconciler.errors import RemoteError, RetryableError
-from reconciler.providers.google_errors import remote_call
+from reconciler.providers.google_errors import api_status, remote_call
+from reconciler.providers.google_retry import idempotent
 
 TIMEOUT = 30  # seconds per HTTP request
 # Polls come at 5% of the time waited so far (a wait overshoots the operation's end by 5% at most), between these.
 POLL_SHARE, POLL_MIN_S, POLL_MAX_S = 0.05, 0.25, 10.0
 SAY_EVERY_S = 30.0  # a progress line at least this often while an operation runs, besides each change of status
-FAILED_POLLS_AT_MOST = 8  # transient failures in a row while polling before the change is failed (and retried)
 _BUSY = re.compile(r"Please wait and try again|incompatible operation", re.IGNORECASE)
 _QUOTA_METRIC = re.compile(r'resource "([A-Z0-9_]+)"')
 
@@ -55,15 +55,6 @@ class Where:
     zone: str
     region: str
     machine_type: str
-
-
-def api_status(error) -> str | None:
-    """The canonical status of a REST error (FAILED_PRECONDITION, ABORTED...): its HTTP code alone is ambiguous."""
-    response = getattr(error, "response", None)
-    try:
-        return response.json()["error"]["status"]
-    except (AttributeError, ValueError, KeyError, TypeError):
-        return None
 
 
 def is_busy(error) -> bool:
@@ -120,7 +111,6 @@ class Operations:
         progress.operation(description)
         started = last_said = time.monotonic()
         said_status = None
-        failed_polls = 0
         while operation.status != container_v1.Operation.Status.DONE:
             elapsed = time.monotonic() - started
             if operation.status != said_status or time.monotonic() - last_said >= SAY_EVERY_S:
@@ -128,15 +118,8 @@ class Operations:
                 said_status, last_said = operation.status, time.monotonic()
             progress.sleep(min(POLL_MAX_S, max(POLL_MIN_S, POLL_SHARE * elapsed)))
             name = f"{cluster.parent}/operations/{operation.name}"
-            try:
-                with remote_call("container.projects.locations.operations.get", name):
-                    operation = self._client.get_operation(name=name, timeout=TIMEOUT, retry=None)
-            except RetryableError:
-                failed_polls += 1
-                if failed_polls >= FAILED_POLLS_AT_MOST:
-                    raise
-                continue
-            failed_polls = 0
+            operation = idempotent("container.projects.locations.operations.get", name,
+                                   lambda: self._client.get_operation(name=name, timeout=TIMEOUT, retry=None))
         progress.operation(None)
         return operation
 
@@ -146,8 +129,9 @@ class Operations:
 
         target = re.compile(rf"/(zones|locations)/{re.escape(cluster.location)}/clusters/{re.escape(cluster.name)}"
                             rf"(/nodePools/(?P<pool>[^/]+))?$")
-        with remote_call("container.projects.locations.operations.list", cluster.parent):
-            listed = self._client.list_operations(parent=cluster.parent, timeout=TIMEOUT, retry=None).operations
+        listed = idempotent("container.projects.locations.operations.list", cluster.parent,
+                            lambda: self._client.list_operations(parent=cluster.parent, timeout=TIMEOUT,
+                                                                 retry=None).operations)
         for operation in listed:
             found = target.search(operation.target_link)
             if (operation.status != container_v1.Operation.Status.DONE and found is not None

@@ -13,11 +13,11 @@ from typing import Callable, Iterable, Sequence
 
 from reconciler.engine.address import Address
 from reconciler.engine.provider import Problem
-from reconciler.engine.resource import Action, Change
+from reconciler.engine.resource import Action, Change, Observed
 from reconciler.providers.gke import addresses
-from reconciler.providers.gke.diffs import changed_paths
+from reconciler.providers.gke.diffs import ERROR, changed_paths
 from reconciler.providers.gke.resources import is_zonal, region_of
-from reconciler.providers.google_errors import remote_call
+from reconciler.providers.google_retry import idempotent
 from reconciler.spec import tpu
 
 TIMEOUT = 30  # seconds per HTTP request
@@ -25,7 +25,6 @@ TIMEOUT = 30  # seconds per HTTP request
 # generations are not checked: their names are not verified here.
 V5E_QUOTA = "TPU_LITE_PODSLICE_V5"
 ZONES_SHOWN = 6
-_RUNNING = ("RUNNING", "RECONCILING", "RUNNING_WITH_ERROR")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +56,8 @@ class Preflight:
         self._regions = regions
 
     def problems(self, changes: Sequence[Change]) -> list[Problem]:
+        """changes: the plan's, deletes included: the chips a deleted pool holds are free for the creates (the walk
+        deletes it first, see quota_claims)."""
         offers = [offer for change in changes for offer in _offers(change)]
         chips = [ask for change in changes for ask in _chips(change)]
         if not offers and not chips:
@@ -70,11 +71,12 @@ class Preflight:
         for offer, zone in needed:
             if not offered[(zone, offer.machine_type)]:
                 problems.append(Problem(offer.address, offer.field, self._not_offered(zone, offer)))
-        return _first_per_field(problems) + _quota_problems(chips, regions)
+        return _first_per_field(problems) + _quota_problems(chips, _freed(changes), regions)
 
     def _region(self, region: str) -> dict:
-        with remote_call("compute.regions.get", f"projects/{self._project}/regions/{region}"):
-            found = self._regions().get(project=self._project, region=region, timeout=TIMEOUT, retry=None)
+        found = idempotent("compute.regions.get", f"projects/{self._project}/regions/{region}",
+                           lambda: self._regions().get(project=self._project, region=region, timeout=TIMEOUT,
+                                                       retry=None))
         return {"zones": [link.rsplit("/", 1)[1] for link in found.zones],
                 "quotas": {quota.metric: (quota.limit, quota.usage) for quota in found.quotas}}
 
@@ -82,13 +84,15 @@ class Preflight:
         from google.api_core.exceptions import NotFound
 
         target = f"projects/{self._project}/zones/{zone}/machineTypes/{machine_type}"
-        with remote_call("compute.machineTypes.get", target):
+        def read() -> bool:
             try:
                 self._machine_types().get(project=self._project, zone=zone, machine_type=machine_type,
                                           timeout=TIMEOUT, retry=None)
             except NotFound:
                 return False
-        return True
+            return True
+
+        return idempotent("compute.machineTypes.get", target, read)
 
     def _not_offered(self, zone: str, offer: _Offer) -> str:
         machine = tpu.TPU_MACHINES.get(offer.machine_type)
@@ -103,12 +107,14 @@ class Preflight:
         from google.cloud import compute_v1
 
         request = compute_v1.AggregatedListMachineTypesRequest(project=self._project, filter=f'name = "{machine_type}"')
-        with remote_call("compute.machineTypes.aggregatedList", f"projects/{self._project}"):
-            listed = list(self._machine_types().aggregated_list(request=request, timeout=TIMEOUT, retry=None))
+        listed = idempotent("compute.machineTypes.aggregatedList", f"projects/{self._project}", lambda: list(
+            self._machine_types().aggregated_list(request=request, timeout=TIMEOUT, retry=None)))
         return [scope.removeprefix("zones/") for scope, found in listed if found.machine_types]
 
 
 def _offers(change: Change) -> Iterable[_Offer]:
+    if change.action is Action.DELETE:
+        return
     resource = change.desired
     fields = resource.fields
     if change.kind == addresses.CLUSTER:
@@ -125,10 +131,39 @@ def _offers(change: Change) -> Iterable[_Offer]:
                      fields["machineType"], f"pick one of them for {where}")
 
 
+def quota_claims(change: Change) -> frozenset[str]:
+    """The quota a node pool change takes or frees: its region's TPU v5e chips (what the preflight counts)."""
+    if change.kind != addresses.NODE_POOL:
+        return frozenset()
+    fields = change.observed.fields if change.action is Action.DELETE else change.desired.fields
+    machine = tpu.TPU_MACHINES.get(fields.get("machineType"))
+    zone = fields.get("zone")
+    if machine is None or machine.generation != "v5e" or not isinstance(zone, str):
+        return frozenset()
+    return frozenset({f"{V5E_QUOTA} in {region_of(zone)}"})
+
+
+def _held_chips(observed: Observed) -> int:
+    """The v5e chips a live pool counts in its region's quota usage: its instance groups' size; when that was not
+    read (GKE still creating or deleting it: its groups are made first and go last; a pool found for pruning), the
+    size it was created with; none for a pool whose create failed."""
+    machine = tpu.TPU_MACHINES.get(observed.fields.get("machineType"))
+    if machine is None or machine.generation != "v5e":
+        return 0
+    nodes = observed.fields.get("nodeCount")
+    if isinstance(nodes, list):  # one size per zone
+        nodes = sum(nodes)
+    if not isinstance(nodes, int):
+        failed = observed.facts.get("status") == ERROR
+        nodes = 0 if failed else observed.facts.get("initial_node_count") or 0
+    return nodes * machine.chips_per_node
+
+
 def _chips(change: Change) -> Iterable[_Chips]:
     """The v5e chips a node pool change adds: all of a new slice's, the growth of a resize, the difference of a
-    replacement in place of a running slice (deleted first, its chips freed)."""
-    if change.kind != addresses.NODE_POOL:
+    replacement (its old slice deleted first), nothing for a slice still being created by an earlier run (its
+    chips already count in the quota's usage)."""
+    if change.kind != addresses.NODE_POOL or change.action is Action.DELETE:
         return
     fields = change.desired.fields
     machine = tpu.TPU_MACHINES.get(fields["machineType"])
@@ -136,16 +171,24 @@ def _chips(change: Change) -> Iterable[_Chips]:
         return
     adds = fields["nodeCount"] * machine.chips_per_node
     observed = change.observed
-    if observed is not None and observed.facts.get("status") in _RUNNING and isinstance(
-            observed.fields.get("nodeCount"), int) and region_of(str(observed.fields.get("zone"))) == region_of(
-            fields["zone"]):
-        held = tpu.TPU_MACHINES.get(observed.fields.get("machineType"))
-        adds -= observed.fields["nodeCount"] * (held.chips_per_node if held and held.generation == "v5e" else 0)
+    if observed is not None and region_of(str(observed.fields.get("zone"))) == region_of(fields["zone"]):
+        adds -= _held_chips(observed)
     if adds > 0:
         yield _Chips(change.desired.address, change.desired.spec_field, fields["zone"], adds)
 
 
-def _quota_problems(chips: list[_Chips], regions: dict[str, dict]) -> list[Problem]:
+def _freed(changes: Sequence[Change]) -> dict[str, int]:
+    """Region → the v5e chips the plan's deletes of node pools free there."""
+    freed: dict[str, int] = {}
+    for change in changes:
+        if change.kind == addresses.NODE_POOL and change.action is Action.DELETE and change.observed is not None:
+            zone = change.observed.fields.get("zone")
+            if isinstance(zone, str):
+                freed[region_of(zone)] = freed.get(region_of(zone), 0) + _held_chips(change.observed)
+    return freed
+
+
+def _quota_problems(chips: list[_Chips], freed: dict[str, int], regions: dict[str, dict]) -> list[Problem]:
     problems = []
     for region in sorted({region_of(ask.zone) for ask in chips}):
         asks = [ask for ask in chips if region_of(ask.zone) == region]
@@ -157,11 +200,13 @@ def _quota_problems(chips: list[_Chips], regions: dict[str, dict]) -> list[Probl
                        "request it or pick another zone")
         else:
             limit, usage = quota
-            free = max(0.0, limit - usage)
+            credit = freed.get(region, 0)
+            free = max(0.0, limit - usage + credit)
             if needed <= free:
                 continue
+            deleting = f", {credit} freed by the pools this plan deletes" if credit else ""
             message = (f"{first.zone}: TPU v5e chips quota {free:g} of {needed} free ({V5E_QUOTA} in {region}: limit "
-                       f"{limit:g}, {usage:g} in use); request more or pick another zone")
+                       f"{limit:g}, {usage:g} in use{deleting}); request more or pick another zone")
         problems.append(Problem(first.address, first.field, message))
     return problems
 

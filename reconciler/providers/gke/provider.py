@@ -10,11 +10,11 @@ import functools
 from typing import Mapping, Sequence
 
 from reconciler.engine.address import Address
-from reconciler.engine.provider import Owned, Problem, Progress, Provider
+from reconciler.engine.provider import Detail, Owned, Problem, Progress, Provider
 from reconciler.engine.resource import Change, Hazard, Observed, Resource
 from reconciler.providers.gke import addresses, cluster, node_pool
 from reconciler.providers.gke.operations import Operations
-from reconciler.providers.gke.preflight import Preflight
+from reconciler.providers.gke.preflight import Preflight, quota_claims
 from reconciler.providers.gke.resources import DEFAULT_POOL, cluster_name
 from reconciler.providers.ownership import owner
 from reconciler.providers.parallel import observe_each
@@ -55,20 +55,32 @@ class GkeProvider(Provider):
         user's yes by name. A destroy's deletes are said, not blocked: destroying is what was asked."""
         return (cluster.hazard if change.kind == addresses.CLUSTER else node_pool.hazard)(change)
 
+    def claims(self, change: Change) -> frozenset[str]:
+        return quota_claims(change)
+
+    def describe(self, changes: Sequence[Change]) -> Sequence[Detail]:
+        """The nodes each existing cluster (its CPU nodes) and pool has, as read by the plan."""
+        details = []
+        for change in changes:
+            if change.observed is None:
+                continue
+            fields = change.observed.fields
+            nodes = (fields.get("cpuNodes") or {}).get("nodeCount") if change.kind == addresses.CLUSTER \
+                else fields.get("nodeCount")
+            if nodes is not None:
+                details.append(Detail(change.address, f"{nodes} node{'' if nodes == 1 else 's'}"))
+        return details
+
     def preflight(self, changes: Sequence[Change]) -> Sequence[Problem]:
         return Preflight(self._clients.project, lambda: self._clients.compute_machine_types,
                          lambda: self._clients.compute_regions).problems(changes)
 
-    def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
-        """This spec's clusters anywhere in the project (one list call), and the TPU pools of its cluster.
-
-        A spec without a cluster makes no GKE call at all (as IAM does for a spec without identity): what a removed
-        `cluster:` section made is not looked for; `saxctl destroy` of the spec as it was deletes it.
-        """
+    def owned(self, spec_name: str, kinds: frozenset[str], known: Mapping[Address, Observed]) -> Sequence[Owned]:
+        """This spec's clusters anywhere in the project (one list call, made for a spec without a `cluster:` section
+        too: a removed section's cluster is pruned), and the TPU pools of the spec's cluster (the pools of a pruned
+        cluster go with it)."""
         project = self._clients.project
         spec_cluster = self._clients.spec.cluster
-        if spec_cluster is None:
-            return ()
         found: list[Owned] = []
         for live in self._clusters.list(project):
             if owner(dict(live.resource_labels)) != spec_name:
@@ -80,7 +92,7 @@ class GkeProvider(Provider):
                                     remote_id=path)
                 found.append(Owned(resource, cluster.observed_cluster(address, project, live, None)))
             ours = spec_cluster is not None and (live.name, live.location) == (spec_cluster.name, spec_cluster.location)
-            if ours and addresses.NODE_POOL in kinds:  # the pools of a pruned cluster go with it
+            if ours and addresses.NODE_POOL in kinds:
                 found.extend(_owned_pool(address, path, pool) for pool in live.node_pools
                              if pool.name != DEFAULT_POOL and owner(dict(pool.config.resource_labels)) == spec_name)
         return found

@@ -21,7 +21,7 @@ from reconciler.providers.iam import addresses as iam_at
 from reconciler.engine.diffing import planned_change
 from reconciler.providers.iam.members import edited, members_of
 from reconciler.providers.iam.record import Entry, MemberRecord
-from reconciler.providers.iam.resources import MEMBERS, binding_id
+from reconciler.providers.iam.resources import MEMBERS, RECORD_HOME, binding_id
 from reconciler.providers.parallel import observe_each
 
 
@@ -111,10 +111,10 @@ class Bindings(Provider):
     def _entry(self, resource: Resource, member: str) -> Entry:
         return Entry(self._kind, resource.name, resource.params["policy"], resource.params["role"], member)
 
-    def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
+    def owned(self, spec_name: str, kinds: frozenset[str], known: Mapping[Address, Observed]) -> Sequence[Owned]:
         """What the record says saxctl added for this kind (no call beyond the record): the engine prunes those
-        whose address has left the spec."""
-        if self._kind not in kinds or spec_name != self._record.spec_name:
+        whose address has left the spec. Without an admin bucket there is no record to read."""
+        if self._kind not in kinds or spec_name != self._record.spec_name or RECORD_HOME not in known:
             return ()
         grouped: dict[tuple[str, str, str], set[str]] = defaultdict(set)
         for entry in self._record.entries():

@@ -6,6 +6,7 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Mapping, Sequence
 
+from reconciler.engine.address import Address
 from reconciler.engine.provider import Owned, Progress, Provider
 from reconciler.engine.resource import Change, Hazard, Observed, Resource
 from reconciler.providers.iam import addresses as iam_at
@@ -19,12 +20,10 @@ class IamProvider(Provider):
     kinds = frozenset({iam_at.SERVICE_ACCOUNT, iam_at.PROJECT_BINDING, iam_at.WORKLOAD_IDENTITY})
 
     def __init__(self, iam_client: Callable[[], object], projects_client: Callable[[], object], record: MemberRecord,
-                 project: str, *, in_spec: bool = True):
-        """The clients come as functions: built on first use (their imports are slow), never for a spec without
-        an identity section."""
+                 project: str):
+        """The clients come as functions: built on first use (their imports are slow)."""
         self._clients = iam_client, projects_client
         self._record, self._project = record, project
-        self._in_spec = in_spec
 
     @functools.cached_property
     def _parts(self) -> dict[str, Provider]:
@@ -50,12 +49,11 @@ class IamProvider(Provider):
     def apply(self, change: Change, progress: Progress) -> Observed | None:
         return self._parts[change.kind].apply(change, progress)
 
-    def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
-        """What left the spec's identity section (a role, a renamed account or KSA). A spec without one makes no IAM
-        call at all, so a user without IAM permissions can run it; its IAM objects, if it had some, stay."""
-        if not self._in_spec:
-            return ()
-        return [owned for kind, part in self._parts.items() if kind in kinds for owned in part.owned(spec_name, kinds)]
+    def owned(self, spec_name: str, kinds: frozenset[str], known: Mapping[Address, Observed]) -> Sequence[Owned]:
+        """What left the spec's identity section (a role, a renamed account or KSA), or the whole section: a spec
+        without one still lists the project's accounts, to prune those a removed `identity:` made."""
+        return [owned for kind, part in self._parts.items() if kind in kinds
+                for owned in part.owned(spec_name, kinds, known)]
 
     def hazard(self, change: Change, going_inside: Sequence[str]) -> Hazard | None:
         return self._parts[change.kind].hazard(change, going_inside)
@@ -65,5 +63,4 @@ def for_run(clients) -> IamProvider:
     """The provider of one run, from its reconciler.providers.clients.Clients."""
     spec = clients.spec
     return IamProvider(lambda: clients.iam, lambda: clients.projects,
-                       MemberRecord(clients.admin_records, spec.name), clients.project,
-                       in_spec=spec.identity is not None)
+                       MemberRecord(clients.admin_records, spec.name), clients.project)

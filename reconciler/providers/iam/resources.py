@@ -17,6 +17,8 @@ from reconciler.providers.iam import addresses as iam_at
 from reconciler.spec.model import Spec
 
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
+# Ownership of the members saxctl adds is recorded in the admin bucket (record.py): read and written there.
+RECORD_HOME = gcs_bucket.address("admin")
 MANAGED_BY = "managed-by: saxctl"  # the ownership mark, in the account's description
 MEMBERS = "members"  # the one field of a binding: the members saxctl manages there, compared as a set
 
@@ -66,8 +68,6 @@ def desired_resources(spec: Spec, managed_kinds: Collection[str]) -> list[Resour
     gsa, ksa = spec.identity.google_service_account, spec.identity.kubernetes_service_account
     email = email_of(project, gsa.name)
     account = iam_at.service_account(gsa.name)
-    # Ownership of the members saxctl adds is recorded in the admin bucket (record.py): read and written there.
-    record_home = gcs_bucket.address("admin")
     resources = [Resource(
         address=account, kind=iam_at.SERVICE_ACCOUNT, name=gsa.name,
         fields={"displayName": f"Sax workloads of {spec.name}"[:100], "description": ownership_mark(spec.name)},
@@ -77,7 +77,7 @@ def desired_resources(spec: Spec, managed_kinds: Collection[str]) -> list[Resour
     for index, role in enumerate(gsa.project_roles):
         resources.append(_binding(
             iam_at.project_binding(role), policy=project_resource(project), role=role,
-            member=account_member(email), depends_on=(account, record_home), inside=None,
+            member=account_member(email), depends_on=(account, RECORD_HOME), inside=None,
             spec_field=f"identity.googleServiceAccount.projectRoles[{index}]"))
     # The pool PROJECT.svc.id.goog exists only once a cluster with Workload Identity does: before, the API answers
     # "Identity Pool does not exist".
@@ -86,7 +86,7 @@ def desired_resources(spec: Spec, managed_kinds: Collection[str]) -> list[Resour
     resources.append(_binding(
         iam_at.workload_identity(ksa.namespace, ksa.name), policy=account_name(project, email),
         role=WORKLOAD_IDENTITY_USER, member=workload_identity_member(project, ksa.namespace, ksa.name),
-        depends_on=(record_home, *cluster), inside=account, spec_field="identity"))
+        depends_on=(RECORD_HOME, *cluster), inside=account, spec_field="identity"))
     return resources
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Mapping, Sequence
 
+from reconciler.engine.address import Address
 from reconciler.engine.provider import Owned, Progress, Provider
 from reconciler.engine.resource import Action, Change, Hazard, Observed, Resource
 from reconciler.errors import ConflictError
@@ -127,7 +128,7 @@ class ServiceAccounts(Provider):
         # Its policy went with it, and with it the members saxctl had added there.
         self._record.forget(lambda entry: entry.resource != name)
 
-    def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
+    def owned(self, spec_name: str, kinds: frozenset[str], known: Mapping[Address, Observed]) -> Sequence[Owned]:
         """The project's accounts that carry this spec's mark (one list call, paged)."""
         if KIND not in kinds:
             return ()

@@ -86,12 +86,15 @@ class KubeApi:
                 return None
             raise
 
-    def list(self, path: str, what: str, label_selector: str | None = None) -> list[dict]:
+    def list(self, path: str, what: str, label_selector: str | None = None, *,
+             field_selector: str | None = None) -> list[dict]:
         """Every item of a collection, page by page."""
         items: list[dict] = []
         query: dict[str, Any] = {"limit": 500}
         if label_selector:
             query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
         while True:
             page = self.request("GET", path, query=query, what=what)
             items.extend(page.get("items") or ())
@@ -110,9 +113,14 @@ class KubeApi:
             query["dryRun"] = "All"
         return self.request("PATCH", path, query=query, body=manifest, content_type=APPLY, what=what)
 
+    def create(self, path: str, body: Mapping[str, Any], what: str) -> dict:
+        """POST a new object to the collection at path (an Event: saxctl applies what it owns)."""
+        return self.request("POST", path, body=body, what=what)
+
     def delete(self, path: str, what: str, uid: str | None = None) -> bool:
-        """Delete (its dependents in the background); only the object with this uid if given. False: already gone."""
-        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        """Delete, its dependents first (foreground: a Deployment goes once its pods have, so what they held is free
+        when it is gone); only the object with this uid if given. False: already gone."""
+        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"}
         if uid:
             body["preconditions"] = {"uid": uid}
         try:

@@ -8,7 +8,8 @@ business, never a guess of saxctl's.
 
 A field another manager owns with another value is a conflict. When that manager changed it by an update (`kubectl
 scale`, `kubectl edit`, a controller), it is drift and saxctl sets it back; when it applied it (another declarative
-tool, server-side apply), the field is that tool's too, and saxctl takes it only with --force-conflicts.
+tool, server-side apply), the field is that tool's too, and saxctl takes it only with --force-conflicts. Apply
+forces nothing else: a conflict it meets that its plan did not show as drift (`unplanned`) stops it.
 """
 
 from __future__ import annotations
@@ -87,7 +88,37 @@ def _operation(live: Mapping[str, Any], manager: str, subresource: str) -> str:
 
 
 def is_drift(found: Sequence[Mapping[str, str]]) -> bool:
+    """Every conflicting field was set by an update: nothing another tool applied is among them."""
     return bool(found) and all(conflict["operation"] == "Update" for conflict in found)
+
+
+def unplanned(found: Sequence[Mapping[str, str]], planned: Sequence[Mapping[str, str]]) -> list[Mapping[str, str]]:
+    """The conflicts an apply met that the plan did not show as drift saxctl sets back: a field another tool
+    applied, or one an update set after the plan was made."""
+    drift = {_key(conflict) for conflict in planned if conflict["operation"] == "Update"}
+    return [conflict for conflict in found if conflict["operation"] != "Update" or _key(conflict) not in drift]
+
+
+def _key(conflict: Mapping[str, str]) -> tuple[str, str, str]:
+    return conflict["field"], conflict["manager"], conflict["subresource"]
+
+
+def applied(found: Sequence[Mapping[str, str]]) -> list[Mapping[str, str]]:
+    """The conflicts over fields another tool applied (those that block a plan without --force-conflicts)."""
+    return [conflict for conflict in found if conflict["operation"] != "Update"]
+
+
+def blocks(found: Sequence[Mapping[str, str]], forced_by: str | None) -> bool:
+    """Conflicts the plan may not carry out: a field another tool applied, without --force-conflicts."""
+    return bool(found) and not forced_by and not is_drift(found)
+
+
+def described(found: Sequence[Mapping[str, str]]) -> str:
+    """spec.replicas (kubectl, scale subresource, by an update); ...image (gitops, by server-side apply)"""
+    return "; ".join(f"{conflict['field']} (field manager {conflict['manager']}"
+                     + (f", {conflict['subresource']} subresource" if conflict["subresource"] else "")
+                     + (", by an update)" if conflict["operation"] == "Update" else ", by server-side apply)")
+                     for conflict in found)
 
 
 def holders(found: Sequence[Mapping[str, str]]) -> str:

@@ -22,6 +22,10 @@ class Kind:
     def api_version(self) -> str:
         return self.prefix.removeprefix("/apis/").removeprefix("/api/")
 
+    @property
+    def all_namespaces(self) -> str:
+        return f"{self.prefix}/{self.plural}"
+
     def collection(self, namespace: str) -> str:
         return f"{self.prefix}/namespaces/{namespace}/{self.plural}"
 

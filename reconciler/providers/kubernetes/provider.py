@@ -8,31 +8,37 @@ the clusters it read.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+import socket
 import threading
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 from reconciler.engine.address import Address
 from reconciler.engine.diffing import show_value
-from reconciler.engine.provider import Owned, Problem, Progress, Provider
+from reconciler.engine.provider import Detail, Owned, Problem, Progress, Provider
 from reconciler.engine.resource import Action, Change, FieldChange, Hazard, Observed, Resource
 from reconciler.errors import ConflictError, RemoteError
+from reconciler.providers.gke import addresses as gke_at
 from reconciler.providers.kubernetes import access, compare, ownership, rollout
 from reconciler.providers.kubernetes.options import KubeOptions
 from reconciler.providers.kubernetes.addresses import KINDS as ADDRESS_KINDS_SERVED
 from reconciler.providers.kubernetes.api import FIELD_MANAGER, ApiError, KubeApi
 from reconciler.providers.kubernetes.fields import field_set, flatten, managed_by
-from reconciler.providers.kubernetes.kinds import BY_GROUP_KIND, describe, path_of
+from reconciler.providers.kubernetes.kinds import BY_GROUP_KIND, KINDS, describe, path_of
 from reconciler.providers.kubernetes.manifests import LOAD_BALANCER_TYPE, SAX_CHIPS
 from reconciler.providers.kubernetes.resources import ADDRESS_KINDS, address_of, remote_id
 from reconciler.providers.parallel import observe_each, run_each
 
-GONE_WAIT_S = 120.0  # how long a replacement waits for the old object to go
+GONE_WAIT_S = 120.0  # how long a delete (or a replacement) waits for the object to go, its pods first
 PUBLIC_WARNING = ("the Sax HTTP API has no authentication: with exposure public, anyone who can reach the load "
                   "balancer's address can publish, unpublish and query models")
 LISTED = f"metadata.annotations.{ownership.CONTAINS_GROUP_KINDS}"  # an ApplySet parent's flattened annotation
+FIELD_CONFLICT = "FieldManagerConflict"  # a 409's cause when another field manager holds a field
+REPLAN = "Run `saxctl plan` again and review what changed."
+DECIDED = ("after", "owner_changes", "forced_by")  # facts that follow from the command line, not from the object
 
 
 class KubernetesProvider(Provider):
@@ -68,7 +74,7 @@ class KubernetesProvider(Provider):
         """The live object along saxctl's fields; when it is not up to date, the server's dry-run answer with it."""
         if compare.up_to_date(manifest, live):
             return _observed(resource, live, flatten(live, field_set(manifest)), {})
-        facts: dict[str, Any] = {}
+        facts: dict[str, Any] = {"managers": _other_managers(live)}
         replaced = compare.replaced_paths(manifest, live, resource.replace_on)
         after = None
         if replaced:
@@ -82,7 +88,12 @@ class KubernetesProvider(Provider):
         return _observed(resource, live, flatten(live, fields), facts)
 
     def _dry_run(self, api: KubeApi, manifest: dict, live: dict, facts: dict) -> dict | None:
-        """The server's answer to applying manifest, or None with why in facts (conflicts, or its refusal)."""
+        """The server's answer to applying manifest, or None with why in facts (conflicts, or its refusal).
+
+        Conflicts are recorded whatever is decided about them, so the object's fingerprint is the same with or
+        without --force-conflicts (a saved plan made with it is checked by a plan made without); the agreement is
+        recorded beside them (`forced_by`), and apply uses it.
+        """
         path, what = path_of(manifest), describe(manifest)
         try:
             return api.apply(path, manifest, what, dry_run=True)
@@ -91,36 +102,63 @@ class KubernetesProvider(Provider):
                 facts["refused"] = f"{error.status.reason}: {error.status.message}"
                 return None
             found = compare.conflicts(error.status, live)
-        if not (compare.is_drift(found) or self._options.force_conflicts):
-            facts["conflicts"] = found
+        facts["conflicts"] = found
+        if self._options.force_conflicts:
+            facts["forced_by"] = "--force-conflicts"
+        if compare.blocks(found, facts.get("forced_by")):
             return None
-        # Set out of band by an update (saxctl sets it back), or applied by another manager and --force-conflicts.
-        facts["force"], facts["taken"] = True, found
+        # Set out of band by an update (apply sets it back), or taken with --force-conflicts: what applying makes.
         return api.apply(path, manifest, what, dry_run=True, force=True)
 
-    def owned(self, spec_name: str, kinds: frozenset[str]) -> Sequence[Owned]:
-        """The members of the ApplySets read in this plan: one LIST per group-kind a parent lists, by its id."""
+    def owned(self, spec_name: str, kinds: frozenset[str], known: Mapping[Address, Observed]) -> Sequence[Owned]:
+        """What this spec's ApplySets hold, in every namespace of each cluster: the records (one LIST of ConfigMaps by
+        the spec's label) and their members (one LIST per group-kind a record lists, by its id). The clusters are
+        those this plan read objects in, and the spec's others the plan found (its `identity:` section removed).
+
+        A record in a namespace the spec left is pruned with its members, after them (its members depend on it).
+        """
         with self._lock:
-            parents = [(resource, live) for resource, live in self._parents.values() if live is not None]
+            clusters = {self._key(resource.params): resource for resource, _ in self._parents.values()}
+        for cluster in _clusters(known):
+            clusters.setdefault(self._key(cluster.params), cluster)
+        records = [record for found in run_each(list(clusters.values()), lambda r: self._records(r, spec_name),
+                                                "kube-records") for record in found]
         listings = []
-        for resource, live in parents:
+        for parent, live in records:
             meta = live["metadata"]
             set_id = (meta.get("labels") or {}).get(ownership.APPLYSET_ID)
             listed = (meta.get("annotations") or {}).get(ownership.CONTAINS_GROUP_KINDS)
             for group_kind in ownership.group_kinds(listed):
                 kind = BY_GROUP_KIND.get(group_kind)
                 if set_id and kind is not None and ADDRESS_KINDS.get(kind.kind) in kinds:
-                    listings.append((resource, kind, meta["namespace"], set_id))
+                    listings.append((parent, kind, meta["namespace"], set_id))
 
         def listing(item) -> list[Owned]:
             parent, kind, namespace, set_id = item
             api = self._api(parent.params)
             found = api.list(kind.collection(namespace), f"{kind.plural} of ApplySet {parent.name}",
                              f"{ownership.PART_OF}={set_id}")
-            return [_owned(parent, kind, live) for live in found
+            return [_owned(parent, kind, live, depends_on=(parent.address,)) for live in found
                     if ownership.owner((live.get("metadata") or {}).get("labels")) == spec_name]
 
-        return [owned for found in run_each(listings, listing, "kube-owned") for owned in found]
+        left = [_owned(parent, KINDS["ConfigMap"], live) for parent, live in records
+                if parent.address not in self._parents and ADDRESS_KINDS["ConfigMap"] in kinds]
+        return left + [owned for found in run_each(listings, listing, "kube-owned") for owned in found]
+
+    def _records(self, desired_record: Resource, spec_name: str) -> list[tuple[Resource, dict]]:
+        """This spec's ApplySet records in the cluster of desired_record, each with the resource that names it: the
+        desired one, or one rebuilt from a record in a namespace the spec no longer uses."""
+        api = self._api(desired_record.params)
+        found = api.list(KINDS["ConfigMap"].all_namespaces, f"ApplySet records of spec {spec_name}",
+                         f"{ownership.SPEC_LABEL}={spec_name},{ownership.APPLYSET_ID}")
+        records = []
+        for live in found:
+            meta = live["metadata"]
+            if meta["name"] != ownership.parent_name(spec_name) or ownership.owner(meta.get("labels")) != spec_name:
+                continue
+            record = _owned(desired_record, KINDS["ConfigMap"], live).resource
+            records.append((desired_record if record.address == desired_record.address else record, live))
+        return records
 
     def preflight(self, changes: Sequence[Change]) -> Sequence[Problem]:
         """Conflicts and refusals the plan's dry-runs met; a dry-run of each create in a cluster this plan read; a
@@ -149,6 +187,12 @@ class KubernetesProvider(Provider):
             return Problem(change.address, resource.spec_field, message)
         return None
 
+    def describe(self, changes: Sequence[Change]) -> Sequence[Detail]:
+        """Ready replicas of each existing workload against its desired count, as read by the plan."""
+        return [Detail(change.address, f"{change.observed.outputs['ready_replicas']}/"
+                                       f"{change.observed.fields.get('spec.replicas', 1)} ready")
+                for change in changes if change.observed is not None and "ready_replicas" in change.observed.outputs]
+
     # --- deciding ------------------------------------------------------------------------------------------------
 
     def diff(self, desired: Resource, observed: Observed | None) -> Change:
@@ -169,22 +213,82 @@ class KubernetesProvider(Provider):
         if change.action in (Action.DELETE, Action.REPLACE):
             progress.update(f"deleting {what}")
             api.delete(path, what, uid=facts.get("uid"))
+            # Gone with its pods before this change is done: what waits for it (a create that needs the TPU chips
+            # they held, the new object of a replace) finds the room free.
+            self._wait_gone(api, manifest, facts.get("uid"), progress)
             if change.action is Action.DELETE:
                 return None
-            self._wait_gone(api, manifest, facts.get("uid"), progress)
         listed = change.observed.fields.get(LISTED) if change.observed is not None else None
         effective = compare.effective_manifest(manifest, listed)
-        progress.update(f"applying {what}" + (" (taking fields other managers hold)" if facts.get("force") else ""))
+        forced_by = facts.get("forced_by")
+        progress.update(f"applying {what}" + (" (taking fields other managers hold)" if forced_by else ""))
         try:
-            live = api.apply(path, effective, what, force=bool(facts.get("force")))
+            live = api.apply(path, effective, what, force=bool(forced_by))
         except ApiError as error:
-            if error.status.code == 409:
-                hint = "Another field manager changed it since the plan: run `saxctl plan` again."
-                raise ConflictError(f"{what}: {error.status.message}", hint=hint) from None
-            raise
+            if error.status.code != 409 or forced_by:
+                raise
+            live = self._set_back(api, effective, facts.get("conflicts") or (), progress)
         if resource.params.get("workload"):
-            live = rollout.wait(api, manifest, resource.params.get("pool"), progress, self._options.rollout_timeout_s)
+            live = rollout.wait(api, manifest, resource.params.get("pool"), progress, self._options.rollout_timeout_s,
+                                resource.params.get("pool_size"))
         return _observed(resource, live, flatten(live, field_set(effective)), {})
+
+    def record_event(self, address: Address, reason: str, message: str, event_type: str = "Normal") -> str | None:
+        """A core/v1 Event about the object at address, reached as this plan reached it: what `kubectl describe` and
+        `kubectl get events` show the person on call. None when the plan did not reach it (no cluster yet) or it
+        does not exist; else where the Event is."""
+        with self._lock:
+            resource = self._read.get(address)
+        if resource is None:
+            return None
+        api, manifest = self._api(resource.params), resource.params["manifest"]
+        live = api.get(path_of(manifest), describe(manifest))
+        if live is None:
+            return None
+        meta = live["metadata"]
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {"apiVersion": "v1", "kind": "Event",
+                 "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+                 "involvedObject": {"apiVersion": live["apiVersion"], "kind": live["kind"], "name": meta["name"],
+                                    "namespace": meta["namespace"], "uid": meta["uid"]},
+                 "reason": reason, "message": message, "type": event_type, "count": 1,
+                 "firstTimestamp": now, "lastTimestamp": now, "source": {"component": FIELD_MANAGER},
+                 "reportingComponent": FIELD_MANAGER, "reportingInstance": socket.gethostname()}
+        collection = f"/api/v1/namespaces/{meta['namespace']}/events"
+        made = api.create(collection, event, f"an Event on {describe(manifest)}")
+        return f"{collection}/{made['metadata']['name']}"
+
+    def _set_back(self, api: KubeApi, manifest: dict, planned: Sequence[Mapping[str, str]],
+                  progress: Progress) -> dict:
+        """Apply over fields an update changed (kubectl scale, kubectl edit) that the plan showed as drift.
+
+        Server-side apply counts an update's fields as conflicts too, and force is all or nothing: so the object is
+        read, the apply is sent again pinned to that version (metadata.resourceVersion: the server refuses it if
+        the object moved), and only when every conflict it answers is drift the plan showed is it forced, at that
+        same version. A field another tool applied, or one changed since the plan, stops the apply: nothing forced.
+        """
+        path, what = path_of(manifest), describe(manifest)
+        current = api.get(path, what)
+        if current is None:
+            raise ConflictError(f"{what} was deleted since the plan", hint=REPLAN)
+        pinned = {**manifest, "metadata": {**manifest["metadata"],
+                                           "resourceVersion": current["metadata"]["resourceVersion"]}}
+        try:
+            return api.apply(path, pinned, what)
+        except ApiError as error:
+            if error.status.code != 409:
+                raise
+            refusal = error.status
+        found = compare.conflicts(refusal, current)
+        if not any(cause.get("reason") == FIELD_CONFLICT for cause in refusal.causes):
+            raise ConflictError(f"{what} changed while saxctl applied it: {refusal.message}", hint=REPLAN)
+        unplanned = compare.unplanned(found, planned)
+        if unplanned:
+            raise ConflictError(f"{what}: {compare.described(unplanned)} changed since the plan; saxctl forced "
+                                "nothing", hint=f"{REPLAN} A field another tool applied is taken only with "
+                                                "--force-conflicts.")
+        progress.update(f"applying {what} (setting back {compare.conflict_fields(found)})")
+        return api.apply(path, pinned, what, force=True)
 
     def _wait_gone(self, api: KubeApi, manifest: dict, uid: str | None, progress: Progress) -> None:
         waited = 0.0
@@ -199,9 +303,12 @@ class KubernetesProvider(Provider):
             progress.sleep(1.0)
             waited += 1.0
 
+    def _key(self, params: Mapping[str, Any]) -> tuple:
+        return ("kubeconfig",) if self._options.kubeconfig else (params["endpoint"], params["ca_certificate"])
+
     def _api(self, params: Mapping[str, Any]) -> KubeApi:
         """The client of the cluster these params name (or of --kubeconfig), built the first time it is asked for."""
-        key = ("kubeconfig",) if self._options.kubeconfig else (params["endpoint"], params["ca_certificate"])
+        key = self._key(params)
         with self._lock:
             api = self._apis.get(key)
             if api is None:
@@ -216,7 +323,8 @@ class KubernetesProvider(Provider):
 def _observed(resource: Resource, live: Mapping[str, Any], fields: dict[str, Any], facts: dict[str, Any]) -> Observed:
     meta = live.get("metadata") or {}
     facts = {"uid": meta.get("uid"), **facts}
-    digest = hashlib.sha256(json.dumps([fields, facts], sort_keys=True, default=str).encode()).hexdigest()[:12]
+    read = {key: value for key, value in facts.items() if key not in DECIDED}
+    digest = hashlib.sha256(json.dumps([fields, read], sort_keys=True, default=str).encode()).hexdigest()[:12]
     generation = f"generation {meta['generation']}, " if "generation" in meta else ""
     return Observed(
         address=resource.address,
@@ -229,6 +337,16 @@ def _observed(resource: Resource, live: Mapping[str, Any], fields: dict[str, Any
     )
 
 
+def _other_managers(live: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Who else wrote the object and when (its managedFields), oldest first: who changed it, as the API says."""
+    entries = [{"manager": entry.get("manager", ""), "operation": entry.get("operation", ""),
+                "time": entry.get("time"), **({"subresource": entry["subresource"]} if entry.get("subresource")
+                                                   else {})}
+               for entry in (live.get("metadata") or {}).get("managedFields") or ()
+               if entry.get("manager") != FIELD_MANAGER]
+    return sorted(entries, key=lambda entry: entry["time"] or "")  # a scale subresource write may carry no time
+
+
 def _outputs(live: Mapping[str, Any]) -> dict[str, Any]:
     meta, spec = live.get("metadata") or {}, live.get("spec") or {}
     outputs: dict[str, Any] = {"name": meta.get("name"), "namespace": meta.get("namespace")}
@@ -238,16 +356,29 @@ def _outputs(live: Mapping[str, Any]) -> dict[str, Any]:
         ingress = ((live.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         if ingress:
             outputs["address"] = ingress[0].get("ip") or ingress[0].get("hostname")
+    if live.get("kind") in ("Deployment", "StatefulSet"):  # what a Requirement of a dependent may ask for
+        status = live.get("status") or {}
+        outputs["ready_replicas"] = status.get("readyReplicas", 0)
+        outputs["available_replicas"] = status.get("availableReplicas", 0)
     return {key: value for key, value in outputs.items() if value is not None}
 
 
-def _owned(parent: Resource, kind, live: Mapping[str, Any]) -> Owned:
+def _clusters(known: Mapping[Address, Observed]) -> list[Resource]:
+    """The spec's clusters the plan found, each as a record's parent would be (inside the cluster, with what a client
+    needs to reach it: its endpoint once created)."""
+    return [Resource(address, address.kind, address.name, {}, inside=address,
+                     params={"cluster": address.name, "endpoint": live.outputs["endpoint"],
+                             "ca_certificate": live.outputs.get("ca_certificate", "")})
+            for address, live in known.items() if address.kind == gke_at.CLUSTER and "endpoint" in live.outputs]
+
+
+def _owned(parent: Resource, kind, live: Mapping[str, Any], depends_on: tuple[Address, ...] = ()) -> Owned:
     """A member of an ApplySet as a resource the engine can delete: enough of a manifest to name it."""
     meta = live["metadata"]
     manifest = {"apiVersion": kind.api_version, "kind": kind.kind,
                 "metadata": {"name": meta["name"], "namespace": meta["namespace"]}}
     address = address_of(manifest)
-    resource = Resource(address, address.kind, address.name, {}, inside=parent.inside,
+    resource = Resource(address, address.kind, address.name, {}, depends_on=depends_on, inside=parent.inside,
                         params={**parent.params, "manifest": manifest, "workload": False, "pool": None},
                         remote_id=remote_id(kind.kind, meta["namespace"], meta["name"], parent.params["cluster"]))
     return Owned(resource, _observed(resource, live, flatten(live, managed_by(live, FIELD_MANAGER)), {}))
@@ -263,8 +394,8 @@ def _diff(desired: Resource, observed: Observed | None) -> Change:
         return Change(address, kind, Action.REPLACE, f"{', '.join(facts['replace'])} cannot change in place: "
                       f"{describe(desired.params['manifest'])} will be deleted and created again", changes,
                       desired, observed)
-    if facts.get("conflicts"):
-        found = facts["conflicts"]
+    if compare.blocks(facts.get("conflicts"), facts.get("forced_by")):
+        found = compare.applied(facts["conflicts"])
         return Change(address, kind, Action.UPDATE,
                       f"conflict: {compare.conflict_fields(found)} applied by field manager "
                       f"{compare.holders(found)}; saxctl takes {'it' if len(found) == 1 else 'them'} only with "
@@ -290,11 +421,11 @@ def _update_reason(changes: tuple[FieldChange, ...], facts: Mapping[str, Any]) -
         return "no value changes: saxctl becomes the manager of the fields it sets"
     shown = "; ".join(f"{c.path}: {show_value(c.before)} → {show_value(c.after)}" for c in changes[:3])
     more = f" (and {len(changes) - 3} more)" if len(changes) > 3 else ""
-    taken = facts.get("taken")
+    taken = facts.get("conflicts")
     if taken:
         fields, who = compare.conflict_fields(taken), compare.holders(taken)
         how = (f"changed out of band by {who}: saxctl sets it back" if compare.is_drift(taken)
-               else f"applied by field manager {who}: taken over (--force-conflicts)")
+               else f"applied by field manager {who}: taken over ({facts['forced_by']})")
         return f"{fields} {how}; {shown}{more}"
     return shown + more
 
@@ -317,8 +448,8 @@ def _known_problems(change: Change) -> list[Problem]:
     facts = change.observed.facts if change.observed is not None else {}
     field = change.desired.spec_field
     problems = []
-    if facts.get("conflicts"):
-        found = facts["conflicts"]
+    if compare.blocks(facts.get("conflicts"), facts.get("forced_by")):
+        found = compare.applied(facts["conflicts"])
         problems.append(Problem(change.address, field, f"{compare.conflict_fields(found)} applied by field manager "
                                 f"{compare.holders(found)} (server-side apply): rerun with --force-conflicts to take "
                                 f"{'it' if len(found) == 1 else 'them'} over"))

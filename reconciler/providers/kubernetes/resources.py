@@ -77,6 +77,8 @@ def _resource(spec: Spec, member: KubeObject, cluster: Address, depends_on: tupl
         "manifest": manifest,
         "workload": member.workload,
         "pool": member.pool,
+        # the pool's node count: a rollout waits while the pool has fewer (it is growing), not once it is full
+        "pool_size": next((pool.nodes for pool in spec.cluster.tpu_pools if pool.name == member.pool), None),
     }
     return Resource(
         address=address,

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from reconciler.engine.provider import Progress
 from reconciler.errors import RemoteError
 from reconciler.providers.kubernetes.api import KubeApi
+from reconciler.providers.kubernetes import unschedulable
 from reconciler.providers.kubernetes.kinds import KINDS, NODES, describe, path_of
 from reconciler.providers.kubernetes.manifests import NODE_POOL_LABEL
 
@@ -21,8 +22,10 @@ FIRST_POLL_S = 0.25  # a controller usually answers within a second: look soon, 
 POLL_S = 2.0
 
 
-def wait(api: KubeApi, manifest: Mapping[str, Any], pool: str | None, progress: Progress, timeout_s: float) -> dict:
-    """The live object once rolled out; RemoteError naming why not once timeout_s (or the change's deadline) is up."""
+def wait(api: KubeApi, manifest: Mapping[str, Any], pool: str | None, progress: Progress, timeout_s: float,
+         pool_size: int | None = None) -> dict:
+    """The live object once rolled out; RemoteError naming why not once timeout_s (or the change's deadline) is up,
+    or at once when its pods cannot be scheduled until someone acts (unschedulable.py)."""
     deadline = time.monotonic() + timeout_s
     what = describe(manifest)
     interval = FIRST_POLL_S
@@ -34,17 +37,47 @@ def wait(api: KubeApi, manifest: Mapping[str, Any], pool: str | None, progress: 
         if done:
             progress.operation(None)
             return live
-        why = explain(api, manifest, pool)
+        pods = _pods(api, manifest)
+        pending = pool is not None and any((_pod_reason(pod) or "").startswith("Pending:") for pod in pods)
+        nodes = api.list(NODES, f"nodes of pool {pool}", f"{NODE_POOL_LABEL}={pool}") if pending else None
+        why = explain(manifest, pods, pool, nodes)
         progress.update(f"rolling out: {summary}" + (f"; {why}" if why else ""))
+        # Decided only once the controller has seen the spec: until then its pods are the old spec's.
+        status, meta = live.get("status") or {}, live.get("metadata") or {}
+        seen = status.get("observedGeneration", 0) >= meta.get("generation", 1)
+        blocked = _blocked(api, manifest, pods, pool, pool_size, nodes) if pending and seen else None
         left = min(deadline - time.monotonic(), progress.time_left() if progress.time_left() is not None else 1e9)
-        if left <= 0:
+        if blocked or left <= 0:
             meta = manifest["metadata"]
-            raise RemoteError(f"{what} is not ready after {timeout_s:.0f} s ({summary})" + (f": {why}" if why else ""),
-                              hint=f"It is applied, and the cluster keeps trying: fix what stops it, then follow it "
-                                   f"with `kubectl -n {meta['namespace']} rollout status "
-                                   f"{manifest['kind'].lower()}/{meta['name']}` (or wait longer: --rollout-timeout).")
+            said = (f"{what} cannot be scheduled ({summary}): {blocked}" if blocked else
+                    f"{what} is not ready after {timeout_s:.0f} s ({summary})" + (f": {why}" if why else ""))
+            raise RemoteError(said, hint=f"It is applied, and the cluster keeps trying: fix what stops it, then follow "
+                                         f"it with `kubectl -n {meta['namespace']} rollout status "
+                                         f"{manifest['kind'].lower()}/{meta['name']}` (or wait longer: "
+                                         "--rollout-timeout).")
         progress.sleep(min(interval, left))
         interval = min(POLL_S, interval * 2)
+
+
+def _pods(api: KubeApi, manifest: Mapping[str, Any]) -> list[dict]:
+    meta = manifest["metadata"]
+    selector = ",".join(f"{key}={value}" for key, value in manifest["spec"]["selector"]["matchLabels"].items())
+    return api.list(KINDS["Pod"].collection(meta["namespace"]), f"pods of {describe(manifest)}", selector)
+
+
+def _blocked(api: KubeApi, manifest: Mapping[str, Any], pods: list[dict], pool: str, pool_size: int | None,
+             nodes: list[dict]) -> str | None:
+    """Why the pods the scheduler refused will stay refused (unschedulable.stuck), reading the pods on the nodes
+    they select; None while waiting may help."""
+    refused = [pod for pod in pods if unschedulable.refused(pod)]
+    if not pool_size or not refused:
+        return None
+    pod_spec = manifest["spec"]["template"]["spec"]
+    selector = pod_spec.get("nodeSelector") or {}
+    names = [node["metadata"]["name"] for node in nodes if unschedulable.selects(node, selector)]
+    pods_on = {name: api.list(KINDS["Pod"].all_namespaces, f"pods on node {name}",
+                              field_selector=f"spec.nodeName={name}") for name in names}
+    return unschedulable.stuck(manifest, refused, pool, pool_size, nodes, pods_on)
 
 
 def state(live: Mapping[str, Any]) -> tuple[bool, str]:
@@ -72,19 +105,17 @@ def state(live: Mapping[str, Any]) -> tuple[bool, str]:
     return True, f"{wanted}/{wanted} replicas available"
 
 
-def explain(api: KubeApi, manifest: Mapping[str, Any], pool: str | None) -> str:
-    """Why the workload's pods are not ready, in the scheduler's and kubelet's words; "" when nothing says."""
+def explain(manifest: Mapping[str, Any], pods: list[dict], pool: str | None, nodes: list[dict] | None) -> str:
+    """Why the workload's pods are not ready, in the scheduler's and kubelet's words; "" when nothing says.
+    nodes: the pool's, read when a pod waits for the scheduler."""
     meta = manifest["metadata"]
-    selector = ",".join(f"{key}={value}" for key, value in manifest["spec"]["selector"]["matchLabels"].items())
-    pods = api.list(KINDS["Pod"].collection(meta["namespace"]), f"pods of {describe(manifest)}", selector)
     if not pods:
         return f"{meta['name']}: no pod made yet"
     reasons = sorted({reason for pod in pods if (reason := _pod_reason(pod))})
     if not reasons:
         return ""
     text = f"{meta['name']}: " + "; ".join(reasons)
-    if pool is not None and any(reason.startswith("Pending:") for reason in reasons):
-        nodes = api.list(NODES, f"nodes of pool {pool}", f"{NODE_POOL_LABEL}={pool}")
+    if nodes is not None:
         text += f"; pool {pool} has {len(nodes)} node{'' if len(nodes) == 1 else 's'}"
     return text
 

@@ -1,1 +1,1 @@
-"""Sax: models published in the Sax cell (the admin server's HTTP front)."""
+"""Sax: models published in a Sax cell through the admin's gRPC API (reached by the Kubernetes API's port-forward)."""

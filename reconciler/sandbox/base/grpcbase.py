@@ -29,10 +29,11 @@ log = logging.getLogger(__name__)
 class Method:
     """One RPC: the function answering it (request → reply, or raise GrpcApiError) and its wire codecs."""
 
-    answer: Callable[[object], object]
+    answer: Callable[..., object]
     request_deserializer: Callable[[bytes], object]
     response_serializer: Callable[[object], bytes]
     read: bool  # counted as a read in /_sandbox/requests (Get*, List*...), else a write
+    with_context: bool = False  # answer(request, context): a call that blocks watches its client's deadline
 
 
 class ControlHandler(EmulatorHandler):
@@ -51,7 +52,7 @@ class ControlHandler(EmulatorHandler):
 
 class ControlServer(EmulatorServer):
     def __init__(self, address: tuple[str, int], emulator: "GrpcEmulator", grpc_target: str):
-        super().__init__(address, ControlHandler, emulator.name)
+        super().__init__(address, emulator.control_handler, emulator.name)
         self.faults = emulator.faults  # one set of rules and one log for both ports
         self.requests = emulator.requests
         self.grpc_target = grpc_target
@@ -63,6 +64,8 @@ class GrpcEmulator:
     `api_service` (e.g. iam.googleapis.com) and `messages` (code name → the API's own wording) shape the errors
     that fault rules answer.
     """
+
+    control_handler: type[ControlHandler] = ControlHandler  # a subclass adds its own /_sandbox/ endpoints
 
     def __init__(self, name: str, api_service: str, messages: dict[str, str] | None = None):
         self.name = name
@@ -107,7 +110,7 @@ class GrpcEmulator:
                 time.sleep(rule.delay_s)
             if rule is not None and rule.fails and not rule.after_commit:
                 raise fault_error(rule, self.api_service, self.messages)
-            reply = method.answer(request)
+            reply = method.answer(request, context) if method.with_context else method.answer(request)
             if rule is not None and rule.fails:  # after_commit: the write stays, the client never sees its reply
                 raise fault_error(rule, self.api_service, self.messages)
             return reply

@@ -260,8 +260,12 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if rule.body is not None:
             self.send_json(rule.status, rule.body, rule.headers())
             return
-        error = self.server.default_error(rule.status)
+        error = self.fault_error(rule.status)
         self.send_json(rule.status, error.body(self.server.error_format), {**error.headers, **rule.headers()})
+
+    def fault_error(self, status: int) -> ApiError:
+        """The error a fault rule with this status and no body of its own answers this request with."""
+        return self.server.default_error(status)
 
     def _discard_body(self) -> None:
         """Consume an unanswered request's body so the connection stays usable for the client's next request."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import io
 import json
 import logging
 import re
@@ -12,13 +13,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from reconciler.sandbox.base import launch
 from reconciler.sandbox.base.api_errors import ApiError
 from reconciler.sandbox.base.httpbase import EmulatorHandler, EmulatorServer
 from reconciler.sandbox.base.routes import RouteTable, route
-from reconciler.sandbox.gcs import buckets as gcs_buckets, passthrough
+from reconciler.sandbox.gcs import buckets as gcs_buckets, passthrough, rate_limits
 from reconciler.sandbox.gcs.bucket_store import BucketStore
 
 # What the layer answers itself (buckets, and the generation preconditions of an object's delete and copy, which
@@ -33,7 +34,26 @@ ROUTES = RouteTable((
     route("DELETE", "/storage/v1/b/{bucket}/o/{object_name}", "_delete_object", "storage.objects.delete"),
     route("POST", "/storage/v1/b/{bucket}/o/{object_name}/copyTo/b/{target_bucket}/o/{target_name}", "_copy_object",
           "storage.objects.copy"),
+    route("PATCH", "/storage/v1/b/{bucket}/o/{object_name}", "_change_object", "storage.objects.patch"),
+    route("PUT", "/storage/v1/b/{bucket}/o/{object_name}", "_change_object", "storage.objects.update"),
+    # Object ACL writes: refused on a bucket with uniform bucket-level access, as GCS does; else fake-gcs-server's.
+    route("POST", "/storage/v1/b/{bucket}/o/{object_name}/acl", "_write_object_acl",
+          "storage.objectAccessControls.insert"),
+    route("PUT", "/storage/v1/b/{bucket}/o/{object_name}/acl/{entity}", "_write_object_acl",
+          "storage.objectAccessControls.update"),
+    route("PATCH", "/storage/v1/b/{bucket}/o/{object_name}/acl/{entity}", "_write_object_acl",
+          "storage.objectAccessControls.patch"),
+    route("DELETE", "/storage/v1/b/{bucket}/o/{object_name}/acl/{entity}", "_write_object_acl",
+          "storage.objectAccessControls.delete"),
 ))
+# GCS's words for an object ACL on a bucket with uniform bucket-level access (400 invalid).
+UNIFORM_ACCESS_ACL = ("Cannot insert legacy ACL for an object when uniform bucket-level access is enabled. Read more "
+                      "at https://cloud.google.com/storage/docs/uniform-bucket-level-access")
+# Query parameters that set an object's ACL on an upload, a patch or a copy.
+_ACL_PARAMETERS = ("predefinedAcl", "destinationPredefinedAcl")
+# The bucket whose object an upload, patch or copy writes (a copy's or rewrite's target).
+_WRITTEN_BUCKET = re.compile(r"^/(?:upload/)?storage/v1/b/(?P<bucket>[^/]+)/o(?:/[^/]+/(?:copyTo|rewriteTo)/b/"
+                             r"(?P<target>[^/]+)/o/)?")
 # GCS's words when a generation precondition does not hold (fake-gcs-server ignores them on a delete).
 _PRECONDITION_FAILED = "At least one of the pre-conditions you specified did not hold."
 _UPSTREAM_TIMEOUT_S = 60
@@ -199,6 +219,37 @@ class GcsFrontHandler(EmulatorHandler):
             self._check_generation(params, "ifGenerationMatch", target_bucket, target_name, missing=0)
             self.unrouted("POST")
 
+    def _change_object(self, params: dict[str, str], bucket: str, object_name: str) -> None:
+        """An `acl` in the body is an ACL write (what the Python client's blob.acl.save() sends)."""
+        raw = self.read_body()
+        try:
+            sets_acl = "acl" in json.loads(raw or b"{}")
+        except (ValueError, TypeError):
+            sets_acl = False  # not ours to judge: fake-gcs-server answers a bad body
+        connection_input, self.rfile = self.rfile, io.BytesIO(raw)  # the body goes on as it came
+        try:
+            if sets_acl:
+                self._refuse_acl_if_uniform(bucket)
+            self.unrouted(self.command)
+        finally:
+            self.rfile = connection_input
+
+    def _write_object_acl(self, params: dict[str, str], bucket: str, object_name: str, entity: str = "") -> None:
+        self._refuse_acl_if_uniform(bucket)
+        self.unrouted(self.command)
+
+    def _refuse_acl_if_uniform(self, bucket: str) -> None:
+        resource = self.server.store.get(bucket)
+        if resource is not None and resource["iamConfiguration"]["uniformBucketLevelAccess"]["enabled"]:
+            self._discard_body()
+            raise ApiError(400, UNIFORM_ACCESS_ACL, "invalid")
+
+    def fault_error(self, status: int) -> ApiError:
+        """A 429 in the words GCS uses for this request: bucket create/delete, bucket change, object change, read."""
+        if status == 429:
+            return rate_limits.too_many_requests(self.command, self.url_path, self.url_query)
+        return super().fault_error(status)
+
     def _check_generation(self, params: dict[str, str], parameter: str, bucket: str, name: str,
                           version: str | None = None, *, missing: int | None = None) -> None:
         """412 unless the precondition `parameter`, when given, names the object's live generation (`missing` stands
@@ -259,6 +310,9 @@ class GcsFrontHandler(EmulatorHandler):
     # --- everything else: objects, uploads, downloads --------------------------------------------------------------
 
     def unrouted(self, method: str) -> None:
+        written = _WRITTEN_BUCKET.match(self.url_path)
+        if method != "GET" and written and any(name in self.query for name in _ACL_PARAMETERS):
+            self._refuse_acl_if_uniform(unquote(written["target"] or written["bucket"]))
         upload_id = dict(parse_qsl(self.url_query)).get("upload_id") if self.url_path.startswith("/upload/") else None
         if method == "PUT" and upload_id and _STATUS_QUERY.fullmatch(self.headers.get("Content-Range", "")) \
                 and not int(self.headers.get("Content-Length") or 0):

@@ -9,6 +9,8 @@ Control endpoints (beside health, faults and requests):
                                           [{"operationType": "CREATE_NODE_POOL", "kind": "stockout"|"quota",
                                             "code": 8, "message": "...", "count": 1}]: the next such operations
                                           end DONE with that error (and their node pool or cluster in ERROR)
+  POST /_sandbox/operation-finish         {"name": "projects/P/locations/L/operations/NAME"}: that operation ends
+                                          now (a test holds one with a long latency, then lets it go)
   POST /_sandbox/auto-upgrade             {"cluster": "projects/P/locations/L/clusters/C", "version": optional}:
                                           an UPGRADE_MASTER operation moving master and auto-upgrading pools
 """
@@ -92,6 +94,7 @@ CONTROLS = RouteTable((
     route("GET", "operation-failures", "_control_failures"),
     route("POST", "operation-failures", "_control_add_failures"),
     route("DELETE", "operation-failures", "_control_clear_failures"),
+    route("POST", "operation-finish", "_control_finish_operation"),
     route("POST", "auto-upgrade", "_control_auto_upgrade"),
 ))
 
@@ -139,18 +142,23 @@ class GkeServer(EmulatorServer):
         return found
 
     def instance_groups(self) -> list[dict]:
-        """One managed instance group per pool and zone, once the pool's nodes exist (its create is done)."""
+        """One managed instance group per pool and zone: from the pool's create on (GKE makes a pool's groups, at
+        the size it is created with, while the pool is PROVISIONING; their machines count in quota usage from
+        then), until its delete is done. None for a pool whose create failed."""
         found = []
         for key, stored in self.store.list("cluster/"):
             cluster_name = key.removeprefix("cluster/")
             cluster = stored.resource["cluster"]
             for pool in cluster["nodePools"]:
-                if pool["name"] not in stored.resource["nodeCounts"]:
+                size = stored.resource["nodeCounts"].get(pool["name"])
+                if size is None and pool["status"] == "PROVISIONING":
+                    size = pool["initialNodeCount"]
+                if size is None:
                     continue
                 for zone in pool["locations"]:
                     found.append({"project": cluster_name.split("/")[1], "zone": zone,
                                   "name": instance_group_name(cluster_name, pool["name"], zone),
-                                  "targetSize": stored.resource["nodeCounts"][pool["name"]],
+                                  "targetSize": size,
                                   "machineType": pool["config"]["machineType"], "cluster": cluster_name,
                                   "pool": pool["name"], "creationTimestamp": cluster["createTime"]})
         return found
@@ -421,6 +429,13 @@ class GkeHandler(EmulatorHandler):
             self.server.failures.clear()
         self.send_json(200, {"failures": []})
 
+    def _control_finish_operation(self, query: dict) -> None:
+        name = self._control_json(dict).get("name", "")
+        finished = self.server.operations.finish_now(name)
+        if finished is None:
+            raise ApiError(404, f"Not found: {name}.", status="NOT_FOUND")
+        self.send_json(200, _render_operation(finished))
+
     def _control_auto_upgrade(self, query: dict) -> None:
         request = self._control_json(dict)
         name = request.get("cluster", "")
@@ -509,6 +524,10 @@ def _already_exists(name: str) -> ApiError:
 
 
 def _check_etag(supplied: str | None, current: str, name: str) -> None:
+    """A stale etag is refused with ABORTED (HTTP 409), as container v1 documents for ClusterUpdate.etag and
+    UpdateNodePoolRequest.etag ("update will be blocked and an ABORTED error will be returned", the discovery
+    document in googleapiclient/discovery_cache) and AIP-154 requires (aip-dev/google.aip.dev#705: ABORTED, not
+    FAILED_PRECONDITION/400). No etag is no condition. SetNodePoolSizeRequest has no etag field at all."""
     if supplied and supplied != current:
         raise ApiError(409, f'The etag "{supplied}" of {name} is stale; the current one is "{current}". Get the '
                             "resource again and retry.", status="ABORTED")

@@ -1,0 +1,113 @@
+"""The pure part of the Sax provider: a published model as observed, the change to make, and whether servers can
+serve it. No I/O: the provider reads the admin's List and Stats and the ownership record, and these decide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from reconciler.engine.diffing import show_value
+from reconciler.engine.resource import Action, Change, FieldChange, Observed, Resource
+
+# Sax's Update may change only the replicas (admin/validator.go refuses a model path change, and v1.1.0 a checkpoint
+# change too); overrides are read at load. Any other change is an unpublish and a publish.
+REPLACE_ON = frozenset({"model_path", "checkpoint", "overrides"})
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """One model of the admin's List, in saxctl's words (from sax.PublishedModel)."""
+
+    model_id: str  # /sax/CELL/NAME
+    model_path: str
+    checkpoint: str
+    replicas: int  # requested_num_replicas
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    assigned: tuple[str, ...] = ()  # modelet_addresses: the servers it is assigned to, loading or failed ones too
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        return {"model_path": self.model_path, "checkpoint": self.checkpoint, "replicas": self.replicas,
+                "overrides": dict(sorted(self.overrides.items()))}
+
+
+@dataclass(frozen=True, slots=True)
+class Servers:
+    """What the admin's Stats says of the joined model servers."""
+
+    by_model_path: Mapping[str, int]  # num_servers_by_servable_model_path
+    total: int  # every joined server (model_server_type_stats summed)
+
+
+def model_id(cell: str, name: str) -> str:
+    return f"{cell.rstrip('/')}/{name}"
+
+
+def observed(address: str, published: Published, owner: str | None) -> Observed:
+    """A published model as the engine compares it; owner: the spec whose record lists it, None when none does."""
+    fingerprint = "|".join(f"{key}={show_value(value)}" for key, value in sorted(published.fields.items()))
+    return Observed(address=address, remote_id=published.model_id, fields=published.fields,
+                    fingerprint=fingerprint, owner=owner, facts={"assigned": len(published.assigned)},
+                    outputs={"model_id": published.model_id})
+
+
+def decide(desired: Resource, live: Observed | None) -> Change:
+    """Publish when absent; Update for a replicas change; unpublish + publish for the fields Update cannot change."""
+    address, kind, model = desired.address, desired.kind, desired.params["model_id"]
+    wanted = desired.fields
+    if live is None:
+        return Change(address, kind, Action.CREATE,
+                      f"publish {model}: {_short(wanted['model_path'])}, {wanted['replicas']} "
+                      f"replica{'s' if wanted['replicas'] != 1 else ''}", desired=desired)
+    changes = tuple(FieldChange(path, live.fields.get(path), wanted[path], path in REPLACE_ON)
+                    for path in ("model_path", "checkpoint", "overrides", "replicas")
+                    if _normal(live.fields.get(path)) != _normal(wanted[path]))
+    forced = [change for change in changes if change.forces_replacement]
+    if forced:
+        named = ", ".join(f"{c.path} {show_value(c.before)} → {show_value(c.after)}" for c in forced)
+        return Change(address, kind, Action.REPLACE,
+                      f"{named}: Sax's Update cannot change {'it' if len(forced) == 1 else 'them'}; {model} will be "
+                      "unpublished and published again", changes, desired, live)
+    if changes:
+        change = changes[0]
+        return Change(address, kind, Action.UPDATE, f"replicas {change.before} → {change.after} (Update)", changes,
+                      desired, live)
+    return Change(address, kind, Action.NOOP, "published as the spec says", desired=desired, observed=live)
+
+
+def serving_problem(model_path: str, replicas: int, servers: Servers, pool: Mapping[str, Any] | None,
+                    needed_chips: int | None) -> str | None:
+    """Why the joined servers cannot hold `replicas` of model_path, with the numbers and the cause; None if they can.
+
+    Sax itself accepts such a publish and leaves the model unloaded without a word (RECIPES §11): saxctl says so first.
+    """
+    able = servers.by_model_path.get(model_path, 0)
+    if able >= replicas:
+        return None
+    text = f"{able} model server{'' if able == 1 else 's'} can serve {_short(model_path)}"
+    text += f" ({replicas} needed)" if able else ""
+    causes = []
+    if needed_chips is not None:
+        causes.append(f"it needs {needed_chips} TPU chip{'' if needed_chips == 1 else 's'} per host")
+    if pool is not None:
+        chips = pool["chips_per_node"]
+        causes.append(f"pool {pool['name']} is {pool['machine_type']} ({chips} chip{'' if chips == 1 else 's'})")
+    if not servers.total:
+        causes.append("no model server has joined the admin")
+    elif not causes or able:
+        causes.append(f"{servers.total} model server{'' if servers.total == 1 else 's'} joined")
+    return text + (": " + "; ".join(causes) if causes else "")
+
+
+def normal_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A model's fields as Published.fields gives them (plain dicts, overrides sorted)."""
+    return {**fields, "overrides": dict(sorted(dict(fields["overrides"]).items()))}
+
+
+def _short(model_path: str) -> str:
+    return model_path.rsplit(".", 1)[-1]
+
+
+def _normal(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) else value

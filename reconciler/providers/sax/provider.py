@@ -1,0 +1,359 @@
+"""The provider of `sax.model`: models published in a Sax cell through the admin's gRPC API.
+
+Observe makes one List (every model of the cell) and one Stats per plan, whatever the number of models, and reads the
+ownership record once: a model the record does not list was not published by saxctl and is never touched. The
+decision is decide.py's; preflight says when the joined model servers cannot serve a model (Sax itself would accept
+the publish and leave it unloaded without a word). Apply publishes, updates or unpublishes, then waits for the
+replicas to load, saying how many have.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Mapping, Sequence
+
+from reconciler.engine.address import Address
+from reconciler.engine.provider import Detail, Owned, Problem, Progress, Provider
+from reconciler.engine.resource import Action, Change, Observed, Resource
+from reconciler.errors import RemoteError
+from reconciler.providers.google_errors import remote_call
+from reconciler.providers.gke import addresses as gke_at
+from reconciler.providers.kubernetes.manifests import ADMIN_SERVER
+from reconciler.providers.kubernetes.options import KubeOptions
+from reconciler.providers.sax import addresses as sax_at
+from reconciler.providers.sax import decide
+from reconciler.providers.sax import resources as sax_resources
+from reconciler.providers.sax.admin_errors import REPUBLISH_WAIT_S, AlreadyExists, BeingUnpublished, NotFound
+from reconciler.providers.sax.cell import CALL_TIMEOUT_S, Cell, Kube
+from reconciler.providers.sax.record import ModelRecord
+from reconciler.spec.model import Spec
+
+ADMIN_WAIT_S = 120.0  # a started admin writes its location.proto within seconds
+SERVERS_WAIT_S = 120.0  # a new model server joins the admin 2 s after start, and is seen at the admin's next poll
+READY_POLL_S = 5.0  # each WaitForReady call's deadline: progress is said between them
+REPUBLISH_TRIES = 4
+STATUS_PROBE_S = 0.3  # a WaitForReady that has not returned by then: that replica has not loaded
+
+
+class SaxModelProvider(Provider):
+    kinds = frozenset({sax_at.MODEL})
+
+    def __init__(self, storage_client, kube_options: KubeOptions = KubeOptions(), *, spec: Spec | None = None):
+        self._storage = storage_client
+        self._kube_options = kube_options
+        # To find the spec's cell when no model of the spec was read (to prune).
+        self._spec = spec
+        self._lock = threading.Lock()
+        self._kubes: dict[tuple, Kube] = {}
+        self._records: dict[str, ModelRecord] = {}
+        # What this plan read of each cell: (params, models by id, servers), for owned() and preflight().
+        self._read: dict[tuple, tuple[Mapping[str, Any], dict[str, decide.Published], decide.Servers]] = {}
+
+    # --- reading -------------------------------------------------------------------------------------------------
+
+    def observe(self, desired: Sequence[Resource]) -> Mapping[Address, Observed | None]:
+        observed: dict[Address, Observed | None] = {}
+        by_cell: dict[tuple, list[Resource]] = {}
+        for resource in desired:
+            by_cell.setdefault(_cell_key(resource.params), []).append(resource)
+        for key, resources in by_cell.items():
+            params = resources[0].params
+            published, servers = self._read_cell(params)
+            self._read[key] = (params, published, servers)
+            owned = self._record(params).models() if published else frozenset()
+            for resource in resources:
+                model = published.get(resource.params["model_id"])
+                owner = params["owner"] if model is not None and model.model_id in owned else None
+                observed[resource.address] = decide.observed(resource.address, model, owner) if model else None
+        return observed
+
+    def _read_cell(self, params: Mapping[str, Any]) -> tuple[dict[str, decide.Published], decide.Servers]:
+        cell = Cell(params, self._storage, self._kube(params))
+        try:
+            if not cell.connect():  # the admin has not started yet: nothing is published
+                return {}, decide.Servers({}, 0)
+            return {model.model_id: model for model in cell.list()}, cell.stats()
+        finally:
+            cell.close()
+
+    def owned(self, spec_name: str, kinds: frozenset[str], known: Mapping[Address, Observed]) -> Sequence[Owned]:
+        """The published models the record lists for this spec, in the cells this plan read (or the spec's cell,
+        when the spec has no model left to read it by): what may be pruned."""
+        if not self._read:
+            self._read_spec_cell(known)
+        found = []
+        for params, published, _ in list(self._read.values()):
+            if params["owner"] != spec_name or not published:
+                continue
+            for model_id in sorted(self._record(params).models()):
+                model = published.get(model_id)
+                if model is None:
+                    continue
+                name = model_id.rsplit("/", 1)[1]
+                address = sax_at.model(name)
+                resource = Resource(address, address.kind, name, model.fields,
+                                    params={**params, "model_id": model_id}, remote_id=model_id,
+                                    replace_on=decide.REPLACE_ON)
+                found.append(Owned(resource, decide.observed(address, model, spec_name)))
+        return found
+
+    def _read_spec_cell(self, known: Mapping[Address, Observed]) -> None:
+        """The spec's cell, reached through its cluster as this plan found it; nothing when the cluster is gone."""
+        spec = self._spec
+        if spec is None or spec.sax is None or spec.cluster is None:
+            return
+        cluster = known.get(gke_at.cluster(spec.cluster.name))
+        if cluster is None or "endpoint" not in cluster.outputs:
+            return
+        if not self._record(sax_resources.connection_params(spec)).models():
+            return  # saxctl published nothing in this cell: nothing to prune, no need to reach the admin
+        params = {**sax_resources.connection_params(spec), "endpoint": cluster.outputs["endpoint"],
+                  "ca_certificate": cluster.outputs.get("ca_certificate", ""), "admin": ADMIN_SERVER}
+        published, servers = self._read_cell(params)
+        self._read[_cell_key(params)] = (params, published, servers)
+
+    def preflight(self, changes: Sequence[Change]) -> Sequence[Problem]:
+        """A publish, update or replace that the joined model servers cannot serve, when the admin could be read; a
+        publish of a gs:// checkpoint (one saxctl does not convert) without its commit markers."""
+        problems = []
+        for change in changes:
+            if change.kind not in self.kinds or change.desired is None:
+                continue
+            if change.action in (Action.CREATE, Action.REPLACE):
+                problems += self._marker_problems(change.desired)
+            read = self._read.get(_cell_key(change.desired.params))
+            if read is None or not read[1] and not read[2].total:  # the admin was not read, or has no server yet
+                continue
+            problem = _serving_problem(change.desired, read[2])
+            if problem:
+                problems.append(Problem(change.address, f"{change.desired.spec_field}.replicas", problem))
+        return problems
+
+    def _marker_problems(self, resource: Resource) -> list[Problem]:
+        """Sax loads whatever the checkpoint path holds, finished or not: its markers say the upload is complete.
+        A checkpoint of the spec's `checkpoints` is a Requirement (its provider reads the markers); a gs:// one is
+        read here."""
+        if any(requirement.output == "markers" for requirement in resource.requires):
+            return []
+        from reconciler.checkpoint.gcs_checkpoint import parse_gs_url
+        from reconciler.checkpoint.manifest import MARKERS
+
+        url = resource.fields["checkpoint"]
+        bucket_name, prefix = parse_gs_url(url)
+        bucket = self._storage.bucket(bucket_name)
+        missing = []
+        for marker in MARKERS:
+            with remote_call("storage.objects.get", f"{url}/{marker}"):
+                if not bucket.blob(f"{prefix}/{marker}").exists(timeout=CALL_TIMEOUT_S, retry=None):
+                    missing.append(marker)
+        if not missing:
+            return []
+        return [Problem(resource.address, f"{resource.spec_field}.checkpoint",
+                        f"{url} has no commit markers ({', '.join(missing)} missing): Sax would load a checkpoint "
+                        "whose upload has not finished", kind="precondition")]
+
+    def diff(self, desired: Resource, observed: Observed | None) -> Change:
+        return decide.decide(desired, observed)
+
+    def describe(self, changes: Sequence[Change]) -> Sequence[Detail]:
+        """Each published model's replicas: requested, assigned, loaded, and why not loaded; then the foreign ones."""
+        by_cell: dict[tuple, list[Change]] = {}
+        for change in changes:
+            if change.kind in self.kinds and change.desired is not None:
+                by_cell.setdefault(_cell_key(change.desired.params), []).append(change)
+        details: list[Detail] = []
+        for key, mine in by_cell.items():
+            params, published, servers = self._read.get(key, (None, {}, None))
+            if not published:
+                continue
+            owned = self._record(params).models()
+            cell = Cell(params, self._storage, self._kube(params))
+            try:
+                if not cell.connect():
+                    continue
+                for change in mine:
+                    model = published.get(change.desired.params["model_id"])
+                    if model is not None:
+                        text = _replicas_text(model, _loaded(cell, model), servers, change.desired)
+                        details.append(Detail(change.address, text))
+                for model in (m for model_id, m in sorted(published.items()) if model_id not in owned):
+                    if model.model_id in {c.desired.params["model_id"] for c in mine}:
+                        continue  # in the spec: the plan reports it as a conflict
+                    text = f"published by someone else, left alone: {_replicas_text(model, _loaded(cell, model))}"
+                    details.append(Detail(model.model_id, text, foreign=True))
+            finally:
+                cell.close()
+        return details
+
+    # --- changing ------------------------------------------------------------------------------------------------
+
+    def apply(self, change: Change, progress: Progress) -> Observed | None:
+        resource = change.desired
+        params = resource.params
+        cell = Cell(params, self._storage, self._kube(params))
+        try:
+            self._connect(cell, progress)
+            return self._apply(change, cell, progress)
+        finally:
+            cell.close()
+
+    def _connect(self, cell: Cell, progress: Progress) -> None:
+        """The admin, once it has started and written its address (a new admin does so within seconds)."""
+        started = time.monotonic()
+        while True:
+            progress.update(f"finding the Sax admin ({cell.location_url})")
+            try:
+                if cell.connect():
+                    return
+                why = f"{cell.location_url} does not exist: no Sax admin has started in cell {cell.params['cell']}"
+            except RemoteError as error:  # the address of an admin that has just been replaced
+                why = error.message
+            waited = time.monotonic() - started
+            if waited >= ADMIN_WAIT_S:
+                raise RemoteError(f"{why} (waited {waited:.0f} s)",
+                                  hint=f"`kubectl -n {cell.params['namespace']} logs deploy/{cell.params['admin']}` "
+                                       "says why the admin does not start.")
+            progress.update(f"waiting for the Sax admin: {why}")
+            progress.sleep(1.0)
+
+    def _apply(self, change: Change, cell: Cell, progress: Progress) -> Observed | None:
+        resource = change.desired
+        model_id, fields = resource.params["model_id"], resource.fields
+        record = self._record(resource.params)
+        if change.action in (Action.DELETE, Action.REPLACE):
+            progress.update(f"unpublishing {model_id}")
+            try:
+                cell.unpublish(model_id)
+            except NotFound:
+                pass  # gone already: what an unpublish wants
+            if change.action is Action.DELETE:
+                record.remove(model_id)
+                return None
+        if change.action is Action.UPDATE:
+            progress.update(f"updating {model_id}: {change.reason}")
+            cell.update(model_id, fields)
+        else:
+            self._wait_for_servers(resource, cell, progress)
+            record.add(model_id)  # before the publish: a run killed in between leaves nothing unrecorded
+            self._publish(cell, model_id, fields, progress)
+        self._wait_loaded(resource, cell, progress)
+        published = cell.list_one(model_id)
+        if published is None:
+            raise RemoteError(f"sax.Admin/List {model_id}: the admin lost the model it just published")
+        return decide.observed(resource.address, published, resource.params["owner"])
+
+    def _wait_for_servers(self, resource: Resource, cell: Cell, progress: Progress) -> None:
+        """Right before a publish: enough joined servers can serve the model path (the plan may have been made before
+        the model servers existed); waits for new ones to join, then says why not."""
+        started = time.monotonic()
+        while True:
+            servers = cell.stats()
+            problem = _serving_problem(resource, servers)
+            if problem is None:
+                return
+            waited = time.monotonic() - started
+            if waited >= SERVERS_WAIT_S:
+                raise RemoteError(f"{resource.params['model_id']} is not published: {problem} (waited "
+                                  f"{waited:.0f} s for model servers to join the admin)")
+            progress.update(f"waiting for model servers to join: {problem}")
+            progress.sleep(2.0)
+
+    def _publish(self, cell: Cell, model_id: str, fields: Mapping[str, Any], progress: Progress) -> None:
+        for attempt in range(1, REPUBLISH_TRIES + 1):
+            progress.update(f"publishing {model_id}")
+            try:
+                cell.publish(model_id, fields)
+                return
+            except AlreadyExists:
+                # Published as the spec says already (a retried call whose reply was lost; an admin replaced in the
+                # same plan, which restores its models from state.proto): nothing to do. Otherwise someone else's.
+                published = cell.list_one(model_id)
+                if published is None or published.fields != decide.normal_fields(fields):
+                    raise
+                return
+            except BeingUnpublished as error:
+                if attempt == REPUBLISH_TRIES:
+                    raise
+                progress.update(f"{error.message}: retrying in {REPUBLISH_WAIT_S:.0f} s")
+                progress.sleep(REPUBLISH_WAIT_S)
+
+    def _wait_loaded(self, resource: Resource, cell: Cell, progress: Progress) -> None:
+        """WaitForReady one replica more at a time, each call bounded, so progress says how many have loaded."""
+        model_id, wanted = resource.params["model_id"], int(resource.fields["replicas"])
+        loaded = 0
+        progress.operation(f"loading of {model_id}")
+        while loaded < wanted:
+            progress.update(f"{loaded}/{wanted} replicas loaded")
+            left = progress.time_left()
+            if left is not None and left <= 0:
+                raise RemoteError(f"{model_id}: {loaded}/{wanted} replicas loaded after "
+                                  f"{resource.timeout_s:.0f} s: {self._why_not_loaded(resource, cell)}",
+                                  hint="It stays published and Sax keeps it assigned; fix the cause, then apply again "
+                                       "(or unpublish it by removing it from the spec).")
+            if cell.wait_for_ready(model_id, loaded + 1, min(READY_POLL_S, left) if left else READY_POLL_S):
+                loaded += 1
+        progress.update(f"{loaded}/{wanted} replicas loaded")
+        progress.operation(None)
+
+    def _why_not_loaded(self, resource: Resource, cell: Cell) -> str:
+        """One sentence from what can be seen: no server can serve it, or assigned servers that did not load it."""
+        problem = _serving_problem(resource, cell.stats())
+        if problem:
+            return problem
+        published = cell.list_one(resource.params["model_id"])
+        assigned = len(published.assigned) if published is not None else 0
+        if not assigned:
+            return "the admin has not assigned it to any model server yet (each server holds one model: are they " \
+                   "all taken by other models?)"
+        return (f"it is assigned to {assigned} model server{'s' if assigned > 1 else ''} that did not finish loading "
+                f"it: a Sax load that fails stays failed (see the model server's log: kubectl -n "
+                f"{resource.params['namespace']} logs deploy/sax-model-server)")
+
+    # --- clients -------------------------------------------------------------------------------------------------
+
+    def _kube(self, params: Mapping[str, Any]) -> Kube:
+        key = ("kubeconfig",) if self._kube_options.kubeconfig else (params["endpoint"], params["ca_certificate"])
+        with self._lock:
+            if key not in self._kubes:
+                self._kubes[key] = Kube(params, self._kube_options)
+            return self._kubes[key]
+
+    def _record(self, params: Mapping[str, Any]) -> ModelRecord:
+        with self._lock:
+            bucket = params["admin_bucket"]
+            if bucket not in self._records:
+                self._records[bucket] = ModelRecord(self._storage, bucket, params["owner"])
+            return self._records[bucket]
+
+
+def _loaded(cell: Cell, model: decide.Published) -> int:
+    """Replicas that have loaded: no admin RPC says it, but WaitForReady(n) returns at once when n have."""
+    loaded = 0
+    while loaded < len(model.assigned) and cell.wait_for_ready(model.model_id, loaded + 1, STATUS_PROBE_S):
+        loaded += 1
+    return loaded
+
+
+def _replicas_text(model: decide.Published, loaded: int, servers: decide.Servers | None = None,
+                   desired: Resource | None = None) -> str:
+    text = f"{model.replicas} requested, {len(model.assigned)} assigned, {loaded} loaded"
+    if loaded >= model.replicas:
+        return text
+    problem = _serving_problem(desired, servers) if desired is not None and servers is not None else None
+    if problem is None and len(model.assigned) < model.replicas:
+        problem = (f"the admin has found {len(model.assigned)} free model server(s) that can serve it (each holds "
+                   "one model)")
+    if problem is None:
+        problem = "its assigned servers have not loaded it: still loading, or the load failed (see the model " \
+                  "server's log)"
+    return f"{text}; not loaded: {problem}"
+
+
+def _cell_key(params: Mapping[str, Any]) -> tuple:
+    return params["cluster"], params["admin_bucket"], params["cell"]
+
+
+def _serving_problem(resource: Resource, servers: decide.Servers) -> str | None:
+    return decide.serving_problem(resource.fields["model_path"], int(resource.fields["replicas"]), servers,
+                                  resource.params.get("pool"), resource.params.get("needed_chips"))

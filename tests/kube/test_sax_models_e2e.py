@@ -1,0 +1,184 @@
+"""Sax models through the real CLI against the sandbox: publish and generate, drift of the replicas, a checkpoint
+change, removal, a model published by hand, markers missing, and servers that cannot serve the model.
+
+The Sax admin, model server and HTTP server run as the pod runner's stand-ins for the pods saxctl applies; saxctl
+reaches the admin and the HTTP server through the apiserver's port-forward, as on GKE. A model published by hand goes
+straight to the HTTP server at its pod's IP, as a user inside the VPC would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import textwrap
+import urllib.error
+import urllib.request
+
+import pytest
+from cli_runner import saxctl
+from kube_testkit import wait_for
+from sax_world import SaxWorld
+
+from reconciler.checkpoint.manifest import MARKER_NAME
+from reconciler.sandbox.kube.nodes import cluster_namespace_annotations
+from reconciler.sandbox.sample_checkpoint import write_sample_gptj
+
+GPTJ = "saxml.server.pax.lm.params.gptj.GPTJ4BF16BS32"
+MODEL = "gptj"
+_ADMIN_CALL = re.compile(r"sax Admin/(?P<method>\w+) →")
+
+
+class ModelWorld(SaxWorld):
+    """SaxWorld with a checkpoint converted from the sample GPT-J and models published from it."""
+
+    def write_models(self, models: list[dict], *, machine: str = "ct5lp-hightpu-4t", topology: str = "2x2",
+                     second_checkpoint: bool = False) -> None:
+        self.write(machine=machine, topology=topology)
+        source = self.directory / "gptj-source"
+        if not source.exists():
+            write_sample_gptj(source)
+        text = textwrap.dedent(f"""\
+            checkpoints:
+              sample:
+                source: {{format: hf-gptj, path: {source}}}
+                destination: gs://dat-{self.spec_name}/sample/checkpoint_00000000
+            """)
+        if second_checkpoint:
+            text += (f"  sample-again:\n    source: {{format: hf-gptj, path: {source}}}\n"
+                     f"    destination: gs://dat-{self.spec_name}/again/checkpoint_00000000\n")
+        text += ("models:\n" if models else "") + "".join(
+            f"  - {{name: {m['name']}, modelPath: {m.get('path', GPTJ)}, checkpoint: {m.get('checkpoint', 'sample')}, "
+            f"replicas: {m.get('replicas', 1)}}}\n" for m in models)
+        with self.path.open("a") as spec:
+            spec.write(text)
+
+    def generate(self, prompt: str, *flags: str):
+        return saxctl("generate", *flags, str(self.path), MODEL, prompt, env=self.sandbox.env, timeout=300)
+
+    def model_id(self, name: str = MODEL) -> str:
+        return f"/sax/test/{name}"
+
+    def http_pod_ip(self) -> str:
+        pods = json.loads(self.kubectl("get", "pods", "-l", "app=sax-http", "-o", "json").stdout)["items"]
+        return next(pod["status"]["podIP"] for pod in pods if pod["status"].get("podIP"))
+
+    def http(self, method: str, path: str, body: dict) -> dict:
+        """The Sax HTTP server at its pod's IP, as a user in the VPC reaches it (not through saxctl)."""
+        request = urllib.request.Request(f"http://{self.http_pod_ip()}:8888{path}", method=method,
+                                         data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.load(response)
+
+
+@pytest.fixture
+def models_world(sandbox, tmp_path, unique_project, core):
+    suffix = secrets.token_hex(4)
+    created = ModelWorld(sandbox, tmp_path, f"m-{suffix}", unique_project(), f"ns-{suffix}", suffix)
+    core.create_namespace({"metadata": {"name": created.namespace,
+                                        "annotations": cluster_namespace_annotations(created.cluster_name)}})
+    created.write_models([{"name": MODEL}])
+    yield created
+    created.saxctl("destroy", "--auto-approve", "--force-delete-buckets", timeout=300)
+    core.delete_namespace(created.namespace)
+
+
+def admin_calls(run) -> list[str]:
+    return [match["method"] for match in _ADMIN_CALL.finditer(run.err)]
+
+
+def test_a_model_is_published_loaded_and_answers_then_a_plan_makes_one_list_and_one_stats(models_world):
+    applied = models_world.apply()
+    assert f"sax.model.{MODEL}" in applied.out
+    assert "Apply complete!" in applied.out
+    generated = models_world.generate("The capital of France is")
+    assert generated.code == 0, generated.text
+    lines = generated.out.strip().splitlines()
+    assert len(lines) == 4, "Sax's GPT-J decodes 4 beams, each printed with its score"
+    assert all(re.match(r"^\s*-?\d+\.\d{4}  ", line) for line in lines), lines
+    as_json = models_world.generate("The capital of France is", "--json")
+    assert len(json.loads(as_json.out)["generate_response"]) == 4
+
+    again = models_world.saxctl("plan", "--detailed-exitcode")
+    assert again.code == 0 and "No changes." in again.out, again.text
+    assert sorted(admin_calls(again)) == ["List", "Stats"]
+    status = models_world.saxctl("status")
+    assert re.search(rf"sax\.model\.{MODEL} .*in sync.*1 requested, 1 assigned, 1 loaded", status.out), status.out
+
+
+def test_replicas_changed_by_hand_are_updated_back(models_world):
+    models_world.apply()
+    models_world.http("PUT", "/update", {"model": models_world.model_id(), "model_path": GPTJ, "replicas": 2,
+                                         "checkpoint": f"gs://dat-{models_world.spec_name}/sample/checkpoint_00000000"})
+    drifted = models_world.saxctl("plan", "--detailed-exitcode")
+    assert drifted.code == 2, drifted.text
+    assert f"~ sax.model.{MODEL} update" in drifted.out
+    assert "replicas 2 → 1 (Update)" in drifted.out
+    applied = models_world.apply()
+    assert "Update" in applied.out or "1 changed" in applied.out
+    assert models_world.saxctl("plan", "--detailed-exitcode").code == 0
+
+
+def test_a_checkpoint_change_unpublishes_and_publishes_again(models_world):
+    models_world.apply()
+    models_world.write_models([{"name": MODEL, "checkpoint": "sample-again"}], second_checkpoint=True)
+    planned = models_world.saxctl("plan", "--detailed-exitcode")
+    assert planned.code == 2, planned.text
+    assert f"-/+ sax.model.{MODEL} replace" in planned.out
+    assert "checkpoint " in planned.out and "will be unpublished and published again" in planned.out
+    models_world.apply()
+    listed = models_world.http("GET", "/listcell", {"model": models_world.model_id()})
+    assert listed["checkpoint"].endswith("/again/checkpoint_00000000")
+
+
+def test_a_model_removed_from_the_spec_is_unpublished_and_forgotten(models_world):
+    models_world.apply()
+    models_world.write_models([])
+    planned = models_world.saxctl("plan", "--detailed-exitcode")
+    assert planned.code == 2, planned.text
+    assert f"- sax.model.{MODEL} delete" in planned.out
+    assert "no longer in the spec" in planned.out
+    models_world.apply()
+    with pytest.raises(urllib.error.HTTPError):
+        models_world.http("GET", "/listcell", {"model": models_world.model_id()})
+
+
+def test_a_model_published_by_hand_is_shown_as_foreign_and_left_alone(models_world):
+    models_world.apply()
+    checkpoint = f"gs://dat-{models_world.spec_name}/sample/checkpoint_00000000"
+    models_world.http("POST", "/publish", {"model": "/sax/test/byhand", "model_path": GPTJ,
+                                           "checkpoint": checkpoint, "replicas": 1})
+    planned = models_world.saxctl("plan", "--detailed-exitcode")
+    assert planned.code == 0, planned.text
+    assert "byhand" not in planned.out, "never pruned: saxctl did not publish it"
+    status = models_world.saxctl("status")
+    assert re.search(r"/sax/test/byhand\s+foreign\s+published by someone else, left alone", status.out), status.out
+    models_world.apply()
+    assert models_world.http("GET", "/listcell", {"model": "/sax/test/byhand"})["model"] == "/sax/test/byhand"
+
+
+def test_a_checkpoint_without_its_markers_blocks_the_publish(models_world):
+    models_world.apply("--target", "checkpoint.sample")
+    storage = models_world.sandbox.storage_client(models_world.project)
+    storage.bucket(f"dat-{models_world.spec_name}").blob(f"sample/checkpoint_00000000/{MARKER_NAME}").delete()
+    url = f"gs://dat-{models_world.spec_name}/sample/checkpoint_00000000"
+    models_world.write_models([{"name": MODEL, "checkpoint": url}])
+    planned = models_world.saxctl("plan")
+    assert planned.code == 1, planned.text
+    assert f"{url} has no commit markers ({MARKER_NAME} missing)" in planned.out + planned.err
+
+
+def test_servers_that_cannot_serve_the_model_are_a_plan_error_with_the_numbers(models_world):
+    # LLaMA7B shards over 1 chip; saxctl's table does not know it, so only the servers can say they lack it.
+    models_world.write_models([{"name": MODEL, "path": "saxml.server.pax.lm.params.lm_cloud.LLaMA7B"}])
+    namespace = models_world.namespace
+    models_world.apply("--target", f"kubernetes.deployment.{namespace}/sax-admin-server",
+                       "--target", f"kubernetes.deployment.{namespace}/sax-model-server")
+    expected = f"0 model servers can serve LLaMA7B: pool {models_world.pool} is ct5lp-hightpu-4t (4 chips)"
+
+    def refused():  # once the model server has joined the admin (2 s after it starts)
+        planned = models_world.saxctl("plan")
+        return planned if planned.code == 1 and expected in planned.err else None
+
+    planned = wait_for("the plan says no joined server can serve the model", refused)
+    assert f"models[0].replicas: {expected}" in planned.err
