@@ -86,17 +86,18 @@ class SaxModelProvider(Provider):
         for params, published, _ in list(self._read.values()):
             if params["owner"] != spec_name or not published:
                 continue
-            for model_id in sorted(self._record(params).models()):
-                model = published.get(model_id)
-                if model is None:
-                    continue
-                name = model_id.rsplit("/", 1)[1]
-                address = sax_at.model(name)
-                resource = Resource(address, address.kind, name, model.fields,
-                                    params={**params, "model_id": model_id}, remote_id=model_id,
-                                    replace_on=decide.REPLACE_ON)
-                found.append(Owned(resource, decide.observed(address, model, spec_name)))
+            found += [_published_model(params, published[model_id], spec_name)
+                      for model_id in sorted(self._record(params).models()) if model_id in published]
         return found
+
+    def modelled(self, desired: Resource, applied: Resource | None) -> Observed | None:
+        """The model as publishing `applied` leaves it in its cell, recorded as the spec's."""
+        if applied is None or applied.params["model_id"] != desired.params["model_id"]:
+            return None
+        return decide.observed(desired.address, _as_published(applied), applied.params["owner"])
+
+    def left_behind(self, applied: Resource) -> Owned | None:
+        return _published_model(applied.params, _as_published(applied), applied.params["owner"])
 
     def _read_spec_cell(self, known: Mapping[Address, Observed]) -> None:
         """The spec's cell, reached through its cluster as this plan found it; nothing when the cluster is gone."""
@@ -348,6 +349,21 @@ def _replicas_text(model: decide.Published, loaded: int, servers: decide.Servers
         problem = "its assigned servers have not loaded it: still loading, or the load failed (see the model " \
                   "server's log)"
     return f"{text}; not loaded: {problem}"
+
+
+def _published_model(params: Mapping[str, Any], model: decide.Published, spec_name: str) -> Owned:
+    """A model saxctl published for spec_name, as a resource the engine may prune."""
+    name = model.model_id.rsplit("/", 1)[1]
+    address = sax_at.model(name)
+    resource = Resource(address, address.kind, name, model.fields, params={**params, "model_id": model.model_id},
+                        remote_id=model.model_id, replace_on=decide.REPLACE_ON)
+    return Owned(resource, decide.observed(address, model, spec_name))
+
+
+def _as_published(applied: Resource) -> decide.Published:
+    fields = applied.fields
+    return decide.Published(applied.params["model_id"], fields["model_path"], fields["checkpoint"],
+                            fields["replicas"], dict(fields["overrides"]))
 
 
 def _cell_key(params: Mapping[str, Any]) -> tuple:
