@@ -60,7 +60,8 @@ def modelled(address: str, applied: Resource) -> Observed:
     fields = dict(applied.fields)
     name = applied.remote_id
     outputs = {"name": name, "location": fields["location"], "workload_pool": fields["workloadPool"],
-               "endpoint": f"(the endpoint of {name}: not read offline)", "ca_certificate": ""}
+               "endpoint": f"(the endpoint of {name}: not read offline)",
+               "ca_certificate": f"(the CA certificate of {name}: not read offline)"}
     facts = {"status": "RUNNING", "status_message": "", "pools": [DEFAULT_POOL],
              "node_count": fields["cpuNodes"]["nodeCount"], "cpu_autoscaled": False}
     return _cluster_observed(address, name, fields, facts, outputs, "etag (not read: offline)")

@@ -1,0 +1,114 @@
+"""`saxctl plan --from OLD --to NEW` against the live plan it stands for: OLD applied on the sandbox once, then for each
+change of a pull request (NEW), the live `saxctl plan --json NEW` and the offline plan must hold the same changes.
+The offline plan runs with no sandbox exports, bogus credentials, and makes no request to any emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+from cli_runner import saxctl
+from test_sax_models_e2e import ModelWorld
+
+from reconciler.sandbox.kube.nodes import cluster_namespace_annotations
+
+MODEL = "gptj"
+LOGGED = ("gcs", "gke", "iam", "resourcemanager", "compute")  # the emulators that keep a request log
+
+
+@pytest.fixture(scope="module")
+def applied(sandbox, tmp_path_factory):
+    """One world for the whole module, OLD applied (minutes): each test plans a NEW against it, which changes nothing."""
+    suffix = secrets.token_hex(4)
+    world = ModelWorld(sandbox, tmp_path_factory.mktemp("offline"), f"o-{suffix}", f"p-offline-{suffix}",
+                       f"ns-{suffix}", suffix)
+    from kubernetes import client
+
+    with sandbox.kube_api_client() as api:
+        core = client.CoreV1Api(api)
+        core.create_namespace({"metadata": {"name": world.namespace,
+                                            "annotations": cluster_namespace_annotations(world.cluster_name)}})
+        try:
+            world.write_models([{"name": MODEL}])
+            world.apply()
+            yield world
+        finally:
+            world.saxctl("destroy", "--auto-approve", "--force-delete-buckets", timeout=300)
+            core.delete_namespace(world.namespace)
+
+
+def _changes(document: dict) -> dict[str, tuple]:
+    """The plan's changes as compared: address → (action, reason, fields changed, pruned)."""
+    return {change["address"]: (change["action"], change["reason"],
+                                [(f["path"], f["before"], f["after"], f["forces_replacement"])
+                                 for f in change["fields"]], change["pruned"])
+            for change in document["changes"]}
+
+
+def offline_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """No sandbox export at all; credentials that would fail if anything looked them up."""
+    import os
+
+    kept = {key: value for key, value in os.environ.items()
+            if not key.startswith(("SAXCTL_", "GOOGLE_", "CLOUDSDK_")) and key not in
+            ("STORAGE_EMULATOR_HOST", "KUBECONFIG", "HOME")}
+    return {**kept, "HOME": str(tmp_path), "GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "no-such-key.json"),
+            "KUBECONFIG": str(tmp_path / "no-such-kubeconfig"), **extra}
+
+
+def offline_plan(world: ModelWorld, new: Path, env: dict[str, str], *flags: str):
+    # cli_runner adds os.environ under env: every key it must not see is overridden or emptied here.
+    return saxctl("plan", *flags, "--from", str(world.path), "--to", str(new), env=env, timeout=120)
+
+
+VARIANTS = {
+    "bucket-label": lambda w, text: text.replace(f"data: {{name: dat-{w.spec_name}, location: US}}",
+                                                 f"data: {{name: dat-{w.spec_name}, location: US, labels: {{team: ml}}}}"),
+    "model-added-and-removed": lambda w, text: text.replace(f"{{name: {MODEL}, ", f"{{name: {MODEL}-b, "),
+    # A v5e slice's node count follows its topology (the spec checks it): 2 hosts are a 2x4 multi-host slice.
+    "tpu-node-count": lambda w, text: text.replace("topology: 2x2, nodes: 1}", "topology: 2x4, nodes: 2}"),
+    "tpu-machine-type": lambda w, text: text.replace("machineType: ct5lp-hightpu-4t, topology: 2x2",
+                                                     "machineType: ct5lp-hightpu-8t, topology: 2x4"),
+    "cpu-node-count": lambda w, text: text.replace("cpuNodes: {count: 1,", "cpuNodes: {count: 2,"),
+    "gsa-role-added": lambda w, text: text.replace("projectRoles: [roles/storage.admin]",
+                                                   "projectRoles: [roles/storage.admin, roles/logging.logWriter]"),
+    "exposure-public": lambda w, text: text.replace("exposure: internal", "exposure: public"),
+    "checkpoint-destination": lambda w, text: text.replace("/sample/checkpoint_00000000", "/moved/checkpoint_00000000"),
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_the_offline_plan_of_a_change_equals_the_live_plan_where_old_was_applied(applied, variant, tmp_path):
+    old_text = applied.path.read_text()
+    new_text = VARIANTS[variant](applied, old_text)
+    assert new_text != old_text, f"the {variant} variant changes nothing: the spec's shape moved"
+    new = applied.directory / f"{variant}.yaml"
+    new.write_text(new_text)
+
+    live = saxctl("plan", "--json", str(new), env=applied.sandbox.env, timeout=240)
+    assert live.out.startswith("{"), live.text
+    offline = offline_plan(applied, new, offline_env(tmp_path), "--json")
+    assert offline.out.startswith("{"), offline.text
+    assert offline.code == live.code, (offline.text, live.text)
+    live_changes, offline_changes = _changes(json.loads(live.out)), _changes(json.loads(offline.out))
+    assert [c for c in live_changes.values() if c[0] != "no-op"], f"{variant}: the live plan changes nothing"
+    assert offline_changes == live_changes
+    assert "Offline plan of" in offline.err and "no API call was made" in offline.err
+
+
+def test_an_offline_plan_sends_no_request_to_any_emulator_even_with_their_exports(applied, tmp_path):
+    new = applied.directory / "offline-requests.yaml"
+    new.write_text(VARIANTS["tpu-node-count"](applied, applied.path.read_text()))
+    for emulator in LOGGED:
+        applied.sandbox.reset_requests(emulator)
+    # The sandbox's exports too: a client built by mistake would reach an emulator and be counted.
+    planned = offline_plan(applied, new, offline_env(tmp_path, **applied.sandbox.env), "--markdown")
+    assert planned.code == 0, planned.text
+    assert "gke.node_pool" in planned.out
+    seen = {emulator: applied.sandbox.requests(emulator) for emulator in LOGGED}
+    assert seen == {emulator: [] for emulator in LOGGED}
+    # What an offline plan cannot know is said, not guessed: the TPU quota of the added node.
+    assert "Not checked offline: checking quotas and offers" in planned.err
