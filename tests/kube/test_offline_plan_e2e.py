@@ -64,14 +64,19 @@ def offline_plan(world: ModelWorld, new: Path, env: dict[str, str], *flags: str)
     return saxctl("plan", *flags, "--from", str(world.path), "--to", str(new), env=env, timeout=120)
 
 
+def _eight_chips(text: str) -> str:
+    return text.replace("gptj.GPTJ4BF16BS32", "lm_cloud.LLaMA7BTPUv5e8")
+
+
 VARIANTS = {
     "bucket-label": lambda w, text: text.replace(f"data: {{name: dat-{w.spec_name}, location: US}}",
                                                  f"data: {{name: dat-{w.spec_name}, location: US, labels: {{team: ml}}}}"),
     "model-added-and-removed": lambda w, text: text.replace(f"{{name: {MODEL}, ", f"{{name: {MODEL}-b, "),
-    # A v5e slice's node count follows its topology (the spec checks it): 2 hosts are a 2x4 multi-host slice.
-    "tpu-node-count": lambda w, text: text.replace("topology: 2x2, nodes: 1}", "topology: 2x4, nodes: 2}"),
-    "tpu-machine-type": lambda w, text: text.replace("machineType: ct5lp-hightpu-4t, topology: 2x2",
-                                                     "machineType: ct5lp-hightpu-8t, topology: 2x4"),
+    # A v5e slice's node count follows its topology, and the model's class its chips (the spec checks both): 2 hosts
+    # are a 2x4 multi-host slice of 8 chips, served by a class sharded over 8.
+    "tpu-node-count": lambda w, text: _eight_chips(text.replace("topology: 2x2, nodes: 1}", "topology: 2x4, nodes: 2}")),
+    "tpu-machine-type": lambda w, text: _eight_chips(text.replace("machineType: ct5lp-hightpu-4t, topology: 2x2",
+                                                                  "machineType: ct5lp-hightpu-8t, topology: 2x4")),
     "cpu-node-count": lambda w, text: text.replace("cpuNodes: {count: 1,", "cpuNodes: {count: 2,"),
     "gsa-role-added": lambda w, text: text.replace("projectRoles: [roles/storage.admin]",
                                                    "projectRoles: [roles/storage.admin, roles/logging.logWriter]"),
@@ -105,10 +110,14 @@ def test_an_offline_plan_sends_no_request_to_any_emulator_even_with_their_export
     for emulator in LOGGED:
         applied.sandbox.reset_requests(emulator)
     # The sandbox's exports too: a client built by mistake would reach an emulator and be counted.
-    planned = offline_plan(applied, new, offline_env(tmp_path, **applied.sandbox.env), "--markdown")
+    planned = offline_plan(applied, new, offline_env(tmp_path, **applied.sandbox.env), "--markdown",
+                           "--allow-replace", f"gke.node_pool.{applied.pool}")
     assert planned.code == 0, planned.text
     assert "gke.node_pool" in planned.out
     seen = {emulator: applied.sandbox.requests(emulator) for emulator in LOGGED}
     assert seen == {emulator: [] for emulator in LOGGED}
+    # The logs count: the live plan of the same spec is in them.
+    saxctl("plan", "--json", str(new), env=applied.sandbox.env, timeout=240)
+    assert all(applied.sandbox.requests(emulator) for emulator in ("gcs", "gke", "iam", "resourcemanager"))
     # What an offline plan cannot know is said, not guessed: the TPU quota of the added node.
     assert "Not checked offline: checking quotas and offers" in planned.err
