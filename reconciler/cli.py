@@ -225,20 +225,23 @@ def plan(spec_path: str | None, from_path: str | None, to_path: str | None, out_
     options = runner.PlanOptions("destroy" if destroy else "apply", adopt, targets,
                                  _approvals(allow_replace, allow_delete, force_delete_buckets))
     the_plan = runner.make_plan(workspace, options)
+    said = None
     if offline:
-        skipped = "; ".join(workspace.connection.providers.skipped) or "nothing"
-        error_console().print_plain(f"Offline plan of {offline[1]} where {offline[0]} was applied: no API call was "
-                                    f"made. Not checked offline: {skipped}.")
+        skipped = workspace.connection.providers.skipped
+        said = (f"Offline plan of {offline[1]} where {offline[0]} was applied: no API call was made."
+                + (f" Not checked offline: {'; '.join(skipped)}." if skipped else ""))
     if as_json:
         output_console().rich.out(json.dumps(plan_to_json(the_plan), indent=2), highlight=False)
+        if said:  # the JSON stays the plan's shape (schemas/plan.schema.json)
+            error_console().print_plain(said)
     elif markdown:
         from reconciler.render.plan_markdown import plan_markdown
 
-        output_console().rich.out(plan_markdown(the_plan, estimate(the_plan, prices)), highlight=False)
+        output_console().rich.out(plan_markdown(the_plan, estimate(the_plan, prices), offline=said), highlight=False)
     else:
         from reconciler.render.plan_text import cost_markup, plan_markup
 
-        output_console().print_markup(plan_markup(the_plan, show_unchanged=show_unchanged)
+        output_console().print_markup(plan_markup(the_plan, show_unchanged=show_unchanged, offline=said)
                                       + cost_markup(estimate(the_plan, prices)))
     if out_path:
         write_plan(the_plan, Path(out_path))

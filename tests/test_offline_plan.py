@@ -75,3 +75,14 @@ def test_from_and_to_go_together_and_without_a_spec_argument(tmp_path):
         assert said in refused.err and "Traceback" not in refused.err
     assert not (tmp_path / "p.json").exists()
     assert "--from OLD_SPEC" in saxctl("plan", "--help").out
+
+
+def test_an_offline_markdown_comment_says_it_is_offline_and_claims_no_live_read(tmp_path):
+    planned = saxctl("plan", "--markdown", "--from", str(DEMO), "--to", str(DEMO), env=no_cloud_env(tmp_path),
+                     timeout=60)
+    assert planned.code == 0, planned.text
+    lines = planned.out.splitlines()
+    assert lines[0] == "Plan: 0 to add, 0 to change, 0 to replace, 0 to destroy"
+    assert f"Offline plan of {DEMO} where {DEMO} was applied: no API call was made." in lines
+    assert "No changes: the world the earlier spec left matches the spec." in lines
+    assert "live state" not in planned.out

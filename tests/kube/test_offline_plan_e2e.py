@@ -126,4 +126,4 @@ def test_an_offline_plan_sends_no_request_to_any_emulator_even_with_their_export
     saxctl("plan", "--json", str(new), env=applied.sandbox.env, timeout=240)
     assert all(applied.sandbox.requests(emulator) for emulator in ("gcs", "gke", "iam", "resourcemanager"))
     # What an offline plan cannot know is said, not guessed: the TPU quota of the added node.
-    assert "Not checked offline: checking quotas and offers" in planned.err
+    assert "Not checked offline: checking quotas and offers" in planned.out
