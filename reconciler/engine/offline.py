@@ -18,11 +18,14 @@ from reconciler.engine.resource import Observed, Resource
 
 
 class NotReadOffline(Exception):
-    """A provider of an offline plan needed a read (it has no client): that part of the plan is not checked."""
+    """A provider of an offline plan needed a read (it has no client): that part of the plan is not checked.
 
-    def __init__(self, api: str):
+    partial: what the provider found without it (a preflight's problems that need no read), the read's result then.
+    """
+
+    def __init__(self, api: str, partial: object = None):
         super().__init__(f"{api} is not read offline")
-        self.api = api
+        self.api, self.partial = api, partial
 
 
 class OfflineProviderSet(ProviderSet):
@@ -58,4 +61,4 @@ class OfflineProviderSet(ProviderSet):
             note = f"{what}: {error.api}"
             if note not in self.skipped:
                 self.skipped.append(note)
-            return None
+            return error.partial

@@ -103,9 +103,16 @@ def test_the_offline_plan_of_a_change_equals_the_live_plan_where_old_was_applied
     offline = offline_plan(applied, new, offline_env(tmp_path), "--json")
     assert offline.out.startswith("{"), offline.text
     assert offline.code == live.code, (offline.text, live.text)
-    live_changes, offline_changes = _changes(json.loads(live.out)), _changes(json.loads(offline.out))
+    live_plan, offline_plan_ = json.loads(live.out), json.loads(offline.out)
+    live_changes, offline_changes = _changes(live_plan), _changes(offline_plan_)
     assert [c for c in live_changes.values() if c[0] != "no-op"], f"{variant}: the live plan changes nothing"
     assert offline_changes == live_changes
+    # Blocked alike: the hazards weighed here are the providers' pure ones (a slice replaced, a checkpoint pruned).
+    assert [b["address"] for b in offline_plan_["blocked"]] == [b["address"] for b in live_plan["blocked"]]
+    # A preflight's reads are not made offline, and the plan says so; what needs no read is found alike.
+    assert offline_plan_["problems"] == [p for p in live_plan["problems"] if p["kind"] != "preflight"]
+    if any(p["kind"] == "preflight" for p in live_plan["problems"]):
+        assert "Not checked offline: checking quotas and offers: " in offline.err
     assert "Offline plan of" in offline.err and "no API call was made" in offline.err
 
 
