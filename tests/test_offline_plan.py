@@ -86,3 +86,15 @@ def test_an_offline_markdown_comment_says_it_is_offline_and_claims_no_live_read(
     assert f"Offline plan of {DEMO} where {DEMO} was applied: no API call was made." in lines
     assert "No changes: the world the earlier spec left matches the spec." in lines
     assert "live state" not in planned.out
+
+
+def test_an_offline_plan_costs_the_change_at_your_prices(tmp_path):
+    """4 more v5e chips (a 2x2 slice becomes 2x4): 4 x $0.84 x 730 h = $2,452.80 a month."""
+    new = variant(tmp_path, "eight", "ct5lp-hightpu-4t, topology: 2x2", "ct5lp-hightpu-8t, topology: 2x4")
+    new.write_text(new.read_text().replace("gptj.GPTJ4BF16BS32", "lm_cloud.LLaMA7BTPUv5e8"))
+    mine = tmp_path / "prices.yaml"
+    mine.write_text("basis: negotiated\ntpuChipHour:\n  v5e: 0.84\n")
+    planned = saxctl("plan", "--markdown", "--prices", str(mine), "--allow-replace", "gke.node_pool.tpu",
+                     "--from", str(DEMO), "--to", str(new), env=no_cloud_env(tmp_path), timeout=60)
+    assert "**Cost:** +$2,452.80 per month" in planned.out, planned.text
+    assert "TPU v5e chips: +4 (4 → 8)" in planned.out
