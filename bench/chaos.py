@@ -9,12 +9,13 @@ apply gives the expected end state. Then, per seed:
   5 %, 15 % or 30 % (seeded rules: the same seed replays the same faults on the same calls).
   `saxctl apply --auto-approve` is re-run while it fails (at most ATTEMPTS times);
 - crash: `kill -9` of the `saxctl apply` process at a seeded moment inside one phase (cluster create, pool create, IAM
-  edits, checkpoint upload, rollout wait, anywhere); the lock it leaves must be reported with its age by the next
+  edits, checkpoint upload, rollout wait, the model's publish and load, anywhere); the lock it leaves must be reported with its age by the next
   apply and cleared only by `saxctl force-unlock`; then the re-apply converges;
 - concurrency: two applies of one change at once: one fails naming the holder, the logs show one writer.
 
-Every run ends with the faults off and the checks made by listing every emulator and the apiserver: the world equals
-the baseline's (no duplicate, no orphan, no missing object), another owner's objects are untouched, and
+Every run ends with the faults off and the checks made by listing every emulator, the apiserver and the model as the
+cell's Sax HTTP server lists it: the world equals the baseline's (no duplicate, no orphan, no missing object), another
+owner's objects are untouched, and
 `saxctl plan --detailed-exitcode` exits 0. Each failed run prints the command that replays it.
 Results: bench/results/chaos.{json,md}. `--smoke` runs one run of each kind (tests/bench/test_chaos_smoke.py).
 """
@@ -44,7 +45,7 @@ FAULTED = ("gcs", "gke", "resourcemanager", "compute", "iam")
 RATES = (5, 15, 30)  # percent of requests faulted, per emulator
 ATTEMPTS = 6  # applies per run before it counts as not converged
 COMMAND_TIMEOUT_S = 420
-# The sandbox has no Sax stand-ins yet, so Sax's pods crash-loop; a re-apply would wait 900 s for their rollout.
+# A rollout that cannot finish fails the run in 45 s rather than apply's default 900 s.
 APPLY = ("apply", "--auto-approve", "--rollout-timeout", "45")
 # The phase a kill lands in: the apply's own progress line that opens it.
 PHASES = {
@@ -53,6 +54,7 @@ PHASES = {
     "IAM edits": re.compile(r"^iam\.\S+: (Creating|adding)"),
     "upload": re.compile(r"^checkpoint\.\S+: uploading"),
     "rollout wait": re.compile(r": rolling out"),
+    "publish": re.compile(r"^sax\.model\.\S+: (publishing|\d+/\d+ replicas loaded)"),
     "anywhere": re.compile(r": Creating\.\.\."),
 }
 OPERATION_LATENCY = {"CREATE_CLUSTER": 3.0, "CREATE_NODE_POOL": 2.0, "default": 0.3}  # wider windows for kills
@@ -335,11 +337,11 @@ def main(argv: list[str]) -> dict:
             runs.append(run)
             _say(run)
             if not args.smoke:
-                _write(_result(runs, scratch, scan=False))
+                _write(_result(runs, scratch, chaos.expected, scan=False))
 
         done(chaos.baseline())
         if runs[0].problems:
-            return _result(runs, scratch)
+            return _result(runs, scratch, chaos.expected)
         for kind in kinds:
             if kind == "faults":
                 for rate in rates:
@@ -350,7 +352,7 @@ def main(argv: list[str]) -> dict:
                     done(chaos.crash(seed, "upload" if args.smoke else args.phase))
             else:
                 done(chaos.concurrency(seeds[0]))
-        return _result(runs, scratch)
+        return _result(runs, scratch, chaos.expected)
 
     result = in_own_sandbox(session)
     print(markdown(result))
@@ -374,14 +376,15 @@ def _write(result: dict) -> None:
     (RESULTS / "chaos.md").write_text(markdown(result))
 
 
-def _result(runs: list[Run], scratch: Path, *, scan: bool = True) -> dict:
-    """The runs so far; with `scan`, the secrets scan of everything they left on disk (logs, specs, the sandbox)."""
+def _result(runs: list[Run], scratch: Path, baseline_world: dict | None, *, scan: bool = True) -> dict:
+    """The runs so far and the world every run must end in (the baseline's, as listed); with `scan`, the secrets scan
+    of everything they left on disk (logs, specs, the sandbox)."""
     from reconciler.sandbox import leaks
 
     found = leaks.scan([scratch, Path(os.environ["SAXCTL_SANDBOX_DIR"])]) if scan else []
     return {"benchmark": "chaos", "machine": machine(), "runs": [run.as_json() for run in runs],
             "secrets_scanned": scan, "secrets_found": [str(leak) for leak in found],
-            "summary": _summary(runs)}
+            "summary": _summary(runs), "baseline_world": baseline_world}
 
 
 def _summary(runs: list[Run]) -> dict:

@@ -8,6 +8,7 @@ world chooses itself (operation ids, pod and ReplicaSet hashes, generations) are
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -16,6 +17,7 @@ FOREIGN_LABEL = {"owner": "someone-else"}
 FOREIGN_MEMBER = "user:someone-else@example.com"
 FOREIGN_ROLE = "roles/viewer"
 FOREIGN_CONFIG_MAP = "someone-elses-config"
+SAX_MODEL = "/sax/test/gptj4bf16bs32"  # the demo spec's model (specs/gptj-v5e-2x2.yaml)
 _TIMEOUT_S = 10
 
 
@@ -73,7 +75,7 @@ class World:
 
     def snapshot(self, project: str, namespace: str) -> dict:
         raw = {"gcs": self._gcs(project), "gke": self._gke(project), "resourcemanager": self._policy(project),
-               "iam": self._iam(project), "kubernetes": self._kubernetes(namespace)}
+               "iam": self._iam(project), "kubernetes": self._kubernetes(namespace), "sax": self._sax(namespace)}
         raw["compute"] = self._compute(raw["gke"].pop("_instance_groups"))
         return json.loads(json.dumps(raw).replace(project, "RUN").replace(namespace, "RUN"))
 
@@ -167,6 +169,24 @@ class World:
                 "config_maps": sorted(item.metadata.name for item in core.list_namespaced_config_map(namespace).items
                                       if item.metadata.name != FOREIGN_CONFIG_MAP),
             }
+
+    def _sax(self, namespace: str) -> dict:
+        """The demo's model as the cell's Sax HTTP server lists it, asked at its pod's IP as a user in the VPC would
+        (its /listcell takes one model): path, checkpoint, replicas asked for and serving; None when not published."""
+        from kubernetes import client
+
+        with self._kube() as api:
+            pods = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector="app=sax-http").items
+        addresses = [pod.status.pod_ip for pod in pods if pod.status.pod_ip and pod.status.phase == "Running"]
+        if not addresses:
+            return {"http_server": None}
+        request = urllib.request.Request(f"http://{addresses[0]}:8888/listcell", method="GET",
+                                         data=json.dumps({"model": SAX_MODEL}).encode())
+        try:
+            with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
+                return {SAX_MODEL: json.loads(response.read())}
+        except urllib.error.HTTPError as error:  # 400 with the admin's text: not published
+            return {SAX_MODEL: None, "http_status": error.code}
 
     def _kube(self):
         from kubernetes import config

@@ -42,4 +42,6 @@ def test_chaos_smoke_converges_and_checks_the_world(tmp_path):
     assert all(run["converged"] for run in result["runs"])
     assert result["summary"]["kills_landed"] == 1
     assert result["secrets_found"] == []
+    model = result["baseline_world"]["sax"]["/sax/test/gptj4bf16bs32"]  # the checks list Sax too, and it serves
+    assert (model["max_replicas"], model["active_replicas"]) == (1, 1), model
     assert "--only faults --seeds 1 --rates 5" in result["runs"][1]["replay"]
