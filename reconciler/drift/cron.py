@@ -4,8 +4,10 @@ A CronJob running `saxctl drift --correct` from the saxctl image on the spec hel
 service account bound by Workload Identity to a Google service account of the corrector's own (its roles are listed
 in the README, each with why); and RBAC limited to what saxctl manages: the Sax objects' kinds in their namespace,
 Events there, and reading nodes (why a rollout waits). On GKE saxctl reaches the apiserver with the Google account's
-token, so the RBAC subject is that account (GKE names a Google identity by its email); the Kubernetes service
-account itself is given nothing.
+token, so the RBAC subject is that account (GKE names a Google identity by its email). The Kubernetes service account
+is a subject too: it is what the apiserver knows the corrector as where its Google token is the service account's
+own (the sandbox's stand-in for Workload Identity, reconciler/sandbox/kube/pod_volumes.py), and it grants no pod
+anything new — only pods of that service account get the Google account's token on GKE.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ def cron_objects(spec: Spec, spec_text: str, options: CronOptions) -> list[dict[
         where = {"namespace": namespace} if namespaced else {}
         return {"name": object_name, **where, "labels": dict(labels), **extra}
 
-    subjects = [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": gsa}]
+    subjects = [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": gsa},
+                {"kind": "ServiceAccount", "name": name, "namespace": namespace}]
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount",
          "metadata": meta(annotations={WORKLOAD_IDENTITY: gsa})},
