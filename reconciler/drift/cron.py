@@ -3,7 +3,7 @@
 A CronJob running `saxctl drift --correct` from the saxctl image on the spec held in a ConfigMap; a Kubernetes
 service account bound by Workload Identity to a Google service account of the corrector's own (its roles are listed
 in the README, each with why); and RBAC limited to what saxctl manages: the Sax objects' kinds in their namespace,
-Events there, and reading nodes (why a rollout waits). On GKE saxctl reaches the apiserver with the Google account's
+Events there, and listing what it looks up across namespaces (CLUSTER_RULES). On GKE saxctl reaches the apiserver with the Google account's
 token, so the RBAC subject is that account (GKE names a Google identity by its email). The Kubernetes service account
 is a subject too: it is what the apiserver knows the corrector as where its Google token is the service account's
 own (the sandbox's stand-in for Workload Identity, reconciler/sandbox/kube/pod_volumes.py), and it grants no pod
@@ -32,6 +32,13 @@ MANAGED_RULES = (
      "verbs": ["get", "list", "create", "patch", "delete"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+)
+# Read across namespaces (found by running the CronJob in the sandbox, as its service account): the spec's ApplySet
+# records are looked up in every namespace (a record left where the spec no longer puts its objects), and a waiting
+# rollout names what runs on the node it waits for. RBAC cannot narrow a list to a label selector.
+CLUSTER_RULES = (
+    {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["configmaps", "pods"], "verbs": ["list"]},
 )
 
 
@@ -66,7 +73,7 @@ def cron_objects(spec: Spec, spec_text: str, options: CronOptions) -> list[dict[
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta(),
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}, "subjects": subjects},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(namespaced=False),
-         "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}]},
+         "rules": [dict(rule) for rule in CLUSTER_RULES]},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
          "metadata": meta(namespaced=False),
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
