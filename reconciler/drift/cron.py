@@ -24,13 +24,16 @@ from reconciler.spec.model import Spec
 SPEC_DIR = "/etc/saxctl"
 SPEC_FILE = "spec.yaml"
 METRICS_DIR = "/var/run/saxctl"
-# The kinds saxctl applies (kinds.py), the pods a rollout reads, and the Events a drift run posts.
+# The kinds saxctl applies (kinds.py), the pods a rollout reads and Sax is reached through, and the Events a
+# drift run posts.
 MANAGED_RULES = (
     {"apiGroups": [""], "resources": ["serviceaccounts", "services", "configmaps"],
      "verbs": ["get", "list", "create", "patch", "delete"]},
     {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets"],
      "verbs": ["get", "list", "create", "patch", "delete"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+    # saxctl reaches the Sax admin and HTTP server through the apiserver's port-forward (a websocket GET; SPDY: create)
+    {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["get", "create"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 )
 # Read across namespaces (found by running the CronJob in the sandbox, as its service account): the spec's ApplySet
