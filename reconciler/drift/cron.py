@@ -3,11 +3,11 @@
 A CronJob running `saxctl drift --correct` from the saxctl image on the spec held in a ConfigMap; a Kubernetes
 service account bound by Workload Identity to a Google service account of the corrector's own (its roles are listed
 in the README, each with why); and RBAC limited to what saxctl manages: the Sax objects' kinds in their namespace,
-Events there, and listing what it looks up across namespaces (CLUSTER_RULES). On GKE saxctl reaches the apiserver with the Google account's
-token, so the RBAC subject is that account (GKE names a Google identity by its email). The Kubernetes service account
-is a subject too: it is what the apiserver knows the corrector as where its Google token is the service account's
-own (the sandbox's stand-in for Workload Identity, reconciler/sandbox/kube/pod_volumes.py), and it grants no pod
-anything new — only pods of that service account get the Google account's token on GKE.
+Events there, and listing what it looks up across namespaces (CLUSTER_RULES). On GKE saxctl reaches the apiserver
+with the Google account's token, so the RBAC subject is that account (GKE names a Google identity by its email). The
+Kubernetes service account is a subject too: it is what the apiserver knows the corrector as where its Google token
+is the service account's own (the sandbox's stand-in for Workload Identity, reconciler/sandbox/kube/pod_volumes.py),
+and it grants no pod anything new — on GKE only pods of that service account get the Google account's token.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The drift corrector's CronJob runs in the sandbox: `saxctl cron render` applied with kubectl, the
 kube-controller-manager makes a Job and a pod from it, and the pod runner runs the pod of the saxctl image as saxctl
 itself — the ConfigMap's spec mounted as a file, the pod's service account token as its credentials — which sets
-fields changed by hand back (a Deployment's replicas, a Sax model's), posts the Event and writes the metrics (a textfile in the pod's emptyDir, a push-add to a
-Pushgateway). A run is made by hand as an operator makes one (`kubectl create job --from=cronjob/...`), and once by
-the schedule itself."""
+fields changed by hand back (a Deployment's replicas, a Sax model's), posts the Event and writes the metrics (a
+textfile in the pod's emptyDir, a push-add to a Pushgateway). A run is made by hand as an operator makes one
+(`kubectl create job --from=cronjob/...`), and once by the schedule itself."""
 
 from __future__ import annotations
 

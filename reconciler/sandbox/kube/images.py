@@ -46,7 +46,7 @@ def _module(name: str) -> Image:
 
 
 # Sax's three images (RECIPES §8) → the sandbox's stand-ins (reconciler/sandbox/sax/); the saxctl image (the
-# Containerfile's, ENTRYPOINT ["saxctl"]) → this checkout's saxctl, as `saxctl cron render --image .../saxctl:V` runs it.
+# Containerfile's, ENTRYPOINT ["saxctl"]) → this checkout's saxctl, as the CronJob of `saxctl cron render` runs it.
 SAXCTL_IMAGE = "saxctl"
 IMAGES: dict[str, Image] = {
     "sax-admin-server": _module("reconciler.sandbox.sax.admin"),
