@@ -261,3 +261,31 @@ def test_a_kwok_nodes_kubelet_port_left_from_an_earlier_sandbox_is_pointed_back_
     core.patch_node_status(node, {"status": {"daemonEndpoints": {"kubeletEndpoint": {"Port": 1}}}})
     wait_for("the runner points the node back at kwok (not kwok's next heartbeat)",
              lambda: kubelet_port_and_writer() == (kwok_port, ["saxctl-sandbox-pod-runner"]))
+
+
+def echo_job(name: str, cluster: str, image: str, exit_code: int) -> dict:
+    container = {"name": "echo", "image": image, "args": [f"--port={PORT}", f"--exit-code={exit_code}"]}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+            "spec": {"backoffLimit": 0, "template": {"spec": {
+                "nodeSelector": {CLUSTER_LABEL: cluster}, "restartPolicy": "Never", "containers": [container]}}}}
+
+
+def test_a_jobs_pod_ends_with_its_processs_exit_code_and_kwok_still_completes_the_jobs_it_does_not_run(
+        core, kube_api, namespace, cluster):
+    from kubernetes import client
+
+    batch = client.BatchV1Api(kube_api)
+    for name, image, code in (("fails", IMAGE, 3), ("succeeds", IMAGE, 0),
+                              ("simulated", "registry.example.com/something-else:v1", 3)):
+        batch.create_namespaced_job(namespace, echo_job(name, cluster, image, code))
+
+    def outcome(job: str):
+        conditions = batch.read_namespaced_job(job, namespace).status.conditions or []
+        return next((c.type for c in conditions if c.type in ("Complete", "Failed") and c.status == "True"), None)
+
+    assert wait_for("the failing process fails its Job", lambda: outcome("fails")) == "Failed"
+    [pod] = core.list_namespaced_pod(namespace, label_selector="job-name=fails").items
+    assert (pod.status.phase, pod.status.container_statuses[0].state.terminated.exit_code) == ("Failed", 3)
+    assert wait_for("the process exiting 0 completes its Job", lambda: outcome("succeeds")) == "Complete"
+    assert wait_for("kwok completes a Job of an image the runner does not run",
+                    lambda: outcome("simulated")) == "Complete"
