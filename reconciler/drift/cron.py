@@ -3,9 +3,11 @@
 A CronJob running `saxctl drift --correct` from the saxctl image on the spec held in a ConfigMap; a Kubernetes
 service account bound by Workload Identity to a Google service account of the corrector's own (its roles are listed
 in the README, each with why); and RBAC limited to what saxctl manages: the Sax objects' kinds in their namespace,
-Events there, and reading nodes (why a rollout waits). On GKE saxctl reaches the apiserver with the Google account's
-token, so the RBAC subject is that account (GKE names a Google identity by its email); the Kubernetes service
-account itself is given nothing.
+Events there, and listing what it looks up across namespaces (CLUSTER_RULES). On GKE saxctl reaches the apiserver
+with the Google account's token, so the RBAC subject is that account (GKE names a Google identity by its email). The
+Kubernetes service account is a subject too: it is what the apiserver knows the corrector as where its Google token
+is the service account's own (the sandbox's stand-in for Workload Identity, reconciler/sandbox/kube/pod_volumes.py),
+and it grants no pod anything new — on GKE only pods of that service account get the Google account's token.
 """
 
 from __future__ import annotations
@@ -22,14 +24,24 @@ from reconciler.spec.model import Spec
 SPEC_DIR = "/etc/saxctl"
 SPEC_FILE = "spec.yaml"
 METRICS_DIR = "/var/run/saxctl"
-# The kinds saxctl applies (kinds.py), the pods a rollout reads, and the Events a drift run posts.
+# The kinds saxctl applies (kinds.py), the pods a rollout reads and Sax is reached through, and the Events a
+# drift run posts.
 MANAGED_RULES = (
     {"apiGroups": [""], "resources": ["serviceaccounts", "services", "configmaps"],
      "verbs": ["get", "list", "create", "patch", "delete"]},
     {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets"],
      "verbs": ["get", "list", "create", "patch", "delete"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+    # saxctl reaches the Sax admin and HTTP server through the apiserver's port-forward (a websocket GET; SPDY: create)
+    {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["get", "create"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+)
+# Read across namespaces (found by running the CronJob in the sandbox, as its service account): the spec's ApplySet
+# records are looked up in every namespace (a record left where the spec no longer puts its objects), and a waiting
+# rollout names what runs on the node it waits for. RBAC cannot narrow a list to a label selector.
+CLUSTER_RULES = (
+    {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["configmaps", "pods"], "verbs": ["list"]},
 )
 
 
@@ -54,7 +66,8 @@ def cron_objects(spec: Spec, spec_text: str, options: CronOptions) -> list[dict[
         where = {"namespace": namespace} if namespaced else {}
         return {"name": object_name, **where, "labels": dict(labels), **extra}
 
-    subjects = [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": gsa}]
+    subjects = [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": gsa},
+                {"kind": "ServiceAccount", "name": name, "namespace": namespace}]
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount",
          "metadata": meta(annotations={WORKLOAD_IDENTITY: gsa})},
@@ -63,7 +76,7 @@ def cron_objects(spec: Spec, spec_text: str, options: CronOptions) -> list[dict[
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta(),
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}, "subjects": subjects},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta(namespaced=False),
-         "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}]},
+         "rules": [dict(rule) for rule in CLUSTER_RULES]},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
          "metadata": meta(namespaced=False),
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},

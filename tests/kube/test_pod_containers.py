@@ -7,7 +7,8 @@ from reconciler.sandbox.kube.containers import (BACKOFF_INITIAL_S, BACKOFF_MAX_S
                                                 restart_delay, should_restart)
 from reconciler.sandbox.kube.control_plane import pod_cidr
 from reconciler.sandbox.kube.images import IMAGES, Image, UnrunnableContainer, image_name, table
-from reconciler.sandbox.kube.pod_containers import container_specs, pod_ports, runnable_pod
+from reconciler.sandbox.kube.pod_containers import container_specs, map_path, pod_ports, runnable_pod
+from reconciler.sandbox.kube.pod_volumes import PodFiles, config_map_files
 
 ENDPOINTS = {"STORAGE_EMULATOR_HOST": "http://127.0.0.1:4443"}
 NODE_ENV = {"PATH": "/usr/bin", "HOME": "/root", "SAXCTL_SANDBOX_TOKEN": "secret", "LANG": "C.UTF-8"}
@@ -46,7 +47,7 @@ def test_the_sax_images_run_their_stand_ins_with_the_containers_args():
     assert spec.argv[1:] == ("-m", "reconciler.sandbox.sax.model_server", "--port=10001", "--sax_cell=/sax/test")
     assert {name: IMAGES[name].entrypoint[-1] for name in IMAGES} == {
         "sax-admin-server": "reconciler.sandbox.sax.admin", "sax-model-server": "reconciler.sandbox.sax.model_server",
-        "sax-http": "reconciler.sandbox.sax.http_server"}
+        "sax-http": "reconciler.sandbox.sax.http_server", "saxctl": "reconciler"}
 
 
 def test_the_env_is_the_containers_plus_pod_ip_endpoints_and_the_device_count_of_its_tpu_limit():
@@ -107,3 +108,49 @@ def test_each_sandbox_takes_pod_ips_from_a_loopback_range_of_its_own_kwok_port()
     assert pod_cidr(41235) == "127.161.19.1/24"  # 41235 = 161 * 256 + 19
     assert pod_cidr(1024) == "127.4.0.1/24"
     assert len({pod_cidr(port) for port in range(1024, 65536)}) == 65536 - 1024
+
+
+def corrector_pod() -> client.V1Pod:
+    """A pod of the CronJob `saxctl cron render` prints (its container as rendered, trimmed to what matters)."""
+    container = client.V1Container(
+        name="saxctl", image="us-docker.pkg.dev/p/saxctl/saxctl:0.1.0",
+        args=["drift", "/etc/saxctl/spec.yaml", "--correct", "--metrics-file", "/var/run/saxctl/saxctl_drift.prom"],
+        env=[client.V1EnvVar(name="HOME", value="/tmp")],
+        volume_mounts=[client.V1VolumeMount(name="spec", mount_path="/etc/saxctl", read_only=True),
+                       client.V1VolumeMount(name="metrics", mount_path="/var/run/saxctl/"),
+                       client.V1VolumeMount(name="tmp", mount_path="/tmp")])
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name="saxctl-drift-x-1", namespace="sax", uid="u2"),
+        spec=client.V1PodSpec(node_name="gke-cpu-0", containers=[container], restart_policy="Never",
+                              service_account_name="saxctl-drift-x"),
+        status=client.V1PodStatus(phase="Running", pod_ip="127.1.2.4"))
+
+
+def test_the_saxctl_image_runs_saxctl_with_its_mounts_mapped_to_the_volumes_directories_and_the_pods_token():
+    files = PodFiles((("spec", "/pods/u2/volumes/spec"), ("metrics", "/pods/u2/volumes/metrics"),
+                      ("tmp", "/pods/u2/volumes/tmp")), google_token="pod-token")
+    [spec], refused = container_specs(corrector_pod(), IMAGES, NODE_ENV, ENDPOINTS, files)
+    assert refused == [] and spec.restart_policy == "Never"
+    assert spec.argv[1:] == ("-m", "reconciler", "drift", "/pods/u2/volumes/spec/spec.yaml", "--correct",
+                             "--metrics-file", "/pods/u2/volumes/metrics/saxctl_drift.prom")
+    env = dict(spec.env)
+    assert (env["HOME"], env["SAXCTL_SANDBOX_TOKEN"]) == ("/pods/u2/volumes/tmp", "pod-token")
+    [without], _ = container_specs(corrector_pod(), IMAGES, NODE_ENV, ENDPOINTS)
+    assert "SAXCTL_SANDBOX_TOKEN" not in dict(without.env), "never the runner's own (the admin's)"
+
+
+@pytest.mark.parametrize(("value", "mapped"), [
+    ("/etc/saxctl", "/v/spec"), ("/etc/saxctl/spec.yaml", "/v/spec/spec.yaml"),
+    ("--metrics-file=/etc/saxctl/m.prom", "--metrics-file=/v/spec/m.prom"),
+    ("/etc/saxctl-other/x", "/etc/saxctl-other/x"), ("/etc/saxctl/inner/x", "/v/inner/x"),
+    ("drift", "drift"), ("a=/etc/saxctl/x", "a=/etc/saxctl/x")])
+def test_a_path_under_a_mount_is_mapped_by_the_longest_mount_path(value, mapped):
+    mounts = [("/etc/saxctl/inner", "/v/inner"), ("/etc/saxctl", "/v/spec")]
+    assert map_path(value, mounts) == mapped
+
+
+def test_a_config_map_volume_holds_every_key_or_only_its_items():
+    data = {"spec.yaml": "a: 1\n", "other": "x"}
+    assert config_map_files(data, None) == data
+    assert config_map_files(data, [client.V1KeyToPath(key="spec.yaml", path="in/s.yaml"),
+                                   client.V1KeyToPath(key="missing", path="m")]) == {"in/s.yaml": "a: 1\n"}

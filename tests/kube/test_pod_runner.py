@@ -101,7 +101,26 @@ def test_a_pod_of_a_known_image_runs_as_a_process_with_its_args_env_and_its_own_
     assert env["XLA_FLAGS"] == "--xla_force_host_platform_device_count=1", "no google.com/tpu limit: one device"
     assert env["STORAGE_EMULATOR_HOST"] == sandbox.env["STORAGE_EMULATOR_HOST"]
     assert env["SAXCTL_IAM_ENDPOINT"] == sandbox.env["SAXCTL_IAM_ENDPOINT"]
-    assert not {"SAXCTL_SANDBOX_TOKEN", "SAXCTL_SANDBOX_KUBECONFIG"} & set(env), "no admin credentials in a pod"
+    assert "SAXCTL_SANDBOX_KUBECONFIG" not in env, "no admin credentials in a pod"
+    assert env["SAXCTL_SANDBOX_TOKEN"] != sandbox.env["SAXCTL_SANDBOX_TOKEN"]
+    server = json.loads(Path(sandbox.env["SAXCTL_SANDBOX_KUBECONFIG"]).read_text())["clusters"][0]["cluster"]["server"]
+    assert f"https://{env['KUBERNETES_SERVICE_HOST']}:{env['KUBERNETES_SERVICE_PORT']}" == server
+
+
+def test_a_pods_google_token_and_its_api_access_volume_are_its_service_accounts_tokens_bound_to_the_pod(
+        sandbox, core, apps, kube_api, namespace, cluster):
+    from kubernetes import client
+
+    apps.create_namespaced_deployment(namespace, echo_deployment("echo", cluster))
+    pod, reply = serving(core, namespace, "echo")
+    [access] = [volume.name for volume in pod.spec.volumes if volume.name.startswith("kube-api-access-")]
+    volume = Path(sandbox.state_dir) / "data" / "pod-runner" / "pods" / pod.metadata.uid / "volumes" / access
+    assert (volume / "namespace").read_text() == namespace
+    assert (volume / "ca.crt").read_text().startswith("-----BEGIN CERTIFICATE-----")
+    for token in (reply["env"]["SAXCTL_SANDBOX_TOKEN"], (volume / "token").read_text()):
+        review = client.AuthenticationV1Api(kube_api).create_token_review({"spec": {"token": token}}).status
+        assert review.authenticated and review.user.username == f"system:serviceaccount:{namespace}:default"
+        assert review.user.extra["authentication.kubernetes.io/pod-uid"] == [pod.metadata.uid]
 
 
 def test_port_forward_through_the_apiserver_reaches_the_pods_process(sandbox, core, apps, namespace, cluster):
@@ -242,3 +261,31 @@ def test_a_kwok_nodes_kubelet_port_left_from_an_earlier_sandbox_is_pointed_back_
     core.patch_node_status(node, {"status": {"daemonEndpoints": {"kubeletEndpoint": {"Port": 1}}}})
     wait_for("the runner points the node back at kwok (not kwok's next heartbeat)",
              lambda: kubelet_port_and_writer() == (kwok_port, ["saxctl-sandbox-pod-runner"]))
+
+
+def echo_job(name: str, cluster: str, image: str, exit_code: int) -> dict:
+    container = {"name": "echo", "image": image, "args": [f"--port={PORT}", f"--exit-code={exit_code}"]}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+            "spec": {"backoffLimit": 0, "template": {"spec": {
+                "nodeSelector": {CLUSTER_LABEL: cluster}, "restartPolicy": "Never", "containers": [container]}}}}
+
+
+def test_a_jobs_pod_ends_with_its_processs_exit_code_and_kwok_still_completes_the_jobs_it_does_not_run(
+        core, kube_api, namespace, cluster):
+    from kubernetes import client
+
+    batch = client.BatchV1Api(kube_api)
+    for name, image, code in (("fails", IMAGE, 3), ("succeeds", IMAGE, 0),
+                              ("simulated", "registry.example.com/something-else:v1", 3)):
+        batch.create_namespaced_job(namespace, echo_job(name, cluster, image, code))
+
+    def outcome(job: str):
+        conditions = batch.read_namespaced_job(job, namespace).status.conditions or []
+        return next((c.type for c in conditions if c.type in ("Complete", "Failed") and c.status == "True"), None)
+
+    assert wait_for("the failing process fails its Job", lambda: outcome("fails")) == "Failed"
+    [pod] = core.list_namespaced_pod(namespace, label_selector="job-name=fails").items
+    assert (pod.status.phase, pod.status.container_statuses[0].state.terminated.exit_code) == ("Failed", 3)
+    assert wait_for("the process exiting 0 completes its Job", lambda: outcome("succeeds")) == "Complete"
+    assert wait_for("kwok completes a Job of an image the runner does not run",
+                    lambda: outcome("simulated")) == "Complete"

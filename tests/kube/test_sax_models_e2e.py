@@ -1,4 +1,5 @@
-"""Sax models through the real CLI against the sandbox: publish and generate, drift of the replicas, a checkpoint
+"""Sax models through the real CLI against the sandbox: publish and generate, drift of the replicas (by plan and
+apply, and by `saxctl drift --correct` beside an IAM member removed by hand), a checkpoint
 change, removal, a model published by hand, markers missing, and servers that cannot serve the model.
 
 The Sax admin, model server and HTTP server run as the pod runner's stand-ins for the pods saxctl applies; saxctl
@@ -16,7 +17,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from cli_runner import saxctl
+from cli_runner import drift_report, saxctl
 from kube_testkit import wait_for
 from sax_world import SaxWorld
 
@@ -26,6 +27,7 @@ from reconciler.sandbox.sample_checkpoint import write_sample_gptj
 
 GPTJ = "saxml.server.pax.lm.params.gptj.GPTJ4BF16BS32"
 MODEL = "gptj"
+WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 _ADMIN_CALL = re.compile(r"sax Admin/(?P<method>\w+) →")
 
 
@@ -117,6 +119,45 @@ def test_replicas_changed_by_hand_are_updated_back(models_world):
     applied = models_world.apply()
     assert "Update" in applied.out or "1 changed" in applied.out
     assert models_world.saxctl("plan", "--detailed-exitcode").code == 0
+
+
+def test_replicas_changed_through_the_http_server_and_a_removed_workload_identity_member_are_drift_set_back(
+        models_world):
+    from google.iam.v1 import policy_pb2
+
+    models_world.apply()
+    iam = models_world.sandbox.iam_client()
+    account = f"projects/{models_world.project}/serviceAccounts/sa-{models_world.suffix}@{models_world.project}" \
+              ".iam.gserviceaccount.com"
+    member = f"serviceAccount:{models_world.project}.svc.id.goog[{models_world.namespace}/sax-sa]"
+
+    def workload_identity_members() -> list[str]:
+        policy = iam.get_iam_policy(resource=account, timeout=30)
+        return [m for binding in policy.bindings if binding.role == WORKLOAD_IDENTITY_USER for m in binding.members]
+
+    assert workload_identity_members() == [member]
+    by_hand = policy_pb2.Policy()
+    by_hand.CopyFrom(iam.get_iam_policy(resource=account, timeout=30))
+    del by_hand.bindings[:]
+    iam.set_iam_policy(request={"resource": account, "policy": by_hand}, timeout=30)
+    models_world.http("PUT", "/update", {"model": models_world.model_id(), "model_path": GPTJ, "replicas": 2,
+                                         "checkpoint": f"gs://dat-{models_world.spec_name}/sample/checkpoint_00000000"})
+
+    reported = models_world.saxctl("drift", "--json")
+    assert reported.code == 2, reported.text
+    found = {entry["address"]: entry for entry in drift_report(reported)["drifts"]}
+    replicas = found[f"sax.model.{MODEL}"]
+    assert (replicas["field"], replicas["desired"], replicas["live"], replicas["outcome"]) == (
+        "replicas", 1, 2, "reported")
+    assert found[f"iam.workload_identity.{models_world.namespace}/sax-sa"]["outcome"] == "reported"
+    assert workload_identity_members() == [], "a report changes nothing"
+
+    corrected = models_world.saxctl("drift", "--correct", "--json", "--rollout-timeout", "120")
+    assert corrected.code == 0, corrected.text
+    assert {entry["outcome"] for entry in drift_report(corrected)["drifts"]} == {"corrected"}
+    assert workload_identity_members() == [member]
+    assert models_world.http("GET", "/listcell", {"model": models_world.model_id()})["max_replicas"] == 1
+    assert models_world.saxctl("drift").code == 0
 
 
 def test_a_checkpoint_change_unpublishes_and_publishes_again(models_world):

@@ -83,6 +83,8 @@ class Reporter(Protocol):
 
     def backing_off(self, spec: ContainerSpec, restarts: int, exit: Exit, delay_s: float) -> None: ...
 
+    def exited(self, spec: ContainerSpec, restarts: int, exit: Exit) -> None: ...
+
 
 class ContainerProcess:
     """Runs `spec` until stopped: each run's stdout and stderr go to <log_dir>/<restart count>.log."""
@@ -141,6 +143,7 @@ class ContainerProcess:
             if not should_restart(self.spec.restart_policy, exit_code):
                 log.info("%s exited with code %s after %.1f s; restartPolicy %s: not restarted", self.spec,
                          exit_code, ran_s, self.spec.restart_policy)
+                self._report(self._reporter.exited, self.spec, self.restarts, ended)
                 return
             delay = restart_delay(delay, ran_s)
             log.info("%s exited with code %s after %.1f s; restarting in %.0f s", self.spec, exit_code, ran_s, delay)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.sandbox import paths
-from reconciler.sandbox.kube import credentials, files, kwok_resources, pki
+from reconciler.sandbox.kube import credentials, files, images, kwok_resources, kwok_stages, pki
 
 if TYPE_CHECKING:
     from reconciler.sandbox.emulators import Launch
@@ -144,8 +144,14 @@ def scheduler_command(launch: Launch) -> list[str]:
 # --- kwok ------------------------------------------------------------------------------------------------------------
 
 def prepare_kwok(launch: Launch) -> None:
-    """kwok's resources for port-forward and logs exist before it starts (it watches them from the start)."""
+    """kwok's resources for port-forward and logs exist before it starts (it watches them from the start); its pod
+    stages leave the Job pods the pod runner runs to the runner."""
     kwok_resources.install_definitions(files.components_kubeconfig())
+    kwok_stages.write(_kwok_stages_file(), images.table())
+
+
+def _kwok_stages_file() -> Path:
+    return files.directory() / "kwok-stages.yaml"
 
 
 def kwok_command(launch: Launch) -> list[str]:
@@ -160,4 +166,4 @@ def kwok_command(launch: Launch) -> list[str]:
             # node it simulates reports this port as its kubelet's (status.daemonEndpoints), as a kubelet registers.
             f"--server-address=127.0.0.1:{port}", f"--node-port={port}",
             f"--tls-cert-file={certificates.serving_cert}", f"--tls-private-key-file={certificates.serving_key}",
-            f"--enable-crds={','.join(kwok_resources.KINDS)}"]
+            f"--enable-crds={','.join(kwok_resources.KINDS)}", f"--config={_kwok_stages_file()}"]

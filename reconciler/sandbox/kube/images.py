@@ -45,11 +45,14 @@ def _module(name: str) -> Image:
     return Image((sys.executable, "-m", name))
 
 
-# Sax's three images (RECIPES §8) → the sandbox's stand-ins (reconciler/sandbox/sax/).
+# Sax's three images (RECIPES §8) → the sandbox's stand-ins (reconciler/sandbox/sax/); the saxctl image (the
+# Containerfile's, ENTRYPOINT ["saxctl"]) → this checkout's saxctl, as the CronJob of `saxctl cron render` runs it.
+SAXCTL_IMAGE = "saxctl"
 IMAGES: dict[str, Image] = {
     "sax-admin-server": _module("reconciler.sandbox.sax.admin"),
     "sax-model-server": _module("reconciler.sandbox.sax.model_server"),
     "sax-http": _module("reconciler.sandbox.sax.http_server"),
+    SAXCTL_IMAGE: Image((sys.executable, "-m", "reconciler"), executable="saxctl"),
 }
 
 

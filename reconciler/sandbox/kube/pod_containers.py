@@ -10,18 +10,29 @@ image is in the image table. Its process gets what a container on GKE would see,
 - SAXCTL_SANDBOX_POD_IP, the pod's IP (a loopback address of its own, control_plane.pod_cidr), to listen on and to
   advertise, as a process in a pod listens on the pod's network interface;
 - XLA_FLAGS asking JAX for as many host devices as the container's `google.com/tpu` limit (1 without one): the
-  chips the pod would see on its TPU node.
+  chips the pod would see on its TPU node;
+- KUBERNETES_SERVICE_HOST/PORT, the apiserver (what in-cluster config reads), and the pod's volumes
+  (pod_volumes.py): a path under a volume's mountPath in the command line or in an env value (`/etc/saxctl/spec.yaml`,
+  `--metrics-file=/var/run/saxctl/x.prom`, `HOME=/tmp`) is rewritten to the volume's directory on this machine, the
+  longest mountPath first. A path a program builds itself (the client libraries' fixed in-cluster token path,
+  /var/run/secrets/kubernetes.io/serviceaccount/token) is not there: processes are not in a mount namespace;
+- SAXCTL_SANDBOX_TOKEN, the pod's Google token (pod_volumes.py says what stands for Workload Identity).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from reconciler.sandbox.kube.containers import ContainerSpec
 from reconciler.sandbox.kube.images import Image, UnrunnableContainer, image_name
 
+if TYPE_CHECKING:
+    from reconciler.sandbox.kube.pod_volumes import PodFiles
+
 POD_IP_ENV = "SAXCTL_SANDBOX_POD_IP"
+GOOGLE_TOKEN_ENV = "SAXCTL_SANDBOX_TOKEN"  # providers/endpoints.py's SANDBOX_TOKEN
 TPU_RESOURCE = "google.com/tpu"
 DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 # What the node gives every container (an image would set these), and the interpreter's module path, so that the
@@ -37,12 +48,17 @@ def runnable_pod(pod, kwok_nodes: set[str]) -> bool:
             and bool(pod.status.pod_ip) and pod.status.phase not in ("Succeeded", "Failed"))
 
 
-def container_specs(pod, images: Mapping[str, Image], node_env: Mapping[str, str],
-                    endpoints: Mapping[str, str]) -> tuple[list[ContainerSpec], list[tuple[str, str]]]:
+def runs_any(pod, images: Mapping[str, Image]) -> bool:
+    """Whether one of the pod's containers has an image of `images` (then the runner prepares the pod's volumes)."""
+    return any(image_name(container.image or "") in images for container in pod.spec.containers)
+
+
+def container_specs(pod, images: Mapping[str, Image], node_env: Mapping[str, str], endpoints: Mapping[str, str],
+                    files: PodFiles | None = None) -> tuple[list[ContainerSpec], list[tuple[str, str]]]:
     """The pod's containers whose image is in `images`, as processes; and (container, why) for those that cannot run.
 
     `node_env` is the runner's own environment (PATH, HOME and LANG are taken from it); `endpoints` the sandbox's
-    Google endpoint exports.
+    Google endpoint exports and the apiserver's KUBERNETES_SERVICE_HOST/PORT; `files` the pod's volumes and token.
     """
     specs, refused = [], []
     for container in pod.spec.containers:
@@ -54,24 +70,29 @@ def container_specs(pod, images: Mapping[str, Image], node_env: Mapping[str, str
         except UnrunnableContainer as error:
             refused.append((container.name, str(error)))
             continue
+        mounts = mount_directories(container, files)
+        env = container_env(pod, container, node_env, endpoints, mounts)
+        if files is not None:
+            env[GOOGLE_TOKEN_ENV] = files.google_token
         grace = pod.spec.termination_grace_period_seconds
         specs.append(ContainerSpec(
             namespace=pod.metadata.namespace, pod=pod.metadata.name, pod_uid=pod.metadata.uid, name=container.name,
-            argv=tuple(argv), env=tuple(sorted(container_env(pod, container, node_env, endpoints).items())),
+            argv=(argv[0], *(map_path(arg, mounts) for arg in argv[1:])), env=tuple(sorted(env.items())),
             restart_policy=pod.spec.restart_policy or "Always",
             grace_s=float(_DEFAULT_GRACE_S if grace is None else grace)))
     return specs, refused
 
 
-def container_env(pod, container, node_env: Mapping[str, str], endpoints: Mapping[str, str]) -> dict[str, str]:
+def container_env(pod, container, node_env: Mapping[str, str], endpoints: Mapping[str, str],
+                  mounts: Sequence[tuple[str, str]] = ()) -> dict[str, str]:
     env = {name: node_env[name] for name in _NODE_ENV if name in node_env}
     env["HOSTNAME"] = pod.metadata.name
     env.update(endpoints)
     for variable in container.env or []:
         if variable.value_from is None:
-            env[variable.name] = variable.value or ""
+            env[variable.name] = map_path(variable.value or "", mounts)
         elif variable.value_from.field_ref is not None:
-            value = _pod_field(pod, variable.value_from.field_ref.field_path)
+            value = pod_field(pod, variable.value_from.field_ref.field_path)
             if value is not None:
                 env[variable.name] = value
         # configMapKeyRef, secretKeyRef, resourceFieldRef: not resolved (no Sax manifest uses them)
@@ -81,12 +102,37 @@ def container_env(pod, container, node_env: Mapping[str, str], endpoints: Mappin
     return env
 
 
+def mount_directories(container, files: PodFiles | None) -> list[tuple[str, str]]:
+    """(mountPath, the directory on this machine) of the container's mounts of volumes the runner made, longest
+    mountPath first (a mount inside another's path wins)."""
+    if files is None:
+        return []
+    mounts = []
+    for mount in container.volume_mounts or ():
+        directory = files.directory_of(mount.name)
+        if directory is not None:
+            target = f"{directory}/{mount.sub_path}" if mount.sub_path else directory
+            mounts.append((mount.mount_path.rstrip("/") or "/", target))
+    return sorted(mounts, key=lambda pair: len(pair[0]), reverse=True)
+
+
+def map_path(value: str, mounts: Sequence[tuple[str, str]]) -> str:
+    """A path under a mountPath, alone or as the value of `--flag=PATH`, rewritten to the volume's directory."""
+    flag, equals, path = value.partition("=")
+    if equals and flag.startswith("-"):
+        return f"{flag}={map_path(path, mounts)}"
+    for mount_path, directory in mounts:
+        if value == mount_path or value.startswith(mount_path.rstrip("/") + "/"):
+            return directory + value[len(mount_path):] if mount_path != "/" else f"{directory}{value}"
+    return value
+
+
 def tpu_chips(container) -> int:
     limits = (container.resources.limits if container.resources is not None else None) or {}
     return int(limits.get(TPU_RESOURCE, 1))
 
 
-def _pod_field(pod, path: str) -> str | None:
+def pod_field(pod, path: str) -> str | None:
     """The downward API's pod fields (fieldRef.fieldPath)."""
     simple = {"metadata.name": pod.metadata.name, "metadata.namespace": pod.metadata.namespace,
               "metadata.uid": pod.metadata.uid, "spec.nodeName": pod.spec.node_name,

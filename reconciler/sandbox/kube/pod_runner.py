@@ -4,9 +4,12 @@ say so.
 
 It watches pods and nodes (list, then watch from the list's resourceVersion; list again when the watch expires) and
 after each change makes the running processes match (pod_containers.py says which, with what command line and env):
-a new pod's containers start, a pod being deleted or whose node went has them stopped (SIGTERM, then SIGKILL after the
-pod's grace period), a process that exits is restarted with backoff (containers.py) and the pod's status says so
-as a kubelet's would (not ready and CrashLoopBackOff while it waits, then restartCount and lastState). For each pod it
+a new pod's volumes are made (pod_volumes.py) and its containers start, a pod being deleted or whose node went has
+them stopped (SIGTERM, then SIGKILL after the pod's grace period), a process that exits is restarted with backoff
+(containers.py) and the pod's status says so as a kubelet's would (not ready and CrashLoopBackOff while it waits, then
+restartCount and lastState). A process its restartPolicy does not restart (a Job's pod) ends its container as
+terminated with its exit code, and the pod as Succeeded or Failed once every container has (kwok leaves such pods to
+the runner: kwok_stages.py), so the Job controller counts it as it counts a kubelet's. For each pod it
 runs it writes kwok's PortForward (each declared port → the pod's IP, where the process listens) and Logs (each
 container's current and previous log file), so `kubectl port-forward` and `kubectl logs` through the apiserver reach
 the process.
@@ -24,7 +27,9 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from reconciler.sandbox import paths
 from reconciler.sandbox.base import launch
 from reconciler.sandbox.base.api_errors import ApiError
 from reconciler.sandbox.base.httpbase import EmulatorHandler, EmulatorServer
@@ -33,7 +38,8 @@ from reconciler.sandbox.kube import images as image_table
 from reconciler.sandbox.kube import kwok_resources
 from reconciler.sandbox.kube.containers import ContainerProcess, ContainerSpec, Exit, Run
 from reconciler.sandbox.kube.control_plane import KWOK_NODE_ANNOTATION
-from reconciler.sandbox.kube.pod_containers import container_specs, pod_ports, runnable_pod
+from reconciler.sandbox.kube.pod_containers import container_specs, pod_ports, runnable_pod, runs_any
+from reconciler.sandbox.kube.pod_volumes import PodVolumes, VolumeUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +48,21 @@ _WATCH_S = 240  # each watch request's server-side timeout; the watch resumes fr
 _REQUEST_TIMEOUT_S = (5, 30)
 _RETRY_S = 1.0  # after a failed list or watch (the apiserver restarting)
 _SHUTDOWN_GRACE_S = 3.0  # on SIGTERM: `sandbox down` kills the runner itself 5 s after its SIGTERM
+_VOLUME_RETRY_S = 1.0  # a pod whose volume cannot be made yet (its ConfigMap coming) is tried again after this
 
 
 class PodRunner:
     """The pods and kwok nodes last seen, the processes running for them, and the loop that keeps them matched."""
 
     def __init__(self, api_client, images: dict[str, image_table.Image], endpoints: dict[str, str], logs_dir: Path,
-                 kubelet_port: int):
+                 kubelet_port: int, pods_dir: Path):
         from kubernetes import client
 
         self._core = client.CoreV1Api(api_client)
         self._custom = client.CustomObjectsApi(api_client)
         self._images = images
-        self._endpoints = endpoints
+        self._endpoints = {**endpoints, **kubernetes_service_env(api_client.configuration.host)}
+        self._volumes = PodVolumes(self._core, pods_dir)
         self._logs_dir = logs_dir
         self._kubelet_port = kubelet_port
         self._events: queue.Queue = queue.Queue()
@@ -62,7 +70,7 @@ class PodRunner:
         self._kwok_nodes: set[str] = set()
         self._listed: set[str] = set()  # "pods", "nodes" once listed: then the runner is healthy
         self._running: dict[tuple, ContainerProcess] = {}
-        self._refused: set[tuple[str, str]] = set()  # (pod uid, container) already reported
+        self._refused: set[tuple[str, str]] = set()  # (pod uid, container or why its volumes wait) already reported
         self._forwarded: set[tuple[str, str]] = set()  # (pod uid, pod IP) whose PortForward is written
         # pod uid → container → (current log, previous run's log): what the pod's kwok Logs says
         self._log_files: dict[str, dict[str, tuple[Path, Path | None]]] = {}
@@ -109,6 +117,8 @@ class PodRunner:
 
     def _apply(self, event: tuple) -> None:
         kind, change, payload = event
+        if kind == "retry":
+            return  # only the reconcile after it
         if kind == "pods":
             if change == "LIST":
                 self._pods = {pod.metadata.uid: pod for pod in payload}
@@ -131,9 +141,14 @@ class PodRunner:
     def _reconcile(self) -> None:
         desired: dict[tuple, tuple[ContainerSpec, object]] = {}
         for pod in self._pods.values():
-            if not runnable_pod(pod, self._kwok_nodes):
+            if not runnable_pod(pod, self._kwok_nodes) or not runs_any(pod, self._images):
                 continue
-            specs, refused = container_specs(pod, self._images, os.environ, self._endpoints)
+            try:
+                files = self._volumes.prepare(pod)
+            except VolumeUnavailable as error:
+                self._wait_for_volumes(pod, str(error))
+                continue
+            specs, refused = container_specs(pod, self._images, os.environ, self._endpoints, files)
             for container, reason in refused:
                 if (pod.metadata.uid, container) not in self._refused:
                     self._refused.add((pod.metadata.uid, container))
@@ -153,11 +168,21 @@ class PodRunner:
         live_uids = {spec.pod_uid for spec, _ in desired.values()}
         self._forwarded = {entry for entry in self._forwarded if entry[0] in live_uids}
         self._refused = {entry for entry in self._refused if entry[0] in self._pods}
+        if "pods" in self._listed:
+            self._volumes.forget(self._pods)
         for key, (spec, pod) in desired.items():
             # Before the process: a client that sees it listening can port-forward to it.
             self._ensure_port_forward(spec, pod)
             if key not in self._running:
                 self._start(spec)
+
+    def _wait_for_volumes(self, pod, why: str) -> None:
+        if (pod.metadata.uid, why) not in self._refused:
+            self._refused.add((pod.metadata.uid, why))
+            log.warning("%s/%s waits for its volumes: %s", pod.metadata.namespace, pod.metadata.name, why)
+        timer = threading.Timer(_VOLUME_RETRY_S, self._events.put, args=(("retry", None, None),))
+        timer.daemon = True
+        timer.start()
 
     def _point_at_kwok(self, node) -> None:
         """A kwok node's kubelet port is kwok's server. kwok writes it when it makes a node Ready and then at each
@@ -216,8 +241,13 @@ class PodRunner:
                                    state={"waiting": {"reason": "CrashLoopBackOff", "message": message}},
                                    last_exit=exit)
 
+    def exited(self, spec: ContainerSpec, restarts: int, exit: Exit) -> None:
+        """Not restarted (restartPolicy): the container is terminated, and the pod done once all of its are."""
+        self._set_container_status(spec, ready=False, restarts=restarts, state={"terminated": _terminated(exit)},
+                                   last_exit=None)
+
     def _set_container_status(self, spec: ContainerSpec, *, ready: bool, restarts: int, state: dict,
-                              last_exit: Exit) -> None:
+                              last_exit: Exit | None) -> None:
         from kubernetes.client.exceptions import ApiException
 
         for _ in range(3):  # the lists are replaced whole: on a conflict, read them again
@@ -227,10 +257,10 @@ class PodRunner:
             status = self._core.api_client.sanitize_for_serialization(pod.status)
             for container in status.get("containerStatuses", []):
                 if container["name"] == spec.name:
-                    container.update(ready=ready, started=ready, restartCount=restarts, state=state, lastState={
-                        "terminated": {"exitCode": last_exit.code,
-                                       "reason": "Completed" if last_exit.code == 0 else "Error",
-                                       "startedAt": _time(last_exit.started), "finishedAt": _time(last_exit.finished)}})
+                    container.update(ready=ready, started=ready, restartCount=restarts, state=state)
+                    if last_exit is not None:
+                        container["lastState"] = {"terminated": _terminated(last_exit)}
+            phase = _phase(status.get("containerStatuses", []))
             all_ready = all(container.get("ready") for container in status.get("containerStatuses", []))
             for condition in status.get("conditions", []):
                 if condition["type"] in ("Ready", "ContainersReady") and \
@@ -242,7 +272,7 @@ class PodRunner:
                     spec.pod, spec.namespace,
                     {"metadata": {"resourceVersion": pod.metadata.resource_version},
                      "status": {"containerStatuses": status.get("containerStatuses", []),
-                                "conditions": status.get("conditions", [])}},
+                                "conditions": status.get("conditions", []), **({"phase": phase} if phase else {})}},
                     _content_type="application/merge-patch+json", _request_timeout=_REQUEST_TIMEOUT_S)
                 return
             except ApiException as error:
@@ -297,6 +327,25 @@ class PodRunner:
             except (HTTPError, OSError) as error:
                 log.warning("watching %s failed: %s; listing again in %.0f s", kind, error, _RETRY_S)
             time.sleep(_RETRY_S)
+
+
+def _terminated(exit: Exit) -> dict:
+    return {"exitCode": exit.code, "reason": "Completed" if exit.code == 0 else "Error",
+            "startedAt": _time(exit.started), "finishedAt": _time(exit.finished)}
+
+
+def _phase(container_statuses: list[dict]) -> str | None:
+    """Succeeded or Failed once every container is terminated (any non-zero exit: Failed); None while one runs."""
+    if not container_statuses or not all("terminated" in (c.get("state") or {}) for c in container_statuses):
+        return None
+    return "Failed" if any(c["state"]["terminated"].get("exitCode") for c in container_statuses) else "Succeeded"
+
+
+def kubernetes_service_env(server: str) -> dict[str, str]:
+    """KUBERNETES_SERVICE_HOST/PORT as a kubelet sets them, but the apiserver's own address: the `kubernetes`
+    Service's cluster IP is recorded, never routed, in the sandbox (no kube-proxy)."""
+    parts = urlsplit(server)
+    return {"KUBERNETES_SERVICE_HOST": parts.hostname or "", "KUBERNETES_SERVICE_PORT": str(parts.port or 443)}
 
 
 def _ref(spec: ContainerSpec) -> kwok_resources.PodRef:
@@ -359,7 +408,7 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, KeyError, TypeError) as error:
         parser.error(f"${image_table.EXTRA_IMAGES_ENV}: {error!r}")
     runner = PodRunner(config.new_client_from_config(config_file=str(args.kubeconfig)), images, endpoints,
-                       args.logs_dir, args.kubelet_port)
+                       args.logs_dir, args.kubelet_port, paths.data_dir("pod-runner") / "pods")
     signal.signal(signal.SIGTERM, _terminate)
     server = RunnerServer((args.host, args.port), runner)
     threading.Thread(target=server.serve_forever, name="control", daemon=True).start()
