@@ -13,16 +13,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from reconciler.errors import RemoteError
 from reconciler.providers.google_errors import remote_call
 from reconciler.providers.kubernetes import access
 from reconciler.providers.kubernetes.api import KubeApi
 from reconciler.providers.kubernetes.kinds import KINDS
+from reconciler.providers.kubernetes.manifests import MODEL_SERVER
 from reconciler.providers.kubernetes.options import KubeOptions
 from reconciler.providers.sax.admin_errors import admin_error
-from reconciler.providers.sax.decide import Published, Servers
+from reconciler.providers.sax.decide import AssignedServer, Published, Servers
 from reconciler.providers.sax.portforward import PortForward, core_api
 
 log = logging.getLogger(__name__)
@@ -184,6 +185,45 @@ class Cell:
         from reconciler.saxproto import admin_pb2
 
         self.call("Unpublish", admin_pb2.UnpublishRequest(model_id=model_id), model_id)
+
+    def assigned_servers(self, addresses: Sequence[str]) -> dict[str, AssignedServer]:
+        """What each of these model servers says it holds: sax.Modelet/GetStatus through a port-forward to the model
+        server's pod with the address's IP (what `status` shows as loaded; the admin's count can be stale)."""
+        import grpc
+
+        from reconciler.saxproto import modelet_pb2, modelet_pb2_grpc
+
+        namespace = self.params["namespace"]
+        pods = {(pod.get("status") or {}).get("podIP"): pod for pod in self.kube.pods(namespace, MODEL_SERVER)
+                if not pod["metadata"].get("deletionTimestamp")}
+        found = {}
+        for address in dict.fromkeys(addresses):
+            ip, port = address.rsplit(":", 1)
+            pod = pods.get(ip)
+            if pod is None:
+                found[address] = AssignedServer(address, None)
+                continue
+            name = pod["metadata"]["name"]
+            restarts = sum(container.get("restartCount", 0)
+                           for container in (pod.get("status") or {}).get("containerStatuses") or [])
+            forward = self.kube.forward(namespace, name, int(port))
+            channel = grpc.insecure_channel(forward.address)
+            started = time.monotonic()
+            try:
+                reply = modelet_pb2_grpc.ModeletStub(channel).GetStatus(
+                    modelet_pb2.GetStatusRequest(include_failure_reasons=True), timeout=CALL_TIMEOUT_S)
+            except grpc.RpcError as error:
+                log.info("sax Modelet/GetStatus %s → %s", address, error.code().name)
+                found[address] = AssignedServer(address, name, restarts,
+                                                unreachable=f"{error.code().name}: {error.details() or ''}")
+                continue
+            finally:
+                channel.close()
+                forward.close()
+            log.info("sax Modelet/GetStatus %s → OK (%.0f ms)", address, (time.monotonic() - started) * 1000)
+            found[address] = AssignedServer(address, name, restarts, {
+                model.model_key: (model.model_status, model.failure_reason) for model in reply.models})
+        return found
 
     def wait_for_ready(self, model_id: str, replicas: int, timeout: float) -> bool:
         """True once `replicas` replicas are loaded, False when timeout passes first."""

@@ -5,7 +5,7 @@ serve it. No I/O: the provider reads the admin's List and Stats and the ownershi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from reconciler.engine.diffing import show_value
 from reconciler.engine.resource import Action, Change, FieldChange, Observed, Resource
@@ -38,6 +38,52 @@ class Servers:
 
     by_model_path: Mapping[str, int]  # num_servers_by_servable_model_path
     total: int  # every joined server (model_server_type_stats summed)
+
+
+# sax.ModelStatus (common.proto)
+NONE, LOADING, LOADED, FAILED, UNLOADING = range(5)
+
+
+@dataclass(frozen=True, slots=True)
+class AssignedServer:
+    """What one model server the admin assigned a model to says it holds (its own sax.Modelet/GetStatus).
+
+    The admin's WaitForReady counts a load until the server is pruned, even when the server's process restarted
+    since and holds nothing: Sax keeps a server that rejoins at the same address as it was (admin/mgr.go Join).
+    """
+
+    address: str  # IP:port, as the admin lists it
+    pod: str | None  # the model server's pod with that IP; None when no pod has it (gone, replaced)
+    restarts: int = 0  # of the pod's containers, as the kubelet counts them
+    statuses: Mapping[str, tuple[int, str]] | None = None  # model id → (ModelStatus, failure reason); None: no answer
+    unreachable: str = ""  # why the server did not answer
+
+    def status(self, model_id: str) -> tuple[int, str]:
+        return (self.statuses or {}).get(model_id, (NONE, ""))
+
+
+def loaded_on(model_id: str, servers: Sequence[AssignedServer]) -> int:
+    return sum(1 for server in servers if server.statuses is not None and server.status(model_id)[0] == LOADED)
+
+
+def not_loaded_because(model_id: str, server: AssignedServer, namespace: str, admin: str) -> str:
+    """Why an assigned server does not serve the model, in one sentence, with what fixes it."""
+    if server.pod is None:
+        return (f"its model server {server.address} has no pod any more: the admin drops it after 25 s of silence "
+                "and assigns the model to a free server")
+    where = f"model server {server.address} (pod {namespace}/{server.pod})"
+    if server.statuses is None:
+        return f"{where} does not answer: {server.unreachable}"
+    status, reason = server.status(model_id)
+    if status == LOADING:
+        return f"{where} is still loading it"
+    if status == FAILED:
+        return f"the load failed on {where}: {reason or 'no reason given'}; Sax does not load it again"
+    restarted = f", restarted {server.restarts} time{'s' if server.restarts != 1 else ''}" if server.restarts else ""
+    return (f"{where[:-1]}{restarted}) holds nothing: a model server that comes back at the same address (its process "
+            "restarted, or a new pod took its IP) has lost its models, and Sax keeps the model assigned there "
+            f"without loading it again; `kubectl -n {namespace} rollout restart deployment/{admin}` starts a new "
+            "admin, which asks each server what it holds and loads the model again")
 
 
 def model_id(cell: str, name: str) -> str:

@@ -33,7 +33,6 @@ ADMIN_WAIT_S = 120.0  # a started admin writes its location.proto within seconds
 SERVERS_WAIT_S = 120.0  # a new model server joins the admin 2 s after start, and is seen at the admin's next poll
 READY_POLL_S = 5.0  # each WaitForReady call's deadline: progress is said between them
 REPUBLISH_TRIES = 4
-STATUS_PROBE_S = 0.3  # a WaitForReady that has not returned by then: that replica has not loaded
 
 
 class SaxModelProvider(Provider):
@@ -172,16 +171,18 @@ class SaxModelProvider(Provider):
             try:
                 if not cell.connect():
                     continue
+                assigned = cell.assigned_servers([address for model in published.values() for address in model.assigned])
                 for change in mine:
                     model = published.get(change.desired.params["model_id"])
                     if model is not None:
-                        text = _replicas_text(model, _loaded(cell, model), servers, change.desired)
-                        details.append(Detail(change.address, text))
+                        text, short = _replicas_text(model, assigned, params["namespace"], servers, change.desired)
+                        details.append(Detail(change.address, text, falls_short=short))
                 for model in (m for model_id, m in sorted(published.items()) if model_id not in owned):
                     if model.model_id in {c.desired.params["model_id"] for c in mine}:
                         continue  # in the spec: the plan reports it as a conflict
-                    text = f"published by someone else, left alone: {_replicas_text(model, _loaded(cell, model))}"
-                    details.append(Detail(model.model_id, text, foreign=True))
+                    text, _ = _replicas_text(model, assigned, params["namespace"])
+                    details.append(Detail(model.model_id, f"published by someone else, left alone: {text}",
+                                          foreign=True))
             finally:
                 cell.close()
         return details
@@ -306,9 +307,12 @@ class SaxModelProvider(Provider):
         if not assigned:
             return "the admin has not assigned it to any model server yet (each server holds one model: are they " \
                    "all taken by other models?)"
-        return (f"it is assigned to {assigned} model server{'s' if assigned > 1 else ''} that did not finish loading "
-                f"it: a Sax load that fails stays failed (see the model server's log: kubectl -n "
-                f"{resource.params['namespace']} logs deploy/sax-model-server)")
+        model_id = resource.params["model_id"]
+        servers = cell.assigned_servers(published.assigned)
+        waiting = [server for server in servers.values() if server.status(model_id)[0] != decide.LOADED]
+        if not waiting:
+            return "its replicas loaded just now"
+        return decide.not_loaded_because(model_id, waiting[0], resource.params["namespace"], ADMIN_SERVER)
 
     # --- clients -------------------------------------------------------------------------------------------------
 
@@ -327,27 +331,23 @@ class SaxModelProvider(Provider):
             return self._records[bucket]
 
 
-def _loaded(cell: Cell, model: decide.Published) -> int:
-    """Replicas that have loaded: no admin RPC says it, but WaitForReady(n) returns at once when n have."""
-    loaded = 0
-    while loaded < len(model.assigned) and cell.wait_for_ready(model.model_id, loaded + 1, STATUS_PROBE_S):
-        loaded += 1
-    return loaded
-
-
-def _replicas_text(model: decide.Published, loaded: int, servers: decide.Servers | None = None,
-                   desired: Resource | None = None) -> str:
+def _replicas_text(model: decide.Published, assigned: Mapping[str, decide.AssignedServer], namespace: str,
+                   servers: decide.Servers | None = None, desired: Resource | None = None) -> tuple[str, bool]:
+    """"N requested, N assigned, N loaded" (loaded: as the assigned servers themselves say), and why not loaded;
+    True when fewer are loaded than requested."""
+    its_servers = [assigned[address] for address in model.assigned if address in assigned]
+    loaded = decide.loaded_on(model.model_id, its_servers)
     text = f"{model.replicas} requested, {len(model.assigned)} assigned, {loaded} loaded"
     if loaded >= model.replicas:
-        return text
+        return text, False
     problem = _serving_problem(desired, servers) if desired is not None and servers is not None else None
     if problem is None and len(model.assigned) < model.replicas:
         problem = (f"the admin has found {len(model.assigned)} free model server(s) that can serve it (each holds "
                    "one model)")
     if problem is None:
-        problem = "its assigned servers have not loaded it: still loading, or the load failed (see the model " \
-                  "server's log)"
-    return f"{text}; not loaded: {problem}"
+        problem = next((decide.not_loaded_because(model.model_id, server, namespace, ADMIN_SERVER) for server in its_servers
+                        if server.status(model.model_id)[0] != decide.LOADED), "its assigned servers have not loaded it")
+    return f"{text}; not loaded: {problem}", True
 
 
 def _cell_key(params: Mapping[str, Any]) -> tuple:
