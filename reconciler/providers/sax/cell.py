@@ -193,6 +193,8 @@ class Cell:
 
         from reconciler.saxproto import modelet_pb2, modelet_pb2_grpc
 
+        if not addresses:
+            return {}
         namespace = self.params["namespace"]
         pods = {(pod.get("status") or {}).get("podIP"): pod for pod in self.kube.pods(namespace, MODEL_SERVER)
                 if not pod["metadata"].get("deletionTimestamp")}

@@ -171,7 +171,8 @@ class SaxModelProvider(Provider):
             try:
                 if not cell.connect():
                     continue
-                assigned = cell.assigned_servers([address for model in published.values() for address in model.assigned])
+                assigned = cell.assigned_servers([address for model in published.values()
+                                                  for address in model.assigned])
                 for change in mine:
                     model = published.get(change.desired.params["model_id"])
                     if model is not None:
@@ -345,8 +346,9 @@ def _replicas_text(model: decide.Published, assigned: Mapping[str, decide.Assign
         problem = (f"the admin has found {len(model.assigned)} free model server(s) that can serve it (each holds "
                    "one model)")
     if problem is None:
-        problem = next((decide.not_loaded_because(model.model_id, server, namespace, ADMIN_SERVER) for server in its_servers
-                        if server.status(model.model_id)[0] != decide.LOADED), "its assigned servers have not loaded it")
+        problem = next((decide.not_loaded_because(model.model_id, server, namespace, ADMIN_SERVER)
+                        for server in its_servers if server.status(model.model_id)[0] != decide.LOADED),
+                       "its assigned servers have not loaded it")
     return f"{text}; not loaded: {problem}", True
 
 
