@@ -74,6 +74,26 @@ def project_members(sandbox: Sandbox) -> dict[str, set[str]]:
     return {binding.role: set(binding.members) for binding in policy.bindings}
 
 
+def what_is_there(sandbox: Sandbox) -> dict:
+    """What each emulator lists of the demo: buckets, clusters, its account, the project's policy, the Kubernetes
+    objects carrying the spec's mark, and the stand-in processes running for pods (once those have settled)."""
+    labelled = kubectl(sandbox, "get", "all,configmaps,serviceaccounts,statefulsets", "--all-namespaces",
+                       "-l", f"saxctl-spec={NAME}", "-o", "name")
+    processes = wait_for("no pod is starting or going", lambda: _settled_processes(sandbox, labelled))
+    return {"buckets": sorted(bucket.name for bucket in sandbox.storage_client(PROJECT).list_buckets()),
+            "clusters": [cluster.name for cluster in sandbox.gke_client().list_clusters(
+                parent=f"projects/{PROJECT}/locations/{LOCATION}").clusters],
+            "account": ACCOUNT in [account.email for account in
+                                   sandbox.iam_client().list_service_accounts(name=f"projects/{PROJECT}")],
+            "members": project_members(sandbox), "labelled": labelled, "processes": processes[0]}
+
+
+def _settled_processes(sandbox: Sandbox, labelled: str) -> tuple[int] | None:
+    """(how many stand-ins run,) once it is 3 while the servers exist, 0 once they are gone (pods stop in seconds)."""
+    running = len(sandbox.control("GET", "pod-runner", "containers")["containers"])
+    return (running,) if running == (3 if labelled else 0) else None
+
+
 def test_the_demo_applied_answers_and_destroyed_leaves_nothing_then_plans_everything_again(demo_sandbox):
     sandbox = demo_sandbox
     members_before = project_members(sandbox)
@@ -88,26 +108,23 @@ def test_the_demo_applied_answers_and_destroyed_leaves_nothing_then_plans_everyt
     again = run(sandbox, "plan", "--detailed-exitcode", SPEC)
     assert again.code == 0 and "No changes." in again.out, again.text
 
+    there = what_is_there(sandbox)
+    assert there["buckets"] == ["saxctl-demo-sax-admin", "saxctl-demo-sax-data"] and there["clusters"] == ["saxml"]
+    assert there["account"] and there["members"] != members_before and there["labelled"], there
+    assert there["processes"] == 3, "the Sax admin, model server and HTTP server run"
     destroyed = run(sandbox, "destroy", "--auto-approve", "--force-delete-buckets", SPEC, timeout=APPLY_S)
     assert destroyed.code == 0, destroyed.text[-5000:]
-    assert "sax.model.gptj4bf16bs32" in destroyed.out, "the model is unpublished, before its servers go"
+    unpublished = destroyed.err.find("sax.model.gptj4bf16bs32: Deleted")
+    assert 0 <= unpublished < destroyed.err.find("kubernetes.deployment.default/sax-model-server: Deleting..."), \
+        "the model is unpublished before its servers go: " + destroyed.err[-3000:]
 
-    # Nothing left, as every emulator lists it.
-    assert [bucket.name for bucket in sandbox.storage_client(PROJECT).list_buckets()] == []
-    clusters = sandbox.gke_client().list_clusters(parent=f"projects/{PROJECT}/locations/{LOCATION}").clusters
-    assert [cluster.name for cluster in clusters] == []
-    accounts = sandbox.iam_client().list_service_accounts(name=f"projects/{PROJECT}")
-    assert ACCOUNT not in [account.email for account in accounts], "the Google service account is deleted"
-    assert project_members(sandbox) == members_before, "every member saxctl added to the project's policy is gone"
-    labelled = kubectl(sandbox, "get", "all,configmaps,serviceaccounts,statefulsets", "--all-namespaces",
-                       "-l", f"saxctl-spec={NAME}", "-o", "name")
-    assert labelled == "", labelled
-    wait_for("the Sax pods are gone, and with them every stand-in process (the admin that held the models)",
-             lambda: sandbox.control("GET", "pod-runner", "containers")["containers"] == [])
+    # Nothing left, as every emulator lists it (the same listings saw it all before the destroy).
+    assert what_is_there(sandbox) == {"buckets": [], "clusters": [], "account": False, "members": members_before,
+                                      "labelled": "", "processes": 0}
     assert "sax-" not in kubectl(sandbox, "get", "pods", "--all-namespaces", "-o", "name")
     nodes = kubectl(sandbox, "get", "nodes", "-o", "name")
     assert "saxml" not in nodes, f"the cluster's nodes are gone: {nodes}"
-    # The Sax models lived in the admin bucket's state.proto, gone with the bucket; the plan finds no admin to ask.
+    # The Sax models lived in the admin bucket's state.proto, gone with the bucket, and no admin runs to hold them.
 
     planned = run(sandbox, "plan", "--detailed-exitcode", SPEC)
     assert planned.code == 2, planned.text
