@@ -1,12 +1,12 @@
 """A published model while its model server is slow, killed or replaced, through the CLI against the sandbox: apply
 waits and says how many replicas have loaded; `status` says when a model is not served and why, and exits 2 with
---detailed-exitcode; the model is served again once the model server has a new pod.
+--detailed-exitcode; the plan then shows the repair, and apply restarts the Sax admin, which loads the model again.
 
 The model server is the pod runner's stand-in for the model server's pod: killed as a container dies (kill -9 of the
 process the runner started for it, which the runner restarts in the same pod, as a kubelet does), or its pod deleted
 through the apiserver (the Deployment makes a new one). Sax's admin keeps a model assigned to a server that rejoins
 at the same address, and counts it loaded, though the restarted process holds nothing (admin/mgr.go Join: a known
-server is "healthy"); only the server itself says the truth (sax.Modelet/GetStatus), and that is what `status` reads.
+server is "healthy"); only the server itself says the truth (sax.Modelet/GetStatus), and that is what saxctl reads.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ MODEL_ROW = re.compile(rf"^sax\.model\.{MODEL} .*(?:\n[ ]+\S.*)*", re.MULTILINE)
 
 def model_row(world: ModelWorld) -> tuple[int, str]:
     """`saxctl status --detailed-exitcode`: its exit code and the model's row (the table's lines joined)."""
-    shown = world.saxctl("status", "--detailed-exitcode", env_overrides={"COLUMNS": "400"})
+    shown = world.saxctl("status", "--detailed-exitcode", env_overrides={"COLUMNS": "3000"})  # one line a row
     assert shown.code in (0, 2), shown.text
     row = MODEL_ROW.search(shown.out)
     assert row, shown.out
@@ -81,15 +81,22 @@ def model_server_holds_nothing(world: ModelWorld, pod_name: str, restarts: str) 
     return row
 
 
-def follow_the_advice_then_apply(world: ModelWorld, row: str) -> None:
-    """Run the command status names, then apply: the model is loaded again and answers."""
-    fix = re.search(r"`kubectl -n (\S+) rollout restart deployment/(\S+)`", row)
-    assert fix and fix.groups() == (world.namespace, "sax-admin-server"), row
-    world.kubectl("rollout", "restart", f"deployment/{fix.group(2)}")
+def apply_restarts_the_admin_and_the_model_is_served_again(world: ModelWorld, server: str) -> None:
+    """What status says to run: the plan shows the repair, apply restarts the admin and waits for the load."""
+    planned = world.saxctl("plan", "--detailed-exitcode")
+    assert planned.code == 2, planned.text
+    assert f"~ sax.model.{MODEL} update" in planned.out, planned.out
+    assert f"not loaded on {server}, back at the same address holding nothing" in planned.out, planned.out
+    admin_before = world.kubectl("get", "pods", "-l", "app=sax-admin-server", "-o", "name").stdout.split()
     applied = world.apply()
-    assert "Apply complete!" in applied.out or "No changes" in applied.out, applied.out
-    wait_for("the model is loaded again and status is in sync", lambda: in_sync_and_serving(world), RECOVERY_S)
+    assert f"sax.model.{MODEL}: restarting the Sax admin" in applied.err, applied.err
+    assert f"sax.model.{MODEL}: 1/1 replicas loaded" in applied.err, applied.err
+    assert "Apply complete! 0 created, 1 updated" in applied.out, applied.out
+    assert in_sync_and_serving(world), "loaded, as the model server itself says"
     assert served(world)
+    admin_after = world.kubectl("get", "pods", "-l", "app=sax-admin-server", "-o", "name").stdout.split()
+    assert set(admin_after) - set(admin_before), "a new admin pod"
+    assert world.saxctl("plan", "--detailed-exitcode").code == 0
 
 
 def test_a_killed_model_server_is_reported_not_serving_until_the_admin_loads_the_model_again(models_world):
@@ -99,9 +106,8 @@ def test_a_killed_model_server_is_reported_not_serving_until_the_admin_loads_the
     os.kill(process["pid"], signal.SIGKILL)  # the container dies; the runner restarts it in the same pod
 
     row = model_server_holds_nothing(models_world, pod["metadata"]["name"], ", restarted 1 time")
-    still = models_world.saxctl("plan", "--detailed-exitcode")
-    assert still.code == 0, "the spec's fields are all as published: the plan has nothing to change"
-    follow_the_advice_then_apply(models_world, row)
+    assert "`saxctl apply` restarts the admin" in row, row
+    apply_restarts_the_admin_and_the_model_is_served_again(models_world, f"{pod['status']['podIP']}:10001")
 
 
 def test_a_deleted_model_server_pod_is_replaced_by_the_deployment_and_the_model_served_again(models_world):
@@ -120,5 +126,5 @@ def test_a_deleted_model_server_pod_is_replaced_by_the_deployment_and_the_model_
         assert served(models_world)
         return
     # kwok gave the new pod the IP the old one freed (GKE can too): to Sax the same server came back, holding nothing.
-    row = model_server_holds_nothing(models_world, replaced["metadata"]["name"], "")
-    follow_the_advice_then_apply(models_world, row)
+    model_server_holds_nothing(models_world, replaced["metadata"]["name"], "")
+    apply_restarts_the_admin_and_the_model_is_served_again(models_world, f"{replaced['status']['podIP']}:10001")

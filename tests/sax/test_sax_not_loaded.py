@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from cli_runner import REPO
 
-from reconciler.providers.sax.decide import FAILED, LOADED, LOADING, AssignedServer, loaded_on, not_loaded_because
+from reconciler.engine.resource import Action
+from reconciler.providers.sax.decide import (FAILED, LOADED, LOADING, AssignedServer, emptied_servers, loaded_on,
+                                             Published, decide, not_loaded_because, observed)
+from reconciler.providers.sax.resources import desired_resources
+from reconciler.spec.loader import load_spec
 
 MODEL = "/sax/test/gptj"
 ADDRESS = "10.0.0.7:10001"
@@ -34,5 +39,28 @@ def test_each_reason_names_the_server_and_its_pod(server, said):
 
 def test_a_server_that_came_back_empty_says_how_to_recover():
     said = not_loaded_because(MODEL, AssignedServer(ADDRESS, "ms-1", statuses={}), "ns", "sax-admin-server")
-    assert said.endswith("`kubectl -n ns rollout restart deployment/sax-admin-server` starts a new admin, which asks "
-                         "each server what it holds and loads the model again")
+    assert said.endswith("`saxctl apply` restarts the admin (as `kubectl -n ns rollout restart "
+                         "deployment/sax-admin-server` does), which asks each server what it holds and loads the model "
+                         "again")
+
+
+def test_servers_that_answer_holding_nothing_are_emptied_and_only_those():
+    servers = [AssignedServer("a:1", "pod-a", statuses={MODEL: (LOADED, "")}),
+               AssignedServer("b:1", "pod-b", statuses={}),
+               AssignedServer("c:1", "pod-c", statuses={MODEL: (FAILED, "oom")}),
+               AssignedServer("d:1", "pod-d", unreachable="UNAVAILABLE"), AssignedServer("e:1", None)]
+    assert emptied_servers(MODEL, servers) == ("b:1",)
+
+
+
+def test_a_model_published_as_the_spec_says_but_emptied_on_a_server_is_an_update_that_restarts_the_admin():
+    spec = load_spec(str(REPO / "specs" / "gptj-v5e-2x2.yaml"), environ={"GPTJ_CHECKPOINT": "/nonexistent"})
+    [desired] = desired_resources(spec)
+    published = Published(desired.params["model_id"], **{key: desired.fields[key] for key in (
+        "model_path", "checkpoint", "replicas", "overrides")}, assigned=(ADDRESS,))
+    assert decide(desired, observed(desired.address, published, spec.name)).action is Action.NOOP
+
+    change = decide(desired, observed(desired.address, published, spec.name, emptied=(ADDRESS,)))
+    assert change.action is Action.UPDATE and change.field_changes == ()
+    assert change.reason == (f"not loaded on {ADDRESS}, back at the same address holding nothing (Sax will not load "
+                             "it there again): the Sax admin will be restarted to load it")

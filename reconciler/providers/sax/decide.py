@@ -82,20 +82,29 @@ def not_loaded_because(model_id: str, server: AssignedServer, namespace: str, ad
     restarted = f", restarted {server.restarts} time{'s' if server.restarts != 1 else ''}" if server.restarts else ""
     return (f"{where[:-1]}{restarted}) holds nothing: a model server that comes back at the same address (its process "
             "restarted, or a new pod took its IP) has lost its models, and Sax keeps the model assigned there "
-            f"without loading it again; `kubectl -n {namespace} rollout restart deployment/{admin}` starts a new "
-            "admin, which asks each server what it holds and loads the model again")
+            f"without loading it again; `saxctl apply` restarts the admin (as `kubectl -n {namespace} rollout restart "
+            f"deployment/{admin}` does), which asks each server what it holds and loads the model again")
 
 
 def model_id(cell: str, name: str) -> str:
     return f"{cell.rstrip('/')}/{name}"
 
 
-def observed(address: str, published: Published, owner: str | None) -> Observed:
-    """A published model as the engine compares it; owner: the spec whose record lists it, None when none does."""
+def observed(address: str, published: Published, owner: str | None,
+             emptied: tuple[str, ...] = ()) -> Observed:
+    """A published model as the engine compares it; owner: the spec whose record lists it, None when none does;
+    emptied: the assigned servers that say they hold nothing of it (came back at their address: see AssignedServer)."""
     fingerprint = "|".join(f"{key}={show_value(value)}" for key, value in sorted(published.fields.items()))
     return Observed(address=address, remote_id=published.model_id, fields=published.fields,
-                    fingerprint=fingerprint, owner=owner, facts={"assigned": len(published.assigned)},
+                    fingerprint=fingerprint, owner=owner,
+                    facts={"assigned": len(published.assigned), "emptied": emptied},
                     outputs={"model_id": published.model_id})
+
+
+def emptied_servers(model_id: str, servers: Sequence[AssignedServer]) -> tuple[str, ...]:
+    """Addresses of the servers that answered and hold nothing of the model: Sax will not load it there again."""
+    return tuple(server.address for server in servers if server.statuses is not None
+                 and server.status(model_id)[0] == NONE)
 
 
 def decide(desired: Resource, live: Observed | None) -> Change:
@@ -119,6 +128,14 @@ def decide(desired: Resource, live: Observed | None) -> Change:
         change = changes[0]
         return Change(address, kind, Action.UPDATE, f"replicas {change.before} → {change.after} (Update)", changes,
                       desired, live)
+    emptied = live.facts.get("emptied", ())
+    if emptied:
+        # No field differs: the admin's own count says loaded. Restarting the admin is what makes Sax ask each server
+        # what it holds and load the model again (a new admin initialises each server's state from GetStatus).
+        return Change(address, kind, Action.UPDATE,
+                      f"not loaded on {', '.join(emptied)}, back at the same address holding nothing (Sax will not "
+                      "load it there again): the Sax admin will be restarted to load it", desired=desired,
+                      observed=live)
     return Change(address, kind, Action.NOOP, "published as the spec says", desired=desired, observed=live)
 
 

@@ -48,6 +48,7 @@ class SaxModelProvider(Provider):
         self._records: dict[str, ModelRecord] = {}
         # What this plan read of each cell: (params, models by id, servers), for owned() and preflight().
         self._read: dict[tuple, tuple[Mapping[str, Any], dict[str, decide.Published], decide.Servers]] = {}
+        self._assigned: dict[tuple, dict[str, decide.AssignedServer]] = {}  # what each cell's assigned servers hold
 
     # --- reading -------------------------------------------------------------------------------------------------
 
@@ -58,21 +59,30 @@ class SaxModelProvider(Provider):
             by_cell.setdefault(_cell_key(resource.params), []).append(resource)
         for key, resources in by_cell.items():
             params = resources[0].params
-            published, servers = self._read_cell(params)
+            published, servers, assigned = self._read_cell(params)
             self._read[key] = (params, published, servers)
+            self._assigned[key] = assigned
             owned = self._record(params).models() if published else frozenset()
             for resource in resources:
                 model = published.get(resource.params["model_id"])
                 owner = params["owner"] if model is not None and model.model_id in owned else None
-                observed[resource.address] = decide.observed(resource.address, model, owner) if model else None
+                emptied = decide.emptied_servers(model.model_id, [assigned[a] for a in model.assigned]) \
+                    if model is not None else ()
+                observed[resource.address] = decide.observed(resource.address, model, owner, emptied) \
+                    if model else None
         return observed
 
-    def _read_cell(self, params: Mapping[str, Any]) -> tuple[dict[str, decide.Published], decide.Servers]:
+    def _read_cell(self, params: Mapping[str, Any]
+                   ) -> tuple[dict[str, decide.Published], decide.Servers, dict[str, decide.AssignedServer]]:
+        """One List, one Stats, and what each assigned model server says it holds (the admin's count can be stale)."""
         cell = Cell(params, self._storage, self._kube(params))
         try:
             if not cell.connect():  # the admin has not started yet: nothing is published
-                return {}, decide.Servers({}, 0)
-            return {model.model_id: model for model in cell.list()}, cell.stats()
+                return {}, decide.Servers({}, 0), {}
+            published = {model.model_id: model for model in cell.list()}
+            servers = cell.stats()
+            return published, servers, cell.assigned_servers([address for model in published.values()
+                                                              for address in model.assigned])
         finally:
             cell.close()
 
@@ -109,8 +119,9 @@ class SaxModelProvider(Provider):
             return  # saxctl published nothing in this cell: nothing to prune, no need to reach the admin
         params = {**sax_resources.connection_params(spec), "endpoint": cluster.outputs["endpoint"],
                   "ca_certificate": cluster.outputs.get("ca_certificate", ""), "admin": ADMIN_SERVER}
-        published, servers = self._read_cell(params)
+        published, servers, assigned = self._read_cell(params)
         self._read[_cell_key(params)] = (params, published, servers)
+        self._assigned[_cell_key(params)] = assigned
 
     def preflight(self, changes: Sequence[Change]) -> Sequence[Problem]:
         """A publish, update or replace that the joined model servers cannot serve, when the admin could be read; a
@@ -171,8 +182,7 @@ class SaxModelProvider(Provider):
             try:
                 if not cell.connect():
                     continue
-                assigned = cell.assigned_servers([address for model in published.values()
-                                                  for address in model.assigned])
+                assigned = self._assigned.get(key, {})
                 for change in mine:
                     model = published.get(change.desired.params["model_id"])
                     if model is not None:
@@ -232,7 +242,9 @@ class SaxModelProvider(Provider):
             if change.action is Action.DELETE:
                 record.remove(model_id)
                 return None
-        if change.action is Action.UPDATE:
+        if change.action is Action.UPDATE and not change.field_changes:  # decide: servers that came back empty
+            self._restart_admin(cell, progress)
+        elif change.action is Action.UPDATE:
             progress.update(f"updating {model_id}: {change.reason}")
             cell.update(model_id, fields)
         else:
@@ -244,6 +256,25 @@ class SaxModelProvider(Provider):
         if published is None:
             raise RemoteError(f"sax.Admin/List {model_id}: the admin lost the model it just published")
         return decide.observed(resource.address, published, resource.params["owner"])
+
+    def _restart_admin(self, cell: Cell, progress: Progress) -> None:
+        """What `kubectl rollout restart` does to the admin's Deployment, then reach the new admin once it has written
+        its address: it restores the models from state.proto, each server joins it again, and it loads what they lack."""
+        old_location = cell.admin_location()
+        namespace, admin = cell.params["namespace"], cell.params["admin"]
+        progress.update(f"restarting the Sax admin (deployment {namespace}/{admin}) so that it loads the model again")
+        cell.kube.restart_deployment(namespace, admin)
+        cell.close()
+        started = time.monotonic()
+        while cell.admin_location() in (old_location, None):
+            waited = time.monotonic() - started
+            if waited >= ADMIN_WAIT_S:
+                raise RemoteError(f"the restarted Sax admin did not write its address to {cell.location_url} within "
+                                  f"{waited:.0f} s", hint=f"`kubectl -n {namespace} rollout status deploy/{admin}` "
+                                                          "says how its rollout goes.")
+            progress.update("waiting for the new Sax admin to write its address")
+            progress.sleep(1.0)
+        self._connect(cell, progress)
 
     def _wait_for_servers(self, resource: Resource, cell: Cell, progress: Progress) -> None:
         """Right before a publish: enough joined servers can serve the model path (the plan may have been made before
