@@ -6,7 +6,7 @@ SPEC ?= specs/gptj-v5e-2x2.yaml
 # `make install` links $(BINDIR)/saxctl to this checkout's saxctl (editable: it runs this checkout's code).
 BINDIR ?= $(HOME)/.local/bin
 
-.PHONY: venv demo test bench fidelity constraints install uninstall clean
+.PHONY: venv demo test bench chaos fidelity constraints install uninstall clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 
 bench: $(VENV)/.bench-installed
 	$(PY) -m bench
+
+# Seeded faults, kill -9 and concurrent applies on the demo spec, checked by listing the sandbox (long: not in `test`).
+# CHAOS_ARGS narrows it, e.g. CHAOS_ARGS="--seeds 1 --rates 5 --kills 3"; each failed run prints its replay command.
+chaos: venv
+	$(PY) -m bench.chaos $(CHAOS_ARGS)
 
 # For every API method saxctl calls: who serves it in the sandbox, what checks it, which error cases tests exercise.
 fidelity: venv

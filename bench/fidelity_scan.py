@@ -30,7 +30,8 @@ _GRPC_CODES = {"RESOURCE_EXHAUSTED": "429", "NOT_FOUND": "404", "ALREADY_EXISTS"
 
 def called_names(root: Path, *, exclude: Path) -> set[str]:
     """The keys (see call_keys) of every call in the code under root (not under `exclude`), and "id:<method>" for
-    each method id saxctl names where it calls an API without a generated client (remote_call("compute...", ...))."""
+    each method id saxctl names where it calls an API without a generated client (remote_call("compute...", ...),
+    or idempotent(...) which calls it)."""
     keys: set[str] = set()
     for path in root.rglob("*.py"):
         if exclude in path.parents:
@@ -38,7 +39,7 @@ def called_names(root: Path, *, exclude: Path) -> set[str]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call):
                 keys |= call_keys(node)
-                if _call_name(node) == "remote_call" and node.args and isinstance(node.args[0], ast.Constant):
+                if _call_name(node) in ("remote_call", "idempotent") and node.args and isinstance(node.args[0], ast.Constant):
                     keys.add(f"id:{node.args[0].value}")
     return keys
 

@@ -167,7 +167,12 @@ def validate(files: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.argument("spec_path", metavar="SPEC", required=False, type=click.Path(dir_okay=False))
+@click.option("--from", "from_path", metavar="OLD_SPEC", type=click.Path(dir_okay=False), help="Plan offline, with "
+              "--to: the world is taken to be what applying OLD_SPEC leaves (no API call, no credentials), e.g. a "
+              "pull request's base.")
+@click.option("--to", "to_path", metavar="NEW_SPEC", type=click.Path(dir_okay=False), help="The spec an offline plan "
+              "(--from) plans, in place of SPEC.")
 @click.option("-out", "--out", "out_path", type=click.Path(dir_okay=False), help="Save the plan to this file "
               "for `saxctl apply FILE`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (schemas/plan.schema.json).")
@@ -186,10 +191,11 @@ def validate(files: tuple[str, ...]) -> None:
 @_FORCE_CONFLICTS
 @_KUBECONFIG
 @_KUBE_CONTEXT
-def plan(spec_path: str, out_path: str | None, as_json: bool, markdown: bool, detailed_exitcode: bool, destroy: bool,
-         adopt: bool, show_unchanged: bool, targets: tuple[str, ...], allow_replace: tuple[str, ...],
-         allow_delete: tuple[str, ...], force_delete_buckets: bool, force_conflicts: bool, kubeconfig: str | None,
-         kube_context: str | None, prices_path: str | None) -> None:
+def plan(spec_path: str | None, from_path: str | None, to_path: str | None, out_path: str | None, as_json: bool,
+         markdown: bool, detailed_exitcode: bool, destroy: bool, adopt: bool, show_unchanged: bool,
+         targets: tuple[str, ...], allow_replace: tuple[str, ...], allow_delete: tuple[str, ...],
+         force_delete_buckets: bool, force_conflicts: bool, kubeconfig: str | None, kube_context: str | None,
+         prices_path: str | None) -> None:
     """Show what apply would change to make the world match SPEC, and why. Makes no change.
 
     \b
@@ -199,27 +205,43 @@ def plan(spec_path: str, out_path: str | None, as_json: bool, markdown: bool, de
     you agree to it by name (--allow-replace / --allow-delete), and a saved plan records that agreement.
     The monthly cost the plan adds or removes (TPU chips, CPU nodes, the cluster fee) is shown at list prices,
     or at yours with --prices FILE.
+
+    \b
+    With --from OLD_SPEC --to NEW_SPEC (no SPEC), the plan is offline: the same plan as a live plan of NEW_SPEC
+    in a world where OLD_SPEC was applied, made with no API call and no credentials (a pull request's review).
+    What only the cloud can tell (quotas, what a delete would lose) is not checked, and it says so.
     """
     from reconciler import runner
     from reconciler.cost.estimate import estimate
     from reconciler.engine.planfile import plan_to_json, write_plan
 
+    offline = _offline_specs(spec_path, from_path, to_path, out_path, destroy)
     prices = _price_table(prices_path)  # a bad --prices file is refused before any API call
-    workspace = runner.open_workspace(spec_path, _say_read_retry,
-                                      _provider_options(kubeconfig, kube_context, force_conflicts))
+    provider_options = _provider_options(kubeconfig, kube_context, force_conflicts)
+    if offline:
+        workspace = runner.open_offline_workspace(*offline, provider_options)
+    else:
+        workspace = runner.open_workspace(spec_path, _say_read_retry, provider_options)
     options = runner.PlanOptions("destroy" if destroy else "apply", adopt, targets,
                                  _approvals(allow_replace, allow_delete, force_delete_buckets))
     the_plan = runner.make_plan(workspace, options)
+    said = None
+    if offline:
+        skipped = workspace.connection.providers.skipped
+        said = (f"Offline plan of {offline[1]} where {offline[0]} was applied: no API call was made."
+                + (f" Not checked offline: {'; '.join(skipped)}." if skipped else ""))
     if as_json:
         output_console().rich.out(json.dumps(plan_to_json(the_plan), indent=2), highlight=False)
+        if said:  # the JSON stays the plan's shape (schemas/plan.schema.json)
+            error_console().print_plain(said)
     elif markdown:
         from reconciler.render.plan_markdown import plan_markdown
 
-        output_console().rich.out(plan_markdown(the_plan, estimate(the_plan, prices)), highlight=False)
+        output_console().rich.out(plan_markdown(the_plan, estimate(the_plan, prices), offline=said), highlight=False)
     else:
         from reconciler.render.plan_text import cost_markup, plan_markup
 
-        output_console().print_markup(plan_markup(the_plan, show_unchanged=show_unchanged)
+        output_console().print_markup(plan_markup(the_plan, show_unchanged=show_unchanged, offline=said)
                                       + cost_markup(estimate(the_plan, prices)))
     if out_path:
         write_plan(the_plan, Path(out_path))
@@ -230,6 +252,27 @@ def plan(spec_path: str, out_path: str | None, as_json: bool, markdown: bool, de
         sys.exit(1)
     if detailed_exitcode and the_plan.has_changes:
         sys.exit(2)
+
+
+def _offline_specs(spec_path: str | None, from_path: str | None, to_path: str | None, out_path: str | None,
+                   destroy: bool) -> tuple[str, str] | None:
+    """(OLD_SPEC, NEW_SPEC) of an offline plan, None for a live one; flags that do not go together refused."""
+    if from_path is None and to_path is None:
+        if spec_path is None:
+            raise UsageError("missing argument SPEC (or --from OLD_SPEC --to NEW_SPEC for an offline plan)",
+                             hint="Run `saxctl plan --help`.")
+        return None
+    if from_path is None or to_path is None:
+        raise UsageError(f"{'--from' if to_path is None else '--to'} needs {'--to' if to_path is None else '--from'}: "
+                         "an offline plan plans NEW_SPEC in the world OLD_SPEC leaves",
+                         hint="Run `saxctl plan --from OLD_SPEC --to NEW_SPEC`.")
+    if spec_path is not None:
+        raise UsageError(f"SPEC ({spec_path}) and --from/--to do not go together: --to names the spec an offline "
+                         "plan plans", hint="Drop SPEC, or drop --from and --to for a live plan.")
+    if out_path is not None or destroy:
+        raise UsageError(f"{'-out' if out_path else '--destroy'} does not go with --from/--to: an offline plan read "
+                         "nothing of the world, so it cannot be applied or destroy it", hint="Plan live for that.")
+    return from_path, to_path
 
 
 def _price_table(prices_path: str | None):

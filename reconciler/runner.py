@@ -63,9 +63,21 @@ class Ui(Protocol):
 
 def open_workspace(spec_path: str, on_read_retry: Callable[[str, int, RetryableError, float], None] | None = None,
                    options: table.ProviderOptions | None = None) -> Workspace:
+    spec, spec_ref = _load(spec_path)
+    return Workspace(spec, spec_ref, table.connect(spec, on_read_retry, options))
+
+
+def open_offline_workspace(applied_path: str, spec_path: str, options: table.ProviderOptions | None = None
+                           ) -> Workspace:
+    """SPEC in the world applying the spec at applied_path leaves, modelled: no call, no credentials, no lock
+    (`saxctl plan --from --to`). Its providers' `skipped` says what a plan of it could not check."""
+    spec, spec_ref = _load(spec_path)
+    return Workspace(spec, spec_ref, table.Connection(table.offline(spec, load_spec(applied_path), options), []))
+
+
+def _load(spec_path: str) -> tuple[Spec, SpecRef]:
     spec = load_spec(spec_path)
-    digest = hashlib.sha256(Path(spec_path).read_bytes()).hexdigest()
-    return Workspace(spec, SpecRef(spec.name, spec_path, digest), table.connect(spec, on_read_retry, options))
+    return spec, SpecRef(spec.name, spec_path, hashlib.sha256(Path(spec_path).read_bytes()).hexdigest())
 
 
 def make_plan(workspace: Workspace, options: PlanOptions = PlanOptions()) -> Plan:

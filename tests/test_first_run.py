@@ -73,10 +73,10 @@ def test_after_the_demo_its_closing_lines_and_the_readmes_work_when_pasted(demo_
     assert output.count("in sync") >= 3, output  # status: both buckets and the checkpoint
     assert not bucket_exists(endpoint, "saxctl-demo-sax-data"), "destroy (answered yes) deleted what the demo made"
 
-    again = subprocess.run([str(REPO / ".venv" / "bin" / "saxctl"), "apply", "--auto-approve", SPEC], cwd=REPO,
-                           capture_output=True, text=True, timeout=TIMEOUT_S,
-                           env=new_shell_env(SAXCTL_SANDBOX_DIR=str(demo_state), STORAGE_EMULATOR_HOST=endpoint,
-                                             GPTJ_CHECKPOINT=str(demo_state / "samples" / "gptj")))
+    saxctl = REPO / ".venv" / "bin" / "saxctl"
+    again = subprocess.run(["bash", "-e", "-c", f'eval "$({saxctl} sandbox env)"; {saxctl} apply --auto-approve {SPEC}'],
+                           cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_S,
+                           env=new_shell_env(SAXCTL_SANDBOX_DIR=str(demo_state)))
     assert again.returncode == 0, again.stderr
     assert bucket_exists(endpoint, "saxctl-demo-sax-data")
 

@@ -318,7 +318,8 @@ def _preflight(changes: list[Change], providers: ProviderSet) -> list[Problem]:
     for provider, kinds in providers.each():
         mine = [c for c in wanted if c.kind in kinds]
         if mine:
-            problems.extend(providers.read(lambda p=provider, m=mine: p.preflight(m), "checking quotas and offers"))
+            problems.extend(providers.read(lambda p=provider, m=mine: p.preflight(m), "checking quotas and offers")
+                            or ())  # None: not checked (an offline plan)
     return problems
 
 

@@ -91,6 +91,19 @@ class Provider:
         """
         raise NotImplementedError
 
+    def modelled(self, desired: Resource, applied: Resource | None) -> Observed | None:
+        """Pure (no I/O, no client): what observe() would read of `desired` in a world where `applied`, the resource
+        an earlier spec had at the same address (None: it had none), was applied and nothing changed it since; None
+        when no such object would be there (another name, another place). Its normal form is observe()'s: with the
+        server's defaults, its outputs, and the facts diff() reads. The world of an offline plan (engine/offline.py).
+        """
+        raise NotImplementedError
+
+    def left_behind(self, applied: Resource) -> Owned | None:
+        """Pure: the object applying `applied` made, as owned() would find it once a spec no longer has it (its
+        address there, what a delete needs, what hazard() reads); None when owned() would not find it."""
+        return Owned(applied, self.modelled(applied, applied))
+
     def owned(self, spec_name: str, kinds: frozenset[str], known: Mapping[Address, Observed]) -> Sequence[Owned]:
         """Every live object of these kinds that carries spec_name's ownership mark (reads only): what may be pruned,
         and what a destroy deletes. Found whether or not the spec still has a section of this family.

@@ -135,6 +135,19 @@ def _observed(resource_address: str, remote) -> Observed | None:
     )
 
 
+def _as_converted(resource_address: Address, applied: Resource, url: str) -> Observed:
+    """A checkpoint as converting `applied` and uploading it leaves it: complete, committed, its manifest the spec's."""
+    return Observed(
+        address=resource_address,
+        remote_id=url,
+        fields=dict(applied.fields),
+        fingerprint="manifest generation (not read: offline); markers 1",
+        owner=applied.params.get("owner"),
+        facts={"committed": True, "objects": None, "missing_or_different": 0},
+        outputs={"markers": True},
+    )
+
+
 def _work(desired: Resource) -> str:
     """What converting means here, for a reason: its size, and the vocabulary padding when there is any."""
     params = desired.params
@@ -159,8 +172,11 @@ def _incomplete(observed: Observed) -> str | None:
 class CheckpointProvider(Provider):
     kinds = frozenset({KIND})
 
-    def __init__(self, storage_client, *, staging_root: Path | None = None, workers: int = 8):
+    def __init__(self, storage_client, *, staging_root: Path | None = None, workers: int = 8,
+                 source_checked: bool = True):
         self._client = storage_client
+        # False in an offline plan (a pull request's: its sources are not there): planned from the spec alone.
+        self._source_checked = source_checked
         self._staging_root = staging_root  # None: ~/.cache/saxctl/staging, one directory per destination
         self._workers = workers
 
@@ -173,8 +189,24 @@ class CheckpointProvider(Provider):
 
         return _observed(resource.address, read_remote(self._client, resource.name))
 
+    def modelled(self, desired: Resource, applied: Resource | None) -> Observed | None:
+        if applied is None or applied.name != desired.name:
+            return None
+        return _as_converted(desired.address, applied, desired.name)
+
+    def left_behind(self, applied: Resource) -> Owned | None:
+        """As owned() finds it: by its bucket and prefix, with nothing of the spec (it no longer names its source)."""
+        from reconciler.checkpoint.gcs_checkpoint import parse_gs_url
+
+        bucket_name, prefix = parse_gs_url(applied.name)
+        url = f"gs://{bucket_name}/{prefix}"
+        resource = Resource(address(f"{bucket_name}/{prefix}"), KIND, url, {}, inside=applied.inside, remote_id=url)
+        return Owned(resource, _as_converted(resource.address, applied, url))
+
     def diff(self, desired: Resource, observed: Observed | None) -> Change:
         if desired.fields["source_fingerprint"] is None:
+            if not self._source_checked:
+                return _diff_unchecked_source(desired, observed)
             return self._diff_without_source(desired, observed)
         if observed is None:
             return Change(desired.address, KIND, Action.CREATE,
@@ -277,7 +309,8 @@ class CheckpointProvider(Provider):
         """Converted weights: rebuilt by converting the source again — unless the source is not here, or the spec
         no longer names it (a checkpoint that left the spec)."""
         facts = change.observed.facts
-        what = f"{change.observed.remote_id}: the converted checkpoint ({facts['objects']} objects) will be deleted"
+        objects = f" ({facts['objects']} objects)" if facts.get("objects") is not None else ""  # None: offline
+        what = f"{change.observed.remote_id}: the converted checkpoint{objects} will be deleted"
         params = change.desired.params if change.desired is not None else {}
         missing = params.get("source_missing") or (
             None if "source_path" in params else "the spec no longer names the checkpoint, nor its source")
@@ -293,3 +326,21 @@ class CheckpointProvider(Provider):
 
         progress.update(f"deleting {change.address}")
         delete_checkpoint(self._client, change.observed.remote_id)
+
+
+def _diff_unchecked_source(desired: Resource, observed: Observed | None) -> Change:
+    """An offline plan's decision when the source is not there to read: from the spec alone, saying so."""
+    unchecked = f"its source {desired.params['source_path']} is not checked offline"
+    if observed is None:
+        return Change(desired.address, KIND, Action.CREATE,
+                      f"no checkpoint at {desired.name}: it will be converted and uploaded ({unchecked})",
+                      desired=desired)
+    others = {key: value for key, value in desired.fields.items() if key != "source_fingerprint"}
+    changes = field_changes(others, observed.fields, desired.replace_on)
+    if changes:
+        first = changes[0]
+        return Change(desired.address, KIND, Action.REPLACE,
+                      f"{first.path} {first.before} → {first.after}: the checkpoint at {desired.name} will be "
+                      f"converted again and replaced ({unchecked})", changes, desired, observed)
+    return Change(desired.address, KIND, Action.NOOP, f"kept as it is ({unchecked})", desired=desired,
+                  observed=observed)

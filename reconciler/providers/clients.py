@@ -21,6 +21,8 @@ class ProviderOptions:
 
 
 class Clients:
+    offline = False  # True: an offline plan's, which has none (OfflineClients)
+
     def __init__(self, spec: Spec, options: ProviderOptions | None = None):
         self.project = spec.project.id
         self.options = options or ProviderOptions()  # what the command line said to the providers
@@ -76,3 +78,28 @@ class Clients:
         from reconciler.providers.gke.client import regions
 
         return regions()
+
+
+class Unreachable:
+    """What an offline plan has in place of an API client: any use of it raises NotReadOffline."""
+
+    def __init__(self, api: str):
+        self._api = api
+
+    def __getattr__(self, name: str):
+        from reconciler.engine.offline import NotReadOffline
+
+        raise NotReadOffline(self._api)
+
+
+class OfflineClients(Clients):
+    """The clients of an offline plan (`saxctl plan --from --to`): none, so no credentials are ever looked up."""
+
+    offline = True
+    storage = property(lambda self: Unreachable("Cloud Storage"))
+    iam = property(lambda self: Unreachable("IAM"))
+    projects = property(lambda self: Unreachable("Resource Manager"))
+    gke = property(lambda self: Unreachable("GKE"))
+    gke_instance_groups = property(lambda self: Unreachable("Compute Engine"))
+    compute_machine_types = property(lambda self: Unreachable("Compute Engine"))
+    compute_regions = property(lambda self: Unreachable("Compute Engine"))

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 from reconciler.engine.lock import LockHome, LockStore
+from reconciler.engine.offline import OfflineProviderSet
 from reconciler.engine.plan import Unmanaged
 from reconciler.engine.provider import Provider
 from reconciler.engine.provider_set import LazyProvider, ProviderSet
 from reconciler.engine.resource import Resource
 from reconciler.providers import checkpoint
-from reconciler.providers.clients import Clients, ProviderOptions
+from reconciler.providers.clients import Clients, OfflineClients, ProviderOptions
 from reconciler.providers.gcs import bucket
 from reconciler.providers.gke import addresses as gke_at
 from reconciler.providers.gke import resources as gke_resources
@@ -60,7 +61,7 @@ FAMILIES: tuple[Family, ...] = (
            lambda clients: bucket.BucketProvider(clients.storage, clients.project, clients.admin_records),
            lock_homes=bucket.lock_homes),
     Family("checkpoint", frozenset({checkpoint.KIND}), checkpoint.desired_resources,
-           lambda clients: checkpoint.CheckpointProvider(clients.storage)),
+           lambda clients: checkpoint.CheckpointProvider(clients.storage, source_checked=not clients.offline)),
     Family("gke", frozenset({gke_at.CLUSTER, gke_at.NODE_POOL}), gke_resources.desired_resources, _gke_provider),
     Family("iam", iam_provider.IamProvider.kinds, lambda spec: iam_resources.desired_resources(spec, managed_kinds()),
            iam_provider.for_run),
@@ -102,3 +103,11 @@ def connect(spec: Spec, on_read_retry=None, options: ProviderOptions | None = No
                              for family in FAMILIES if family.provider is not None], on_read_retry=on_read_retry)
     homes = [home for family in FAMILIES if family.lock_homes is not None for home in family.lock_homes(spec, clients)]
     return Connection(providers, homes, lambda name: bucket.admin_record_store(spec, clients, name))
+
+
+def offline(spec: Spec, applied: Spec, options: ProviderOptions | None = None) -> OfflineProviderSet:
+    """The providers of an offline plan of `spec` in the world applying `applied` leaves: built without a client,
+    so no credentials are looked up and no request is made."""
+    clients = OfflineClients(spec, options)
+    return OfflineProviderSet([family.provider(clients) for family in FAMILIES if family.provider is not None],
+                              desired_resources(applied))

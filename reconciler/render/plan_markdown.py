@@ -31,12 +31,15 @@ def summary(plan: Plan) -> str:
 
 
 def plan_markdown(plan: Plan, cost: Estimate | None = None, *, full_plan: str = DEFAULT_FULL_PLAN,
-                  limit: int = GITHUB_COMMENT_LIMIT) -> str:
+                  limit: int = GITHUB_COMMENT_LIMIT, offline: str | None = None) -> str:
+    """offline: what an offline plan says of itself (the world it assumed, what it could not check), under the title."""
     head = [summary(plan), "", marker(plan.spec.name), f"### saxctl plan: `{plan.spec.name}` ({plan.mode})", ""]
+    head += [_line(offline), ""] if offline else []
     head += _warnings(plan, cost)
     if cost is not None:
         head += _cost(cost)
-    rows, fields = _table(plan), [block for change in plan.actionable if (block := _fields(change))]
+    rows, fields = _table(plan, offline is not None), [block for change in plan.actionable
+                                                       if (block := _fields(change))]
     tail = _refusals(plan)
     text = _joined(head, rows, fields, tail)
     if len(text) <= limit:
@@ -94,10 +97,11 @@ def _cost(cost: Estimate) -> list[str]:
     return lines
 
 
-def _table(plan: Plan) -> list[str]:
+def _table(plan: Plan, offline: bool) -> list[str]:
     actionable = plan.actionable
     if not actionable:
-        return ["No changes: the live state matches the spec.", ""] if plan.applicable else []
+        world = "the world the earlier spec left" if offline else "the live state"
+        return [f"No changes: {world} matches the spec.", ""] if plan.applicable else []
     rows = [f"| {ICON[c.action]} | `{c.address}` | {c.action.value} | {_cell(c.reason)} |" for c in actionable]
     return [*TABLE_HEADER, *rows, ""]
 

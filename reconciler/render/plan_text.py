@@ -19,11 +19,14 @@ SYMBOL = {
 }
 
 
-def plan_markup(plan: Plan, *, show_unchanged: bool = False) -> str:
-    """Rich markup; the console strips the styles when stdout is not a terminal."""
+def plan_markup(plan: Plan, *, show_unchanged: bool = False, offline: str | None = None) -> str:
+    """Rich markup; the console strips the styles when stdout is not a terminal. offline: what an offline plan says
+    of itself (the world it assumed, what it could not check)."""
     lines: list[str] = []
     verb = "destroy what it owns of" if plan.mode == "destroy" else "reconcile"
     lines.append(f"saxctl will {verb} spec [bold]{escape(plan.spec.name)}[/] ({escape(plan.spec.file)})")
+    if offline:
+        lines.append(f"[yellow]{escape(offline)}[/]")
     if plan.targets:
         closure = "and what depends on them" if plan.mode == "destroy" else "and what they depend on"
         lines.append(f"[yellow]Targeted at: {escape(', '.join(plan.targets))}[/] ({closure})")
@@ -43,7 +46,7 @@ def plan_markup(plan: Plan, *, show_unchanged: bool = False) -> str:
         for unmanaged in plan.unmanaged:
             lines.append(f"  [dim]?[/] {escape(unmanaged.address.ljust(width))}  [dim]from {escape(unmanaged.spec_field)}[/]")
         lines.append("")
-    lines.append(summary_line(plan))
+    lines.append(summary_line(plan, offline=offline is not None))
     return "\n".join(lines)
 
 
@@ -74,7 +77,7 @@ def _change_lines(change: Change) -> list[str]:
     return lines
 
 
-def summary_line(plan: Plan) -> str:
+def summary_line(plan: Plan, *, offline: bool = False) -> str:
     if not plan.applicable:
         reasons = [f"{len(plan.problems)} change(s) that would fail"] if plan.problems else []
         reasons += [f"{len(plan.conflicts)} conflict(s)"] if plan.conflicts else []
@@ -82,7 +85,8 @@ def summary_line(plan: Plan) -> str:
         return f"[bold red]Plan blocked by {' and '.join(reasons)}.[/]"
     if not plan.has_changes:
         checked = len(plan.changes)
-        return f"[green]No changes.[/] The live state matches the spec ({checked} resource(s) checked)."
+        world = "The world the earlier spec left" if offline else "The live state"
+        return f"[green]No changes.[/] {world} matches the spec ({checked} resource(s) checked)."
     counts = ", ".join(f"{plan.count(action)} to {action.value}" for action in
                        (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE))
     return f"[bold]Plan:[/] {counts}, {plan.count(Action.NOOP)} unchanged."

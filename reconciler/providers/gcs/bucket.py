@@ -75,22 +75,37 @@ def _desired(spec: Spec, role: str, bucket: Bucket) -> Resource:
 
 
 def _observed(resource_address: str, bucket) -> Observed:
-    labels = dict(bucket.labels or {})
+    return _bucket_observed(resource_address, bucket.name, {
+        "location": (bucket.location or "").upper(),
+        "storageClass": bucket.storage_class,
+        "uniformBucketLevelAccess": bool(bucket.iam_configuration.uniform_bucket_level_access_enabled),
+        "versioning": bool(bucket.versioning_enabled),
+        "labels": dict(bucket.labels or {}),
+    }, int(bucket.metageneration), bucket.updated.isoformat() if bucket.updated else None)
+
+
+def _as_created(resource_address: str, applied: Resource) -> Observed:
+    """The bucket applying `applied` leaves: its fields with the server's defaults (Standard storage, no versioning)."""
+    fields = applied.fields
+    return _bucket_observed(resource_address, applied.name, {
+        "location": fields["location"], "storageClass": fields.get("storageClass", "STANDARD"),
+        "uniformBucketLevelAccess": fields["uniformBucketLevelAccess"], "versioning": fields.get("versioning", False),
+        "labels": dict(fields["labels"]),
+    }, None, None)
+
+
+def _bucket_observed(resource_address: str, name: str, fields: Mapping[str, Any], metageneration: int | None,
+                     updated: str | None) -> Observed:
+    labels = fields["labels"]
     return Observed(
         address=resource_address,
-        remote_id=f"gs://{bucket.name}",
-        fields={
-            "location": (bucket.location or "").upper(),
-            "storageClass": bucket.storage_class,
-            "uniformBucketLevelAccess": bool(bucket.iam_configuration.uniform_bucket_level_access_enabled),
-            "versioning": bool(bucket.versioning_enabled),
-            "labels": labels,
-        },
-        fingerprint=f"metageneration {bucket.metageneration}",
+        remote_id=f"gs://{name}",
+        fields=fields,
+        fingerprint=f"metageneration {metageneration if metageneration is not None else '(not read: offline)'}",
         owner=_owner(labels),
-        facts={"metageneration": int(bucket.metageneration), "records_marked": labels.get(MARK[0]) == MARK[1],
-               "updated": bucket.updated.isoformat() if bucket.updated else None},  # who changed it: GCS says when
-        outputs={"name": bucket.name, "url": url(bucket.name)},
+        facts={"metageneration": metageneration, "records_marked": labels.get(MARK[0]) == MARK[1],
+               "updated": updated},  # who changed it: GCS says when
+        outputs={"name": name, "url": url(name)},
     )
 
 
@@ -113,6 +128,17 @@ class BucketProvider(Provider):
                                admin_marked=admin is not None and admin.facts.get("records_marked", False),
                                data_exists=(by_role["data"] is not None) if "data" in by_role else None)
         return observed
+
+    def modelled(self, desired: Resource, applied: Resource | None) -> Observed | None:
+        if applied is None or applied.name != desired.name:
+            return None
+        return _as_created(desired.address, applied)
+
+    def left_behind(self, applied: Resource) -> Owned | None:
+        """As owned() finds it: by its name, its role forgotten."""
+        resource = Resource(Address(KIND, applied.name), KIND, applied.name, {},
+                            params={"project": applied.params["project"], "role": "pruned"}, remote_id=url(applied.name))
+        return Owned(resource, _as_created(resource.address, applied))
 
     def _get(self, resource: Resource) -> Observed | None:
         from google.api_core.exceptions import NotFound

@@ -36,27 +36,46 @@ def observed_cluster(address: str, project: str, cluster, cpu_node_count: Any) -
     """The live cluster in the normal form of gke.resources; cpu_node_count from its instance groups."""
     name = cluster_name(project, cluster.location, cluster.name)
     pool = default_pool(cluster)
-    labels = dict(cluster.resource_labels)
     fields = {
         "location": cluster.location,
         "releaseChannel": cluster.release_channel.channel.name,
         "workloadPool": cluster.workload_identity_config.workload_pool or None,
-        "resourceLabels": labels,
+        "resourceLabels": dict(cluster.resource_labels),
         "cpuNodes": {"machineType": pool.config.machine_type, "nodeCount": cpu_node_count} if pool else None,
     }
     outputs = {"name": name, "location": cluster.location,
                "workload_pool": cluster.workload_identity_config.workload_pool}
     if cluster.status.name != PROVISIONING:  # its API server answers once the create is done
         outputs.update(endpoint=cluster.endpoint, ca_certificate=cluster.master_auth.cluster_ca_certificate)
+    facts = {"status": cluster.status.name, "status_message": cluster.status_message,
+             "pools": [each.name for each in cluster.node_pools], "node_count": cluster.current_node_count,
+             "cpu_autoscaled": bool(pool is not None and pool.autoscaling.enabled)}
+    return _cluster_observed(address, name, fields, facts, outputs,
+                             f"etag {cluster.etag}, {cluster.status.name}, {DEFAULT_POOL} {cpu_node_count} node(s)")
+
+
+def modelled(address: str, applied: Resource) -> Observed:
+    """The cluster applying `applied` leaves: running, its CPU nodes as asked. Its endpoint and CA are stand-ins
+    (they are not known offline, and nothing shows them: they only say how to reach the cluster)."""
+    fields = dict(applied.fields)
+    name = applied.remote_id
+    outputs = {"name": name, "location": fields["location"], "workload_pool": fields["workloadPool"],
+               "endpoint": f"(the endpoint of {name}: not read offline)",
+               "ca_certificate": f"(the CA certificate of {name}: not read offline)"}
+    facts = {"status": "RUNNING", "status_message": "", "pools": [DEFAULT_POOL],
+             "node_count": fields["cpuNodes"]["nodeCount"], "cpu_autoscaled": False}
+    return _cluster_observed(address, name, fields, facts, outputs, "etag (not read: offline)")
+
+
+def _cluster_observed(address: str, name: str, fields: Mapping[str, Any], facts: Mapping[str, Any],
+                      outputs: Mapping[str, Any], fingerprint: str) -> Observed:
     return Observed(
         address=address,
         remote_id=name,
         fields=fields,
-        fingerprint=f"etag {cluster.etag}, {cluster.status.name}, {DEFAULT_POOL} {cpu_node_count} node(s)",
-        owner=owner(labels),
-        facts={"status": cluster.status.name, "status_message": cluster.status_message,
-               "pools": [each.name for each in cluster.node_pools], "node_count": cluster.current_node_count,
-               "cpu_autoscaled": bool(pool is not None and pool.autoscaling.enabled)},
+        fingerprint=fingerprint,
+        owner=owner(fields["resourceLabels"]),
+        facts=facts,
         # What is not known yet stays unknown (known after apply) to what depends on it.
         outputs={key: value for key, value in outputs.items() if value},
     )

@@ -33,26 +33,32 @@ def diff(desired: Resource, observed: Observed | None) -> Change:
 def observed_pool(address: str, cluster_path: str, pool, node_count) -> Observed:
     """The live pool in the normal form of gke.resources; node_count from its instance groups."""
     placement = pool.placement_policy
-    labels = dict(pool.config.resource_labels)
     locations = list(pool.locations)
-    path = f"{cluster_path}/nodePools/{pool.name}"
-    return Observed(
-        address=address,
-        remote_id=path,
-        fields={
-            "zone": locations[0] if len(locations) == 1 else locations,
-            "machineType": pool.config.machine_type,
-            "tpuTopology": placement.tpu_topology or None,
-            "placement": placement.type_.name if placement.type_ else None,
-            "nodeCount": node_count,
-            "resourceLabels": labels,
-        },
-        fingerprint=f"etag {pool.etag}, {pool.status.name}, {node_count} node(s)",
-        owner=owner(labels),
-        facts={"status": pool.status.name, "status_message": pool.status_message,
-               "autoscaled": bool(pool.autoscaling.enabled), "initial_node_count": pool.initial_node_count},
-        outputs={"name": path},
-    )
+    fields = {
+        "zone": locations[0] if len(locations) == 1 else locations,
+        "machineType": pool.config.machine_type,
+        "tpuTopology": placement.tpu_topology or None,
+        "placement": placement.type_.name if placement.type_ else None,
+        "nodeCount": node_count,
+        "resourceLabels": dict(pool.config.resource_labels),
+    }
+    facts = {"status": pool.status.name, "status_message": pool.status_message,
+             "autoscaled": bool(pool.autoscaling.enabled), "initial_node_count": pool.initial_node_count}
+    return _pool_observed(address, f"{cluster_path}/nodePools/{pool.name}", fields, facts,
+                          f"etag {pool.etag}, {pool.status.name}, {node_count} node(s)")
+
+
+def modelled(address: str, applied: Resource) -> Observed:
+    """The pool applying `applied` leaves: running, with the nodes asked for."""
+    fields = {"placement": None, **applied.fields}
+    facts = {"status": "RUNNING", "status_message": "", "autoscaled": False,
+             "initial_node_count": fields["nodeCount"]}
+    return _pool_observed(address, applied.remote_id, fields, facts, "etag (not read: offline)")
+
+
+def _pool_observed(address: str, path: str, fields: dict, facts: dict, fingerprint: str) -> Observed:
+    return Observed(address=address, remote_id=path, fields=fields, fingerprint=fingerprint,
+                    owner=owner(fields["resourceLabels"]), facts=facts, outputs={"name": path})
 
 
 def node_pool_body(resource: Resource):

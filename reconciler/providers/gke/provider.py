@@ -47,6 +47,24 @@ class GkeProvider(Provider):
     def diff(self, desired: Resource, observed: Observed | None) -> Change:
         return (cluster.diff if desired.kind == addresses.CLUSTER else node_pool.diff)(desired, observed)
 
+    def modelled(self, desired: Resource, applied: Resource | None) -> Observed | None:
+        """The cluster of that name in the project (observe finds it at another location too), the pool at its path."""
+        if desired.kind == addresses.CLUSTER:
+            same = applied is not None and (applied.name, applied.params["project"]) == \
+                (desired.name, desired.params["project"])
+            return cluster.modelled(desired.address, applied) if same else None
+        same = applied is not None and applied.remote_id == desired.remote_id
+        return node_pool.modelled(desired.address, applied) if same else None
+
+    def left_behind(self, applied: Resource) -> Owned | None:
+        if applied.kind == addresses.CLUSTER:
+            resource = Resource(applied.address, applied.kind, applied.name, {},
+                                params={"project": applied.params["project"]}, remote_id=applied.remote_id)
+            return Owned(resource, cluster.modelled(applied.address, applied))
+        resource = Resource(applied.address, applied.kind, applied.name, {}, inside=applied.inside,
+                            remote_id=applied.remote_id)
+        return Owned(resource, node_pool.modelled(applied.address, applied))
+
     def apply(self, change: Change, progress: Progress) -> Observed | None:
         return self._kind(change.kind).apply(change, progress)
 

@@ -65,6 +65,19 @@ class Bindings(Provider):
         return {entry.member for entry in self._record.entries()
                 if (entry.kind, entry.name, entry.resource, entry.role) == (self._kind, name, policy, role)}
 
+    def modelled(self, desired: Resource, applied: Resource | None) -> Observed | None:
+        """The members applying `applied` added and recorded, when it is the same role on the same policy."""
+        if applied is None or (applied.name, applied.params) != (desired.name, desired.params):
+            return None
+        members = set(applied.fields[MEMBERS])
+        return _as_observed(desired.address, binding_id(members, applied.params["role"], applied.params["policy"]),
+                            members, owner=self._record.spec_name)
+
+    def left_behind(self, applied: Resource) -> Owned | None:
+        """As owned() finds it in the record."""
+        return _recorded(self._kind, applied.name, applied.params["policy"], applied.params["role"],
+                         set(applied.fields[MEMBERS]), self._record.spec_name)
+
     def diff(self, desired: Resource, observed: Observed | None) -> Change:
         members = ", ".join(desired.fields[MEMBERS])
         return planned_change(desired, observed, noun="binding",
@@ -120,15 +133,18 @@ class Bindings(Provider):
         for entry in self._record.entries():
             if entry.kind == self._kind:
                 grouped[(entry.name, entry.resource, entry.role)].add(entry.member)
-        found = []
-        for (name, policy_name, role), members in sorted(grouped.items()):
-            address = Address(self._kind, name)
-            remote_id = binding_id(members, role, policy_name)
-            resource = Resource(address, self._kind, name, {MEMBERS: tuple(sorted(members))},
-                                list_keys={MEMBERS: ""}, inside=_account_of(policy_name),
-                                params={"policy": policy_name, "role": role}, remote_id=remote_id)
-            found.append(Owned(resource, _as_observed(address, remote_id, members, owner=spec_name)))
-        return found
+        return [_recorded(self._kind, name, policy_name, role, members, spec_name)
+                for (name, policy_name, role), members in sorted(grouped.items())]
+
+
+def _recorded(kind: str, name: str, policy_name: str, role: str, members: set[str], spec_name: str) -> Owned:
+    """Members the record says saxctl added, as a binding the engine may prune."""
+    address = Address(kind, name)
+    remote_id = binding_id(members, role, policy_name)
+    resource = Resource(address, kind, name, {MEMBERS: tuple(sorted(members))}, list_keys={MEMBERS: ""},
+                        inside=_account_of(policy_name), params={"policy": policy_name, "role": role},
+                        remote_id=remote_id)
+    return Owned(resource, _as_observed(address, remote_id, members, owner=spec_name))
 
 
 def _as_observed(address: str, remote_id: str, members: set[str], owner: str | None) -> Observed:

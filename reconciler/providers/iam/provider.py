@@ -46,6 +46,12 @@ class IamProvider(Provider):
     def diff(self, desired: Resource, observed: Observed | None) -> Change:
         return self._parts[desired.kind].diff(desired, observed)
 
+    def modelled(self, desired: Resource, applied: Resource | None) -> Observed | None:
+        return self._parts[desired.kind].modelled(desired, applied)
+
+    def left_behind(self, applied: Resource) -> Owned | None:
+        return self._parts[applied.kind].left_behind(applied)
+
     def apply(self, change: Change, progress: Progress) -> Observed | None:
         return self._parts[change.kind].apply(change, progress)
 

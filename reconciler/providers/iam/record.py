@@ -10,6 +10,7 @@ stash while a replace of that bucket has left it there, and never read in an adm
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from dataclasses import asdict, dataclass
@@ -39,11 +40,15 @@ class Entry:
 class MemberRecord:
     def __init__(self, records: AdminRecords, spec_name: str):
         self._records = records
-        self._blob = records.admin_blob(RECORD_OBJECT)
         self.spec_name = spec_name  # whose admin bucket it lives in: every entry is that spec's
         self.location = f"gs://{records.admin}/{RECORD_OBJECT}"
         self._lock = threading.Lock()
         self._loaded: tuple[frozenset[Entry], int] | None = None  # (entries, generation; 0 = no object)
+
+    @functools.cached_property
+    def _blob(self):
+        """Its object in the admin bucket (made when first used: an offline plan has no storage client)."""
+        return self._records.admin_blob(RECORD_OBJECT)
 
     def entries(self) -> frozenset[Entry]:
         with self._lock:

@@ -28,12 +28,16 @@ _API_FIELDS = {"displayName": "display_name", "description": "description"}  # s
 
 def _observed(address: str, account) -> Observed:
     fields = {name: getattr(account, attribute) for name, attribute in _API_FIELDS.items()}
+    return _account_observed(address, account.email, fields, account.unique_id, account.name)
+
+
+def _account_observed(address: str, email: str, fields: dict, unique_id: str, name: str) -> Observed:
     digest = hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()[:8]
     return Observed(
-        address=address, remote_id=account.email, fields=fields,
-        fingerprint=f"unique id {account.unique_id}, fields {digest}",
-        owner=owner_in(account.description),
-        outputs={"email": account.email, "unique_id": account.unique_id, "name": account.name},
+        address=address, remote_id=email, fields=fields,
+        fingerprint=f"unique id {unique_id}, fields {digest}",
+        owner=owner_in(fields["description"]),
+        outputs={"email": email, "unique_id": unique_id, "name": name},
     )
 
 
@@ -60,6 +64,14 @@ class ServiceAccounts(Provider):
             except NotFound:
                 return None
         return _observed(address, account)
+
+    def modelled(self, desired: Resource, applied: Resource | None) -> Observed | None:
+        """The account of that email, as created; its unique id is a stand-in (nothing shows it)."""
+        if applied is None or applied.params["email"] != desired.params["email"]:
+            return None
+        email = applied.params["email"]
+        return _account_observed(desired.address, email, dict(applied.fields), "(not read: offline)",
+                                 account_name(applied.params["project"], email))
 
     def diff(self, desired: Resource, observed: Observed | None) -> Change:
         return planned_change(desired, observed, absent=f"service account {desired.remote_id} does not exist",

@@ -8,13 +8,14 @@ the clusters it read.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import hashlib
 import json
 import socket
 import threading
 from dataclasses import replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from reconciler.engine.address import Address
 from reconciler.engine.diffing import show_value
@@ -67,25 +68,21 @@ class KubernetesProvider(Provider):
                 self._parents[resource.address] = (resource, live)
         if live is None:
             return None
-        listed = ((live.get("metadata") or {}).get("annotations") or {}).get(ownership.CONTAINS_GROUP_KINDS)
-        return self._compared(resource, api, compare.effective_manifest(manifest, listed), live)
+        return _compared(resource, live, lambda manifest, facts: self._dry_run(api, manifest, live, facts))
 
-    def _compared(self, resource: Resource, api: KubeApi, manifest: dict, live: dict) -> Observed:
-        """The live object along saxctl's fields; when it is not up to date, the server's dry-run answer with it."""
-        if compare.up_to_date(manifest, live):
-            return _observed(resource, live, flatten(live, field_set(manifest)), {})
-        facts: dict[str, Any] = {"managers": _other_managers(live)}
-        replaced = compare.replaced_paths(manifest, live, resource.replace_on)
-        after = None
-        if replaced:
-            facts["replace"] = replaced
-        else:
-            after = self._dry_run(api, manifest, live, facts)
-        fields = compare.compared_fields(manifest, live, after)
-        if after is not None:
-            facts["after"] = flatten(after, fields)
-            facts["owner_changes"] = managed_by(live, FIELD_MANAGER) != managed_by(after, FIELD_MANAGER)
-        return _observed(resource, live, flatten(live, fields), facts)
+    def modelled(self, desired: Resource, applied: Resource | None) -> Observed | None:
+        """The object applying `applied` left (saxctl its only manager), compared as observe compares a live one;
+        the server's dry-run answer is what applying the desired manifest over it leaves."""
+        if applied is None or applied.params["cluster"] != desired.params["cluster"]:
+            return None
+        return _compared(desired, _as_applied(applied.params["manifest"]),
+                         lambda manifest, facts: _as_applied(manifest))
+
+    def left_behind(self, applied: Resource) -> Owned | None:
+        """As owned() finds it: an ApplySet's record by the spec's label, a member by its ApplySet's id."""
+        manifest = applied.params["manifest"]
+        members_of = applied.depends_on[:1] if manifest["kind"] != "ConfigMap" else ()
+        return _owned(applied, KINDS[manifest["kind"]], _as_applied(manifest), depends_on=members_of)
 
     def _dry_run(self, api: KubeApi, manifest: dict, live: dict, facts: dict) -> dict | None:
         """The server's answer to applying manifest, or None with why in facts (conflicts, or its refusal).
@@ -322,6 +319,38 @@ class KubernetesProvider(Provider):
                     endpoint = access.from_cluster(params["cluster"], params["endpoint"], params["ca_certificate"])
                 api = self._apis[key] = KubeApi(endpoint)
             return api
+
+
+def _compared(resource: Resource, live: dict, dry_run: Callable[[dict, dict], dict | None]) -> Observed:
+    """The live object along saxctl's fields; when it is not up to date, with what applying the resource's manifest
+    would make of it: dry_run(manifest, facts), the server's answer (or None, with why in facts)."""
+    listed = ((live.get("metadata") or {}).get("annotations") or {}).get(ownership.CONTAINS_GROUP_KINDS)
+    manifest = compare.effective_manifest(resource.params["manifest"], listed)
+    if compare.up_to_date(manifest, live):
+        return _observed(resource, live, flatten(live, field_set(manifest)), {})
+    facts: dict[str, Any] = {"managers": _other_managers(live)}
+    replaced = compare.replaced_paths(manifest, live, resource.replace_on)
+    after = None
+    if replaced:
+        facts["replace"] = replaced
+    else:
+        after = dry_run(manifest, facts)
+    fields = compare.compared_fields(manifest, live, after)
+    if after is not None:
+        facts["after"] = flatten(after, fields)
+        facts["owner_changes"] = managed_by(live, FIELD_MANAGER) != managed_by(after, FIELD_MANAGER)
+    return _observed(resource, live, flatten(live, fields), facts)
+
+
+def _as_applied(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The object server-side applying `manifest` leaves when saxctl is its only manager, its workload rolled out."""
+    live = copy.deepcopy(dict(manifest))
+    live["metadata"]["managedFields"] = [{"manager": FIELD_MANAGER, "operation": "Apply",
+                                          "fieldsV1": field_set(manifest)}]
+    if manifest["kind"] in ("Deployment", "StatefulSet"):
+        replicas = (manifest.get("spec") or {}).get("replicas", 1)
+        live["status"] = {"readyReplicas": replicas, "availableReplicas": replicas}
+    return live
 
 
 def _observed(resource: Resource, live: Mapping[str, Any], fields: dict[str, Any], facts: dict[str, Any]) -> Observed:

@@ -14,6 +14,7 @@ import time
 from typing import Any, Mapping, Sequence
 
 from reconciler.engine.address import Address
+from reconciler.engine.offline import NotReadOffline
 from reconciler.engine.provider import Detail, Owned, Problem, Progress, Provider
 from reconciler.engine.resource import Action, Change, Observed, Resource
 from reconciler.errors import RemoteError
@@ -49,6 +50,7 @@ class SaxModelProvider(Provider):
         # What this plan read of each cell: (params, models by id, servers), for owned() and preflight().
         self._read: dict[tuple, tuple[Mapping[str, Any], dict[str, decide.Published], decide.Servers]] = {}
         self._assigned: dict[tuple, dict[str, decide.AssignedServer]] = {}  # what each cell's assigned servers hold
+        self._modelled: set[tuple] = set()  # the cells an offline plan modelled instead of reading them
 
     # --- reading -------------------------------------------------------------------------------------------------
 
@@ -95,17 +97,19 @@ class SaxModelProvider(Provider):
         for params, published, _ in list(self._read.values()):
             if params["owner"] != spec_name or not published:
                 continue
-            for model_id in sorted(self._record(params).models()):
-                model = published.get(model_id)
-                if model is None:
-                    continue
-                name = model_id.rsplit("/", 1)[1]
-                address = sax_at.model(name)
-                resource = Resource(address, address.kind, name, model.fields,
-                                    params={**params, "model_id": model_id}, remote_id=model_id,
-                                    replace_on=decide.REPLACE_ON)
-                found.append(Owned(resource, decide.observed(address, model, spec_name)))
+            found += [_published_model(params, published[model_id], spec_name)
+                      for model_id in sorted(self._record(params).models()) if model_id in published]
         return found
+
+    def modelled(self, desired: Resource, applied: Resource | None) -> Observed | None:
+        """The model as publishing `applied` leaves it in its cell, recorded as the spec's."""
+        self._modelled.add(_cell_key(desired.params))
+        if applied is None or applied.params["model_id"] != desired.params["model_id"]:
+            return None
+        return decide.observed(desired.address, _as_published(applied), applied.params["owner"])
+
+    def left_behind(self, applied: Resource) -> Owned | None:
+        return _published_model(applied.params, _as_published(applied), applied.params["owner"])
 
     def _read_spec_cell(self, known: Mapping[Address, Observed]) -> None:
         """The spec's cell, reached through its cluster as this plan found it; nothing when the cluster is gone."""
@@ -127,17 +131,22 @@ class SaxModelProvider(Provider):
         """A publish, update or replace that the joined model servers cannot serve, when the admin could be read; a
         publish of a gs:// checkpoint (one saxctl does not convert) without its commit markers."""
         problems = []
+        modelled = False
         for change in changes:
             if change.kind not in self.kinds or change.desired is None:
                 continue
             if change.action in (Action.CREATE, Action.REPLACE):
                 problems += self._marker_problems(change.desired)
-            read = self._read.get(_cell_key(change.desired.params))
+            key = _cell_key(change.desired.params)
+            modelled = modelled or key in self._modelled
+            read = self._read.get(key)
             if read is None or not read[1] and not read[2].total:  # the admin was not read, or has no server yet
                 continue
             problem = _serving_problem(change.desired, read[2])
             if problem:
                 problems.append(Problem(change.address, f"{change.desired.spec_field}.replicas", problem))
+        if modelled:  # an offline plan: what the servers can serve is only the admin's to say
+            raise NotReadOffline("the Sax admin (which model servers can serve each model)", partial=problems)
         return problems
 
     def _marker_problems(self, resource: Resource) -> list[Problem]:
@@ -259,7 +268,7 @@ class SaxModelProvider(Provider):
 
     def _restart_admin(self, cell: Cell, progress: Progress) -> None:
         """What `kubectl rollout restart` does to the admin's Deployment, then reach the new admin once it has written
-        its address: it restores the models from state.proto, each server joins it again, and it loads what they lack."""
+        its address: it restores the models from state.proto, each server joins it again, it loads what they lack."""
         old_location = cell.admin_location()
         namespace, admin = cell.params["namespace"], cell.params["admin"]
         progress.update(f"restarting the Sax admin (deployment {namespace}/{admin}) so that it loads the model again")
@@ -381,6 +390,21 @@ def _replicas_text(model: decide.Published, assigned: Mapping[str, decide.Assign
                         for server in its_servers if server.status(model.model_id)[0] != decide.LOADED),
                        "its assigned servers have not loaded it")
     return f"{text}; not loaded: {problem}", True
+
+
+def _published_model(params: Mapping[str, Any], model: decide.Published, spec_name: str) -> Owned:
+    """A model saxctl published for spec_name, as a resource the engine may prune."""
+    name = model.model_id.rsplit("/", 1)[1]
+    address = sax_at.model(name)
+    resource = Resource(address, address.kind, name, model.fields, params={**params, "model_id": model.model_id},
+                        remote_id=model.model_id, replace_on=decide.REPLACE_ON)
+    return Owned(resource, decide.observed(address, model, spec_name))
+
+
+def _as_published(applied: Resource) -> decide.Published:
+    fields = applied.fields
+    return decide.Published(applied.params["model_id"], fields["model_path"], fields["checkpoint"],
+                            fields["replicas"], dict(fields["overrides"]))
 
 
 def _cell_key(params: Mapping[str, Any]) -> tuple:
