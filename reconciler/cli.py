@@ -440,7 +440,8 @@ def _is_plan_file(path: str) -> bool:
 
 @main.command()
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when anything is not in sync.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when anything is not in sync, or falls short of "
+              "the spec (workload replicas not ready, model replicas not loaded).")
 @_KUBECONFIG
 @_KUBE_CONTEXT
 def status(spec_path: str, detailed_exitcode: bool, kubeconfig: str | None, kube_context: str | None) -> None:
@@ -457,7 +458,8 @@ def status(spec_path: str, detailed_exitcode: bool, kubeconfig: str | None, kube
     the_plan = runner.make_plan(workspace)
     details = workspace.connection.providers.describe(the_plan.changes)
     output_console().rich.print(status_table(the_plan, details))
-    if detailed_exitcode and (the_plan.has_changes or not the_plan.applicable):
+    if detailed_exitcode and (the_plan.has_changes or not the_plan.applicable
+                              or any(detail.falls_short for detail in details)):
         sys.exit(2)
 
 

@@ -55,6 +55,7 @@ class Detail:
     address: str  # the plan's address; for an object outside the spec (foreign), its remote id
     text: str
     foreign: bool = False  # not this spec's: shown, never touched
+    falls_short: bool = False  # in sync with the spec, yet not all of it serves (replicas not ready, models not loaded)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,11 @@ def status_table(plan: Plan, details: Sequence[Detail] = ()) -> Table:
     table.add_column("NOW", overflow="fold")
     blocked = {item.address: item for item in plan.blocked}
     now = {detail.address: detail.text for detail in details if not detail.foreign}
+    short = {detail.address for detail in details if detail.falls_short and not detail.foreign}
     for change in plan.changes:
         state = _state(change)
+        if change.address in short:
+            state += "; [yellow]not all serving[/]"
         if change.address in blocked:
             state += f"; [red]blocked[/]: {escape(blocked[change.address].hint)}"
         table.add_row(escape(change.address), escape(_object(change)), state, escape(now.get(change.address, "")))

@@ -22,6 +22,10 @@ GO_TOOLS: dict[str, str] = {
     "fake-gcs-server": "github.com/fsouza/fake-gcs-server@v1.56.1",
     "kwok": "sigs.k8s.io/kwok/cmd/kwok@v0.7.0",
 }
+# Not the sandbox's: what the tests check the project's own files with, built (the same way) only when a test asks.
+LINT_TOOLS: dict[str, str] = {
+    "actionlint": "github.com/rhysd/actionlint/cmd/actionlint@v1.7.12",  # the GitHub Actions workflows of examples/
+}
 
 # What a build takes on the project's kind of machine (2 cores, Go 1.26.8), shown while the user waits. Measured
 # 2026-12-01 with scratch GOCACHE and GOMODCACHE: fake-gcs-server v1.56.1 cold (module download + compile) 3 min 18 s
@@ -111,7 +115,7 @@ def ensure_binary(name: str, say: Callable[[str], None]) -> Path:
             if name in _MODULE_OF:
                 _build_module(_MODULE_OF[name], bin_dir, say)
             else:
-                _install(name, GO_TOOLS[name], binary, say)
+                _install(name, {**GO_TOOLS, **LINT_TOOLS}[name], binary, say)
     return binary
 
 
@@ -123,7 +127,7 @@ def ensure_all(say: Callable[[str], None]) -> dict[str, Path]:
 def _pin(name: str) -> str:
     """What the version stamp of `name` must say: its module@version, or for our modules what go.mod/go.sum pin."""
     module = _MODULE_OF.get(name)
-    return GO_TOOLS[name] if module is None else module.pin(name)
+    return {**GO_TOOLS, **LINT_TOOLS}[name] if module is None else module.pin(name)
 
 
 def _stamp(binary: Path) -> Path:

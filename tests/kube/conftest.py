@@ -1,11 +1,14 @@
-"""Fixtures for tests against the sandbox's real kube-apiserver: API clients, a namespace, the node sink."""
+"""Fixtures for tests against the sandbox's real kube-apiserver: API clients, a namespace, the node sink, a spec
+with Sax models of its own."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from model_world import MODEL, ModelWorld
 
 
 @pytest.fixture
@@ -58,3 +61,18 @@ def node_sink(sandbox) -> Iterator[SyncedPools]:
     for cluster, pool in synced.pools:
         sink.sync(cluster, pool, [])
     sink.close()
+
+
+@pytest.fixture
+def models_world(sandbox, tmp_path, unique_project, core) -> Iterator[ModelWorld]:
+    """A spec of the test's own publishing one model (MODEL) from the sample GPT-J; destroyed at the end."""
+    from reconciler.sandbox.kube.nodes import cluster_namespace_annotations
+
+    suffix = secrets.token_hex(4)
+    created = ModelWorld(sandbox, tmp_path, f"m-{suffix}", unique_project(), f"ns-{suffix}", suffix)
+    core.create_namespace({"metadata": {"name": created.namespace,
+                                        "annotations": cluster_namespace_annotations(created.cluster_name)}})
+    created.write_models([{"name": MODEL}])
+    yield created
+    created.saxctl("destroy", "--auto-approve", "--force-delete-buckets", timeout=300)
+    core.delete_namespace(created.namespace)

@@ -17,8 +17,7 @@ from cli_runner import saxctl
 from kube_testkit import wait_for
 from sax_world import HTTP_IMAGE
 from sax_world import world  # noqa: F401 (a fixture)
-from test_sax_models_e2e import GPTJ, MODEL
-from test_sax_models_e2e import models_world  # noqa: F401 (a fixture)
+from model_world import GPTJ, MODEL
 
 IMAGE = "us-docker.pkg.dev/saxctl-demo/saxctl/saxctl:0.1.0"  # any registry and tag: the runner knows it by name
 NEVER_BY_ITSELF = "0 0 1 1 *"  # New Year's midnight: the runs of the first test are the ones it makes

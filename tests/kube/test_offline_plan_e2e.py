@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from cli_runner import saxctl
-from test_sax_models_e2e import ModelWorld
+from model_world import ModelWorld
 
 from reconciler.sandbox.kube.nodes import cluster_namespace_annotations
 

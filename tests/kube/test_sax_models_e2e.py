@@ -11,78 +11,17 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
-import textwrap
 import urllib.error
-import urllib.request
 
 import pytest
-from cli_runner import drift_report, saxctl
+from cli_runner import drift_report
 from kube_testkit import wait_for
-from sax_world import SaxWorld
+from model_world import GPTJ, MODEL
 
 from reconciler.checkpoint.manifest import MARKER_NAME
-from reconciler.sandbox.kube.nodes import cluster_namespace_annotations
-from reconciler.sandbox.sample_checkpoint import write_sample_gptj
 
-GPTJ = "saxml.server.pax.lm.params.gptj.GPTJ4BF16BS32"
-MODEL = "gptj"
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 _ADMIN_CALL = re.compile(r"sax Admin/(?P<method>\w+) →")
-
-
-class ModelWorld(SaxWorld):
-    """SaxWorld with a checkpoint converted from the sample GPT-J and models published from it."""
-
-    def write_models(self, models: list[dict], *, machine: str = "ct5lp-hightpu-4t", topology: str = "2x2",
-                     second_checkpoint: bool = False) -> None:
-        self.write(machine=machine, topology=topology)
-        source = self.directory / "gptj-source"
-        if not source.exists():
-            write_sample_gptj(source)
-        text = textwrap.dedent(f"""\
-            checkpoints:
-              sample:
-                source: {{format: hf-gptj, path: {source}}}
-                destination: gs://dat-{self.spec_name}/sample/checkpoint_00000000
-            """)
-        if second_checkpoint:
-            text += (f"  sample-again:\n    source: {{format: hf-gptj, path: {source}}}\n"
-                     f"    destination: gs://dat-{self.spec_name}/again/checkpoint_00000000\n")
-        text += ("models:\n" if models else "") + "".join(
-            f"  - {{name: {m['name']}, modelPath: {m.get('path', GPTJ)}, checkpoint: {m.get('checkpoint', 'sample')}, "
-            f"replicas: {m.get('replicas', 1)}}}\n" for m in models)
-        with self.path.open("a") as spec:
-            spec.write(text)
-
-    def generate(self, prompt: str, *flags: str):
-        return saxctl("generate", *flags, str(self.path), MODEL, prompt, env=self.sandbox.env, timeout=300)
-
-    def model_id(self, name: str = MODEL) -> str:
-        return f"/sax/test/{name}"
-
-    def http_pod_ip(self) -> str:
-        pods = json.loads(self.kubectl("get", "pods", "-l", "app=sax-http", "-o", "json").stdout)["items"]
-        return next(pod["status"]["podIP"] for pod in pods if pod["status"].get("podIP"))
-
-    def http(self, method: str, path: str, body: dict) -> dict:
-        """The Sax HTTP server at its pod's IP, as a user in the VPC reaches it (not through saxctl)."""
-        request = urllib.request.Request(f"http://{self.http_pod_ip()}:8888{path}", method=method,
-                                         data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return json.load(response)
-
-
-@pytest.fixture
-def models_world(sandbox, tmp_path, unique_project, core):
-    suffix = secrets.token_hex(4)
-    created = ModelWorld(sandbox, tmp_path, f"m-{suffix}", unique_project(), f"ns-{suffix}", suffix)
-    core.create_namespace({"metadata": {"name": created.namespace,
-                                        "annotations": cluster_namespace_annotations(created.cluster_name)}})
-    created.write_models([{"name": MODEL}])
-    yield created
-    created.saxctl("destroy", "--auto-approve", "--force-delete-buckets", timeout=300)
-    core.delete_namespace(created.namespace)
 
 
 def admin_calls(run) -> list[str]:

@@ -186,9 +186,13 @@ class KubernetesProvider(Provider):
 
     def describe(self, changes: Sequence[Change]) -> Sequence[Detail]:
         """Ready replicas of each existing workload against its desired count, as read by the plan."""
-        return [Detail(change.address, f"{change.observed.outputs['ready_replicas']}/"
-                                       f"{change.observed.fields.get('spec.replicas', 1)} ready")
-                for change in changes if change.observed is not None and "ready_replicas" in change.observed.outputs]
+        details = []
+        for change in changes:
+            if change.observed is None or "ready_replicas" not in change.observed.outputs:
+                continue
+            ready, desired = change.observed.outputs["ready_replicas"], change.observed.fields.get("spec.replicas", 1)
+            details.append(Detail(change.address, f"{ready}/{desired} ready", falls_short=ready < desired))
+        return details
 
     # --- deciding ------------------------------------------------------------------------------------------------
 

@@ -13,21 +13,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from reconciler.errors import RemoteError
 from reconciler.providers.google_errors import remote_call
 from reconciler.providers.kubernetes import access
 from reconciler.providers.kubernetes.api import KubeApi
 from reconciler.providers.kubernetes.kinds import KINDS
+from reconciler.providers.kubernetes.manifests import MODEL_SERVER
 from reconciler.providers.kubernetes.options import KubeOptions
 from reconciler.providers.sax.admin_errors import admin_error
-from reconciler.providers.sax.decide import Published, Servers
+from reconciler.providers.sax.decide import AssignedServer, Published, Servers
 from reconciler.providers.sax.portforward import PortForward, core_api
 
 log = logging.getLogger(__name__)
 CALL_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 15.0
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # the annotation `kubectl rollout restart` sets
+RESTART_MANAGER = "saxctl-rollout-restart"
 
 
 def location_object(params: Mapping[str, Any]) -> str:
@@ -55,6 +58,17 @@ class Kube:
 
     def pods(self, namespace: str, app: str) -> list[dict]:
         return self.api.list(KINDS["Pod"].collection(namespace), f"pods of {namespace}/{app}", f"app={app}")
+
+    def restart_deployment(self, namespace: str, name: str) -> None:
+        """`kubectl rollout restart`: a new pod template annotation, so the Deployment rolls out new pods. A merge
+        patch of its own field manager: the annotation is no field saxctl applies, so it never shows as drift."""
+        from datetime import datetime, timezone
+
+        moment = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: moment}}}}}
+        self.api.request("PATCH", KINDS["Deployment"].path(namespace, name), query={"fieldManager": RESTART_MANAGER},
+                         body=patch, content_type="application/merge-patch+json",
+                         what=f"Deployment {namespace}/{name}")
 
     def forward(self, namespace: str, pod: str, port: int) -> PortForward:
         return PortForward(self.core(), namespace, pod, port, self.endpoint.where)
@@ -184,6 +198,47 @@ class Cell:
         from reconciler.saxproto import admin_pb2
 
         self.call("Unpublish", admin_pb2.UnpublishRequest(model_id=model_id), model_id)
+
+    def assigned_servers(self, addresses: Sequence[str]) -> dict[str, AssignedServer]:
+        """What each of these model servers says it holds: sax.Modelet/GetStatus through a port-forward to the model
+        server's pod with the address's IP (what `status` shows as loaded; the admin's count can be stale)."""
+        import grpc
+
+        from reconciler.saxproto import modelet_pb2, modelet_pb2_grpc
+
+        if not addresses:
+            return {}
+        namespace = self.params["namespace"]
+        pods = {(pod.get("status") or {}).get("podIP"): pod for pod in self.kube.pods(namespace, MODEL_SERVER)
+                if not pod["metadata"].get("deletionTimestamp")}
+        found = {}
+        for address in dict.fromkeys(addresses):
+            ip, port = address.rsplit(":", 1)
+            pod = pods.get(ip)
+            if pod is None:
+                found[address] = AssignedServer(address, None)
+                continue
+            name = pod["metadata"]["name"]
+            restarts = sum(container.get("restartCount", 0)
+                           for container in (pod.get("status") or {}).get("containerStatuses") or [])
+            forward = self.kube.forward(namespace, name, int(port))
+            channel = grpc.insecure_channel(forward.address)
+            started = time.monotonic()
+            try:
+                reply = modelet_pb2_grpc.ModeletStub(channel).GetStatus(
+                    modelet_pb2.GetStatusRequest(include_failure_reasons=True), timeout=CALL_TIMEOUT_S)
+            except grpc.RpcError as error:
+                log.info("sax Modelet/GetStatus %s → %s", address, error.code().name)
+                found[address] = AssignedServer(address, name, restarts,
+                                                unreachable=f"{error.code().name}: {error.details() or ''}")
+                continue
+            finally:
+                channel.close()
+                forward.close()
+            log.info("sax Modelet/GetStatus %s → OK (%.0f ms)", address, (time.monotonic() - started) * 1000)
+            found[address] = AssignedServer(address, name, restarts, {
+                model.model_key: (model.model_status, model.failure_reason) for model in reply.models})
+        return found
 
     def wait_for_ready(self, model_id: str, replicas: int, timeout: float) -> bool:
         """True once `replicas` replicas are loaded, False when timeout passes first."""

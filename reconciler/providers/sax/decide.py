@@ -5,7 +5,7 @@ serve it. No I/O: the provider reads the admin's List and Stats and the ownershi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from reconciler.engine.diffing import show_value
 from reconciler.engine.resource import Action, Change, FieldChange, Observed, Resource
@@ -40,16 +40,71 @@ class Servers:
     total: int  # every joined server (model_server_type_stats summed)
 
 
+# sax.ModelStatus (common.proto)
+NONE, LOADING, LOADED, FAILED, UNLOADING = range(5)
+
+
+@dataclass(frozen=True, slots=True)
+class AssignedServer:
+    """What one model server the admin assigned a model to says it holds (its own sax.Modelet/GetStatus).
+
+    The admin's WaitForReady counts a load until the server is pruned, even when the server's process restarted
+    since and holds nothing: Sax keeps a server that rejoins at the same address as it was (admin/mgr.go Join).
+    """
+
+    address: str  # IP:port, as the admin lists it
+    pod: str | None  # the model server's pod with that IP; None when no pod has it (gone, replaced)
+    restarts: int = 0  # of the pod's containers, as the kubelet counts them
+    statuses: Mapping[str, tuple[int, str]] | None = None  # model id → (ModelStatus, failure reason); None: no answer
+    unreachable: str = ""  # why the server did not answer
+
+    def status(self, model_id: str) -> tuple[int, str]:
+        return (self.statuses or {}).get(model_id, (NONE, ""))
+
+
+def loaded_on(model_id: str, servers: Sequence[AssignedServer]) -> int:
+    return sum(1 for server in servers if server.statuses is not None and server.status(model_id)[0] == LOADED)
+
+
+def not_loaded_because(model_id: str, server: AssignedServer, namespace: str, admin: str) -> str:
+    """Why an assigned server does not serve the model, in one sentence, with what fixes it."""
+    if server.pod is None:
+        return (f"its model server {server.address} has no pod any more: the admin drops it after 25 s of silence "
+                "and assigns the model to a free server")
+    where = f"model server {server.address} (pod {namespace}/{server.pod})"
+    if server.statuses is None:
+        return f"{where} does not answer: {server.unreachable}"
+    status, reason = server.status(model_id)
+    if status == LOADING:
+        return f"{where} is still loading it"
+    if status == FAILED:
+        return f"the load failed on {where}: {reason or 'no reason given'}; Sax does not load it again"
+    restarted = f", restarted {server.restarts} time{'s' if server.restarts != 1 else ''}" if server.restarts else ""
+    return (f"{where[:-1]}{restarted}) holds nothing: a model server that comes back at the same address (its process "
+            "restarted, or a new pod took its IP) has lost its models, and Sax keeps the model assigned there "
+            f"without loading it again; `saxctl apply` restarts the admin (as `kubectl -n {namespace} rollout restart "
+            f"deployment/{admin}` does), which asks each server what it holds and loads the model again")
+
+
 def model_id(cell: str, name: str) -> str:
     return f"{cell.rstrip('/')}/{name}"
 
 
-def observed(address: str, published: Published, owner: str | None) -> Observed:
-    """A published model as the engine compares it; owner: the spec whose record lists it, None when none does."""
+def observed(address: str, published: Published, owner: str | None,
+             emptied: tuple[str, ...] = ()) -> Observed:
+    """A published model as the engine compares it; owner: the spec whose record lists it, None when none does;
+    emptied: the assigned servers that say they hold nothing of it (came back at their address: see AssignedServer)."""
     fingerprint = "|".join(f"{key}={show_value(value)}" for key, value in sorted(published.fields.items()))
     return Observed(address=address, remote_id=published.model_id, fields=published.fields,
-                    fingerprint=fingerprint, owner=owner, facts={"assigned": len(published.assigned)},
+                    fingerprint=fingerprint, owner=owner,
+                    facts={"assigned": len(published.assigned), "emptied": emptied},
                     outputs={"model_id": published.model_id})
+
+
+def emptied_servers(model_id: str, servers: Sequence[AssignedServer]) -> tuple[str, ...]:
+    """Addresses of the servers that answered and hold nothing of the model: Sax will not load it there again."""
+    return tuple(server.address for server in servers if server.statuses is not None
+                 and server.status(model_id)[0] == NONE)
 
 
 def decide(desired: Resource, live: Observed | None) -> Change:
@@ -73,6 +128,14 @@ def decide(desired: Resource, live: Observed | None) -> Change:
         change = changes[0]
         return Change(address, kind, Action.UPDATE, f"replicas {change.before} → {change.after} (Update)", changes,
                       desired, live)
+    emptied = live.facts.get("emptied", ())
+    if emptied:
+        # No field differs: the admin's own count says loaded. Restarting the admin is what makes Sax ask each server
+        # what it holds and load the model again (a new admin initialises each server's state from GetStatus).
+        return Change(address, kind, Action.UPDATE,
+                      f"not loaded on {', '.join(emptied)}, back at the same address holding nothing (Sax will not "
+                      "load it there again): the Sax admin will be restarted to load it", desired=desired,
+                      observed=live)
     return Change(address, kind, Action.NOOP, "published as the spec says", desired=desired, observed=live)
 
 

@@ -34,7 +34,6 @@ ADMIN_WAIT_S = 120.0  # a started admin writes its location.proto within seconds
 SERVERS_WAIT_S = 120.0  # a new model server joins the admin 2 s after start, and is seen at the admin's next poll
 READY_POLL_S = 5.0  # each WaitForReady call's deadline: progress is said between them
 REPUBLISH_TRIES = 4
-STATUS_PROBE_S = 0.3  # a WaitForReady that has not returned by then: that replica has not loaded
 
 
 class SaxModelProvider(Provider):
@@ -50,6 +49,7 @@ class SaxModelProvider(Provider):
         self._records: dict[str, ModelRecord] = {}
         # What this plan read of each cell: (params, models by id, servers), for owned() and preflight().
         self._read: dict[tuple, tuple[Mapping[str, Any], dict[str, decide.Published], decide.Servers]] = {}
+        self._assigned: dict[tuple, dict[str, decide.AssignedServer]] = {}  # what each cell's assigned servers hold
         self._modelled: set[tuple] = set()  # the cells an offline plan modelled instead of reading them
 
     # --- reading -------------------------------------------------------------------------------------------------
@@ -61,21 +61,30 @@ class SaxModelProvider(Provider):
             by_cell.setdefault(_cell_key(resource.params), []).append(resource)
         for key, resources in by_cell.items():
             params = resources[0].params
-            published, servers = self._read_cell(params)
+            published, servers, assigned = self._read_cell(params)
             self._read[key] = (params, published, servers)
+            self._assigned[key] = assigned
             owned = self._record(params).models() if published else frozenset()
             for resource in resources:
                 model = published.get(resource.params["model_id"])
                 owner = params["owner"] if model is not None and model.model_id in owned else None
-                observed[resource.address] = decide.observed(resource.address, model, owner) if model else None
+                emptied = decide.emptied_servers(model.model_id, [assigned[a] for a in model.assigned]) \
+                    if model is not None else ()
+                observed[resource.address] = decide.observed(resource.address, model, owner, emptied) \
+                    if model else None
         return observed
 
-    def _read_cell(self, params: Mapping[str, Any]) -> tuple[dict[str, decide.Published], decide.Servers]:
+    def _read_cell(self, params: Mapping[str, Any]
+                   ) -> tuple[dict[str, decide.Published], decide.Servers, dict[str, decide.AssignedServer]]:
+        """One List, one Stats, and what each assigned model server says it holds (the admin's count can be stale)."""
         cell = Cell(params, self._storage, self._kube(params))
         try:
             if not cell.connect():  # the admin has not started yet: nothing is published
-                return {}, decide.Servers({}, 0)
-            return {model.model_id: model for model in cell.list()}, cell.stats()
+                return {}, decide.Servers({}, 0), {}
+            published = {model.model_id: model for model in cell.list()}
+            servers = cell.stats()
+            return published, servers, cell.assigned_servers([address for model in published.values()
+                                                              for address in model.assigned])
         finally:
             cell.close()
 
@@ -114,8 +123,9 @@ class SaxModelProvider(Provider):
             return  # saxctl published nothing in this cell: nothing to prune, no need to reach the admin
         params = {**sax_resources.connection_params(spec), "endpoint": cluster.outputs["endpoint"],
                   "ca_certificate": cluster.outputs.get("ca_certificate", ""), "admin": ADMIN_SERVER}
-        published, servers = self._read_cell(params)
+        published, servers, assigned = self._read_cell(params)
         self._read[_cell_key(params)] = (params, published, servers)
+        self._assigned[_cell_key(params)] = assigned
 
     def preflight(self, changes: Sequence[Change]) -> Sequence[Problem]:
         """A publish, update or replace that the joined model servers cannot serve, when the admin could be read; a
@@ -181,16 +191,18 @@ class SaxModelProvider(Provider):
             try:
                 if not cell.connect():
                     continue
+                assigned = self._assigned.get(key, {})
                 for change in mine:
                     model = published.get(change.desired.params["model_id"])
                     if model is not None:
-                        text = _replicas_text(model, _loaded(cell, model), servers, change.desired)
-                        details.append(Detail(change.address, text))
+                        text, short = _replicas_text(model, assigned, params["namespace"], servers, change.desired)
+                        details.append(Detail(change.address, text, falls_short=short))
                 for model in (m for model_id, m in sorted(published.items()) if model_id not in owned):
                     if model.model_id in {c.desired.params["model_id"] for c in mine}:
                         continue  # in the spec: the plan reports it as a conflict
-                    text = f"published by someone else, left alone: {_replicas_text(model, _loaded(cell, model))}"
-                    details.append(Detail(model.model_id, text, foreign=True))
+                    text, _ = _replicas_text(model, assigned, params["namespace"])
+                    details.append(Detail(model.model_id, f"published by someone else, left alone: {text}",
+                                          foreign=True))
             finally:
                 cell.close()
         return details
@@ -239,7 +251,9 @@ class SaxModelProvider(Provider):
             if change.action is Action.DELETE:
                 record.remove(model_id)
                 return None
-        if change.action is Action.UPDATE:
+        if change.action is Action.UPDATE and not change.field_changes:  # decide: servers that came back empty
+            self._restart_admin(cell, progress)
+        elif change.action is Action.UPDATE:
             progress.update(f"updating {model_id}: {change.reason}")
             cell.update(model_id, fields)
         else:
@@ -251,6 +265,25 @@ class SaxModelProvider(Provider):
         if published is None:
             raise RemoteError(f"sax.Admin/List {model_id}: the admin lost the model it just published")
         return decide.observed(resource.address, published, resource.params["owner"])
+
+    def _restart_admin(self, cell: Cell, progress: Progress) -> None:
+        """What `kubectl rollout restart` does to the admin's Deployment, then reach the new admin once it has written
+        its address: it restores the models from state.proto, each server joins it again, it loads what they lack."""
+        old_location = cell.admin_location()
+        namespace, admin = cell.params["namespace"], cell.params["admin"]
+        progress.update(f"restarting the Sax admin (deployment {namespace}/{admin}) so that it loads the model again")
+        cell.kube.restart_deployment(namespace, admin)
+        cell.close()
+        started = time.monotonic()
+        while cell.admin_location() in (old_location, None):
+            waited = time.monotonic() - started
+            if waited >= ADMIN_WAIT_S:
+                raise RemoteError(f"the restarted Sax admin did not write its address to {cell.location_url} within "
+                                  f"{waited:.0f} s", hint=f"`kubectl -n {namespace} rollout status deploy/{admin}` "
+                                                          "says how its rollout goes.")
+            progress.update("waiting for the new Sax admin to write its address")
+            progress.sleep(1.0)
+        self._connect(cell, progress)
 
     def _wait_for_servers(self, resource: Resource, cell: Cell, progress: Progress) -> None:
         """Right before a publish: enough joined servers can serve the model path (the plan may have been made before
@@ -315,9 +348,12 @@ class SaxModelProvider(Provider):
         if not assigned:
             return "the admin has not assigned it to any model server yet (each server holds one model: are they " \
                    "all taken by other models?)"
-        return (f"it is assigned to {assigned} model server{'s' if assigned > 1 else ''} that did not finish loading "
-                f"it: a Sax load that fails stays failed (see the model server's log: kubectl -n "
-                f"{resource.params['namespace']} logs deploy/sax-model-server)")
+        model_id = resource.params["model_id"]
+        servers = cell.assigned_servers(published.assigned)
+        waiting = [server for server in servers.values() if server.status(model_id)[0] != decide.LOADED]
+        if not waiting:
+            return "its replicas loaded just now"
+        return decide.not_loaded_because(model_id, waiting[0], resource.params["namespace"], ADMIN_SERVER)
 
     # --- clients -------------------------------------------------------------------------------------------------
 
@@ -336,27 +372,24 @@ class SaxModelProvider(Provider):
             return self._records[bucket]
 
 
-def _loaded(cell: Cell, model: decide.Published) -> int:
-    """Replicas that have loaded: no admin RPC says it, but WaitForReady(n) returns at once when n have."""
-    loaded = 0
-    while loaded < len(model.assigned) and cell.wait_for_ready(model.model_id, loaded + 1, STATUS_PROBE_S):
-        loaded += 1
-    return loaded
-
-
-def _replicas_text(model: decide.Published, loaded: int, servers: decide.Servers | None = None,
-                   desired: Resource | None = None) -> str:
+def _replicas_text(model: decide.Published, assigned: Mapping[str, decide.AssignedServer], namespace: str,
+                   servers: decide.Servers | None = None, desired: Resource | None = None) -> tuple[str, bool]:
+    """"N requested, N assigned, N loaded" (loaded: as the assigned servers themselves say), and why not loaded;
+    True when fewer are loaded than requested."""
+    its_servers = [assigned[address] for address in model.assigned if address in assigned]
+    loaded = decide.loaded_on(model.model_id, its_servers)
     text = f"{model.replicas} requested, {len(model.assigned)} assigned, {loaded} loaded"
     if loaded >= model.replicas:
-        return text
+        return text, False
     problem = _serving_problem(desired, servers) if desired is not None and servers is not None else None
     if problem is None and len(model.assigned) < model.replicas:
         problem = (f"the admin has found {len(model.assigned)} free model server(s) that can serve it (each holds "
                    "one model)")
     if problem is None:
-        problem = "its assigned servers have not loaded it: still loading, or the load failed (see the model " \
-                  "server's log)"
-    return f"{text}; not loaded: {problem}"
+        problem = next((decide.not_loaded_because(model.model_id, server, namespace, ADMIN_SERVER)
+                        for server in its_servers if server.status(model.model_id)[0] != decide.LOADED),
+                       "its assigned servers have not loaded it")
+    return f"{text}; not loaded: {problem}", True
 
 
 def _published_model(params: Mapping[str, Any], model: decide.Published, spec_name: str) -> Owned:

@@ -132,6 +132,10 @@ def controller_manager_command(launch: Launch) -> list[str]:
             # deletes many namespaces in one sandbox can queue the node-lifecycle controller (which lifts new Nodes'
             # not-ready taint, and so lets pods schedule) behind that work.
             "--kube-api-qps=200", "--kube-api-burst=400",
+            # kwok renews a node's heartbeat every 20-45 s (no Lease), and on a loaded machine later: at the default
+            # grace of 50 s the controller took Ready nodes for NotReady and marked their running pods not ready,
+            # for good (kwok does not write a pod's conditions again), so Deployments read 0/1 ready a minute in.
+            "--node-monitor-grace-period=180s",
             f"--service-account-private-key-file={certificates.service_account_key}",
             f"--root-ca-file={certificates.ca_cert}",
             f"--cluster-signing-cert-file={certificates.ca_cert}", f"--cluster-signing-key-file={certificates.ca_key}"]
