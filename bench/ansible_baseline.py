@@ -50,9 +50,9 @@ class Ansible:
 
     def version(self) -> str:
         from ansible import release
-        from ansible_collections.kubernetes.core import plugins  # noqa: F401  (the collection is installed)
+        from ansible_collections.kubernetes import core  # a namespace package: no __file__, one path
 
-        manifest = Path(plugins.__file__).parents[1] / "MANIFEST.json"
+        manifest = Path(next(iter(core.__path__))) / "MANIFEST.json"
         collection = json.loads(manifest.read_text())["collection_info"]["version"]
         return f"ansible-core {release.__version__}, kubernetes.core {collection}"
 
