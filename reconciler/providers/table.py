@@ -44,7 +44,7 @@ def _kube_provider(clients: Clients) -> Provider:
 def _sax_provider(clients: Clients) -> Provider:
     from reconciler.providers.sax.provider import SaxModelProvider
 
-    return SaxModelProvider(clients.storage, clients.options.kubernetes, spec=clients.spec)
+    return SaxModelProvider(clients.storage, clients.admin_records, clients.spec, clients.options.kubernetes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from reconciler.engine.offline import NotReadOffline
 from reconciler.engine.provider import Detail, Owned, Problem, Progress, Provider
 from reconciler.engine.resource import Action, Change, Observed, Resource
 from reconciler.errors import RemoteError
+from reconciler.providers.gcs.records import AdminRecords
 from reconciler.providers.google_errors import remote_call
 from reconciler.providers.gke import addresses as gke_at
 from reconciler.providers.kubernetes.manifests import ADMIN_SERVER
@@ -39,14 +40,14 @@ REPUBLISH_TRIES = 4
 class SaxModelProvider(Provider):
     kinds = frozenset({sax_at.MODEL})
 
-    def __init__(self, storage_client, kube_options: KubeOptions = KubeOptions(), *, spec: Spec | None = None):
+    def __init__(self, storage_client, records: AdminRecords, spec: Spec, kube_options: KubeOptions = KubeOptions()):
         self._storage = storage_client
         self._kube_options = kube_options
         # To find the spec's cell when no model of the spec was read (to prune).
         self._spec = spec
         self._lock = threading.Lock()
         self._kubes: dict[tuple, Kube] = {}
-        self._records: dict[str, ModelRecord] = {}
+        self._record = ModelRecord(records, spec.name)  # the spec's admin bucket: every cell's params name it
         # What this plan read of each cell: (params, models by id, servers), for owned() and preflight().
         self._read: dict[tuple, tuple[Mapping[str, Any], dict[str, decide.Published], decide.Servers]] = {}
         self._assigned: dict[tuple, dict[str, decide.AssignedServer]] = {}  # what each cell's assigned servers hold
@@ -64,7 +65,7 @@ class SaxModelProvider(Provider):
             published, servers, assigned = self._read_cell(params)
             self._read[key] = (params, published, servers)
             self._assigned[key] = assigned
-            owned = self._record(params).models() if published else frozenset()
+            owned = self._record.models() if published else frozenset()
             for resource in resources:
                 model = published.get(resource.params["model_id"])
                 owner = params["owner"] if model is not None and model.model_id in owned else None
@@ -98,7 +99,7 @@ class SaxModelProvider(Provider):
             if params["owner"] != spec_name or not published:
                 continue
             found += [_published_model(params, published[model_id], spec_name)
-                      for model_id in sorted(self._record(params).models()) if model_id in published]
+                      for model_id in sorted(self._record.models()) if model_id in published]
         return found
 
     def modelled(self, desired: Resource, applied: Resource | None) -> Observed | None:
@@ -114,12 +115,12 @@ class SaxModelProvider(Provider):
     def _read_spec_cell(self, known: Mapping[Address, Observed]) -> None:
         """The spec's cell, reached through its cluster as this plan found it; nothing when the cluster is gone."""
         spec = self._spec
-        if spec is None or spec.sax is None or spec.cluster is None:
+        if spec.sax is None or spec.cluster is None:
             return
         cluster = known.get(gke_at.cluster(spec.cluster.name))
         if cluster is None or "endpoint" not in cluster.outputs:
             return
-        if not self._record(sax_resources.connection_params(spec)).models():
+        if not self._record.models():
             return  # saxctl published nothing in this cell: nothing to prune, no need to reach the admin
         params = {**sax_resources.connection_params(spec), "endpoint": cluster.outputs["endpoint"],
                   "ca_certificate": cluster.outputs.get("ca_certificate", ""), "admin": ADMIN_SERVER}
@@ -186,7 +187,7 @@ class SaxModelProvider(Provider):
             params, published, servers = self._read.get(key, (None, {}, None))
             if not published:
                 continue
-            owned = self._record(params).models()
+            owned = self._record.models()
             cell = Cell(params, self._storage, self._kube(params))
             try:
                 if not cell.connect():
@@ -241,7 +242,7 @@ class SaxModelProvider(Provider):
     def _apply(self, change: Change, cell: Cell, progress: Progress) -> Observed | None:
         resource = change.desired
         model_id, fields = resource.params["model_id"], resource.fields
-        record = self._record(resource.params)
+        record = self._record
         if change.action in (Action.DELETE, Action.REPLACE):
             progress.update(f"unpublishing {model_id}")
             try:
@@ -363,13 +364,6 @@ class SaxModelProvider(Provider):
             if key not in self._kubes:
                 self._kubes[key] = Kube(params, self._kube_options)
             return self._kubes[key]
-
-    def _record(self, params: Mapping[str, Any]) -> ModelRecord:
-        with self._lock:
-            bucket = params["admin_bucket"]
-            if bucket not in self._records:
-                self._records[bucket] = ModelRecord(self._storage, bucket, params["owner"])
-            return self._records[bucket]
 
 
 def _replicas_text(model: decide.Published, assigned: Mapping[str, decide.AssignedServer], namespace: str,
