@@ -11,7 +11,6 @@ Every admin call is logged at INFO (`saxctl -v`), method and milliseconds: how c
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any, Callable, Mapping
 
@@ -23,7 +22,7 @@ from reconciler.providers.kubernetes.kinds import KINDS
 from reconciler.providers.kubernetes.options import KubeOptions
 from reconciler.providers.sax.admin_errors import admin_error
 from reconciler.providers.sax.decide import Published, Servers
-from reconciler.providers.sax.portforward import PortForward, core_api
+from reconciler.providers.sax.portforward import PortForward
 
 log = logging.getLogger(__name__)
 CALL_TIMEOUT_S = 30.0
@@ -44,20 +43,12 @@ class Kube:
         else:
             self.endpoint = access.from_cluster(params["cluster"], params["endpoint"], params["ca_certificate"])
         self.api = KubeApi(self.endpoint)
-        self._core = None
-        self._lock = threading.Lock()
-
-    def core(self):
-        with self._lock:
-            if self._core is None:
-                self._core = core_api(self.endpoint)
-            return self._core
 
     def pods(self, namespace: str, app: str) -> list[dict]:
         return self.api.list(KINDS["Pod"].collection(namespace), f"pods of {namespace}/{app}", f"app={app}")
 
     def forward(self, namespace: str, pod: str, port: int) -> PortForward:
-        return PortForward(self.core(), namespace, pod, port, self.endpoint.where)
+        return PortForward(self.endpoint, namespace, pod, port)
 
 
 class Cell:
