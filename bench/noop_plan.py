@@ -3,8 +3,8 @@ spec (specs/gptj-v5e-2x2.yaml, applied first) with where its time goes, phase by
 
 The tutorial's plan is timed as whole processes (target: 0.6 s median on an idle 2-core machine), with each process's
 CPU time (user + system, from wait4), which the shared machine's load does not inflate as it does the wall time; then
-the same plan under bench.plan_phases: start, CLI import, spec, connect, plan, render, and within the plan each API
-family's import and reads (CPU and wall), the modules imported, so that a regression shows which phase grew.
+the same plan under bench.plan_phases: start, CLI import, command, spec, connect, plan, render, and within the plan
+each API family's import and reads (CPU and wall), the modules imported, so that a regression shows which phase grew.
 `saxctl validate` of the spec (start, spec load and checks, no API call; target 0.15 s) is timed beside it.
 
 Runs in its own sandbox (a temporary state dir), so it never touches a sandbox you have running.
@@ -34,7 +34,7 @@ buckets:
   data: {name: bench-noop-data, location: US, labels: {team: ml}}
 """
 TUTORIAL = Path(__file__).resolve().parents[1] / "specs" / "gptj-v5e-2x2.yaml"
-PHASES = ("start", "cli", "spec", "connect", "plan", "render")
+PHASES = ("start", "cli", "command", "spec", "connect", "plan", "render")
 
 
 def main(argv: list[str]) -> dict:
@@ -187,8 +187,9 @@ def _tutorial_markdown(tutorial: dict) -> str:
             f"{ms(tutorial['validate_cli_cpu_seconds'])} |\n\n"
             f"Modules imported by the plan: {tutorial['plan_modules_imported']}. Phases of the plan, one after the "
             "other (wall; `python -m bench.plan_phases`): start is the interpreter, cli the import of saxctl's CLI, "
-            "spec its load and checks with the desired resources, connect the storage client of the lock's homes, "
-            "plan the reads and the diff, render the rest to the exit.\n\n"
+            "command the argument parsing and the plan command's own imports, spec its load and checks with the "
+            "desired resources, connect the storage client of the lock's homes, plan the reads and the diff, render "
+            "the rest to the exit.\n\n"
             f"| phase | median ms | p90 ms |\n|---|---|---|\n{phases}\n\n"
             "Within connect and plan, by API family (families read in parallel: their wall times overlap, their CPU "
             "times add up; a module is the import of the family that imported it first):\n\n"
