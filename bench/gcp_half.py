@@ -20,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench.noop_plan import _control, _stats
-from bench.harness import in_own_sandbox, write_results
+from bench.harness import in_own_sandbox, stats as _stats, write_results
+from bench.noop_plan import _control
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "specs" / "gptj-v5e-2x2.yaml"

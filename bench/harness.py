@@ -55,10 +55,12 @@ class Measured:
     peak_rss_bytes: int
     out: str
     err: str
+    cpu_seconds: float = 0.0  # user + system: unlike the wall time, hardly inflated by the shared machine's load
 
 
 def run_measured(command: Sequence[str], *, env: dict | None = None, expect: tuple[int, ...] = (0,)) -> Measured:
-    """One whole process: wall time, peak RSS (from wait4: this process alone), its output; exits on a wrong code."""
+    """One whole process: wall time, peak RSS and CPU time (from wait4: this process alone), its output; exits on a
+    wrong code."""
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         started = time.perf_counter()
         process = subprocess.Popen(list(command), stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, env=env)
@@ -70,4 +72,5 @@ def run_measured(command: Sequence[str], *, env: dict | None = None, expect: tup
         out, err = stdout.read().decode(), stderr.read().decode()
     if process.returncode not in expect:
         raise SystemExit(f"{' '.join(command)} exited {process.returncode}:\n{out}{err}")
-    return Measured(seconds, usage.ru_maxrss * 1024, out, err)  # ru_maxrss is in KiB on Linux
+    return Measured(seconds, usage.ru_maxrss * 1024, out, err,  # ru_maxrss is in KiB on Linux
+                    usage.ru_utime + usage.ru_stime)

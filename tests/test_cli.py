@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import subprocess
+import sys
 
 from cli_runner import REPO, buckets_spec, saxctl
 
@@ -38,6 +41,20 @@ def test_shipped_specs_are_valid():
     assert specs, "specs/ holds ready-to-copy specs"
     checked = saxctl("validate", *specs)
     assert checked.code == 0, checked.text
+
+
+def test_validate_loads_no_cloud_client_and_no_rich():
+    """`saxctl validate` (the pre-commit hook's check) costs its start and the spec's checks, nothing more."""
+    run_validate = ("import atexit, runpy, sys\n"  # what was loaded, said at exit (saxctl leaves with os._exit)
+                    "atexit.register(lambda: print(sorted({'.'.join(name.split('.')[:2]) if name.startswith('google.') "
+                    "else name.split('.')[0] for name in sys.modules})))\n"
+                    f"sys.argv = ['saxctl', 'validate', {str(REPO / 'specs' / 'gptj-v5e-2x2.yaml')!r}]\n"
+                    "runpy.run_module('reconciler', run_name='__main__')\n")
+    completed = subprocess.run([sys.executable, "-c", run_validate], capture_output=True, text=True, timeout=60,
+                               env={**os.environ, "GPTJ_CHECKPOINT": "/nonexistent"})
+    assert completed.returncode == 0, completed.stderr
+    loaded = set(ast.literal_eval(completed.stdout.strip().splitlines()[-1]))
+    assert not loaded & {"google.cloud", "google.auth", "grpc", "kubernetes", "rich", "numpy", "requests"}, loaded
 
 
 def test_plan_of_an_invalid_spec_exits_3_before_any_api_call(tmp_path, sandbox):

@@ -7,9 +7,10 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
+if TYPE_CHECKING:  # numpy (60 ms) is imported where arrays are made: every plan imports this module
+    import numpy as np
 
 from reconciler.checkpoint.gptj_config import GptjDims, load_gptj_dims
 from reconciler.checkpoint.manifest import TOKENIZER_FILES
@@ -46,6 +47,8 @@ class SourceTensor:
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         """self[start:stop] as float32, possibly a view of the mapped file: call release() once it is used."""
+        import numpy as np
+
         return np.asarray(self._reader.read(self.name, (slice(start, stop),)), dtype=np.float32)
 
     def release(self, start: int, stop: int) -> None:
@@ -63,6 +66,8 @@ class SourceTensor:
         One copy, transposing as it gathers. The source's pages stay mapped across column blocks (each is faulted in
         once, not once per block): release() the whole tensor after its last block.
         """
+        import numpy as np
+
         count = self.shape[0]
         shape = (columns.stop - columns.start, count)
         if out is None:
@@ -125,14 +130,14 @@ class _SafetensorsReader:
         self.path = path
 
     def span(self, name):
-        """From the file's header: 8 bytes of header length, the JSON header, then data_offsets relative to its end."""
-        with open(self.path, "rb") as handle:
-            length = int.from_bytes(handle.read(8), "little")
-            header = json.loads(handle.read(length))
+        """From the file's header: data_offsets are relative to its end."""
+        length, header = _safetensors_header(self.path)
         begin, end = header[name]["data_offsets"]
         return 8 + length + begin, 8 + length + end
 
     def read(self, name, index):
+        import numpy as np
+
         from safetensors import SafetensorError, safe_open
 
         try:
@@ -143,6 +148,13 @@ class _SafetensorsReader:
 
     def release(self, name, start_row, stop_row):
         pass  # the mapping closed with the file
+
+
+def _safetensors_header(path: Path) -> tuple[int, dict]:
+    """8 bytes of header length, then the JSON header: each tensor's dtype, shape and data_offsets."""
+    with open(path, "rb") as handle:
+        length = int.from_bytes(handle.read(8), "little")
+        return length, json.loads(handle.read(length))
 
 
 def _safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
@@ -286,7 +298,12 @@ def _weight_map(directory: Path) -> tuple[dict[str, str], Path | None]:
 
 def _single_file_map(path: Path) -> dict[str, str]:
     if path.suffix == ".safetensors":
-        names = _safetensors_shapes(path)
+        # Names only, from the header: a plan fingerprints the source without safetensors (and numpy); the
+        # conversion opens the file with safetensors, which checks it whole.
+        try:
+            names = [name for name in _safetensors_header(path)[1] if name != "__metadata__"]
+        except (OSError, ValueError, TypeError) as error:
+            raise SaxctlError(f"{path}: unreadable or truncated safetensors file ({error})") from None
     else:
         names = TorchShard(path).records
     return {name: path.name for name in names}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import TYPE_CHECKING, Iterator, Mapping
 
-import numpy as np
+if TYPE_CHECKING:  # numpy (60 ms) is imported where arrays are made: every plan imports this module
+    import numpy as np
 
 from reconciler.checkpoint import zarr_store
 from reconciler.checkpoint.gptj_config import GptjDims
@@ -36,7 +38,7 @@ class PaxArray:
 
     @property
     def nbytes(self) -> int:
-        return 4 * int(np.prod(self.shape, dtype=np.int64))
+        return 4 * math.prod(self.shape)
 
     @property
     def order(self) -> str:
@@ -115,11 +117,13 @@ def check_source(tensors: Mapping[str, SourceTensor], dims: GptjDims, vocab_size
                               "not a GPT-J checkpoint?")
 
 
-Block = tuple[tuple[slice | int, ...], np.ndarray]
+Block = tuple[tuple[slice | int, ...], "np.ndarray"]
 
 
 def scratch_buffers() -> tuple[np.ndarray, np.ndarray]:
     """Two blocks' worth of float32 for blocks() to fill in turn: one is written while the next is made."""
+    import numpy as np
+
     return np.empty(BLOCK_BYTES // 4, dtype=np.float32), np.empty(BLOCK_BYTES // 4, dtype=np.float32)
 
 
@@ -132,6 +136,8 @@ def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor],
     the next. GPT-J's rotary embedding is "rotate every two" in HF and in Pax alike, so q and k are taken as they
     are, with no permutation.
     """
+    import numpy as np
+
     sources = [tensors[name] for name in array.sources]
     turns = itertools.cycle(scratch or (None,))
     if array.transform == QKV:  # [3, D, N, H]: q, then k, then v, each the transpose of a [N*H, D] matrix
@@ -160,6 +166,6 @@ def blocks(array: PaxArray, tensors: Mapping[str, SourceTensor],
 
 
 def _row_blocks(count: int, row_shape: tuple[int, ...]) -> Iterator[slice]:
-    step = max(1, BLOCK_BYTES // (4 * int(np.prod(row_shape, dtype=np.int64))))
+    step = max(1, BLOCK_BYTES // (4 * math.prod(row_shape)))
     for start in range(0, count, step):
         yield slice(start, min(count, start + step))

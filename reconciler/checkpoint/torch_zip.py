@@ -9,9 +9,10 @@ import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy (60 ms) is imported where arrays are made: every plan imports this module
+    import numpy as np
 
 from reconciler.errors import SaxctlError
 
@@ -33,6 +34,8 @@ _LOCAL_HEADER_SIGNATURE = b"PK\x03\x04"
 
 
 def numpy_dtype(name: str) -> np.dtype:
+    import numpy as np
+
     if name == "bfloat16":
         import ml_dtypes
 
@@ -151,6 +154,8 @@ class TorchShard:
 
     def view(self, name: str) -> np.ndarray:
         """A read-only array over the mapped file: pages are read when touched, nothing is copied."""
+        import numpy as np
+
         record = self.records[name]
         start, size = self._storage_span(record.storage_key)
         dtype = numpy_dtype(record.dtype)
@@ -176,6 +181,8 @@ class TorchShard:
 
     def release(self, name: str, start_row: int, stop_row: int) -> None:
         """Drop these rows' pages from our resident set (they stay in the page cache): keeps RSS bounded."""
+        import numpy as np
+
         record = self.records[name]
         start, size = self._storage_span(record.storage_key)
         itemsize = numpy_dtype(record.dtype).itemsize

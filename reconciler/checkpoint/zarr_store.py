@@ -15,10 +15,12 @@ import base64
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import google_crc32c
-import numpy as np
+
+if TYPE_CHECKING:  # numpy (60 ms) is imported where arrays are made: every plan imports this module
+    import numpy as np
 
 from reconciler.checkpoint.filebytes import mapped_blocks
 from reconciler.errors import SaxctlError
@@ -64,6 +66,8 @@ def _spec(path: Path, shape: tuple[int, ...] | None, dtype: str, order: str = "C
 
 def _flat_offset(index: tuple, shape: tuple[int, ...]) -> int:
     """Elements before index's first element in C order (index: ints and slices over leading dimensions)."""
+    import numpy as np
+
     offset = 0
     for dim, part in enumerate(index):
         start = (part.start or 0) if isinstance(part, slice) else part
@@ -78,6 +82,8 @@ def write_array(path: Path, shape: tuple[int, ...], blocks: Iterable[tuple[tuple
     blocks: in the chunk's storage order, covering it once, each indexed into the stored shape (the array's shape,
     reversed for order "F").
     """
+    import numpy as np
+
     import tensorstore as ts
 
     stored = stored_shape(shape, order)
@@ -132,6 +138,8 @@ def check_layout(path: Path, shape: tuple[int, ...], order: str = "C") -> Path:
     and the upload compares that checksum with the crc32c GCS computes of what it received (`checkpoint verify`
     re-reads a local copy).
     """
+    import numpy as np
+
     import tensorstore as ts
 
     try:
@@ -163,6 +171,8 @@ def verify_array(path: Path, shape: tuple[int, ...], expected_checksum: str, ord
 
 def write_step(path: Path, step: int = 0) -> None:
     """state/step: a 0-d int32 (paxml refuses shape (1,))."""
+    import numpy as np
+
     import tensorstore as ts
 
     store = ts.open(_spec(path, (), "<i4")).result()
@@ -178,6 +188,8 @@ def write_metadata(path: Path) -> None:
 
 
 def _file_crc(path: Path) -> int:
+    import numpy as np
+
     crc = 0
     for block in mapped_blocks(path):
         crc = google_crc32c.extend(crc, np.frombuffer(block, np.uint8))

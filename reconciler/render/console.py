@@ -4,34 +4,42 @@ from __future__ import annotations
 
 import functools
 import os
-
-from rich.console import Console
-from rich.markup import escape
+import sys
 
 from reconciler.errors import SaxctlError, SpecError
 
 
 class SaxConsole:
+    """Plain lines go straight to the stream; rich (40 ms to import) is loaded only for markup, tables and colour."""
+
     def __init__(self, stderr: bool):
-        no_color = "NO_COLOR" in os.environ
-        self.rich = Console(stderr=stderr, highlight=False, no_color=no_color, soft_wrap=True)
-        if not self.rich.is_terminal and "COLUMNS" not in os.environ:
-            self.rich.width = 200  # tables in pipes and logs: no folding at rich's default of 80
+        self._stderr = stderr
+
+    @functools.cached_property
+    def rich(self):
+        from rich.console import Console
+
+        console = Console(stderr=self._stderr, highlight=False, no_color="NO_COLOR" in os.environ, soft_wrap=True)
+        if not console.is_terminal and "COLUMNS" not in os.environ:
+            console.width = 200  # tables in pipes and logs: no folding at rich's default of 80
+        return console
 
     @property
     def is_terminal(self) -> bool:
         return self.rich.is_terminal
 
     def print_plain(self, text: str) -> None:
-        self.rich.print(escape(text))
+        print(text, file=sys.stderr if self._stderr else sys.stdout, flush=True)
 
     def print_markup(self, markup: str) -> None:
         self.rich.print(markup)
 
     def print_error(self, error: SaxctlError) -> None:
+        from rich.markup import escape
+
         if isinstance(error, SpecError):
             for problem in error.problems:
-                self.rich.print(escape(str(problem)))
+                self.print_plain(str(problem))
             files = len({problem.file for problem in error.problems})
             self.rich.print(f"[bold red]Error:[/] invalid spec: {len(error.problems)} problem(s) in {files} file(s)")
             return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from reconciler.providers.endpoints import default_credentials, sandbox_credentials, sandbox_endpoint
 from reconciler.providers.gke.instance_groups import InstanceGroups
+from reconciler.providers.google_rest import rest_api
 
 GKE_ENDPOINT = "SAXCTL_GKE_ENDPOINT"
 COMPUTE_ENDPOINT = "SAXCTL_COMPUTE_ENDPOINT"
@@ -34,11 +35,7 @@ def regions():
 
 
 def instance_groups() -> InstanceGroups:
-    from google.auth.transport.requests import AuthorizedSession
-
-    endpoint = sandbox_endpoint(COMPUTE_ENDPOINT)
-    credentials = sandbox_credentials() if endpoint else default_credentials()
-    return InstanceGroups(AuthorizedSession(credentials), endpoint or COMPUTE_ROOT)
+    return InstanceGroups(rest_api(COMPUTE_ENDPOINT, COMPUTE_ROOT))
 
 
 def _rest_options(variable: str) -> dict:

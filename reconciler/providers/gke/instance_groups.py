@@ -3,8 +3,7 @@
 container v1 does not report how many nodes a pool has now (initialNodeCount is what it was created with), so its
 size is read where GKE keeps it, as Terraform's provider does: one instance group per zone of the pool.
 
-These reads go over google-auth's AuthorizedSession, the HTTP transport google-cloud-compute itself uses, and its
-errors become google-api-core exceptions as the client's would: importing google.cloud.compute_v1 loads every
+These reads go over google-auth's AuthorizedSession (google_rest.py): importing google.cloud.compute_v1 loads every
 Compute type (5.8 s measured on this project's 2-core machine), a cost every no-op plan would pay for one GET a pool.
 """
 
@@ -14,13 +13,10 @@ from urllib.parse import urlsplit
 
 from reconciler.providers.google_retry import idempotent
 
-TIMEOUT = 30  # seconds per HTTP request
-
 
 class InstanceGroups:
-    def __init__(self, session, endpoint: str):
-        self._session = session  # a google.auth.transport.requests.AuthorizedSession
-        self._endpoint = endpoint.rstrip("/")
+    def __init__(self, api):
+        self._api = api  # a reconciler.providers.google_rest.RestApi of compute
 
     def target_size(self, url: str) -> int | None:
         """The targetSize of the instance group at `url` (an instanceGroupUrls entry), None when there is none."""
@@ -28,12 +24,10 @@ class InstanceGroups:
 
         path = urlsplit(url).path  # /compute/v1/projects/P/zones/Z/instanceGroupManagers/NAME
         def read() -> int | None:
-            response = self._session.get(self._endpoint + path, timeout=TIMEOUT)
-            if response.status_code == 404:
+            try:
+                return int(self._api.call("GET", path).get("targetSize", 0))
+            except exceptions.NotFound:
                 return None
-            if response.status_code >= 400:
-                raise exceptions.from_http_response(response)
-            return int(response.json().get("targetSize", 0))
 
         return idempotent("compute.instanceGroupManagers.get", path.split("/compute/v1/", 1)[-1], read)
 

@@ -5,14 +5,16 @@ Transports, and why:
   (`transport="rest"` raises KeyError, RECIPES §3). On Google it opens its default TLS channel with Application
   Default Credentials; on the sandbox an explicit insecure channel to SAXCTL_IAM_ENDPOINT (host:port), which needs no
   credentials and opens no TLS (setting only api_endpoint would try TLS and retry for 60 s).
-- Resource Manager (resourcemanager_v3.ProjectsClient) over REST on both, so the code path the sandbox tests is the
-  one used on Google (the sandbox serves REST only). Over REST a 409 arrives as Conflict whatever its status is;
-  policies.py tells ABORTED from the rest by the error body.
+- Resource Manager over REST on both, so the code path the sandbox tests is the one used on Google (the sandbox
+  serves REST only): getIamPolicy and setIamPolicy as resourcemanager_v3's REST transport sends them, over
+  google-auth's AuthorizedSession (google_rest.py), since importing that package costs more than a no-op plan's
+  other work. A 409 arrives as Conflict whatever its status is; policies.py tells ABORTED from the rest by the body.
 """
 
 from __future__ import annotations
 
-from reconciler.providers.endpoints import default_credentials, sandbox_credentials, sandbox_endpoint
+from reconciler.providers.endpoints import default_credentials, sandbox_endpoint
+from reconciler.providers.google_rest import rest_api
 
 
 def iam_client():
@@ -28,10 +30,5 @@ def iam_client():
 
 
 def projects_client():
-    from google.cloud import resourcemanager_v3
-
-    endpoint = sandbox_endpoint("SAXCTL_RESOURCEMANAGER_ENDPOINT")
-    if endpoint is None:
-        return resourcemanager_v3.ProjectsClient(credentials=default_credentials(), transport="rest")
-    return resourcemanager_v3.ProjectsClient(credentials=sandbox_credentials(), transport="rest",
-                                             client_options={"api_endpoint": endpoint})
+    """Resource Manager's REST API for ProjectPolicies: its two calls without google.cloud.resourcemanager_v3."""
+    return rest_api("SAXCTL_RESOURCEMANAGER_ENDPOINT", "https://cloudresourcemanager.googleapis.com")

@@ -19,29 +19,31 @@ from reconciler.providers.google_errors import remote_call
 TIMEOUT = 30  # seconds per call
 _READ_OPTIONS = {"requested_policy_version": 3}
 _MASK = {"paths": ["bindings", "etag"]}  # the documented default, said explicitly: audit configs are left alone
+_READ_BODY = {"options": {"requestedPolicyVersion": 3}}  # _READ_OPTIONS in a REST body
 
 
 class ProjectPolicies:
-    """projects/P policies over cloudresourcemanager v3."""
+    """projects/P policies over cloudresourcemanager v3's REST API, without its client package (google_rest.py): the
+    same two methods, paths and JSON bodies as its REST transport's, the policies the same Policy messages."""
 
-    def __init__(self, client):
-        self._client = client
+    def __init__(self, api):
+        self._api = api  # a reconciler.providers.google_rest.RestApi of cloudresourcemanager
 
     def read(self, resource: str) -> policy_pb2.Policy | None:
         with remote_call("cloudresourcemanager.projects.getIamPolicy", resource):
-            return self._client.get_iam_policy(request={"resource": resource, "options": _READ_OPTIONS},
-                                               retry=None, timeout=TIMEOUT)
+            return _policy(self._api.call("POST", f"v3/{resource}:getIamPolicy", _READ_BODY))
 
     def write(self, resource: str, policy: policy_pb2.Policy) -> policy_pb2.Policy:
         from google.api_core import exceptions
+        from google.protobuf import json_format
 
+        body = {"policy": json_format.MessageToDict(policy), "updateMask": ",".join(_MASK["paths"])}
         with remote_call("cloudresourcemanager.projects.setIamPolicy", resource):
             try:
-                return self._client.set_iam_policy(request={"resource": resource, "policy": policy,
-                                                            "update_mask": _MASK}, retry=None, timeout=TIMEOUT)
+                return _policy(self._api.call("POST", f"v3/{resource}:setIamPolicy", body))
             except exceptions.Conflict as error:
-                # Over REST google-api-core picks the exception by HTTP status: 409 is Conflict for ALREADY_EXISTS
-                # and ABORTED (a stale etag) alike; the body says which.
+                # google-api-core picks the exception by HTTP status: 409 is Conflict for ALREADY_EXISTS and ABORTED
+                # (a stale etag) alike; the body says which.
                 if _rest_status(error) == "ABORTED":
                     raise exceptions.Aborted(error.message, response=error.response) from None
                 raise
@@ -75,3 +77,10 @@ def _rest_status(error) -> str | None:
         return error.response.json()["error"]["status"]
     except (AttributeError, ValueError, KeyError, TypeError):
         return None
+
+
+def _policy(reply: dict) -> policy_pb2.Policy:
+    from google.iam.v1 import policy_pb2
+    from google.protobuf import json_format
+
+    return json_format.ParseDict(reply, policy_pb2.Policy(), ignore_unknown_fields=True)

@@ -71,7 +71,7 @@ class KubeApi:
             raise RemoteError(f"{endpoint.where}: the apiserver address {endpoint.server!r} is not an https:// URL")
         self._host, self._port = parts.hostname, parts.port or 443
         self._base = parts.path.rstrip("/")
-        self._context = _tls_context(endpoint)
+        self._context = tls_context(endpoint)
         self._lock = threading.Lock()
         self._idle: list[http.client.HTTPSConnection] = []
 
@@ -211,7 +211,7 @@ def _status_of(code: int, data: bytes) -> Status:
                   tuple(details.get("causes") or ()), details.get("kind") or "")
 
 
-def _tls_context(endpoint: Endpoint) -> ssl.SSLContext:
+def tls_context(endpoint: Endpoint) -> ssl.SSLContext:
     context = ssl.create_default_context(cadata=endpoint.ca_pem.decode() if endpoint.ca_pem else None)
     if not endpoint.verify:
         context.check_hostname = False

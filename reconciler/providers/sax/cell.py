@@ -24,7 +24,7 @@ from reconciler.providers.kubernetes.manifests import MODEL_SERVER
 from reconciler.providers.kubernetes.options import KubeOptions
 from reconciler.providers.sax.admin_errors import admin_error
 from reconciler.providers.sax.decide import AssignedServer, Published, Servers
-from reconciler.providers.sax.portforward import PortForward, core_api
+from reconciler.providers.sax.portforward import PortForward
 
 log = logging.getLogger(__name__)
 CALL_TIMEOUT_S = 30.0
@@ -47,14 +47,6 @@ class Kube:
         else:
             self.endpoint = access.from_cluster(params["cluster"], params["endpoint"], params["ca_certificate"])
         self.api = KubeApi(self.endpoint)
-        self._core = None
-        self._lock = threading.Lock()
-
-    def core(self):
-        with self._lock:
-            if self._core is None:
-                self._core = core_api(self.endpoint)
-            return self._core
 
     def pods(self, namespace: str, app: str) -> list[dict]:
         return self.api.list(KINDS["Pod"].collection(namespace), f"pods of {namespace}/{app}", f"app={app}")
@@ -71,7 +63,7 @@ class Kube:
                          what=f"Deployment {namespace}/{name}")
 
     def forward(self, namespace: str, pod: str, port: int) -> PortForward:
-        return PortForward(self.core(), namespace, pod, port, self.endpoint.where)
+        return PortForward(self.endpoint, namespace, pod, port)
 
 
 class Cell:
@@ -137,11 +129,18 @@ class Cell:
         return True
 
     def close(self) -> None:
-        if self._channel is not None:
-            self._channel.close()
-        if self._forward is not None:
-            self._forward.close()
+        """Closed in the background: grpc's close waits (up to 0.2 s, most of a no-op plan's Sax read) for the
+        connectivity poller that channel_ready_future started, and nothing needs to wait for it."""
+        channel, forward = self._channel, self._forward
         self._channel = self._forward = None
+
+        def close_both() -> None:
+            if channel is not None:
+                channel.close()
+            if forward is not None:
+                forward.close()
+
+        threading.Thread(target=close_both, name="sax-admin-close", daemon=True).start()
 
     # --- sax.Admin -----------------------------------------------------------------------------------------------
 
