@@ -97,6 +97,9 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` and CI cancellation release the lock like Ctrl-C does
+    # Ctrl-C (SIGINT) stops a run whatever it inherited: bash starts a background job (`saxctl apply &`, a CI step)
+    # with SIGINT ignored, and a run would otherwise heed it only while its own handlers are in place.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 

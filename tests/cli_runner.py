@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -41,10 +42,14 @@ def _tail(output: bytes | str | None, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def saxctl_background(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
+def saxctl_background(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+                      sigint_ignored: bool = False) -> subprocess.Popen:
+    """saxctl started and left running; `sigint_ignored`: with SIGINT ignored, as bash starts a background job."""
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    disposition = signal.SIG_IGN if sigint_ignored else signal.SIG_DFL
     return subprocess.Popen(SAXCTL + list(args), env=full_env, cwd=cwd or REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, disposition))
 
 
 def buckets_spec(directory: Path, name: str, admin: str, data: str, *, data_labels: str = "{team: ml}",

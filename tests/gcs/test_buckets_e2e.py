@@ -201,8 +201,9 @@ def test_a_crashed_apply_leaves_a_lock_that_force_unlock_clears(sandbox, spec, n
 
 def test_ctrl_c_releases_the_lock(sandbox, spec, names, gcs):
     # Stalled long enough that the Ctrl-C surely lands while the insert is in flight (a loaded CI machine took
-    # more than 2 s to deliver it), so what is tested is the wait for it, then the release.
-    interrupted = _apply_holding_the_lock(sandbox, spec, names, seconds=15)
+    # more than 2 s to deliver it), so what is tested is the wait for it, then the release. Started with SIGINT
+    # ignored, as bash starts a background job (a CI step's `make test &`): Ctrl-C must stop it all the same.
+    interrupted = _apply_holding_the_lock(sandbox, spec, names, seconds=15, sigint_ignored=True)
     interrupted.send_signal(signal.SIGINT)
     out, err = interrupted.communicate(timeout=60)
     assert interrupted.returncode == 130, out + err
@@ -274,12 +275,13 @@ def test_a_lock_broken_by_force_unlock_mid_apply_is_reported_and_no_new_change_s
     assert running.returncode == 130, out + err
 
 
-def _apply_holding_the_lock(sandbox, spec, names, seconds: float, heartbeat_s: float | None = None):
+def _apply_holding_the_lock(sandbox, spec, names, seconds: float, heartbeat_s: float | None = None,
+                            sigint_ignored: bool = False):
     """An apply in the background, stalled for `seconds` on the data bucket's insert while it holds the lock."""
     assert saxctl("apply", "--auto-approve", "--target", "gcs.bucket.admin", str(spec), env=sandbox.env).code == 0
     sandbox.inject_fault(method="POST", path=r"^/storage/v1/b$", delay_s=seconds, count=1)
     env = sandbox.env if heartbeat_s is None else {**sandbox.env, "SAXCTL_LOCK_HEARTBEAT_S": str(heartbeat_s)}
-    running = saxctl_background("apply", "--auto-approve", str(spec), env=env)
+    running = saxctl_background("apply", "--auto-approve", str(spec), env=env, sigint_ignored=sigint_ignored)
     wait_for_lock(sandbox, names["admin"])
     return running
 

@@ -257,11 +257,15 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             return
         if discard_body:
             self._discard_body()
+        # A connection this reply ends says so, as a server does: a client that pooled it would send its next
+        # request into a closed socket (RemoteDisconnected) instead of opening a new one.
+        closing = {"Connection": "close"} if self.close_connection else {}
         if rule.body is not None:
-            self.send_json(rule.status, rule.body, rule.headers())
+            self.send_json(rule.status, rule.body, {**rule.headers(), **closing})
             return
         error = self.fault_error(rule.status)
-        self.send_json(rule.status, error.body(self.server.error_format), {**error.headers, **rule.headers()})
+        self.send_json(rule.status, error.body(self.server.error_format),
+                       {**error.headers, **rule.headers(), **closing})
 
     def fault_error(self, status: int) -> ApiError:
         """The error a fault rule with this status and no body of its own answers this request with."""
