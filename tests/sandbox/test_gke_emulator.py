@@ -232,3 +232,24 @@ def test_the_kube_endpoint_and_ca_come_from_the_launch_arguments(tmp_path):
     assert made_up.endpoint_of("a") != made_up.endpoint_of("b")
     with pytest.raises(ValueError, match="must be an https:// URL"):
         kube_access("http://127.0.0.1:6443", None, tmp_path / "generated.pem")
+
+
+def test_a_kept_cluster_follows_the_apiserver_of_a_restarted_sandbox(tmp_path):
+    """`saxctl sandbox down`, then `up` with the apiserver's old port taken: it comes back on another, and a cluster
+    the GKE emulator kept must point at it, or every Kubernetes call of the next apply fails."""
+    from reconciler.sandbox.base.store import ResourceStore
+    from reconciler.sandbox.gke.kube_access import KubeAccess
+    from reconciler.sandbox.gke.server import GkeServer
+
+    key = "cluster/projects/p/locations/us-central1-a/clusters/kept"
+    ResourceStore(tmp_path / "store.json").put(key, {"cluster": {
+        "name": "kept", "endpoint": "127.0.0.1:1111", "masterAuth": {"clusterCaCertificate": "b2xk"},
+        "nodePools": []}, "nodeCounts": {}})
+
+    store = ResourceStore(tmp_path / "store.json")
+    server = GkeServer(("127.0.0.1", 0), store, KubeAccess("127.0.0.1:2222", "bmV3"))
+    try:
+        kept = store.get(key).resource["cluster"]
+    finally:
+        server.server_close()
+    assert (kept["endpoint"], kept["masterAuth"]["clusterCaCertificate"]) == ("127.0.0.1:2222", "bmV3")

@@ -222,3 +222,4 @@ def test_the_control_plane_restarts_with_its_objects_and_ca_and_a_new_token(stat
     assert (state_dir / "kube" / "ca.crt").read_bytes() == ca, "the CA stays: clients that hold it keep working"
     assert api(second, "GET", "/api/v1/namespaces/default/configmaps/survives-restart").json()["data"] == {"a": "b"}
     assert api(second, "GET", "/api/v1/namespaces", token=first["SAXCTL_SANDBOX_TOKEN"]).status_code == 401
+

@@ -113,7 +113,19 @@ class GkeServer(EmulatorServer):
         self.failures: list[dict] = []  # planned operation failures, consumed in order
         self.operations = Operations(store, "operation/", self._finish)
         for key, stored in store.list("cluster/"):  # the Kubernetes side may have restarted too
+            self._follow_the_apiserver(key, stored.resource)
             self._sync_nodes(key.removeprefix("cluster/"), stored.resource, list(stored.resource["nodeCounts"]))
+
+    def _follow_the_apiserver(self, key: str, stored: dict) -> None:
+        """A restarted sandbox's apiserver may come back on another port: each kept cluster's endpoint and CA follow
+        it (a GKE cluster's control plane keeps its address; here every cluster's is the sandbox's one)."""
+        cluster = stored["cluster"]
+        endpoint = self.kube.endpoint_of(key.removeprefix("cluster/"))
+        auth = cluster.get("masterAuth", {})
+        if (cluster.get("endpoint"), auth.get("clusterCaCertificate")) != (endpoint, self.kube.ca_certificate):
+            moved = {**cluster, "endpoint": endpoint, "masterAuth": {**auth, "clusterCaCertificate":
+                                                                      self.kube.ca_certificate}}
+            self.store.put(key, {**stored, "cluster": moved})
 
     def server_close(self) -> None:
         self.operations.close()
