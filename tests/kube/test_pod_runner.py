@@ -258,9 +258,17 @@ def test_a_kwok_nodes_kubelet_port_left_from_an_earlier_sandbox_is_pointed_back_
         return endpoints.kubelet_endpoint.port if endpoints and endpoints.kubelet_endpoint else None, writers
 
     wait_for("the node's kubelet is kwok's server", lambda: kubelet_port_and_writer()[0] == kwok_port)
-    core.patch_node_status(node, {"status": {"daemonEndpoints": {"kubeletEndpoint": {"Port": 1}}}})
-    wait_for("the runner points the node back at kwok (not kwok's next heartbeat)",
-             lambda: kubelet_port_and_writer() == (kwok_port, ["saxctl-sandbox-pod-runner"]))
+    # On a loaded machine kwok's own heartbeat may land first and set it back itself: then break it again (the
+    # heartbeats are 20-45 s apart, so the runner, which watches the node, wins the next round).
+    fixed_by = []
+    for _ in range(3):
+        core.patch_node_status(node, {"status": {"daemonEndpoints": {"kubeletEndpoint": {"Port": 1}}}})
+        _, fixed_by = wait_for("the node's kubelet port set back to kwok's",
+                                  lambda: (lambda found: found if found[0] == kwok_port else None)(
+                                      kubelet_port_and_writer()))
+        if fixed_by == ["saxctl-sandbox-pod-runner"]:
+            break
+    assert fixed_by == ["saxctl-sandbox-pod-runner"], f"only kwok's heartbeat set it back: {fixed_by}"
 
 
 def echo_job(name: str, cluster: str, image: str, exit_code: int) -> dict:
