@@ -47,8 +47,10 @@ class ModelWorld(SaxWorld):
         return f"/sax/test/{name}"
 
     def http_pod_ip(self) -> str:
+        """The oldest running pod's: a pod just made by a scale-up may have its IP before its server listens."""
         pods = json.loads(self.kubectl("get", "pods", "-l", "app=sax-http", "-o", "json").stdout)["items"]
-        return next(pod["status"]["podIP"] for pod in pods if pod["status"].get("podIP"))
+        running = [pod for pod in pods if pod["status"].get("podIP") and not pod["metadata"].get("deletionTimestamp")]
+        return min(running, key=lambda pod: pod["metadata"]["creationTimestamp"])["status"]["podIP"]
 
     def http(self, method: str, path: str, body: dict) -> dict:
         """The Sax HTTP server at its pod's IP, as a user in the VPC reaches it (not through saxctl)."""

@@ -105,9 +105,9 @@ def test_a_run_made_from_the_cronjob_sets_back_a_scaled_deployment_and_a_models_
     world = models_world
     world.apply()
     cronjob = corrector(world, NEVER_BY_ITSELF)
-    world.kubectl("scale", "deployment/sax-http", "--replicas=2")
     world.http("PUT", "/update", {"model": world.model_id(), "model_path": GPTJ, "replicas": 2,
                                   "checkpoint": f"gs://dat-{world.spec_name}/sample/checkpoint_00000000"})
+    world.kubectl("scale", "deployment/sax-http", "--replicas=2")
 
     world.kubectl("create", "job", f"--from=cronjob/{cronjob}", "by-hand")
     outcome = wait_for("the Job finishes", lambda: finished(batch, world.namespace, "by-hand"), JOB_S)
