@@ -177,7 +177,7 @@ def validate(files: tuple[str, ...]) -> None:
               "--to: the world is taken to be what applying OLD_SPEC leaves (no API call, no credentials), e.g. a "
               "pull request's base.")
 @click.option("--to", "to_path", metavar="NEW_SPEC", type=click.Path(dir_okay=False), help="The spec an offline plan "
-              "(--from) plans, in place of SPEC.")
+              "plans, in place of SPEC; without --from, in a world where nothing of it exists yet (a new spec).")
 @click.option("-out", "--out", "out_path", type=click.Path(dir_okay=False), help="Save the plan to this file "
               "for `saxctl apply FILE`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (schemas/plan.schema.json).")
@@ -215,6 +215,8 @@ def plan(spec_path: str | None, from_path: str | None, to_path: str | None, out_
     With --from OLD_SPEC --to NEW_SPEC (no SPEC), the plan is offline: the same plan as a live plan of NEW_SPEC
     in a world where OLD_SPEC was applied, made with no API call and no credentials (a pull request's review).
     What only the cloud can tell (quotas, what a delete would lose) is not checked, and it says so.
+    With --to NEW_SPEC alone, the world is taken to hold nothing of it yet: the plan of a spec a pull request
+    adds, everything to create, with its cost.
     """
     from reconciler import runner
     from reconciler.cost.estimate import estimate
@@ -233,7 +235,8 @@ def plan(spec_path: str | None, from_path: str | None, to_path: str | None, out_
     said = None
     if offline:
         skipped = workspace.connection.providers.skipped
-        said = (f"Offline plan of {offline[1]} where {offline[0]} was applied: no API call was made."
+        applied = f"{offline[0]} was applied" if offline[0] else "nothing of it exists yet"
+        said = (f"Offline plan of {offline[1]} where {applied}: no API call was made."
                 + (f" Not checked offline: {'; '.join(skipped)}." if skipped else ""))
     if as_json:
         output_console().rich.out(json.dumps(plan_to_json(the_plan), indent=2), highlight=False)
@@ -260,16 +263,16 @@ def plan(spec_path: str | None, from_path: str | None, to_path: str | None, out_
 
 
 def _offline_specs(spec_path: str | None, from_path: str | None, to_path: str | None, out_path: str | None,
-                   destroy: bool) -> tuple[str, str] | None:
-    """(OLD_SPEC, NEW_SPEC) of an offline plan, None for a live one; flags that do not go together refused."""
+                   destroy: bool) -> tuple[str | None, str] | None:
+    """(OLD_SPEC, NEW_SPEC) of an offline plan (OLD_SPEC None: nothing applied yet), None for a live one; flags
+    that do not go together refused."""
     if from_path is None and to_path is None:
         if spec_path is None:
             raise UsageError("missing argument SPEC (or --from OLD_SPEC --to NEW_SPEC for an offline plan)",
                              hint="Run `saxctl plan --help`.")
         return None
-    if from_path is None or to_path is None:
-        raise UsageError(f"{'--from' if to_path is None else '--to'} needs {'--to' if to_path is None else '--from'}: "
-                         "an offline plan plans NEW_SPEC in the world OLD_SPEC leaves",
+    if to_path is None:
+        raise UsageError("--from needs --to: an offline plan plans NEW_SPEC in the world OLD_SPEC leaves",
                          hint="Run `saxctl plan --from OLD_SPEC --to NEW_SPEC`.")
     if spec_path is not None:
         raise UsageError(f"SPEC ({spec_path}) and --from/--to do not go together: --to names the spec an offline "

@@ -67,12 +67,14 @@ def open_workspace(spec_path: str, on_read_retry: Callable[[str, int, RetryableE
     return Workspace(spec, spec_ref, table.connect(spec, on_read_retry, options))
 
 
-def open_offline_workspace(applied_path: str, spec_path: str, options: table.ProviderOptions | None = None
+def open_offline_workspace(applied_path: str | None, spec_path: str, options: table.ProviderOptions | None = None
                            ) -> Workspace:
-    """SPEC in the world applying the spec at applied_path leaves, modelled: no call, no credentials, no lock
-    (`saxctl plan --from --to`). Its providers' `skipped` says what a plan of it could not check."""
+    """SPEC in the world applying the spec at applied_path leaves (None: a world with nothing of SPEC), modelled: no
+    call, no credentials, no lock (`saxctl plan --from --to`). Its providers' `skipped` says what a plan of it could
+    not check."""
     spec, spec_ref = _load(spec_path)
-    return Workspace(spec, spec_ref, table.Connection(table.offline(spec, load_spec(applied_path), options), []))
+    applied = load_spec(applied_path) if applied_path else None
+    return Workspace(spec, spec_ref, table.Connection(table.offline(spec, applied, options), []))
 
 
 def _load(spec_path: str) -> tuple[Spec, SpecRef]:

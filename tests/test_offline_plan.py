@@ -64,7 +64,6 @@ def test_what_only_the_apply_knows_is_said_as_a_live_plan_says_it(tmp_path):
 
 def test_from_and_to_go_together_and_without_a_spec_argument(tmp_path):
     for args, said in ((["--from", str(DEMO)], "--from needs --to"),
-                       (["--to", str(DEMO)], "--to needs --from"),
                        (["--from", str(DEMO), "--to", str(DEMO), str(DEMO)], "SPEC (" + str(DEMO) + ") and --from/--to"),
                        (["--from", str(DEMO), "--to", str(DEMO), "-out", str(tmp_path / "p.json")],
                         "-out does not go with --from/--to"),
@@ -98,3 +97,16 @@ def test_an_offline_plan_costs_the_change_at_your_prices(tmp_path):
                      "--from", str(DEMO), "--to", str(new), env=no_cloud_env(tmp_path), timeout=60)
     assert "**Cost:** +$2,452.80 per month" in planned.out, planned.text
     assert "TPU v5e chips: +4 (4 → 8)" in planned.out
+
+
+def test_a_new_spec_alone_is_planned_offline_as_all_to_create_with_its_cost(tmp_path):
+    """A pull request that adds a spec has no base: `--to` alone plans it in a world with nothing of it."""
+    planned = saxctl("plan", "--json", "--to", str(DEMO), env=no_cloud_env(tmp_path), timeout=60)
+    assert planned.code == 0, planned.text
+    changes = json.loads(planned.out)["changes"]
+    assert changes and {c["action"] for c in changes} == {"create"}
+    assert not any(c["pruned"] for c in changes)
+    assert f"Offline plan of {DEMO} where nothing of it exists yet: no API call was made." in planned.err
+    markdown = saxctl("plan", "--markdown", "--to", str(DEMO), env=no_cloud_env(tmp_path), timeout=60)
+    assert markdown.out.splitlines()[0] == f"Plan: {len(changes)} to add, 0 to change, 0 to replace, 0 to destroy"
+    assert "TPU v5e chips: +4 (0 → 4)" in markdown.out, markdown.out

@@ -105,9 +105,9 @@ def connect(spec: Spec, on_read_retry=None, options: ProviderOptions | None = No
     return Connection(providers, homes, lambda name: bucket.admin_record_store(spec, clients, name))
 
 
-def offline(spec: Spec, applied: Spec, options: ProviderOptions | None = None) -> OfflineProviderSet:
-    """The providers of an offline plan of `spec` in the world applying `applied` leaves: built without a client,
-    so no credentials are looked up and no request is made."""
+def offline(spec: Spec, applied: Spec | None, options: ProviderOptions | None = None) -> OfflineProviderSet:
+    """The providers of an offline plan of `spec` in the world applying `applied` leaves (None: nothing applied):
+    built without a client, so no credentials are looked up and no request is made."""
     clients = OfflineClients(spec, options)
     return OfflineProviderSet([family.provider(clients) for family in FAMILIES if family.provider is not None],
-                              desired_resources(applied))
+                              desired_resources(applied) if applied else [])

@@ -116,6 +116,21 @@ def test_the_offline_plan_of_a_change_equals_the_live_plan_where_old_was_applied
     assert "Offline plan of" in offline.err and "no API call was made" in offline.err
 
 
+def test_the_offline_plan_of_a_new_spec_equals_the_live_plan_where_nothing_of_it_exists(sandbox, tmp_path):
+    """A spec a pull request adds (no base): `--to` alone against a live plan in a project that never saw it."""
+    suffix = secrets.token_hex(4)
+    world = ModelWorld(sandbox, tmp_path, f"o-{suffix}", f"p-new-{suffix}", f"ns-{suffix}", suffix)
+    world.write_models([{"name": MODEL}])
+    live = saxctl("plan", "--json", str(world.path), env=sandbox.env, timeout=240)
+    assert live.out.startswith("{"), live.text
+    offline = saxctl("plan", "--json", "--to", str(world.path), env=offline_env(tmp_path), timeout=120)
+    assert offline.code == live.code, (offline.text, live.text)
+    live_plan, offline_plan_ = json.loads(live.out), json.loads(offline.out)
+    assert {change[0] for change in _changes(live_plan).values()} == {"create"}
+    assert _changes(offline_plan_) == _changes(live_plan)
+    assert offline_plan_["problems"] == [p for p in live_plan["problems"] if p["kind"] != "preflight"]
+
+
 def test_an_offline_plan_sends_no_request_to_any_emulator_even_with_their_exports(applied, tmp_path):
     new = applied.directory / "offline-requests.yaml"
     new.write_text(VARIANTS["tpu-node-count"](applied, applied.path.read_text()))
