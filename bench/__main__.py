@@ -6,7 +6,7 @@ import importlib
 import sys
 
 BENCHMARKS = ("noop_plan", "gcp_half", "checkpoint_codecs", "checkpoint_convert", "kubectl_baseline",
-              "kube_plan_apply", "sax_plan", "plots")  # plots last: it draws what the others wrote
+              "kube_plan_apply", "kube_plan_size", "sax_plan", "plots")  # plots last: it draws what the others wrote
 
 
 def main(names: list[str]) -> int:

@@ -142,7 +142,7 @@ def _measure(state: dict, scratch: Path, kubectl_binary: Path, runs: int) -> dic
     requests = {}
     for name, (tag, args, expect) in SAXCTL_CASES.items():
         bench.use(tag)
-        requests[f"saxctl_{name}"] = _saxctl_requests(bench.run_saxctl("-v", *args, expect=expect).err)
+        requests[f"saxctl_{name}"] = saxctl_requests(bench.run_saxctl("-v", *args, expect=expect).err)
     bench.use("v1.0.0")
     bench.run_saxctl("apply", "--auto-approve")
     for name, (tag, verb, expect) in KUBECTL_CASES.items():
@@ -164,7 +164,7 @@ def _measure(state: dict, scratch: Path, kubectl_binary: Path, runs: int) -> dic
     }
 
 
-def _saxctl_requests(log: str) -> dict:
+def saxctl_requests(log: str) -> dict:
     """Kubernetes requests from saxctl's -v log; what else the plan asked (buckets, GKE, IAM) is not in that log."""
     verbs = Counter(match["verb"] for match in _KUBE_REQUEST.finditer(log))
     return {"count": sum(verbs.values()), "by_verb": dict(sorted(verbs.items()))}

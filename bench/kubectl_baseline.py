@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.harness import in_own_sandbox, machine, run_measured, stats, write_results
+from bench.harness import Measured, in_own_sandbox, machine, run_measured, stats, write_results
 
 FIELD_MANAGER = "kubectl-bench"
 IMAGES = "us-docker.pkg.dev/cloud-tpu-images/inference"
@@ -99,9 +99,13 @@ class Kubectl:
 
     def run(self, verb: str, *extra: str, expect: tuple[int, ...] = (0,)) -> tuple[float, int, str]:
         """(seconds, peak RSS in bytes, stderr) of `kubectl VERB --server-side -f MANIFEST`."""
-        measured = run_measured([*self.base, verb, "--server-side", f"--field-manager={self.field_manager}", "-f",
-                                 str(self.manifest), *extra], expect=expect)
+        measured = self.measure(verb, *extra, expect=expect)
         return measured.seconds, measured.peak_rss_bytes, measured.err
+
+    def measure(self, verb: str, *extra: str, expect: tuple[int, ...] = (0,)) -> Measured:
+        """`kubectl VERB --server-side -f MANIFEST` measured as a whole process (CPU time too)."""
+        return run_measured([*self.base, verb, "--server-side", f"--field-manager={self.field_manager}", "-f",
+                             str(self.manifest), *extra], expect=expect)
 
     def version(self) -> str:
         completed = subprocess.run([*self.base, "version", "--client", "-o", "json"], capture_output=True, text=True,

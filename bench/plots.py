@@ -28,8 +28,8 @@ def main(argv: list[str]) -> dict:
 
     matplotlib.use("Agg")  # files only, no display
     drawn = {}
-    for name, draw in (("plan_time_by_tool", _plan_time_by_tool), ("apply_vs_critical_path", _apply_vs_critical_path),
-                       ("conversion_vs_cp", _conversion_vs_cp)):
+    for name, draw in (("plan_time_by_tool", _plan_time_by_tool), ("plan_time_by_size", _plan_time_by_size),
+                       ("apply_vs_critical_path", _apply_vs_critical_path), ("conversion_vs_cp", _conversion_vs_cp)):
         figure = draw()
         if figure is None:
             print(f"plots: {name}.png skipped: its benchmark's results are not in {RESULTS}", file=sys.stderr)
@@ -72,6 +72,39 @@ def _plan_time_by_tool():
     axes.set_title(f"The tutorial's Kubernetes objects, whole processes, {result['runs']} runs "
                    f"({result['machine']['cpus']} cores)")
     axes.legend()
+    return figure
+
+
+def _plan_time_by_size():
+    """Plan time and requests against the number of Kubernetes objects, one line per tool (bench/kube_plan_size.py)."""
+    result = _result("kube_plan_size")
+    if result is None:
+        return None
+    import matplotlib.pyplot as plt
+
+    sizes = result["sizes"]
+    objects = [int(size) for size in sizes]
+    figure, (times, requests) = plt.subplots(1, 2, figsize=(10, 4))
+    for tool in ("saxctl", "kubectl"):
+        label = {"saxctl": "saxctl plan (Kubernetes part)", "kubectl": "kubectl diff --server-side"}[tool]
+        medians = [sizes[size][tool]["seconds"]["median"] * 1000 for size in sizes]
+        spreads = [sizes[size][tool]["seconds"]["p90"] * 1000 - median for size, median in zip(sizes, medians)]
+        times.errorbar(objects, medians, yerr=[[0] * len(spreads), spreads], color=TOOLS[tool], marker="o",
+                       capsize=3, label=f"{label}: wall")
+        # CPU time (user + system): hardly inflated by a shared machine's load, unlike the wall time
+        times.plot(objects, [sizes[size][tool]["cpu_seconds"]["median"] * 1000 for size in sizes], color=TOOLS[tool],
+                   marker=".", linestyle="--", label=f"{label}: CPU")
+        requests.plot(objects, [sizes[size][tool]["requests"]["count"] for size in sizes], color=TOOLS[tool],
+                      marker="o", label=label)
+    times.set_xlabel("Kubernetes objects")
+    times.set_ylabel("ms per no-op plan (median; whisker: p90 of wall)")
+    times.set_ylim(bottom=0)
+    times.legend()
+    requests.set_xlabel("Kubernetes objects")
+    requests.set_ylabel("requests to the apiserver per plan")
+    requests.set_ylim(bottom=0)
+    figure.suptitle(f"No-op plan against size, whole processes, {result['runs']} runs ({result['machine']['cpus']} "
+                    f"cores, load {result['machine']['load_average_1min_at_end']})")
     return figure
 
 
