@@ -38,10 +38,14 @@ from pathlib import Path
 
 from bench.chaos_world import World, call, differences
 from bench.harness import RESULTS, in_own_sandbox, machine
+from reconciler.providers.kubernetes.manifests import ADMIN_SERVER
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "specs" / "gptj-v5e-2x2.yaml"
-FAULTED = ("gcs", "gke", "resourcemanager", "compute", "iam")
+FAULTED = ("gcs", "gke", "resourcemanager", "compute", "iam", "sax")
+EMULATORS = FAULTED[:-1]  # the sandbox's own processes; the Sax admin is a stand-in each run's apply creates
+SAX_ADMIN_CALLS = r"^/sax\.Admin/(?!Join$)"  # saxctl's calls, not the model servers' joins
+SAX_WRITES = r"^/sax\.Admin/(Publish|Update|Unpublish)$"
 RATES = (5, 15, 30)  # percent of requests faulted, per emulator
 ATTEMPTS = 6  # applies per run before it counts as not converged
 COMMAND_TIMEOUT_S = 420
@@ -95,7 +99,8 @@ class Chaos:
     def __init__(self, state: dict, scratch: Path):
         self.env = {**os.environ, **state["env"], "NO_COLOR": "1", "DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA":
                     "true"}
-        self.urls = {name: f"http://127.0.0.1:{state['emulators'][name]['port']}/_sandbox" for name in FAULTED}
+        self.urls = {name: f"http://127.0.0.1:{state['emulators'][name]['port']}/_sandbox"
+                     for name in (*EMULATORS, "pod-runner")}
         self.scratch = scratch
         self.world = World(self.env)
         self.expected: dict | None = None
@@ -120,15 +125,19 @@ class Chaos:
     def faults(self, seed: int, rate: int) -> Run:
         run = Run("faults", seed, f"chaos-f{rate:02d}-{seed:04d}", rate=rate)
         spec, foreign = self._prepare(run)
-        for name in FAULTED:
+        for name in EMULATORS:
             call("POST", f"{self.urls[name]}/faults", fault_rules(seed, rate, name))
+        # The run's Sax admin starts during its apply: the pod runner gives it the rules at its start.
+        call("POST", f"{self.urls['pod-runner']}/standin-faults",
+             {"namespace": run.name, "container": ADMIN_SERVER, "rules": fault_rules(seed, rate, "sax")})
         try:
             self._converge(run, spec)
         finally:
-            for name in FAULTED:
-                run.faults_fired[name] = sum(rule["hits"] for rule in call("GET", f"{self.urls[name]}/faults")["rules"]
-                                             if rule["status"] or rule["drop"] or rule["grpc_code"])
-                call("DELETE", f"{self.urls[name]}/faults")
+            call("DELETE", f"{self.urls['pod-runner']}/standin-faults")
+            controls = {name: [self.urls[name]] for name in EMULATORS}
+            controls["sax"] = self.world.sax_admin_controls(run.name)
+            for name, urls in controls.items():
+                run.faults_fired[name] = sum(_failing_hits_cleared(url) for url in urls)
         self._check(run, spec, foreign)
         return run
 
@@ -159,7 +168,7 @@ class Chaos:
             return run
         grown = spec.with_name(f"{run.name}-grown.yaml")
         grown.write_text(spec.read_text().replace("cpuNodes: {count: 2,", "cpuNodes: {count: 3,"))
-        for name in FAULTED:
+        for name in EMULATORS:
             call("DELETE", f"{self.urls[name]}/requests")
         command = [*APPLY, str(grown)]
         processes = [self._start(command, f"{run.name}-race-{index}") for index in range(2)]
@@ -292,7 +301,16 @@ class Chaos:
 
 def fault_rules(seed: int, rate: int, emulator: str) -> list[dict]:
     """The seeded rules of one emulator: 429, 500, 503, a dropped connection, a lost reply after a committed write,
-    each at a fifth of `rate`; then a stall (2 s) on as many requests again."""
+    each at a fifth of `rate`; then a stall (2 s) on as many requests again. The Sax admin's (saxctl's calls only):
+    UNAVAILABLE, a stall ending in DEADLINE_EXCEEDED, and a lost reply after a committed Publish, Update or
+    Unpublish, each at a third of `rate`; then the stall."""
+    if emulator == "sax":
+        share = rate / 100 / 3
+        rules = [{"path": SAX_ADMIN_CALLS, "grpc_code": "UNAVAILABLE", "probability": share},
+                 {"path": SAX_ADMIN_CALLS, "grpc_code": "DEADLINE_EXCEEDED", "delay_s": 2.0, "probability": share},
+                 {"path": SAX_WRITES, "grpc_code": "UNAVAILABLE", "after_commit": True, "probability": share},
+                 {"path": SAX_ADMIN_CALLS, "delay_s": 2.0, "probability": rate / 100}]
+        return _seeded(rules, seed, emulator)
     share = rate / 100 / 5
     # The gRPC server cannot drop a connection mid-call: its stand-in is the deadline a stalled call ends with.
     lost = {"grpc_code": "DEADLINE_EXCEEDED"} if emulator == "iam" else {"drop": True}
@@ -301,7 +319,19 @@ def fault_rules(seed: int, rate: int, emulator: str) -> list[dict]:
     writes = ("POST",) if emulator == "iam" else ("POST", "PUT", "PATCH", "DELETE")  # gRPC calls are all POSTs
     rules += [{"method": method, "status": 503, "after_commit": True, "probability": share} for method in writes]
     rules.append({"delay_s": 2.0, "probability": rate / 100})
+    return _seeded(rules, seed, emulator)
+
+
+def _seeded(rules: list[dict], seed: int, emulator: str) -> list[dict]:
     return [{**rule, "seed": seed * 1000 + index * 10 + FAULTED.index(emulator)} for index, rule in enumerate(rules)]
+
+
+def _failing_hits_cleared(control: str) -> int:
+    """How many requests an emulator's failing rules answered (latency alone not counted); then its rules cleared."""
+    hits = sum(rule["hits"] for rule in call("GET", f"{control}/faults")["rules"]
+               if rule["status"] or rule["drop"] or rule["grpc_code"])
+    call("DELETE", f"{control}/faults")
+    return hits
 
 
 def _last_error(text: str) -> str:
