@@ -5,13 +5,19 @@ compare byte for byte), with another owner's bucket, IAM member and ConfigMap pl
 apply gives the expected end state. Then, per seed:
 
 - faults: every emulator with an API (GCS front, GKE, Resource Manager, Compute, IAM gRPC) answers 429, 500, 503,
-  drops the connection, loses the reply of a committed write (`after_commit`), or stalls, at a total rate of
-  5 %, 15 % or 30 % (seeded rules: the same seed replays the same faults on the same calls).
+  drops the connection, loses the reply of a committed write (`after_commit`), or stalls; the run's Sax admin
+  (given its rules by the pod runner at its start) answers saxctl's calls UNAVAILABLE, stalls into
+  DEADLINE_EXCEEDED, or loses the reply of a committed Publish/Update/Unpublish; and the path to the apiserver (a
+  TCP proxy the GKE emulator hands out as the run's cluster endpoint, so every Kubernetes call and port-forward
+  takes it) resets, drops (before or after the reply) or stalls connections. At a total rate of 5 %, 15 % or 30 %
+  (seeded rules: the same seed replays the same faults on the same calls).
   `saxctl apply --auto-approve` is re-run while it fails (at most ATTEMPTS times);
 - crash: `kill -9` of the `saxctl apply` process at a seeded moment inside one phase (cluster create, pool create, IAM
   edits, checkpoint upload, rollout wait, the model's publish and load, anywhere); the lock it leaves must be reported with its age by the next
   apply and cleared only by `saxctl force-unlock`; then the re-apply converges;
-- concurrency: two applies of one change at once: one fails naming the holder, the logs show one writer.
+- concurrency: two applies of one change at once: one fails naming the holder, the logs show one writer; then an
+  apply of a further change (waiting for the lock) racing `saxctl drift SPEC --correct` (not waiting): the corrector
+  fails naming the holder or goes first, the GKE log shows one write, the end state is the spec's.
 
 Every run ends with the faults off and the checks made by listing every emulator, the apiserver and the model as the
 cell's Sax HTTP server lists it: the world equals the baseline's (no duplicate, no orphan, no missing object), another
@@ -38,10 +44,15 @@ from pathlib import Path
 
 from bench.chaos_world import World, call, differences
 from bench.harness import RESULTS, in_own_sandbox, machine
+from reconciler.providers.kubernetes.manifests import ADMIN_SERVER
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "specs" / "gptj-v5e-2x2.yaml"
-FAULTED = ("gcs", "gke", "resourcemanager", "compute", "iam")
+EMULATORS = ("gcs", "gke", "resourcemanager", "compute", "iam")  # the sandbox's processes with fault rules
+# And the run's Sax admin (a stand-in its apply creates), and the path to the apiserver (the proxy GKE hands out).
+FAULTED = (*EMULATORS, "sax", "apiserver")
+SAX_ADMIN_CALLS = r"^/sax\.Admin/(?!Join$)"  # saxctl's calls, not the model servers' joins
+SAX_WRITES = r"^/sax\.Admin/(Publish|Update|Unpublish)$"
 RATES = (5, 15, 30)  # percent of requests faulted, per emulator
 ATTEMPTS = 6  # applies per run before it counts as not converged
 COMMAND_TIMEOUT_S = 420
@@ -95,7 +106,8 @@ class Chaos:
     def __init__(self, state: dict, scratch: Path):
         self.env = {**os.environ, **state["env"], "NO_COLOR": "1", "DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA":
                     "true"}
-        self.urls = {name: f"http://127.0.0.1:{state['emulators'][name]['port']}/_sandbox" for name in FAULTED}
+        self.urls = {name: f"http://127.0.0.1:{state['emulators'][name]['port']}/_sandbox"
+                     for name in (*EMULATORS, "pod-runner")}
         self.scratch = scratch
         self.world = World(self.env)
         self.expected: dict | None = None
@@ -120,15 +132,29 @@ class Chaos:
     def faults(self, seed: int, rate: int) -> Run:
         run = Run("faults", seed, f"chaos-f{rate:02d}-{seed:04d}", rate=rate)
         spec, foreign = self._prepare(run)
-        for name in FAULTED:
+        for name in EMULATORS:
             call("POST", f"{self.urls[name]}/faults", fault_rules(seed, rate, name))
+        # The run's Sax admin starts during its apply: the pod runner gives it the rules at its start.
+        call("POST", f"{self.urls['pod-runner']}/standin-faults",
+             {"namespace": run.name, "container": ADMIN_SERVER, "rules": fault_rules(seed, rate, "sax")})
+        # The run's cluster is created with the proxy's address as its endpoint: every Kubernetes call (and each
+        # port-forward to the Sax admin) takes the faulted path.
+        call("POST", f"{self.urls['gke']}/apiserver-proxy", {"rules": fault_rules(seed, rate, "apiserver")})
         try:
             self._converge(run, spec)
         finally:
-            for name in FAULTED:
-                run.faults_fired[name] = sum(rule["hits"] for rule in call("GET", f"{self.urls[name]}/faults")["rules"]
-                                             if rule["status"] or rule["drop"] or rule["grpc_code"])
-                call("DELETE", f"{self.urls[name]}/faults")
+            call("DELETE", f"{self.urls['pod-runner']}/standin-faults")
+            proxied = call("GET", f"{self.urls['gke']}/apiserver-proxy")["rules"]
+            run.faults_fired["apiserver"] = sum(rule["hits"] for rule in proxied if rule["kind"] != "stall")
+            call("DELETE", f"{self.urls['gke']}/apiserver-proxy")
+            for name in EMULATORS:
+                run.faults_fired[name] = _failing_hits_cleared(self.urls[name])
+            run.faults_fired["sax"] = 0
+            for url in self.world.sax_admin_controls(run.name):
+                try:
+                    run.faults_fired["sax"] += _failing_hits_cleared(url)
+                except OSError as error:  # an admin between two runs of its process: its rules went with it
+                    run.notes.append(f"the Sax admin's control port {url} did not answer: {error}")
         self._check(run, spec, foreign)
         return run
 
@@ -159,7 +185,7 @@ class Chaos:
             return run
         grown = spec.with_name(f"{run.name}-grown.yaml")
         grown.write_text(spec.read_text().replace("cpuNodes: {count: 2,", "cpuNodes: {count: 3,"))
-        for name in FAULTED:
+        for name in EMULATORS:
             call("DELETE", f"{self.urls[name]}/requests")
         command = [*APPLY, str(grown)]
         processes = [self._start(command, f"{run.name}-race-{index}") for index in range(2)]
@@ -179,8 +205,38 @@ class Chaos:
         if len(writes) != 1:
             run.problems.append(f"expected one writer (one GKE write for the pool's new size), the GKE log shows "
                                 f"{len(writes)}")
+        self._race_the_drift_corrector(run, grown)
         self._check(run, grown, foreign)
         return run
+
+    def _race_the_drift_corrector(self, run: Run, spec: Path) -> None:
+        """`saxctl apply` of a change (the CPU pool grown again, written into the spec as a user edits it) and
+        `saxctl drift SPEC --correct` at once. The apply waits for the lock (--lock-timeout); the corrector, which
+        does not wait, fails naming the holder, or holds the lock first and the apply waits for it. Either way the
+        GKE log shows one write of the pool's size (one writer at a time), and the end state is the spec's."""
+        spec.write_text(spec.read_text().replace("cpuNodes: {count: 3,", "cpuNodes: {count: 4,"))
+        for name in EMULATORS:
+            call("DELETE", f"{self.urls[name]}/requests")
+        applying = self._start([*APPLY, "--lock-timeout", "300", str(spec)], f"{run.name}-race-apply")
+        correcting = self._start(["drift", "--correct", str(spec)], f"{run.name}-race-drift")
+        (applied, apply_text), (corrected, drift_text) = self._finish(*applying), self._finish(*correcting)
+        writes = [entry for entry in call("GET", f"{self.urls['gke']}/requests")["requests"]
+                  if not entry["read"] and 200 <= entry["status"] < 300]
+        waited = re.search(r"waiting up to \d+ s for the lock: another run holds the lock .*lock ID", apply_text)
+        refused = "another run holds the lock" in drift_text and "lock ID" in drift_text
+        run.notes.append(f"apply racing drift --correct: apply exited {applied}{' after waiting' if waited else ''},"
+                         f" drift exited {corrected}{' naming the holder' if refused else ''}; GKE writes "
+                         f"{len(writes)}: {', '.join(entry['method_id'] or entry['path'] for entry in writes)}")
+        if applied != 0:
+            run.problems.append(f"the apply racing the drift corrector failed: {_last_error(apply_text)}")
+        if corrected == 1 and not refused:
+            run.problems.append(f"the drift corrector failed without naming the lock's holder: "
+                                f"{_last_error(drift_text)}")
+        elif corrected not in (0, 1, 2):
+            run.problems.append(f"the drift corrector exited {corrected}: {_last_error(drift_text)}")
+        if len(writes) != 1:
+            run.problems.append(f"apply and the drift corrector: expected one writer (one GKE write for the pool's "
+                                f"new size), the GKE log shows {len(writes)}")
 
     # Steps.
 
@@ -292,7 +348,23 @@ class Chaos:
 
 def fault_rules(seed: int, rate: int, emulator: str) -> list[dict]:
     """The seeded rules of one emulator: 429, 500, 503, a dropped connection, a lost reply after a committed write,
-    each at a fifth of `rate`; then a stall (2 s) on as many requests again."""
+    each at a fifth of `rate`; then a stall (2 s) on as many requests again. The Sax admin's (saxctl's calls only):
+    UNAVAILABLE, a stall ending in DEADLINE_EXCEEDED, and a lost reply after a committed Publish, Update or
+    Unpublish, each at a third of `rate`; then the stall. The apiserver proxy's (per connection): a reset, a drop,
+    a drop once the reply starts (the request served, its reply lost), each at a third of `rate`; then the stall."""
+    if emulator == "apiserver":  # the proxy's rules, per connection
+        share = rate / 100 / 3
+        rules = [{"kind": "reset", "probability": share}, {"kind": "drop", "probability": share},
+                 {"kind": "drop", "after_reply": True, "probability": share},
+                 {"kind": "stall", "delay_s": 2.0, "probability": rate / 100}]
+        return _seeded(rules, seed, emulator)
+    if emulator == "sax":
+        share = rate / 100 / 3
+        rules = [{"path": SAX_ADMIN_CALLS, "grpc_code": "UNAVAILABLE", "probability": share},
+                 {"path": SAX_ADMIN_CALLS, "grpc_code": "DEADLINE_EXCEEDED", "delay_s": 2.0, "probability": share},
+                 {"path": SAX_WRITES, "grpc_code": "UNAVAILABLE", "after_commit": True, "probability": share},
+                 {"path": SAX_ADMIN_CALLS, "delay_s": 2.0, "probability": rate / 100}]
+        return _seeded(rules, seed, emulator)
     share = rate / 100 / 5
     # The gRPC server cannot drop a connection mid-call: its stand-in is the deadline a stalled call ends with.
     lost = {"grpc_code": "DEADLINE_EXCEEDED"} if emulator == "iam" else {"drop": True}
@@ -301,7 +373,19 @@ def fault_rules(seed: int, rate: int, emulator: str) -> list[dict]:
     writes = ("POST",) if emulator == "iam" else ("POST", "PUT", "PATCH", "DELETE")  # gRPC calls are all POSTs
     rules += [{"method": method, "status": 503, "after_commit": True, "probability": share} for method in writes]
     rules.append({"delay_s": 2.0, "probability": rate / 100})
+    return _seeded(rules, seed, emulator)
+
+
+def _seeded(rules: list[dict], seed: int, emulator: str) -> list[dict]:
     return [{**rule, "seed": seed * 1000 + index * 10 + FAULTED.index(emulator)} for index, rule in enumerate(rules)]
+
+
+def _failing_hits_cleared(control: str) -> int:
+    """How many requests an emulator's failing rules answered (latency alone not counted); then its rules cleared."""
+    hits = sum(rule["hits"] for rule in call("GET", f"{control}/faults")["rules"]
+               if rule["status"] or rule["drop"] or rule["grpc_code"])
+    call("DELETE", f"{control}/faults")
+    return hits
 
 
 def _last_error(text: str) -> str:

@@ -188,6 +188,18 @@ class World:
         except urllib.error.HTTPError as error:  # 400 with the admin's text: not published
             return {SAX_MODEL: None, "http_status": error.code}
 
+    def sax_admin_controls(self, namespace: str) -> list[str]:
+        """The sandbox control URL (http://IP:port/_sandbox) of each running Sax admin stand-in of the namespace."""
+        from kubernetes import client
+
+        from reconciler.providers.kubernetes.manifests import ADMIN_PORT, ADMIN_SERVER
+        from reconciler.sandbox.sax.standin import control_port
+
+        with self._kube() as api:
+            pods = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector=f"app={ADMIN_SERVER}").items
+        return [f"http://{pod.status.pod_ip}:{control_port(ADMIN_PORT)}/_sandbox" for pod in pods
+                if pod.status.pod_ip and pod.status.phase == "Running"]
+
     def _kube(self):
         from kubernetes import config
 

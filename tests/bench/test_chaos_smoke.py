@@ -1,4 +1,4 @@
-"""`make chaos` cannot rot: its smoke mode (a baseline, one faulted run, one kill -9, one race) runs end to end."""
+"""`make chaos` cannot rot: its smoke mode (a baseline, one faulted run, one kill -9, the races) runs end to end."""
 
 import json
 import os
@@ -24,6 +24,22 @@ def test_fault_rules_are_seeded_and_cover_every_fault_kind():
     assert not any(rule.get("drop") for rule in chaos.fault_rules(7, 15, "iam"))  # gRPC: a deadline instead
 
 
+def test_the_sax_admins_and_the_apiserver_paths_rules_are_seeded_and_spare_the_model_servers_joins():
+    import re
+
+    sax = chaos.fault_rules(7, 30, "sax")
+    assert sax == chaos.fault_rules(7, 30, "sax") and sax != chaos.fault_rules(8, 30, "sax")
+    assert {rule.get("grpc_code") for rule in sax} >= {"UNAVAILABLE", "DEADLINE_EXCEEDED"}
+    [lost] = [rule for rule in sax if rule.get("after_commit")]
+    assert re.search(lost["path"], "/sax.Admin/Publish") and not re.search(lost["path"], "/sax.Admin/List")
+    assert all(re.search(rule["path"], "/sax.Admin/WaitForReady") for rule in sax if rule is not lost)
+    assert not any(re.search(rule["path"], "/sax.Admin/Join") for rule in sax)
+    proxy = chaos.fault_rules(7, 30, "apiserver")
+    assert {rule["kind"] for rule in proxy} == {"reset", "drop", "stall"}
+    assert any(rule.get("after_reply") for rule in proxy)
+    assert len({rule["seed"] for rule in [*sax, *proxy]}) == len(sax) + len(proxy)
+
+
 @pytest.mark.sandbox
 @pytest.mark.timeout(1200)
 def test_chaos_smoke_converges_and_checks_the_world(tmp_path):
@@ -45,3 +61,5 @@ def test_chaos_smoke_converges_and_checks_the_world(tmp_path):
     model = result["baseline_world"]["sax"]["/sax/test/gptj4bf16bs32"]  # the checks list Sax too, and it serves
     assert (model["max_replicas"], model["active_replicas"]) == (1, 1), model
     assert "--only faults --seeds 1 --rates 5" in result["runs"][1]["replay"]
+    assert {"sax", "apiserver"} <= set(result["runs"][1]["faults_fired"])  # both were faulted and counted
+    assert any("apply racing drift --correct" in note for note in result["runs"][3]["notes"])

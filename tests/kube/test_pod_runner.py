@@ -297,3 +297,15 @@ def test_a_jobs_pod_ends_with_its_processs_exit_code_and_kwok_still_completes_th
     assert wait_for("the process exiting 0 completes its Job", lambda: outcome("succeeds")) == "Complete"
     assert wait_for("kwok completes a Job of an image the runner does not run",
                     lambda: outcome("simulated")) == "Complete"
+
+
+def test_standin_fault_rules_are_checked_before_any_is_kept(sandbox):
+    import urllib.error
+
+    bad = {"namespace": "ns", "container": "sax-admin-server", "rules": [{"grpc_code": "UNAVAILABLE"},
+                                                                        {"grpc_code": "NOT_A_CODE"}]}
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        sandbox.control("POST", "pod-runner", "standin-faults", bad)
+    assert refused.value.code == 400
+    assert "grpc_code must be one of" in refused.value.read().decode()
+    assert sandbox.control("GET", "pod-runner", "standin-faults") == {"standin_faults": []}

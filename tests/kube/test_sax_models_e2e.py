@@ -19,6 +19,7 @@ from kube_testkit import wait_for
 from model_world import GPTJ, MODEL
 
 from reconciler.checkpoint.manifest import MARKER_NAME
+from reconciler.providers.kubernetes.manifests import ADMIN_SERVER
 
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 _ADMIN_CALL = re.compile(r"sax Admin/(?P<method>\w+) →")
@@ -45,6 +46,26 @@ def test_a_model_is_published_loaded_and_answers_then_a_plan_makes_one_list_and_
     assert sorted(admin_calls(again)) == ["List", "Stats"]
     status = models_world.saxctl("status")
     assert re.search(rf"sax\.model\.{MODEL} .*in sync.*1 requested, 1 assigned, 1 loaded", status.out), status.out
+
+
+def test_a_publish_whose_reply_is_lost_after_it_committed_is_published_once(models_world, sandbox):
+    """The admin commits the first Publish and its reply is lost (UNAVAILABLE): the retried Publish finds the model
+    published as the spec says and the apply succeeds; the cell holds it once. The pod runner gives the admin that
+    rule at its start, as it gives a chaos run's admin its faults."""
+    lost = {"path": r"^/sax\.Admin/Publish$", "grpc_code": "UNAVAILABLE", "after_commit": True, "count": 1}
+    sandbox.control("POST", "pod-runner", "standin-faults",
+                    {"namespace": models_world.namespace, "container": ADMIN_SERVER, "rules": [lost]})
+    try:
+        applied = models_world.apply()
+    finally:
+        sandbox.control("DELETE", "pod-runner", "standin-faults")
+    published = admin_calls(applied)
+    assert published.count("Publish") == 2, applied.err  # the lost reply, then the retry that finds it published
+    assert "sax Admin/Publish → UNAVAILABLE" in applied.err
+    listed = models_world.http("GET", "/listcell", {"model": models_world.model_id()})
+    assert listed["max_replicas"] == 1, listed
+    again = models_world.saxctl("plan", "--detailed-exitcode")
+    assert again.code == 0 and "No changes." in again.out, again.text
 
 
 def test_replicas_changed_by_hand_are_updated_back(models_world):

@@ -253,3 +253,37 @@ def test_a_kept_cluster_follows_the_apiserver_of_a_restarted_sandbox(tmp_path):
     finally:
         server.server_close()
     assert (kept["endpoint"], kept["masterAuth"]["clusterCaCertificate"]) == ("127.0.0.1:2222", "bmV3")
+
+
+def test_clusters_created_while_the_apiserver_proxy_is_handed_out_reach_the_apiserver_through_it(gke, parent,
+                                                                                                 sandbox):
+    """Chaos runs ask for it: a new cluster's endpoint is the proxy in front of the apiserver, which passes a TLS
+    request through (and fails connections by its rules); once no longer handed out, new clusters get the
+    apiserver's own address again."""
+    import base64
+    import http.client
+    import ssl
+
+    def version(endpoint: str, ca_certificate: str) -> int:
+        host, port = endpoint.rsplit(":", 1)
+        context = ssl.create_default_context(cadata=base64.b64decode(ca_certificate).decode())
+        connection = http.client.HTTPSConnection(host, int(port), context=context, timeout=10)
+        try:
+            connection.request("GET", "/version")
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+    proxy = sandbox.control("POST", "gke", "apiserver-proxy", {"rules": [{"kind": "reset", "count": 1}]})
+    try:
+        wait(gke, parent, gke.create_cluster(parent=parent, cluster=cluster("proxied"), timeout=10))
+        proxied = gke.get_cluster(name=f"{parent}/clusters/proxied", timeout=10)
+        assert proxied.endpoint == proxy["endpoint"]
+        with pytest.raises(OSError):  # the reset rule's one connection
+            version(proxied.endpoint, proxied.master_auth.cluster_ca_certificate)
+        # The apiserver's answer, through the proxy, and its certificate valid at the proxy's address.
+        assert version(proxied.endpoint, proxied.master_auth.cluster_ca_certificate) in (200, 401, 403)
+    finally:
+        sandbox.control("DELETE", "gke", "apiserver-proxy")
+    wait(gke, parent, gke.create_cluster(parent=parent, cluster=cluster("direct"), timeout=10))
+    assert gke.get_cluster(name=f"{parent}/clusters/direct", timeout=10).endpoint != proxy["endpoint"]

@@ -93,8 +93,7 @@ class FaultRule:
             return True
         occurrence = self._seen[(method, path)]
         self._seen[(method, path)] += 1
-        digest = hashlib.sha256(f"{self.seed}|{method}|{path}|{occurrence}".encode()).digest()
-        return int.from_bytes(digest[:8], "big") / 2**64 < self.probability
+        return seeded_draw(self.seed, method, path, occurrence) < self.probability
 
     def headers(self) -> dict[str, str]:
         retry_after = self.retry_after_s()
@@ -110,6 +109,12 @@ class FaultRule:
 
     def to_json(self) -> dict:
         return {spec.name: getattr(self, spec.name) for spec in fields(self) if not spec.name.startswith("_")}
+
+
+def seeded_draw(seed: int | None, *key: object) -> float:
+    """A number in [0, 1) that only the seed and the key decide: the same seed draws the same on the same key."""
+    digest = hashlib.sha256("|".join(map(str, (seed, *key))).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def fault_seed() -> int:

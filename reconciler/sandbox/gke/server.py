@@ -13,6 +13,13 @@ Control endpoints (beside health, faults and requests):
                                           now (a test holds one with a long latency, then lets it go)
   POST /_sandbox/auto-upgrade             {"cluster": "projects/P/locations/L/clusters/C", "version": optional}:
                                           an UPGRADE_MASTER operation moving master and auto-upgrading pools
+  GET|POST|DELETE /_sandbox/apiserver-proxy
+                                          POST {"rules": [{"kind": "reset"|"drop"|"stall", "probability": 0.1,
+                                          "seed": 7, "delay_s": 2, "after_reply": false}]}: clusters created from
+                                          now on get the address of a TCP proxy in front of the apiserver that
+                                          fails connections by these rules (tcp_proxy.py); DELETE: the rules
+                                          cleared and new clusters get the apiserver's own address again (the
+                                          proxy keeps serving the clusters that have its address)
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pathlib import Path
 from google.cloud import container_v1
 
 from reconciler.sandbox.base import launch, proto_json
+from reconciler.sandbox.tcp_proxy import TcpProxy
 from reconciler.sandbox.base.api_errors import ApiError, ErrorFormat, bad_request
 from reconciler.sandbox.base.httpbase import EmulatorHandler, EmulatorServer
 from reconciler.sandbox.base.ids import project_number
@@ -96,6 +104,9 @@ CONTROLS = RouteTable((
     route("DELETE", "operation-failures", "_control_clear_failures"),
     route("POST", "operation-finish", "_control_finish_operation"),
     route("POST", "auto-upgrade", "_control_auto_upgrade"),
+    route("GET", "apiserver-proxy", "_control_proxy"),
+    route("POST", "apiserver-proxy", "_control_set_proxy"),
+    route("DELETE", "apiserver-proxy", "_control_stop_handing_out_proxy"),
 ))
 
 
@@ -112,6 +123,8 @@ class GkeServer(EmulatorServer):
         self.latencies = {**DEFAULT_LATENCIES, **(latencies or {})}
         self.failures: list[dict] = []  # planned operation failures, consumed in order
         self.operations = Operations(store, "operation/", self._finish)
+        self.proxy: TcpProxy | None = None  # in front of the apiserver, once a control call asked for it
+        self.hands_out_proxy = False  # whether new clusters get the proxy's address as their endpoint
         for key, stored in store.list("cluster/"):  # the Kubernetes side may have restarted too
             self._follow_the_apiserver(key, stored.resource)
             self._sync_nodes(key.removeprefix("cluster/"), stored.resource, list(stored.resource["nodeCounts"]))
@@ -129,7 +142,21 @@ class GkeServer(EmulatorServer):
 
     def server_close(self) -> None:
         self.operations.close()
+        if self.proxy is not None:
+            self.proxy.close()
         super().server_close()
+
+    def endpoint_of(self, cluster_name: str) -> str:
+        """A new cluster's endpoint: the apiserver's, or the proxy in front of it while it is handed out."""
+        return self.proxy.endpoint if self.hands_out_proxy and self.proxy else self.kube.endpoint_of(cluster_name)
+
+    def apiserver_proxy(self) -> TcpProxy:
+        if self.proxy is None:
+            if self.kube.endpoint is None:
+                raise bad_request("no apiserver to put a proxy in front of (the emulator runs without --kube-endpoint)")
+            host, _, port = self.kube.endpoint.rpartition(":")
+            self.proxy = TcpProxy((host, int(port)), host=host)
+        return self.proxy
 
     def latency(self, operation_type: str) -> float:
         return self.latencies.get(operation_type, self.latencies["default"])
@@ -266,7 +293,7 @@ class GkeHandler(EmulatorHandler):
         name = request.get("cluster", {}).get("name")
         kube = self.server.kube
         cluster = resources.new_cluster(request.get("cluster", {}), where, now=rfc3339(time.time()),
-                                        endpoint=kube.endpoint_of(where.name("clusters", name or "")),
+                                        endpoint=self.server.endpoint_of(where.name("clusters", name or "")),
                                         ca_certificate=kube.ca_certificate)
         key = _cluster_key(where, cluster["name"])
         with self.server.store.lock:
@@ -466,6 +493,29 @@ class GkeHandler(EmulatorHandler):
             operation = self._start(where, cluster, "UPGRADE_MASTER", where.link("clusters", cluster), update=update,
                                     autoUpgradePools=True)
         self.send_json(200, operation)
+
+    def _control_proxy(self, query: dict) -> None:
+        proxy = self.server.proxy
+        self.send_json(200, {"endpoint": proxy.endpoint if proxy else None, "handed_out": self.server.hands_out_proxy,
+                             "rules": proxy.rules() if proxy else []})
+
+    def _control_set_proxy(self, query: dict) -> None:
+        body = self._control_json(dict)
+        with self.server.store.lock:
+            proxy = self.server.apiserver_proxy()
+            try:
+                proxy.set_rules(body.get("rules", []))
+            except (ValueError, TypeError) as error:
+                raise bad_request(f"bad apiserver-proxy rules: {error}") from None
+            self.server.hands_out_proxy = True
+        self._control_proxy(query)
+
+    def _control_stop_handing_out_proxy(self, query: dict) -> None:
+        with self.server.store.lock:
+            self.server.hands_out_proxy = False
+            if self.server.proxy is not None:
+                self.server.proxy.set_rules([])
+        self._control_proxy(query)
 
     def _control_json(self, expected: type | tuple[type, ...]):
         try:

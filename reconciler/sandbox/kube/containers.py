@@ -10,7 +10,7 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -37,6 +37,8 @@ class ContainerSpec:
     env: tuple[tuple[str, str], ...]
     restart_policy: str  # Always, OnFailure or Never (the pod's)
     grace_s: float  # the pod's terminationGracePeriodSeconds
+    # Env the sandbox adds at start that is not the pod's (a stand-in's fault rules): changing it restarts nothing.
+    start_env: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -167,8 +169,9 @@ class ContainerProcess:
                     return 0
                 try:
                     self._process = subprocess.Popen(
-                        self.spec.argv, env=dict(self.spec.env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE, start_new_session=True, close_fds=True, cwd=self._log_dir)
+                        self.spec.argv, env={**dict(self.spec.env), **dict(self.spec.start_env)},
+                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        start_new_session=True, close_fds=True, cwd=self._log_dir)
                 except OSError as error:  # what a runtime reports as a failed start: exit code 128
                     writer.write("stderr", f"failed to start {self.spec.argv[0]}: {error}\n".encode())
                     return 128

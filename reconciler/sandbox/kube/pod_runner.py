@@ -14,11 +14,17 @@ runs it writes kwok's PortForward (each declared port → the pod's IP, where th
 container's current and previous log file), so `kubectl port-forward` and `kubectl logs` through the apiserver reach
 the process.
 
-Control endpoint (beside health): GET /_sandbox/containers — each process: pod, container, pid, restarts, log dir.
+Control endpoints (beside health): GET /_sandbox/containers — each process: pod, container, pid, restarts, log dir;
+POST /_sandbox/standin-faults {"namespace": NS, "container": NAME, "rules": [...]} — the fault rules (faults.py's)
+a stand-in of that container in that namespace gets at its start (SAXCTL_SANDBOX_FAULTS), so that its first call is
+already faulted (chaos runs: the Sax admin a run's apply creates); GET lists them, DELETE forgets them all (the
+processes keep theirs until told otherwise at their own control port).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import queue
@@ -32,6 +38,7 @@ from urllib.parse import urlsplit
 from reconciler.sandbox import paths
 from reconciler.sandbox.base import launch
 from reconciler.sandbox.base.api_errors import ApiError
+from reconciler.sandbox.base.faults import FaultRule
 from reconciler.sandbox.base.httpbase import EmulatorHandler, EmulatorServer
 from reconciler.sandbox.base.routes import RouteTable, route
 from reconciler.sandbox.kube import images as image_table
@@ -40,6 +47,7 @@ from reconciler.sandbox.kube.containers import ContainerProcess, ContainerSpec, 
 from reconciler.sandbox.kube.control_plane import KWOK_NODE_ANNOTATION
 from reconciler.sandbox.kube.pod_containers import container_specs, pod_ports, runnable_pod, runs_any
 from reconciler.sandbox.kube.pod_volumes import PodVolumes, VolumeUnavailable
+from reconciler.sandbox.sax.standin import FAULTS_ENV
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +82,8 @@ class PodRunner:
         self._forwarded: set[tuple[str, str]] = set()  # (pod uid, pod IP) whose PortForward is written
         # pod uid → container → (current log, previous run's log): what the pod's kwok Logs says
         self._log_files: dict[str, dict[str, tuple[Path, Path | None]]] = {}
-        self._lock = threading.Lock()  # _running and _log_files, read by the control endpoint and container threads
+        self._standin_faults: dict[tuple[str, str], list[dict]] = {}  # (namespace, container) → rules at its start
+        self._lock = threading.Lock()  # _running, _log_files, _standin_faults: shared with the control endpoint
 
     # --- what the control endpoint reads ---------------------------------------------------------------------------
 
@@ -88,6 +97,24 @@ class PodRunner:
                  "container": process.spec.name, "pid": process.pid, "restarts": process.restarts,
                  "argv": list(process.spec.argv), "log_dir": str(self._log_dir(process.spec))}
                 for process in running]
+
+    def set_standin_faults(self, namespace: str, container: str, rules: list[dict]) -> None:
+        with self._lock:
+            self._standin_faults[(namespace, container)] = rules
+
+    def standin_faults(self) -> list[dict]:
+        with self._lock:
+            return [{"namespace": namespace, "container": container, "rules": rules}
+                    for (namespace, container), rules in self._standin_faults.items()]
+
+    def forget_standin_faults(self) -> None:
+        with self._lock:
+            self._standin_faults.clear()
+
+    def _with_faults(self, spec: ContainerSpec) -> ContainerSpec:
+        with self._lock:
+            rules = self._standin_faults.get((spec.namespace, spec.name))
+        return dataclasses.replace(spec, start_env=((FAULTS_ENV, json.dumps(rules)),)) if rules else spec
 
     # --- the loop --------------------------------------------------------------------------------------------------
 
@@ -154,7 +181,7 @@ class PodRunner:
                     self._refused.add((pod.metadata.uid, container))
                     log.error("%s/%s container %s cannot run: %s", pod.metadata.namespace, pod.metadata.name,
                               container, reason)
-            desired.update({spec.key: (spec, pod) for spec in specs})
+            desired.update({spec.key: (self._with_faults(spec), pod) for spec in specs})
         with self._lock:
             going = [process for key, process in self._running.items()
                      if key not in desired or desired[key][0] != process.spec]
@@ -361,7 +388,10 @@ def _is_kwok_node(node) -> bool:
     return (node.metadata.annotations or {}).get(key) == value
 
 
-CONTROLS = RouteTable((route("GET", "containers", "_control_containers"),))
+CONTROLS = RouteTable((route("GET", "containers", "_control_containers"),
+                       route("GET", "standin-faults", "_control_standin_faults"),
+                       route("POST", "standin-faults", "_control_set_standin_faults"),
+                       route("DELETE", "standin-faults", "_control_forget_standin_faults")))
 
 
 class RunnerServer(EmulatorServer):
@@ -381,6 +411,28 @@ class RunnerHandler(EmulatorHandler):
 
     def _control_containers(self, query: dict) -> None:
         self.send_json(200, {"containers": self.server.runner.containers()})
+
+    def _control_standin_faults(self, query: dict) -> None:
+        self.send_json(200, {"standin_faults": self.server.runner.standin_faults()})
+
+    def _control_set_standin_faults(self, query: dict) -> None:
+        body = self.read_json()
+        namespace, container, rules = body.get("namespace"), body.get("container"), body.get("rules")
+        if not (isinstance(namespace, str) and namespace and isinstance(container, str) and container):
+            raise ApiError(400, 'standin-faults needs "namespace" and "container" (strings)')
+        if not isinstance(rules, list):
+            raise ApiError(400, 'standin-faults needs "rules": a list of fault rules')
+        try:
+            for rule in rules:
+                FaultRule.from_dict(rule)
+        except (ValueError, TypeError) as error:
+            raise ApiError(400, f"bad fault rule: {error}") from None
+        self.server.runner.set_standin_faults(namespace, container, rules)
+        self.send_json(200, {"standin_faults": self.server.runner.standin_faults()})
+
+    def _control_forget_standin_faults(self, query: dict) -> None:
+        self.server.runner.forget_standin_faults()
+        self.send_json(200, {"standin_faults": []})
 
 
 class _Terminated(Exception):
