@@ -72,8 +72,8 @@ def _modules_loaded_by(args: list[str], env: dict[str, str]) -> set[str]:
 def test_no_op_plan_imports_nothing_only_apply_or_a_preflight_needs(tmp_path, sandbox, unique_name):
     """A plan that changes nothing pays for its reads only: no apply engine, no drift records, no Compute client (its
     preflight runs only when something is created or resized), no client package a thinner REST path replaced."""
-    spec = buckets_spec(tmp_path, "demo", unique_name("a"), unique_name("d"))
-    assert saxctl("apply", "--auto-approve", str(spec), env=sandbox.env).code == 0
+    spec = buckets_spec(tmp_path, "noop-imports", unique_name("a"), unique_name("d"))  # a spec name of its own:
+    assert saxctl("apply", "--auto-approve", str(spec), env=sandbox.env).code == 0  # a "demo" plan would prune these
     loaded = _modules_loaded_by(["plan", "--detailed-exitcode", str(spec)], sandbox.env)
     assert "google.cloud.storage" in loaded, "the plan did read the buckets"
     not_needed = {"reconciler.engine.apply", "reconciler.drift.record", "reconciler.drift.classify",
