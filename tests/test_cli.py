@@ -73,12 +73,14 @@ def test_no_op_plan_imports_nothing_only_apply_or_a_preflight_needs(tmp_path, sa
     """A plan that changes nothing pays for its reads only: no apply engine, no drift records, no Compute client (its
     preflight runs only when something is created or resized), no client package a thinner REST path replaced."""
     spec = buckets_spec(tmp_path, "noop-imports", unique_name("a"), unique_name("d"))  # a spec name of its own:
-    assert saxctl("apply", "--auto-approve", str(spec), env=sandbox.env).code == 0  # a "demo" plan would prune these
-    loaded = _modules_loaded_by(["plan", "--detailed-exitcode", str(spec)], sandbox.env)
+    env = {**sandbox.env, "SAXCTL_CACHE_DIR": str(tmp_path / "cache")}  # a "demo" plan would prune these buckets
+    assert saxctl("apply", "--auto-approve", str(spec), env=env).code == 0
+    loaded = _modules_loaded_by(["plan", "--detailed-exitcode", str(spec)], env)
     assert "google.cloud.storage" in loaded, "the plan did read the buckets"
     not_needed = {"reconciler.engine.apply", "reconciler.drift.record", "reconciler.drift.classify",
                   "reconciler.render.progress", "google.cloud.compute_v1", "google.cloud.resourcemanager_v3",
-                  "aiohttp", "kubernetes", "numpy"}
+                  "aiohttp", "kubernetes", "numpy",
+                  "jsonschema"}  # the spec's schema check was remembered by the apply (schema_cache)
     assert not loaded & not_needed, sorted(loaded & not_needed)
 
 
