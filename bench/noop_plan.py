@@ -164,7 +164,9 @@ def _markdown(result: dict) -> str:
         ("floor: two `get_bucket` calls, google-cloud-storage", result["floor_two_bucket_gets_seconds"]),
     ]
     table = "\n".join(f"| {name} | {s['median'] * 1000:.1f} | {s['p90'] * 1000:.1f} |" for name, s in rows)
-    return (f"# No-op plan over two buckets (sandbox, {result['runs']} runs, {result['machine']['cpus']} cores)\n\n"
+    return (f"# No-op plan over two buckets (sandbox, {result['runs']} runs, {result['machine']['cpus']} cores, "
+            f"1-minute load average {result['machine']['load_average_1min_at_end']} at the end: the machine is "
+            "shared)\n\n"
             f"API calls per plan: **{calls['reads']} reads, {calls['writes']} writes** "
             f"({', '.join(calls['calls'])}).\n\n"
             f"| what | median ms | p90 ms |\n|---|---|---|\n{table}\n")
@@ -185,6 +187,8 @@ def _tutorial_markdown(tutorial: dict) -> str:
             f"{ms(tutorial['plan_cli_cpu_seconds'])} |\n"
             f"| `saxctl validate` | {ms(tutorial['validate_cli_seconds'])} | "
             f"{ms(tutorial['validate_cli_cpu_seconds'])} |\n\n"
+            "Both as a user meets them after the first run: the spec's schema check remembered (schema_cache), "
+            "bytecode compiled.\n\n"
             f"Modules imported by the plan: {tutorial['plan_modules_imported']}. Phases of the plan, one after the "
             "other (wall; `python -m bench.plan_phases`): start is the interpreter, cli the import of saxctl's CLI, "
             "command the argument parsing and the plan command's own imports, spec its load and checks with the "

@@ -17,12 +17,8 @@ import signal
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
-from reconciler.drift import record as drift_record
-from reconciler.drift.classify import CORRECTED, IGNORED, LEFT, Decision, classify, uncorrected
-from reconciler.drift.record import DriftRecord, RecordStore
-from reconciler.engine.apply import ApplyResult, Reporter, apply_plan
 from reconciler.engine.lock import LockInfo, RunLock
 from reconciler.engine.plan import Approvals, Plan, SpecRef, build_plan, stale_objects
 from reconciler.engine.resource import Action
@@ -31,6 +27,11 @@ from reconciler.errors import ConflictError, RetryableError, SaxctlError, StaleP
 from reconciler.providers import table
 from reconciler.spec.loader import load_spec
 from reconciler.spec.model import Spec
+
+if TYPE_CHECKING:  # imported where used: a plan needs neither apply's engine nor drift's records
+    from reconciler.drift.classify import Decision
+    from reconciler.drift.record import DriftRecord
+    from reconciler.engine.apply import ApplyResult, Reporter
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +162,10 @@ def correct_drift(workspace: Workspace, approvals: Approvals, ui: Ui, *, correct
                   command: str, parallelism: int = 8, lock_timeout_s: float = 0.0) -> DriftRun:
     """`saxctl drift SPEC`: plan, classify each drifted field; with `correct`, under the lock, apply the safe ones
     (never asking) and record the run in saxctl/drift.json, whose streaks stop a fight with another controller."""
+    from reconciler.drift import record as drift_record
+    from reconciler.drift.classify import CORRECTED, IGNORED, LEFT, classify, uncorrected
+    from reconciler.drift.record import RecordStore
+
     records = RecordStore(workspace.connection.admin_record(drift_record.RECORD_OBJECT), workspace.spec.name)
     rules = workspace.spec.drift_ignore
     if not correct:
@@ -221,6 +226,8 @@ def ensure_fresh(workspace: Workspace, plan: Plan, *, what: str = "the saved pla
 
 def _execute(workspace: Workspace, plan: Plan, lock: RunLock, locked: bool, ui: Ui,
              parallelism: int) -> tuple[ApplyResult, float]:
+    from reconciler.engine.apply import apply_plan
+
     started = time.monotonic()
     retry = RetryPolicy.from_environment()
     providers = workspace.connection.providers

@@ -57,6 +57,33 @@ def test_validate_loads_no_cloud_client_and_no_rich():
     assert not loaded & {"google.cloud", "google.auth", "grpc", "kubernetes", "rich", "numpy", "requests"}, loaded
 
 
+def _modules_loaded_by(args: list[str], env: dict[str, str]) -> set[str]:
+    """Every module a saxctl command imported, said at its exit (saxctl leaves with os._exit: atexit still runs)."""
+    run = ("import atexit, runpy, sys\n"
+           "atexit.register(lambda: print(sorted(sys.modules)))\n"
+           f"sys.argv = ['saxctl', *{args!r}]\n"
+           "runpy.run_module('reconciler', run_name='__main__')\n")
+    completed = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True, timeout=120,
+                               env={**os.environ, "NO_COLOR": "1", **env})
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return set(ast.literal_eval(completed.stdout.strip().splitlines()[-1]))
+
+
+def test_no_op_plan_imports_nothing_only_apply_or_a_preflight_needs(tmp_path, sandbox, unique_name):
+    """A plan that changes nothing pays for its reads only: no apply engine, no drift records, no Compute client (its
+    preflight runs only when something is created or resized), no client package a thinner REST path replaced."""
+    spec = buckets_spec(tmp_path, "noop-imports", unique_name("a"), unique_name("d"))  # a spec name of its own:
+    env = {**sandbox.env, "SAXCTL_CACHE_DIR": str(tmp_path / "cache")}  # a "demo" plan would prune these buckets
+    assert saxctl("apply", "--auto-approve", str(spec), env=env).code == 0
+    loaded = _modules_loaded_by(["plan", "--detailed-exitcode", str(spec)], env)
+    assert "google.cloud.storage" in loaded, "the plan did read the buckets"
+    not_needed = {"reconciler.engine.apply", "reconciler.drift.record", "reconciler.drift.classify",
+                  "reconciler.render.progress", "google.cloud.compute_v1", "google.cloud.resourcemanager_v3",
+                  "aiohttp", "kubernetes", "numpy",
+                  "jsonschema"}  # the spec's schema check was remembered by the apply (schema_cache)
+    assert not loaded & not_needed, sorted(loaded & not_needed)
+
+
 def test_plan_of_an_invalid_spec_exits_3_before_any_api_call(tmp_path, sandbox):
     bad = tmp_path / "bad.yaml"
     bad.write_text("apiVersion: saxctl/v1\nkind: SaxDeployment\n")

@@ -9,9 +9,7 @@ import json
 import os
 from importlib import resources as package_files
 from pathlib import Path
-from typing import Any, Iterable, Mapping
-
-import jsonschema
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from reconciler import __version__
 from reconciler.engine.address import as_address
@@ -21,6 +19,9 @@ from reconciler.engine.resource import (
     UNKNOWN, Action, Change, FieldChange, Hazard, Observed, Ref, Requirement, Resource,
 )
 from reconciler.errors import SaxctlError
+
+if TYPE_CHECKING:
+    import jsonschema
 
 FORMAT_VERSION = "2"
 
@@ -226,5 +227,7 @@ def read_plan(path: Path, kinds: Iterable[str]) -> Plan:
 
 
 def plan_validator() -> jsonschema.Draft202012Validator:
+    import jsonschema  # only a saved plan is checked: a spec's plan need not import it
+
     schema_text = package_files.files("reconciler.engine").joinpath("plan.schema.json").read_text(encoding="utf-8")
     return jsonschema.Draft202012Validator(json.loads(schema_text))

@@ -8,9 +8,11 @@ import json
 import math
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any, Iterable
 
 from reconciler.errors import SpecProblem
+from reconciler.spec import schema_cache
 from reconciler.spec.document import SpecDocument, abbreviate, child_path
 
 # A symlink to the one source of truth, schemas/saxdeployment.schema.json (what editors read); a wheel holds the file.
@@ -31,7 +33,12 @@ _TYPE_NAMES = {
 @functools.cache
 def schema() -> dict[str, Any]:
     """The SaxDeployment JSON Schema (2020-12), as shipped in the package."""
-    return json.loads(resources.files("reconciler.spec").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8"))
+    return json.loads(_schema_bytes())
+
+
+@functools.cache
+def _schema_bytes() -> bytes:
+    return resources.files("reconciler.spec").joinpath(SCHEMA_RESOURCE).read_bytes()
 
 
 def _is_integer(checker: Any, value: Any) -> bool:
@@ -55,8 +62,15 @@ class SchemaCheck:
 
 
 def check_schema(document: SpecDocument) -> SchemaCheck:
-    """Every schema violation in the document; a value of the wrong type gets that one problem, not its range too."""
+    """Every schema violation in the document; a value of the wrong type gets that one problem, not its range too.
+
+    A document this check found clean before is not checked again (schema_cache: problems are always found anew)."""
+    cache_key = schema_cache.key(document.root, _schema_bytes(), Path(__file__).read_bytes())
+    if cache_key is not None and schema_cache.known_clean(cache_key):
+        return SchemaCheck([], frozenset())
     errors = list(_validator().iter_errors(document.root))
+    if not errors and cache_key is not None:
+        schema_cache.remember_clean(cache_key)
     refused = {_field_path(error.absolute_path) for error in errors if error.validator in _VALUE_ERRORS}
     wrong_type = {_field_path(error.absolute_path) for error in errors if error.validator == "type"}
     problems: dict[tuple[str, str], SpecProblem] = {}

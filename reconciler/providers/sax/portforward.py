@@ -51,6 +51,9 @@ class PortForward:
                 local, _ = self._listener.accept()
             except OSError:
                 return
+            # Each reply's bytes go out as they come: with Nagle's algorithm a small write waits for the ACK of the
+            # one before, which the gRPC client delays (40 ms), and every call after a channel's first stalled on it.
+            local.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=self._bridge, args=(local,), name="portforward-conn", daemon=True).start()
 
     def open_remote(self):
