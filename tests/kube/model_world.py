@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
+import urllib.error
 import urllib.request
 
 from cli_runner import saxctl
@@ -14,6 +16,20 @@ from reconciler.sandbox.sample_checkpoint import write_sample_gptj
 
 GPTJ = "saxml.server.pax.lm.params.gptj.GPTJ4BF16BS32"
 MODEL = "gptj"
+
+
+def open_when_listening(request: urllib.request.Request, timeout_s: float = 60) -> bytes:
+    """The reply's body, once a stand-in listens: a pod is Ready when its container has started (Sax's manifests have
+    no readiness probe), which may be before the process in it listens; refused connections are tried again."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return response.read()
+        except urllib.error.URLError as error:
+            if not isinstance(error.reason, ConnectionRefusedError) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
 
 
 class ModelWorld(SaxWorld):
@@ -56,8 +72,7 @@ class ModelWorld(SaxWorld):
         """The Sax HTTP server at its pod's IP, as a user in the VPC reaches it (not through saxctl)."""
         request = urllib.request.Request(f"http://{self.http_pod_ip()}:8888{path}", method=method,
                                          data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return json.load(response)
+        return json.loads(open_when_listening(request))
 
     def model_server_pods(self) -> list[dict]:
         """The model server's pods that run (have their IP, are not going), as the apiserver lists them."""

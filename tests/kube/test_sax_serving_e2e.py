@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 from kube_testkit import wait_for
-from model_world import MODEL, ModelWorld
+from model_world import MODEL, ModelWorld, open_when_listening
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.timeout(600)]
 RECOVERY_S = 240.0  # the admin drops a silent server after 25 s and assigns at its next 10 s refresh; then a load
@@ -55,7 +55,7 @@ def test_a_publish_waits_for_a_slow_load_saying_how_many_replicas_have_loaded_th
     slow = urllib.request.Request(f"http://{pod['status']['podIP']}:11001/_sandbox/faults", method="POST",
                                   data=f'[{{"method": "LOAD", "path": "{MODEL}", "delay_s": {LOAD_DELAY_S}}}]'.encode(),
                                   headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(slow, timeout=10).close()
+    open_when_listening(slow)
 
     models_world.write_models([{"name": MODEL}])
     applied = models_world.apply()
