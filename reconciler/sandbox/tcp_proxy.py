@@ -19,7 +19,7 @@ import struct
 import threading
 from dataclasses import dataclass, fields
 
-from reconciler.sandbox.base.faults import fault_seed, seeded_draw
+from reconciler.sandbox.base.faults import fault_seed, seeded_draw, spend
 
 log = logging.getLogger(__name__)
 KINDS = ("reset", "drop", "stall")
@@ -108,11 +108,7 @@ class TcpProxy:
             for rule in self._rules:
                 if rule.probability < 1 and seeded_draw(rule.seed, "connection", number) >= rule.probability:
                     continue
-                rule.hits += 1
-                if rule.count is not None:
-                    rule.count -= 1
-                    if rule.count == 0:
-                        self._rules.remove(rule)
+                spend(self._rules, rule)
                 return rule
         return None
 

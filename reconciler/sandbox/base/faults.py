@@ -157,10 +157,15 @@ class FaultSet:
                     continue
                 if not rule.fires(method, path):
                     continue
-                rule.hits += 1
-                if rule.count is not None:
-                    rule.count -= 1
-                    if rule.count == 0:
-                        self._rules.remove(rule)
+                spend(self._rules, rule)
                 return rule
         return None
+
+
+def spend(rules: list, rule) -> None:
+    """Count a rule's hit and take one from its budget (count); a rule whose budget is spent leaves `rules`."""
+    rule.hits += 1
+    if rule.count is not None:
+        rule.count -= 1
+        if rule.count == 0:
+            rules.remove(rule)
