@@ -43,11 +43,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.chaos_world import World, call, differences
-from bench.harness import RESULTS, in_own_sandbox, machine
+from bench.harness import RESULTS, demo_spec_as, in_own_sandbox, machine, with_sample_checkpoint
 from reconciler.providers.kubernetes.manifests import ADMIN_SERVER
 
-REPO = Path(__file__).resolve().parent.parent
-SOURCE = REPO / "specs" / "gptj-v5e-2x2.yaml"
 EMULATORS = ("gcs", "gke", "resourcemanager", "compute", "iam")  # the sandbox's processes with fault rules
 # And the run's Sax admin (a stand-in its apply creates), and the path to the apiserver (the proxy GKE hands out).
 FAULTED = (*EMULATORS, "sax", "apiserver")
@@ -104,8 +102,8 @@ class Chaos:
     """One sandbox's chaos session: its env, its scratch dir, the baseline's world."""
 
     def __init__(self, state: dict, scratch: Path):
-        self.env = {**os.environ, **state["env"], "NO_COLOR": "1", "DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA":
-                    "true"}
+        self.env = with_sample_checkpoint({**os.environ, **state["env"], "NO_COLOR": "1",
+                                           "DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA": "true"}, scratch)
         self.urls = {name: f"http://127.0.0.1:{state['emulators'][name]['port']}/_sandbox"
                      for name in (*EMULATORS, "pod-runner")}
         self.scratch = scratch
@@ -113,10 +111,6 @@ class Chaos:
         self.expected: dict | None = None
         self.logs = scratch / "logs"
         self.logs.mkdir(exist_ok=True)
-        sample = scratch / "sample-gptj"
-        subprocess.run([sys.executable, "-m", "reconciler", "sandbox", "sample-checkpoint", str(sample)], env=self.env,
-                       check=True, capture_output=True)
-        self.env["GPTJ_CHECKPOINT"] = str(sample)
 
     # Runs.
 
@@ -241,10 +235,7 @@ class Chaos:
     # Steps.
 
     def _prepare(self, run: Run) -> tuple[Path, dict]:
-        text = SOURCE.read_text().replace("saxctl-demo", run.name).replace("namespace: default",
-                                                                          f"namespace: {run.name}")
-        spec = self.scratch / f"{run.name}.yaml"
-        spec.write_text(text.replace("name: gptj-demo", f"name: {run.name}"))
+        spec = demo_spec_as(run.name, self.scratch)
         foreign = self.world.plant_foreign(run.name, run.name)
         return spec, foreign
 

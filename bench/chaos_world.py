@@ -50,12 +50,18 @@ class World:
         call("POST", f"{self.resourcemanager}/v3/projects/{project}:setIamPolicy", {"policy": policy})
         from kubernetes import client
 
+        self.make_namespace(namespace)
         with self._kube() as api:
-            core = client.CoreV1Api(api)
-            core.create_namespace({"metadata": {"name": namespace}})
-            core.create_namespaced_config_map(namespace, {"metadata": {"name": FOREIGN_CONFIG_MAP},
-                                                          "data": {"owner": "someone-else"}})
+            client.CoreV1Api(api).create_namespaced_config_map(namespace, {"metadata": {"name": FOREIGN_CONFIG_MAP},
+                                                                           "data": {"owner": "someone-else"}})
         return self.foreign(project, namespace)
+
+    def make_namespace(self, namespace: str) -> None:
+        """The run's namespace, as the demo's `default` exists in a new cluster (saxctl creates no namespace)."""
+        from kubernetes import client
+
+        with self._kube() as api:
+            client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
 
     def foreign(self, project: str, namespace: str) -> dict:
         """Another owner's objects as they are now (bucket labels and metageneration, the IAM member, the map)."""

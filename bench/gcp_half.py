@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.critical_path import paths, plan_steps
 from bench.harness import in_own_sandbox, stats as _stats, write_results
 from bench.noop_plan import _control
 
@@ -96,17 +97,9 @@ def _spec(scratch: Path, project: str) -> Path:
 
 def _paths(spec: Path, env: dict) -> tuple[float, float]:
     """(critical path, sequential sum) of the operation latencies of the plan's creates, along its dependencies."""
-    os.environ.update({key: value for key, value in env.items() if key.startswith(("STORAGE_EMULATOR_HOST", "SAXCTL_"))})
-    from reconciler import runner
-    from reconciler.engine.graph import parents_of
-
-    plan = runner.make_plan(runner.open_workspace(str(spec)))
-    cost = {change.address: LATENCIES.get(OPERATION_OF.get(change.kind, ""), 0.0) for change in plan.actionable}
-    finish: dict[str, float] = {}
-    for change in plan.actionable:  # dependencies first
-        parents = [finish[parent] for parent in parents_of(change.desired) if parent in finish]
-        finish[change.address] = max(parents, default=0.0) + cost[change.address]
-    return max(finish.values()), sum(cost.values())
+    steps = plan_steps(spec, env)
+    found = paths(steps, {step.address: LATENCIES.get(OPERATION_OF.get(step.kind, ""), 0.0) for step in steps})
+    return found.critical_seconds, found.sequential_seconds
 
 
 def _counted(calls: list[dict], emulator: str) -> dict:

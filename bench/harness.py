@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+DEMO_SPEC = Path(__file__).resolve().parent.parent / "specs" / "gptj-v5e-2x2.yaml"
 
 
 def in_own_sandbox(measure: Callable[[dict, Path], dict]) -> dict:
@@ -28,6 +29,22 @@ def in_own_sandbox(measure: Callable[[dict, Path], dict]) -> dict:
             return measure(state, Path(scratch))
         finally:
             supervisor.down(lambda message: None)
+
+
+def demo_spec_as(name: str, scratch: Path) -> Path:
+    """specs/gptj-v5e-2x2.yaml as a run of its own: its project, buckets, namespace and spec name made from name."""
+    text = DEMO_SPEC.read_text().replace("saxctl-demo", name).replace("namespace: default", f"namespace: {name}")
+    spec = scratch / f"{name}.yaml"
+    spec.write_text(text.replace("name: gptj-demo", f"name: {name}"))
+    return spec
+
+
+def with_sample_checkpoint(env: dict, scratch: Path) -> dict:
+    """env with GPTJ_CHECKPOINT (the demo spec's source) at the project's sample GPT-J, written into scratch."""
+    sample = scratch / "sample-gptj"
+    subprocess.run([sys.executable, "-m", "reconciler", "sandbox", "sample-checkpoint", str(sample)], env=env,
+                   check=True, capture_output=True)
+    return {**env, "GPTJ_CHECKPOINT": str(sample)}
 
 
 def write_results(name: str, result: dict, markdown: str) -> None:
