@@ -20,11 +20,10 @@ from pathlib import Path
 
 from bench.chaos_world import World
 from bench.critical_path import paths, plan_steps
-from bench.gcp_half import LATENCIES, OPERATION_OF, _post, _saxctl
+from bench.gcp_half import APPLY_DONE, LATENCIES, OPERATION_OF, _post, _saxctl
 from bench.harness import demo_spec_as, in_own_sandbox, machine, stats, with_sample_checkpoint, write_results
 
 _STEP_DONE = re.compile(r"^(?P<address>\S+): (Created|Updated|Replaced) after (?P<seconds>[0-9.]+)s$", re.MULTILINE)
-_APPLY_DONE = re.compile(r"Apply complete! .* in ([0-9.]+)s\.")
 
 
 def main(argv: list[str]) -> dict:
@@ -75,7 +74,7 @@ def _apply(spec: Path, env: dict) -> dict:
         raise SystemExit(f"apply reported no duration for {', '.join(missing)}:\n{completed.stderr}")
     cost = {step.address: configured.get(step.address, measured[step.address]) for step in steps}
     found = paths(steps, cost)
-    apply_phase = float(_APPLY_DONE.search(completed.stdout)[1])
+    apply_phase = float(APPLY_DONE.search(completed.stdout)[1])
     name = spec.stem
     return {
         "critical_path_seconds": found.critical_seconds,
