@@ -6,9 +6,30 @@ or key found there outside the sandbox's own secret files fails the session, nam
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import pytest
 
 from reconciler.sandbox.leaks import scan
+
+
+@pytest.fixture
+def secret_file(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
+    """Writes a secret a test makes on purpose (a key for a credentials test, a kubeconfig holding the sandbox's
+    token) as a 0600 file, removed when the test ends: what the session's scan finds afterwards is a leak."""
+    written: list[Path] = []
+
+    def write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.touch(mode=0o600)
+        path.write_text(text)
+        written.append(path)
+        return path
+
+    yield write
+    for path in written:
+        path.unlink(missing_ok=True)
 
 
 @pytest.hookimpl(trylast=True)

@@ -118,12 +118,11 @@ def _service_account_key(token_uri: str) -> dict:
             "client_id": "1234567890", "token_uri": token_uri}
 
 
-def test_credentials_that_cannot_be_refreshed_say_how_to_get_new_ones(tmp_path, unique_name):
+def test_credentials_that_cannot_be_refreshed_say_how_to_get_new_ones(tmp_path, secret_file, unique_name):
     server = HTTPServer(("127.0.0.1", 0), _RevokedKey)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        key = tmp_path / "key.json"
-        key.write_text(json.dumps(_service_account_key(f"http://127.0.0.1:{server.server_port}/token")))
+        key = secret_file("key.json", json.dumps(_service_account_key(f"http://127.0.0.1:{server.server_port}/token")))
         spec = buckets_spec(tmp_path, "creds", unique_name("a"), unique_name("d"))
         no_sandbox = {variable: "" for variable in ("STORAGE_EMULATOR_HOST", "SAXCTL_GKE_ENDPOINT",
                                                    "SAXCTL_COMPUTE_ENDPOINT", "SAXCTL_IAM_ENDPOINT",

@@ -54,10 +54,9 @@ def service_account_key(token_uri: str) -> dict:
             "client_email": "deleted@p.iam.gserviceaccount.com", "client_id": "1", "token_uri": token_uri}
 
 
-def test_expired_application_default_credentials_say_how_to_log_in_again(world, tmp_path, token_endpoint):
+def test_expired_application_default_credentials_say_how_to_log_in_again(world, secret_file, token_endpoint):
     world.apply("--target", f"gke.cluster.{world.cluster}")
-    adc = tmp_path / "adc.json"
-    adc.write_text(json.dumps(service_account_key(token_endpoint)))
+    adc = secret_file("adc.json", json.dumps(service_account_key(token_endpoint)))
     # Without the sandbox's token the cluster's apiserver gets what it gets on GKE: the ADC access token.
     planned = world.saxctl("plan", env_overrides={"SAXCTL_SANDBOX_TOKEN": "", "GOOGLE_APPLICATION_CREDENTIALS":
                                                  str(adc)})

@@ -99,14 +99,13 @@ def test_a_node_the_apiserver_refuses_is_an_error_naming_the_node_and_the_field(
     assert "metadata.labels" in refused.value.message and "not valid!" in refused.value.message
 
 
-def test_an_apiserver_that_is_not_there_is_an_error_saying_so(sandbox, tmp_path):
+def test_an_apiserver_that_is_not_there_is_an_error_saying_so(sandbox, secret_file):
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]  # nothing listens once the socket is closed
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(open(sandbox.env["SAXCTL_SANDBOX_KUBECONFIG"]).read()
-                          .replace(sandbox.state["emulators"]["kube-apiserver"]["health_url"].rsplit("/", 1)[0],
-                                   f"https://127.0.0.1:{port}"))
+    kubeconfig = secret_file("kubeconfig", open(sandbox.env["SAXCTL_SANDBOX_KUBECONFIG"]).read()
+                             .replace(sandbox.state["emulators"]["kube-apiserver"]["health_url"].rsplit("/", 1)[0],
+                                      f"https://127.0.0.1:{port}"))
     sink = KubeNodeSink(kubeconfig)
     try:
         with pytest.raises(RemoteError) as unreachable:
