@@ -1,8 +1,11 @@
-"""Run every benchmark (or those named: python -m bench noop_plan checkpoint_convert) and write bench/results/."""
+"""Run every benchmark (or those named: python -m bench noop_plan checkpoint_convert) and write bench/results/.
+
+Each runs in an interpreter of its own, as `python -m bench.NAME` runs it: one benchmark's imports and threads never
+sit under another's measurements."""
 
 from __future__ import annotations
 
-import importlib
+import subprocess
 import sys
 
 # plots last: it draws what the others wrote
@@ -17,7 +20,9 @@ def main(names: list[str]) -> int:
         return 2
     for name in names or BENCHMARKS:
         print(f"== bench.{name}", flush=True)
-        importlib.import_module(f"bench.{name}").main([])
+        ran = subprocess.run([sys.executable, "-m", f"bench.{name}"])
+        if ran.returncode != 0:
+            return ran.returncode
     return 0
 
 

@@ -75,19 +75,39 @@ class Measured:
     cpu_seconds: float = 0.0  # user + system: unlike the wall time, hardly inflated by the shared machine's load
 
 
+# Starts the command from a small process and reports its wait4: the kernel carries a parent's peak RSS into the
+# child at exec, so a command started straight from a benchmark (tens of MiB of imports) would report at least that.
+_LAUNCHER = """import json, os, sys, time
+fd, command = int(sys.argv[1]), sys.argv[2:]
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.close(fd)
+    try:
+        os.execvp(command[0], command)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+os.write(fd, json.dumps([time.perf_counter() - started, os.waitstatus_to_exitcode(status), usage.ru_maxrss,
+                         usage.ru_utime + usage.ru_stime]).encode())
+"""
+
+
 def run_measured(command: Sequence[str], *, env: dict | None = None, expect: tuple[int, ...] = (0,)) -> Measured:
     """One whole process: wall time, peak RSS and CPU time (from wait4: this process alone), its output; exits on a
     wrong code."""
+    report_read, report_write = os.pipe()
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
-        started = time.perf_counter()
-        process = subprocess.Popen(list(command), stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
+        launcher = subprocess.Popen([sys.executable, "-S", "-E", "-c", _LAUNCHER, str(report_write), *command],
+                                    stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, env=env,
+                                    pass_fds=(report_write,))
+        os.close(report_write)
+        with os.fdopen(report_read) as report:
+            seconds, code, max_rss_kib, cpu_seconds = json.loads(report.read())
+        launcher.wait()
         stdout.seek(0)
         stderr.seek(0)
         out, err = stdout.read().decode(), stderr.read().decode()
-    if process.returncode not in expect:
-        raise SystemExit(f"{' '.join(command)} exited {process.returncode}:\n{out}{err}")
-    return Measured(seconds, usage.ru_maxrss * 1024, out, err,  # ru_maxrss is in KiB on Linux
-                    usage.ru_utime + usage.ru_stime)
+    if code not in expect:
+        raise SystemExit(f"{' '.join(command)} exited {code}:\n{out}{err}")
+    return Measured(seconds, max_rss_kib * 1024, out, err, cpu_seconds)  # ru_maxrss is in KiB on Linux

@@ -147,3 +147,7 @@ def _markdown(result: dict) -> str:
 
 def _seconds(measured: dict) -> str:
     return f"{measured['median'] * 1000:.0f} ms ({measured['min'] * 1000:.0f}, {measured['p90'] * 1000:.0f})"
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
