@@ -430,6 +430,8 @@ def main(argv: list[str]) -> dict:
         return _result(runs, scratch, chaos.expected)
 
     result = in_own_sandbox(session)
+    if not args.smoke:
+        _write(result)  # with the secrets scan, which the results written after each run leave out
     print(markdown(result))
     return result
 
