@@ -42,6 +42,8 @@ def test_a_preflight_read_that_fails_is_retried_alone_and_nothing_that_succeeded
 def test_an_apply_converges_with_503s_on_compute_and_gke_retrying_each_call_by_time(rate, sandbox, world, tmp_path):
     spec = gcp_half(SPECS / "gptj-v5e-2x2.yaml", tmp_path, world.project)
     for emulator, seed in (("gke", 91), ("compute", 92)):
+        # The first call of each is answered 503 for certain: the test does not rest on the draws firing at all.
+        sandbox.inject_fault(emulator, status=503, count=1)
         sandbox.inject_fault(emulator, status=503, probability=rate, seed=seed)
     world.reset_logs()
     applied = saxctl("apply", "--auto-approve", str(spec), env=sandbox.env, timeout=300)
@@ -52,7 +54,7 @@ def test_an_apply_converges_with_503s_on_compute_and_gke_retrying_each_call_by_t
     assert applied.code == 0, applied.text
     assert again.code == 0, again.text
     faulted = [call for call in calls if call["fault"] is not None]
-    assert len(faulted) >= 3, f"only {len(faulted)} of {len(calls)} calls were answered 503"
+    assert len(faulted) >= 2, f"only {len(faulted)} of {len(calls)} calls were answered 503"
     assert len(world.handled("clusters.create")) == 1 and len(world.handled("nodePools.create")) == 1
     preflight = [call for call in world.calls("compute") if call["method_id"] in PREFLIGHT and call["status"] == 200]
     per_path = Counter(call["path"] for call in preflight)
