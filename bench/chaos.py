@@ -36,14 +36,13 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.chaos_world import World, call, differences
-from bench.harness import RESULTS, demo_spec_as, in_own_sandbox, machine, with_sample_checkpoint
+from bench.chaos_world import World, differences
+from bench.harness import RESULTS, call, demo_spec_as, in_own_sandbox, machine, with_sample_checkpoint
 from reconciler.providers.kubernetes.manifests import ADMIN_SERVER
 
 EMULATORS = ("gcs", "gke", "resourcemanager", "compute", "iam")  # the sandbox's processes with fault rules

@@ -12,6 +12,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from bench.harness import call
+
 ZONE = "us-central1-a"
 FOREIGN_LABEL = {"owner": "someone-else"}
 FOREIGN_MEMBER = "user:someone-else@example.com"
@@ -20,14 +22,6 @@ FOREIGN_CONFIG_MAP = "someone-elses-config"
 SAX_MODEL = "/sax/test/gptj4bf16bs32"  # the demo spec's model (specs/gptj-v5e-2x2.yaml)
 SAX_FILES = ("sax-root/", "sax-fs-root/")  # under the admin bucket: the Sax servers' own (SAX_ROOT, fs_root)
 _TIMEOUT_S = 10
-
-
-def call(method: str, url: str, payload: object = None) -> dict:
-    data = json.dumps(payload).encode() if payload is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
-        body = response.read()
-    return json.loads(body) if body else {}
 
 
 class World:

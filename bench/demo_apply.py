@@ -20,8 +20,8 @@ from pathlib import Path
 
 from bench.chaos_world import World
 from bench.critical_path import paths, plan_steps
-from bench.gcp_half import APPLY_DONE, LATENCIES, OPERATION_OF, _post, _saxctl
-from bench.harness import demo_spec_as, in_own_sandbox, machine, stats, with_sample_checkpoint, write_results
+from bench.gcp_half import APPLY_DONE, LATENCIES, OPERATION_OF, _saxctl
+from bench.harness import call, demo_spec_as, in_own_sandbox, machine, stats, with_sample_checkpoint, write_results
 
 _STEP_DONE = re.compile(r"^(?P<address>\S+): (Created|Updated|Replaced) after (?P<seconds>[0-9.]+)s$", re.MULTILINE)
 
@@ -38,7 +38,7 @@ def main(argv: list[str]) -> dict:
 
 def _measure(state: dict, scratch: Path, applies: int) -> dict:
     env = with_sample_checkpoint({**os.environ, **state["env"], "NO_COLOR": "1"}, scratch)
-    _post(f"http://127.0.0.1:{state['emulators']['gke']['port']}/_sandbox/operation-latency", LATENCIES)
+    call("POST", f"http://127.0.0.1:{state['emulators']['gke']['port']}/_sandbox/operation-latency", LATENCIES)
     world = World(env)
     runs = []
     for run in range(applies):

@@ -11,7 +11,6 @@ read per object and no write.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -21,8 +20,7 @@ import time
 from pathlib import Path
 
 from bench.critical_path import paths, plan_steps
-from bench.harness import in_own_sandbox, stats as _stats, write_results
-from bench.noop_plan import _control
+from bench.harness import call, in_own_sandbox, stats as _stats, write_results
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "specs" / "gptj-v5e-2x2.yaml"
@@ -46,7 +44,7 @@ def main(argv: list[str]) -> dict:
 def _measure(state: dict, scratch: Path, applies: int, plans: int) -> dict:
     env = {**os.environ, **state["env"], "NO_COLOR": "1"}
     urls = {name: f"http://127.0.0.1:{state['emulators'][name]['port']}/_sandbox" for name in EMULATORS}
-    _post(f"{urls['gke']}/operation-latency", LATENCIES)
+    call("POST", f"{urls['gke']}/operation-latency", LATENCIES)
     apply_runs = []
     for run in range(applies):
         spec = _spec(scratch, f"bench-gcp-half-{run}-{os.getpid()}")
@@ -60,11 +58,11 @@ def _measure(state: dict, scratch: Path, applies: int, plans: int) -> dict:
     calls, seconds = [], []
     for _ in range(plans):
         for name in EMULATORS:
-            _control("DELETE", f"{urls[name]}/requests")
+            call("DELETE", f"{urls[name]}/requests")
         started = time.perf_counter()
         completed = _saxctl(["plan", "--detailed-exitcode", str(spec)], env)
         seconds.append(time.perf_counter() - started)
-        calls.append({name: _control("GET", f"{urls[name]}/requests")["requests"] for name in EMULATORS})
+        calls.append({name: call("GET", f"{urls[name]}/requests")["requests"] for name in EMULATORS})
     critical = apply_runs[0]["critical_path_seconds"]
     return {
         "benchmark": "gcp_half",
@@ -116,14 +114,6 @@ def _saxctl(args: list[str], env: dict) -> subprocess.CompletedProcess:
     if completed.returncode != 0:
         raise SystemExit(f"saxctl {' '.join(args)} failed:\n{completed.stdout}{completed.stderr}")
     return completed
-
-
-def _post(url: str, payload: dict) -> None:
-    import urllib.request
-
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(request, timeout=5).close()
 
 
 def _markdown(result: dict) -> str:

@@ -66,6 +66,17 @@ def stats(seconds: list[float]) -> dict:
             "p90": round(ordered[int(0.9 * (len(ordered) - 1))], 4)}
 
 
+def call(method: str, url: str, payload: object = None) -> dict:
+    """A JSON call to a sandbox endpoint (an emulator's API or its /_sandbox controls); its reply, {} when empty."""
+    import urllib.request
+
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = response.read()
+    return json.loads(body) if body else {}
+
+
 @dataclass(frozen=True)
 class Measured:
     seconds: float

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.harness import in_own_sandbox, machine, run_measured, stats, write_results
+from bench.harness import call, in_own_sandbox, machine, run_measured, stats, write_results
 
 SPEC = """\
 apiVersion: saxctl/v1
@@ -61,13 +61,13 @@ def _measure(state: dict, scratch: Path, runs: int) -> dict:
 
     cli_seconds, calls = [], []
     for _ in range(runs):
-        _control("DELETE", control)
+        call("DELETE", control)
         started = time.perf_counter()
         completed = subprocess.run(saxctl + ["plan", "--detailed-exitcode", str(spec)], env=env, capture_output=True)
         cli_seconds.append(time.perf_counter() - started)
         if completed.returncode != 0:
             raise SystemExit(f"the no-op plan reported changes or failed:\n{completed.stdout}{completed.stderr}")
-        calls.append(_control("GET", control)["requests"])
+        calls.append(call("GET", control)["requests"])
 
     in_process, floor = _in_process(spec, env, runs)
     reads = [sum(1 for c in run if c["method"] == "GET") for run in calls]
@@ -147,13 +147,6 @@ def _phased(args: list[str], env: dict, out: Path) -> dict:
     if completed.returncode != 0:
         raise SystemExit(f"the tutorial's no-op plan reported changes or failed:\n{completed.stdout}{completed.stderr}")
     return json.loads(out.read_text())
-
-
-def _control(method: str, url: str) -> dict:
-    import urllib.request
-
-    with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=5) as response:
-        return json.load(response)
 
 
 def _markdown(result: dict) -> str:
