@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,3 +92,46 @@ def drift_report(run: Run) -> dict:
     document = json.loads(run.out)
     Draft202012Validator(schema).validate(document)
     return document
+
+
+class Watched:
+    """A saxctl run in the background, its stdout and stderr read as they come: a test waits for what it says
+    (a condition), never for a while."""
+
+    def __init__(self, process: subprocess.Popen):
+        self.process = process
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._readers = [threading.Thread(target=self._read, args=(stream, lines), daemon=True)
+                         for stream, lines in ((process.stdout, self.out), (process.stderr, self.err))]
+        for reader in self._readers:
+            reader.start()
+
+    def __enter__(self) -> "Watched":
+        return self
+
+    def __exit__(self, *raised) -> None:
+        """A test that failed midway leaves no saxctl running behind it."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+    @staticmethod
+    def _read(stream, lines: list[str]) -> None:
+        for line in stream:
+            lines.append(line)
+
+    def wait_for(self, text: str, timeout: float = 120) -> None:
+        """Until stderr says `text` (the process still running)."""
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in list(self.err)):
+            assert self.process.poll() is None, f"it ended without saying {text!r}:\n{''.join(self.out + self.err)}"
+            assert time.monotonic() < deadline, f"not said within {timeout} s: {text!r}:\n{''.join(self.err)}"
+            time.sleep(0.05)
+
+    def finish(self, timeout: float = 120) -> tuple[int, str, str]:
+        """Its exit code, stdout and stderr once it has ended."""
+        self.process.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=10)
+        return self.process.returncode, "".join(self.out), "".join(self.err)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from cli_runner import saxctl, saxctl_background
-from gke_support import SPECS, Watched, gcp_half, release
+from cli_runner import Watched, saxctl, saxctl_background
+from gke_support import SPECS, gcp_half, release
 
 from google.cloud import container_v1
 

@@ -12,8 +12,8 @@ import time
 
 import pytest
 from ruamel.yaml import YAML
-from cli_runner import saxctl, saxctl_background
-from gke_support import CLUSTER_SPECS, SPECS, Watched, gcp_half, release
+from cli_runner import Watched, saxctl, saxctl_background
+from gke_support import CLUSTER_SPECS, SPECS, gcp_half, release
 
 HELD = 600  # seconds: an operation that runs until the test releases it (release), whatever the machine's speed
 

@@ -17,12 +17,14 @@ import signal
 import urllib.request
 
 import pytest
+from cli_runner import Watched, saxctl, saxctl_background
 from kube_testkit import wait_for
 from model_world import MODEL, ModelWorld, open_when_listening
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.timeout(600)]
 RECOVERY_S = 240.0  # the admin drops a silent server after 25 s and assigns at its next 10 s refresh; then a load
 LOAD_DELAY_S = 12  # a slow load: more than two of apply's 5 s WaitForReady rounds
+KILLED_LOAD_DELAY_S = 45  # ample time, after the kill, for a plan to see the load under way
 # The model's row and the lines its long NOW column folds onto (they start with blanks).
 MODEL_ROW = re.compile(rf"^sax\.model\.{MODEL} .*(?:\n[ ]+\S.*)*", re.MULTILINE)
 
@@ -47,17 +49,21 @@ def in_sync_and_serving(world: ModelWorld):
     return row if code == 0 and "1 requested, 1 assigned, 1 loaded" in row and "not all serving" not in row else None
 
 
-def test_a_publish_waits_for_a_slow_load_saying_how_many_replicas_have_loaded_then_succeeds(models_world):
-    models_world.write_models([])
-    models_world.apply()  # everything but the model: the model server has joined, idle
-    [pod] = models_world.model_server_pods()
-    # The stand-in's control port (the API port + 1000) at the pod's IP: its next load takes LOAD_DELAY_S.
+def slow_next_load(world: ModelWorld, delay_s: float) -> None:
+    """Everything but the model applied (the model server has joined, idle); then the model server's next load takes
+    delay_s (a rule on the stand-in's control port, the API port + 1000, at the pod's IP), and the spec has the model."""
+    world.write_models([])
+    world.apply()
+    [pod] = world.model_server_pods()
     slow = urllib.request.Request(f"http://{pod['status']['podIP']}:11001/_sandbox/faults", method="POST",
-                                  data=f'[{{"method": "LOAD", "path": "{MODEL}", "delay_s": {LOAD_DELAY_S}}}]'.encode(),
+                                  data=f'[{{"method": "LOAD", "path": "{MODEL}", "delay_s": {delay_s}}}]'.encode(),
                                   headers={"Content-Type": "application/json"})
     open_when_listening(slow)
+    world.write_models([{"name": MODEL}])
 
-    models_world.write_models([{"name": MODEL}])
+
+def test_a_publish_waits_for_a_slow_load_saying_how_many_replicas_have_loaded_then_succeeds(models_world):
+    slow_next_load(models_world, LOAD_DELAY_S)
     applied = models_world.apply()
     waited = applied.err.count(f"sax.model.{MODEL}: 0/1 replicas loaded")
     assert waited >= 2, applied.err  # said again at each round of the wait, not once
@@ -65,6 +71,38 @@ def test_a_publish_waits_for_a_slow_load_saying_how_many_replicas_have_loaded_th
     assert "Apply complete! 1 created, 0 updated" in applied.out, applied.out
     assert in_sync_and_serving(models_world)
     assert served(models_world)
+
+
+def test_an_apply_killed_after_the_publish_leaves_a_load_the_next_apply_waits_for(models_world):
+    """kill -9 of `saxctl apply` once the model is published, before it has loaded: the model is published as the spec
+    says, and not serving. The plan says so, and the next apply waits for the load, as the killed one would have (it
+    used to say "published as the spec says" and succeed at once, with the model not answering)."""
+    slow_next_load(models_world, KILLED_LOAD_DELAY_S)
+    env = models_world.sandbox.env
+    with Watched(saxctl_background("-v", "apply", "--auto-approve", str(models_world.path), env=env)) as killed:
+        killed.wait_for(f"sax.model.{MODEL}: 0/1 replicas loaded", timeout=300)
+        killed.process.send_signal(signal.SIGKILL)
+        killed.process.wait(timeout=30)
+
+    planned = models_world.saxctl("plan", "--detailed-exitcode", env_overrides={"COLUMNS": "3000"})
+    assert planned.code == 2, planned.text
+    assert f"~ sax.model.{MODEL} update" in planned.out, planned.out
+    assert re.search(r"0/1 replicas loaded \((1 not assigned to a model server yet|1 loading)\): apply waits for "
+                     r"the load", planned.out), planned.out
+    assert served(models_world) is None
+
+    held = models_world.saxctl("apply", "--auto-approve")  # the killed run's lock: reported, cleared by the user only
+    lock_id = re.search(r"saxctl force-unlock (\S+) SPEC", held.err)
+    assert held.code != 0 and lock_id, held.text
+    assert saxctl("force-unlock", lock_id[1], str(models_world.path), env=env).code == 0
+    applied = models_world.apply()
+    assert f"sax.model.{MODEL}: 1/1 replicas loaded" in applied.err, applied.err
+    assert "restarting the Sax admin" not in applied.err, "a load under way needs no new admin"
+    assert "Apply complete! 0 created, 1 updated" in applied.out, applied.out
+    assert in_sync_and_serving(models_world)
+    assert served(models_world)
+    assert models_world.http("GET", "/listcell", {"model": models_world.model_id()})["max_replicas"] == 1
+    assert models_world.saxctl("plan", "--detailed-exitcode").code == 0
 
 
 def model_server_holds_nothing(world: ModelWorld, pod_name: str, restarts: str) -> str:

@@ -91,13 +91,14 @@ def model_id(cell: str, name: str) -> str:
 
 
 def observed(address: str, published: Published, owner: str | None,
-             emptied: tuple[str, ...] = ()) -> Observed:
+             emptied: tuple[str, ...] = (), loading: str = "") -> Observed:
     """A published model as the engine compares it; owner: the spec whose record lists it, None when none does;
-    emptied: the assigned servers that say they hold nothing of it (came back at their address: see AssignedServer)."""
+    emptied: the assigned servers that say they hold nothing of it (came back at their address: see AssignedServer);
+    loading: how far a load under way has got (see still_loading), "" when none is."""
     fingerprint = "|".join(f"{key}={show_value(value)}" for key, value in sorted(published.fields.items()))
     return Observed(address=address, remote_id=published.model_id, fields=published.fields,
                     fingerprint=fingerprint, owner=owner,
-                    facts={"assigned": len(published.assigned), "emptied": emptied},
+                    facts={"assigned": len(published.assigned), "emptied": emptied, "loading": loading},
                     outputs={"model_id": published.model_id})
 
 
@@ -105,6 +106,30 @@ def emptied_servers(model_id: str, servers: Sequence[AssignedServer]) -> tuple[s
     """Addresses of the servers that answered and hold nothing of the model: Sax will not load it there again."""
     return tuple(server.address for server in servers if server.statuses is not None
                  and server.status(model_id)[0] == NONE)
+
+
+def still_loading(published: Published, servers: Sequence[AssignedServer], can_serve: int, starting: int = 0) -> str:
+    """How far the load of a published model has got, when fewer replicas are loaded than requested and Sax is still
+    at it: the admin has yet to assign some (it does so at its next refresh, up to 10 s after the Publish, when enough
+    joined servers can serve the model: can_serve), or an assigned server says it is loading, or `starting` assigned
+    servers have yet to receive their Load (they hold nothing, and the admin does not count them). "" otherwise: all
+    loaded, or what stops them is not a load under way (a failed load, a server gone or not answering), which status
+    reports without a plan that would wait for nothing.
+
+    A Publish whose apply was killed before the replicas loaded leaves such a model: published as the spec says, not
+    serving yet. The apply after it must wait for the load, as the killed one would have."""
+    model = published.model_id
+    loaded = loaded_on(model, servers)
+    if loaded >= published.replicas:
+        return ""
+    unassigned = published.replicas - len(published.assigned) if can_serve >= published.replicas else 0
+    loading = sum(1 for server in servers if server.statuses is not None and server.status(model)[0] == LOADING)
+    if not unassigned and not loading and not starting:
+        return ""
+    said = [f"{count} {what}" for count, what in ((unassigned, "not assigned to a model server yet"),
+                                                  (starting, "assigned, its load about to start"),
+                                                  (loading, "loading")) if count]
+    return f"{loaded}/{published.replicas} replicas loaded ({', '.join(said)})"
 
 
 def decide(desired: Resource, live: Observed | None) -> Change:
@@ -135,6 +160,10 @@ def decide(desired: Resource, live: Observed | None) -> Change:
         return Change(address, kind, Action.UPDATE,
                       f"not loaded on {', '.join(emptied)}, back at the same address holding nothing (Sax will not "
                       "load it there again): the Sax admin will be restarted to load it", desired=desired,
+                      observed=live)
+    loading = live.facts.get("loading")
+    if loading:
+        return Change(address, kind, Action.UPDATE, f"{loading}: apply waits for the load", desired=desired,
                       observed=live)
     return Change(address, kind, Action.NOOP, "published as the spec says", desired=desired, observed=live)
 

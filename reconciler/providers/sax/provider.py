@@ -34,6 +34,7 @@ from reconciler.spec.model import Spec
 ADMIN_WAIT_S = 120.0  # a started admin writes its location.proto within seconds
 SERVERS_WAIT_S = 120.0  # a new model server joins the admin 2 s after start, and is seen at the admin's next poll
 READY_POLL_S = 5.0  # each WaitForReady call's deadline: progress is said between them
+ADMIN_COUNT_WAIT_S = 0.5  # a WaitForReady that only asks the admin's count: answered at once when it is reached
 REPUBLISH_TRIES = 4
 
 
@@ -62,30 +63,37 @@ class SaxModelProvider(Provider):
             by_cell.setdefault(_cell_key(resource.params), []).append(resource)
         for key, resources in by_cell.items():
             params = resources[0].params
-            published, servers, assigned = self._read_cell(params)
+            published, servers, assigned, starting = self._read_cell(params)
             self._read[key] = (params, published, servers)
             self._assigned[key] = assigned
             owned = self._record.models() if published else frozenset()
             for resource in resources:
                 model = published.get(resource.params["model_id"])
                 owner = params["owner"] if model is not None and model.model_id in owned else None
-                emptied = decide.emptied_servers(model.model_id, [assigned[a] for a in model.assigned]) \
-                    if model is not None else ()
-                observed[resource.address] = decide.observed(resource.address, model, owner, emptied) \
-                    if model else None
+                if model is None:
+                    observed[resource.address] = None
+                    continue
+                its_servers = [assigned[address] for address in model.assigned]
+                starts = starting.get(model.model_id, ())
+                emptied = () if starts else decide.emptied_servers(model.model_id, its_servers)
+                observed[resource.address] = decide.observed(
+                    resource.address, model, owner, emptied,
+                    decide.still_loading(model, its_servers, servers.by_model_path.get(model.model_path, 0),
+                                         len(starts)))
         return observed
 
-    def _read_cell(self, params: Mapping[str, Any]
-                   ) -> tuple[dict[str, decide.Published], decide.Servers, dict[str, decide.AssignedServer]]:
-        """One List, one Stats, and what each assigned model server says it holds (the admin's count can be stale)."""
+    def _read_cell(self, params: Mapping[str, Any]) -> tuple[
+            dict[str, decide.Published], decide.Servers, dict[str, decide.AssignedServer], dict[str, tuple[str, ...]]]:
+        """One List, one Stats, what each assigned model server says it holds (the admin's count can be stale), and
+        by model the servers assigned whose load has not started yet (see _not_started)."""
         cell = Cell(params, self._storage, self._kube(params))
         try:
             if not cell.connect():  # the admin has not started yet: nothing is published
-                return {}, decide.Servers({}, 0), {}
+                return {}, decide.Servers({}, 0), {}, {}
             published = {model.model_id: model for model in cell.list()}
             servers = cell.stats()
-            return published, servers, cell.assigned_servers([address for model in published.values()
-                                                              for address in model.assigned])
+            assigned = cell.assigned_servers([address for model in published.values() for address in model.assigned])
+            return published, servers, assigned, _not_started(cell, published, assigned)
         finally:
             cell.close()
 
@@ -124,7 +132,7 @@ class SaxModelProvider(Provider):
             return  # saxctl published nothing in this cell: nothing to prune, no need to reach the admin
         params = {**sax_resources.connection_params(spec), "endpoint": cluster.outputs["endpoint"],
                   "ca_certificate": cluster.outputs.get("ca_certificate", ""), "admin": ADMIN_SERVER}
-        published, servers, assigned = self._read_cell(params)
+        published, servers, assigned, _ = self._read_cell(params)
         self._read[_cell_key(params)] = (params, published, servers)
         self._assigned[_cell_key(params)] = assigned
 
@@ -252,8 +260,10 @@ class SaxModelProvider(Provider):
             if change.action is Action.DELETE:
                 record.remove(model_id)
                 return None
-        if change.action is Action.UPDATE and not change.field_changes:  # decide: servers that came back empty
-            self._restart_admin(cell, progress)
+        if change.action is Action.UPDATE and not change.field_changes:
+            if change.observed.facts.get("emptied"):  # servers that came back empty: only a new admin loads it again
+                self._restart_admin(cell, progress)
+            # else a load under way (a killed apply's publish): waiting for it is all there is to do
         elif change.action is Action.UPDATE:
             progress.update(f"updating {model_id}: {change.reason}")
             cell.update(model_id, fields)
@@ -364,6 +374,22 @@ class SaxModelProvider(Provider):
             if key not in self._kubes:
                 self._kubes[key] = Kube(params, self._kube_options)
             return self._kubes[key]
+
+
+def _not_started(cell: Cell, published: Mapping[str, decide.Published],
+                 assigned: Mapping[str, decide.AssignedServer]) -> dict[str, tuple[str, ...]]:
+    """By model, the assigned servers that hold nothing of it because the admin has just assigned it and its Load
+    has not reached them: not servers that came back empty (decide.emptied_servers). The admin tells them apart:
+    it counts a server that came back at its address as loaded, never one whose load has not finished. Asked only
+    when a server holds nothing of a model it is assigned (one WaitForReady, answered at once for the former)."""
+    starting = {}
+    for model in published.values():
+        its_servers = [assigned[address] for address in model.assigned]
+        empty = decide.emptied_servers(model.model_id, its_servers)
+        if empty and not cell.wait_for_ready(model.model_id, decide.loaded_on(model.model_id, its_servers) + len(empty),
+                                             ADMIN_COUNT_WAIT_S):
+            starting[model.model_id] = empty
+    return starting
 
 
 def _replicas_text(model: decide.Published, assigned: Mapping[str, decide.AssignedServer], namespace: str,
