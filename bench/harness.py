@@ -55,9 +55,22 @@ def write_results(name: str, result: dict, markdown: str) -> None:
 
 
 def machine() -> dict:
-    """The machine a result was measured on; the 1-minute load average at the end, since the machine is shared."""
+    """The machine a result was measured on; the 1-minute load average at the end, since the machine is shared; and
+    the CPU time of a fixed loop of Python (`cpu_speed_seconds`): this virtual machine's speed drifts by ±15 % between
+    hours, so two results compare through it."""
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "load_average_1min_at_end": round(os.getloadavg()[0], 2)}
+            "load_average_1min_at_end": round(os.getloadavg()[0], 2), "cpu_speed_seconds": cpu_speed()}
+
+
+def cpu_speed(rounds: int = 5) -> float:
+    """Median CPU seconds of 10 million additions in a Python loop (0.6-0.8 s on this machine)."""
+    def once() -> float:
+        started, total = time.process_time(), 0
+        for number in range(10_000_000):
+            total += number
+        return time.process_time() - started
+
+    return round(statistics.median(once() for _ in range(rounds)), 3)
 
 
 def stats(seconds: list[float]) -> dict:

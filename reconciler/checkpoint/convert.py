@@ -235,7 +235,3 @@ def _record_files(root: Path, manifest: Manifest, path: Path, known_crc32c: dict
         relative = file.relative_to(root).as_posix()
         crc32c = (known_crc32c or {}).get(file) or zarr_store.file_crc32c(file)
         manifest.files[relative] = {"size": file.stat().st_size, "crc32c": crc32c}
-
-
-def is_committed(root: Path) -> bool:
-    return all((root / marker).is_file() for marker in MARKERS)

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from reconciler.checkpoint.convert import is_committed
-from reconciler.checkpoint.manifest import MANIFEST_NAME, MARKERS, Manifest, load_manifest
+from reconciler.checkpoint.manifest import MANIFEST_NAME, MARKERS, Manifest, is_committed, load_manifest
 from reconciler.checkpoint.resumable import CHUNK_BYTES, SESSIONS_NAME, TIMEOUT, SessionStore, clean_errors
 from reconciler.checkpoint.resumable import send as send_resumable
 from reconciler.engine.provider import Progress

@@ -72,3 +72,8 @@ def save_manifest(root: Path, manifest: Manifest) -> None:
     partial = path.with_suffix(".json.partial")
     partial.write_text(manifest.to_json())
     os.replace(partial, path)
+
+
+def is_committed(root: Path) -> bool:
+    """Every commit marker is written: the conversion (or download) of the checkpoint under root finished."""
+    return all((root / marker).is_file() for marker in MARKERS)

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.checkpoint import zarr_store
-from reconciler.checkpoint.convert import is_committed
 from reconciler.checkpoint.gcs_checkpoint import read_remote
-from reconciler.checkpoint.manifest import TOKENIZER_DIR, TOKENIZER_FILES, Manifest, load_manifest
+from reconciler.checkpoint.manifest import TOKENIZER_DIR, TOKENIZER_FILES, Manifest, is_committed, load_manifest
 from reconciler.errors import SaxctlError
 
 

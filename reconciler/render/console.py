@@ -32,7 +32,25 @@ class SaxConsole:
         print(text, file=sys.stderr if self._stderr else sys.stdout, flush=True)
 
     def print_markup(self, markup: str) -> None:
-        self.rich.print(markup)
+        if self._styled:
+            self.rich.print(markup)
+        else:  # the same text rich would print (soft wrap: no folding), without importing its console
+            from rich.markup import render
+
+            self.print_plain(render(markup).plain)
+
+    @functools.cached_property
+    def _styled(self) -> bool:
+        """Whether rich would style this stream, as its Console.is_terminal decides outside Jupyter and IDLE."""
+        said = os.environ.get("TTY_COMPATIBLE", "")
+        if said in ("0", "1"):
+            return said == "1"
+        if "FORCE_COLOR" in os.environ:
+            return os.environ["FORCE_COLOR"] != ""
+        try:
+            return (sys.stderr if self._stderr else sys.stdout).isatty()
+        except ValueError:  # a closed stream
+            return False
 
     def print_error(self, error: SaxctlError) -> None:
         from rich.markup import escape

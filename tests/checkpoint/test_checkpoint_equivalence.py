@@ -11,7 +11,8 @@ import tensorstore as ts
 
 from gptj_reference import forward, load_pax_tree
 from reconciler.checkpoint import zarr_store
-from reconciler.checkpoint.convert import convert, is_committed
+from reconciler.checkpoint.convert import convert
+from reconciler.checkpoint.manifest import is_committed
 from reconciler.checkpoint.manifest import load_manifest, save_manifest
 from reconciler.checkpoint.verify import verify_local
 

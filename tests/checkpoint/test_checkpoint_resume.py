@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bench.checkpoint_synthetic import GptjShape, write_synthetic_gptj
-from reconciler.checkpoint.convert import convert, is_committed
+from reconciler.checkpoint.convert import convert
+from reconciler.checkpoint.manifest import is_committed
 from reconciler.checkpoint.manifest import MARKERS, load_manifest
 from reconciler.checkpoint.verify import verify_local
 
