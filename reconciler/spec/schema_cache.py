@@ -8,8 +8,9 @@ problems are reported exactly as the check finds them. A document canonical JSON
 key that is not a string, a value that is no JSON value) is never remembered.
 
 The cache is a directory of empty files named by key: $SAXCTL_CACHE_DIR, else $XDG_CACHE_HOME/saxctl, else
-~/.cache/saxctl, under schema-clean/. SAXCTL_CACHE_DIR=off turns it off. A cache that cannot be read or written only
-means checking again.
+~/.cache/saxctl, under schema-clean/; a file's time is its key's last use, and a key unused for 30 days is forgotten
+when a new one is remembered. SAXCTL_CACHE_DIR=off turns it off. A cache that cannot be read or written only means
+checking again.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import hashlib
 import importlib.util
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 _JSON_SCALARS = (str, int, float, bool, type(None))
 _CHECKERS = ("jsonschema", "referencing")  # their versions decide what the check finds
+UNUSED_DAYS = 30  # a key not used for this long is forgotten
 
 
 def key(root: Any, schema_bytes: bytes, checking_code: bytes) -> str | None:
@@ -41,17 +44,28 @@ def key(root: Any, schema_bytes: bytes, checking_code: bytes) -> str | None:
 
 def known_clean(cache_key: str) -> bool:
     directory = _directory()
-    return directory is not None and (directory / cache_key).is_file()
+    if directory is None or not (directory / cache_key).is_file():
+        return False
+    try:
+        os.utime(directory / cache_key)  # its last use, which pruning goes by
+    except OSError:
+        pass
+    return True
 
 
 def remember_clean(cache_key: str) -> None:
+    """Remember a key, and forget those unused for UNUSED_DAYS (only here: a check ran, jsonschema's import cost more)."""
     directory = _directory()
     if directory is None:
         return
     try:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / cache_key).touch()
-    except OSError:  # a read-only home, a full disk: the next run checks again
+        unused_since = time.time() - UNUSED_DAYS * 86400
+        for entry in os.scandir(directory):
+            if entry.stat().st_mtime < unused_since:
+                os.unlink(entry.path)
+    except OSError:  # a read-only home, a full disk, another run pruning too: the next run checks again
         pass
 
 

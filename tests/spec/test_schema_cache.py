@@ -58,6 +58,19 @@ def test_a_remembered_spec_is_not_checked_again_by_jsonschema(tmp_path):
     assert loaded == [True, False]
 
 
+def test_keys_unused_for_a_month_are_forgotten_when_a_new_one_is_remembered(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAXCTL_CACHE_DIR", str(tmp_path))
+    folder = tmp_path / "schema-clean"
+    schema_cache.remember_clean("used")
+    schema_cache.remember_clean("unused")
+    month_ago = os.stat(folder / "used").st_mtime - (schema_cache.UNUSED_DAYS + 1) * 86400
+    for name in ("used", "unused"):
+        os.utime(folder / name, (month_ago, month_ago))
+    assert schema_cache.known_clean("used"), "a hit marks the key used"
+    schema_cache.remember_clean("new")
+    assert sorted(os.listdir(folder)) == ["new", "used"]
+
+
 def test_a_cache_that_cannot_be_written_only_means_checking_again(tmp_path):
     occupied = tmp_path / "a-file"
     occupied.write_text("")
