@@ -14,13 +14,12 @@ import argparse
 import os
 import platform
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from bench.critical_path import paths, plan_steps
-from bench.harness import call, in_own_sandbox, stats as _stats, write_results
+from bench.harness import call, in_own_sandbox, saxctl, stats as _stats, write_results
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "specs" / "gptj-v5e-2x2.yaml"
@@ -50,7 +49,7 @@ def _measure(state: dict, scratch: Path, applies: int, plans: int) -> dict:
         spec = _spec(scratch, f"bench-gcp-half-{run}-{os.getpid()}")
         critical, sequential = _paths(spec, env)
         started = time.perf_counter()
-        completed = _saxctl(["apply", "--auto-approve", str(spec)], env)
+        completed = saxctl(["apply", "--auto-approve", str(spec)], env)
         wall = time.perf_counter() - started
         phase = float(APPLY_DONE.search(completed.stdout)[1])
         apply_runs.append({"cli_seconds": wall, "apply_seconds": phase, "critical_path_seconds": critical,
@@ -60,7 +59,7 @@ def _measure(state: dict, scratch: Path, applies: int, plans: int) -> dict:
         for name in EMULATORS:
             call("DELETE", f"{urls[name]}/requests")
         started = time.perf_counter()
-        completed = _saxctl(["plan", "--detailed-exitcode", str(spec)], env)
+        completed = saxctl(["plan", "--detailed-exitcode", str(spec)], env)
         seconds.append(time.perf_counter() - started)
         calls.append({name: call("GET", f"{urls[name]}/requests")["requests"] for name in EMULATORS})
     critical = apply_runs[0]["critical_path_seconds"]
@@ -107,13 +106,6 @@ def _counted(calls: list[dict], emulator: str) -> dict:
     writes = [sum(1 for call in run if call["method"] != "GET") for run in per_plan]
     methods = sorted({call.get("method_id") or f"{call['method']} {call['path']}" for run in per_plan for call in run})
     return {"reads": max(reads), "writes": max(writes), "methods": methods}
-
-
-def _saxctl(args: list[str], env: dict) -> subprocess.CompletedProcess:
-    completed = subprocess.run([sys.executable, "-m", "reconciler", *args], env=env, capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise SystemExit(f"saxctl {' '.join(args)} failed:\n{completed.stdout}{completed.stderr}")
-    return completed
 
 
 def _markdown(result: dict) -> str:

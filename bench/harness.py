@@ -54,6 +54,14 @@ def write_results(name: str, result: dict, markdown: str) -> None:
     print(markdown)
 
 
+def saxctl(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    """`saxctl ARGS` run to its end; a failure ends the benchmark with what saxctl said."""
+    completed = subprocess.run([sys.executable, "-m", "reconciler", *args], env=env, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise SystemExit(f"saxctl {' '.join(args)} failed:\n{completed.stdout}{completed.stderr}")
+    return completed
+
+
 def machine() -> dict:
     """The machine a result was measured on; the 1-minute load average at the end, since the machine is shared; and
     the CPU time of a fixed loop of Python (`cpu_speed_seconds`): this virtual machine's speed drifts by ±15 % between
