@@ -1,10 +1,6 @@
 """bench/critical_path.py and what bench/demo_apply.py reads of an apply cannot rot: the longest chain along the
 dependencies, the sum, and each step's duration as the apply's own progress lines report it."""
 
-import io
-
-from rich.console import Console
-
 from bench.critical_path import Step, paths
 from bench.demo_apply import reported_durations
 from reconciler.engine.address import Address
@@ -36,10 +32,10 @@ def test_a_slow_step_beside_the_cluster_moves_the_critical_path_onto_its_own_cha
     assert found.chain == ("gcs.bucket.data", "kubernetes.deployment.ns/sax", "sax.model.gptj")
 
 
-def test_each_done_step_is_read_from_the_progress_lines_an_apply_prints():
-    console = SaxConsole(stderr=True)
-    console.rich = Console(record=True, file=io.StringIO(), width=80, soft_wrap=True, no_color=True)
-    reporter = ConsoleReporter(console)
+def test_each_done_step_is_read_from_the_progress_lines_an_apply_prints(capsys, monkeypatch):
+    for name in ("TTY_COMPATIBLE", "FORCE_COLOR"):  # progress as a pipe gets it: plain lines
+        monkeypatch.delenv(name, raising=False)
+    reporter = ConsoleReporter(SaxConsole(stderr=True))
     try:
         for kind, name, action, seconds in (("iam.project_binding", "roles/storage.admin", Action.CREATE, 1.3),
                                             ("kubernetes.deployment", "ns/sax-model-server", Action.UPDATE, 41.0)):
@@ -49,5 +45,5 @@ def test_each_done_step_is_read_from_the_progress_lines_an_apply_prints():
             reporter.finished(change, seconds)
     finally:
         reporter.close()
-    assert reported_durations(console.rich.export_text()) == {"iam.project_binding.roles/storage.admin": 1.3,
+    assert reported_durations(capsys.readouterr().err) == {"iam.project_binding.roles/storage.admin": 1.3,
                                                               "kubernetes.deployment.ns/sax-model-server": 41.0}
