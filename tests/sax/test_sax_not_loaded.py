@@ -6,8 +6,8 @@ import pytest
 from cli_runner import REPO
 
 from reconciler.engine.resource import Action
-from reconciler.providers.sax.decide import (FAILED, LOADED, LOADING, AssignedServer, emptied_servers, loaded_on,
-                                             Published, decide, not_loaded_because, observed, still_loading)
+from reconciler.providers.sax.decide import (FAILED, LOADED, LOADING, AssignedServer, HoldingNothing, emptied_servers,
+                                             loaded_on, Published, decide, not_loaded_because, observed, still_loading)
 from reconciler.providers.sax.resources import desired_resources
 from reconciler.spec.loader import load_spec
 
@@ -85,9 +85,12 @@ def test_no_load_is_under_way_when_nothing_is_loading_or_about_to(published, ser
 def test_a_server_assigned_whose_load_has_not_reached_it_is_a_load_about_to_start_not_a_server_come_back_empty():
     """Both hold nothing; the admin counts only the one that came back as loaded (the provider asks it)."""
     holds_nothing = [AssignedServer("a:1", "pod-a", statuses={})]
-    assert still_loading(published_with(1, "a:1"), holds_nothing, 1, starting=1) == \
+    not_reached = HoldingNothing(emptied_servers(MODEL, holds_nothing), came_back=False)
+    came_back = HoldingNothing(emptied_servers(MODEL, holds_nothing), came_back=True)
+    assert (not_reached.emptied, came_back.emptied) == ((), ("a:1",))
+    assert still_loading(published_with(1, "a:1"), holds_nothing, 1, starting=not_reached.starting) == \
         "0/1 replicas loaded (1 assigned, its load about to start)"
-    assert still_loading(published_with(1, "a:1"), holds_nothing, 1) == ""
+    assert still_loading(published_with(1, "a:1"), holds_nothing, 1, starting=came_back.starting) == ""
 
 
 def test_a_model_published_as_the_spec_says_while_its_load_is_under_way_is_an_update_that_waits():

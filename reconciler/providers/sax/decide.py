@@ -102,6 +102,25 @@ def observed(address: str, published: Published, owner: str | None,
                     outputs={"model_id": published.model_id})
 
 
+@dataclass(frozen=True, slots=True)
+class HoldingNothing:
+    """A model's assigned servers that answered holding nothing of it, and which of two things that is. The admin
+    tells them apart (one WaitForReady): it counts a server that came back at its address as loaded (Sax will not load
+    the model there again: only a new admin does), never one whose Load has not reached it yet (the admin has just
+    assigned the model)."""
+
+    addresses: tuple[str, ...]
+    came_back: bool  # True: came back empty; False: their load is about to start
+
+    @property
+    def emptied(self) -> tuple[str, ...]:
+        return self.addresses if self.came_back else ()
+
+    @property
+    def starting(self) -> int:
+        return 0 if self.came_back else len(self.addresses)
+
+
 def emptied_servers(model_id: str, servers: Sequence[AssignedServer]) -> tuple[str, ...]:
     """Addresses of the servers that answered and hold nothing of the model: Sax will not load it there again."""
     return tuple(server.address for server in servers if server.statuses is not None

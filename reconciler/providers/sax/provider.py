@@ -63,7 +63,7 @@ class SaxModelProvider(Provider):
             by_cell.setdefault(_cell_key(resource.params), []).append(resource)
         for key, resources in by_cell.items():
             params = resources[0].params
-            published, servers, assigned, starting = self._read_cell(params)
+            published, servers, assigned, holding_nothing = self._read_cell(params, tell_empty_apart=True)
             self._read[key] = (params, published, servers)
             self._assigned[key] = assigned
             owned = self._record.models() if published else frozenset()
@@ -74,18 +74,18 @@ class SaxModelProvider(Provider):
                     observed[resource.address] = None
                     continue
                 its_servers = [assigned[address] for address in model.assigned]
-                starts = starting.get(model.model_id, ())
-                emptied = () if starts else decide.emptied_servers(model.model_id, its_servers)
+                empty = holding_nothing.get(model.model_id)
                 observed[resource.address] = decide.observed(
-                    resource.address, model, owner, emptied,
+                    resource.address, model, owner, empty.emptied if empty else (),
                     decide.still_loading(model, its_servers, servers.by_model_path.get(model.model_path, 0),
-                                         len(starts)))
+                                         empty.starting if empty else 0))
         return observed
 
-    def _read_cell(self, params: Mapping[str, Any]) -> tuple[
-            dict[str, decide.Published], decide.Servers, dict[str, decide.AssignedServer], dict[str, tuple[str, ...]]]:
+    def _read_cell(self, params: Mapping[str, Any], *, tell_empty_apart: bool) -> tuple[
+            dict[str, decide.Published], decide.Servers, dict[str, decide.AssignedServer],
+            dict[str, decide.HoldingNothing]]:
         """One List, one Stats, what each assigned model server says it holds (the admin's count can be stale), and
-        by model the servers assigned whose load has not started yet (see _not_started)."""
+        when tell_empty_apart, by model the assigned servers holding nothing of it, told apart (_holding_nothing)."""
         cell = Cell(params, self._storage, self._kube(params))
         try:
             if not cell.connect():  # the admin has not started yet: nothing is published
@@ -93,7 +93,7 @@ class SaxModelProvider(Provider):
             published = {model.model_id: model for model in cell.list()}
             servers = cell.stats()
             assigned = cell.assigned_servers([address for model in published.values() for address in model.assigned])
-            return published, servers, assigned, _not_started(cell, published, assigned)
+            return published, servers, assigned, _holding_nothing(cell, published, assigned) if tell_empty_apart else {}
         finally:
             cell.close()
 
@@ -132,7 +132,7 @@ class SaxModelProvider(Provider):
             return  # saxctl published nothing in this cell: nothing to prune, no need to reach the admin
         params = {**sax_resources.connection_params(spec), "endpoint": cluster.outputs["endpoint"],
                   "ca_certificate": cluster.outputs.get("ca_certificate", ""), "admin": ADMIN_SERVER}
-        published, servers, assigned, _ = self._read_cell(params)
+        published, servers, assigned, _ = self._read_cell(params, tell_empty_apart=False)  # only pruned: no load asked
         self._read[_cell_key(params)] = (params, published, servers)
         self._assigned[_cell_key(params)] = assigned
 
@@ -376,20 +376,20 @@ class SaxModelProvider(Provider):
             return self._kubes[key]
 
 
-def _not_started(cell: Cell, published: Mapping[str, decide.Published],
-                 assigned: Mapping[str, decide.AssignedServer]) -> dict[str, tuple[str, ...]]:
-    """By model, the assigned servers that hold nothing of it because the admin has just assigned it and its Load
-    has not reached them: not servers that came back empty (decide.emptied_servers). The admin tells them apart:
-    it counts a server that came back at its address as loaded, never one whose load has not finished. Asked only
-    when a server holds nothing of a model it is assigned (one WaitForReady, answered at once for the former)."""
-    starting = {}
+def _holding_nothing(cell: Cell, published: Mapping[str, decide.Published],
+                     assigned: Mapping[str, decide.AssignedServer]) -> dict[str, decide.HoldingNothing]:
+    """By model, its assigned servers that hold nothing of it: came back empty, or their Load not arrived yet (the
+    admin has just assigned the model). Asked of the admin only when a server holds nothing (one WaitForReady,
+    answered at once when it counts them: see decide.HoldingNothing)."""
+    found = {}
     for model in published.values():
         its_servers = [assigned[address] for address in model.assigned]
         empty = decide.emptied_servers(model.model_id, its_servers)
-        if empty and not cell.wait_for_ready(model.model_id, decide.loaded_on(model.model_id, its_servers) + len(empty),
-                                             ADMIN_COUNT_WAIT_S):
-            starting[model.model_id] = empty
-    return starting
+        if empty:
+            counted = cell.wait_for_ready(model.model_id, decide.loaded_on(model.model_id, its_servers) + len(empty),
+                                          ADMIN_COUNT_WAIT_S)
+            found[model.model_id] = decide.HoldingNothing(empty, came_back=counted)
+    return found
 
 
 def _replicas_text(model: decide.Published, assigned: Mapping[str, decide.AssignedServer], namespace: str,
