@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
+import signal
 import sys
 
 from reconciler.sandbox.base.httpbase import EmulatorServer
@@ -21,8 +23,11 @@ def argument_parser(description: str | None) -> argparse.ArgumentParser:
 
 
 def start_logging() -> None:
+    """INFO and above to stderr (the emulator's log file); SIGUSR1 writes every thread's stack there, so that an
+    emulator gone silent can be asked where it waits (`kill -USR1 PID`) without stopping it."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
 def serve(server: EmulatorServer, args: argparse.Namespace, what: str) -> None:
