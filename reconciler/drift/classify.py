@@ -1,10 +1,11 @@
 """Decide, for each drifted field of a live plan, what the unattended corrector does with it. Pure: no API call.
 
-A field is *ignored* when a `drift.ignore` rule covers it, *corrected* when the change that carries it is safe to make
-without a person (an in-place update, or creating what is missing), and *left* otherwise: a replace or delete
-without its --allow-replace / --allow-delete, a field another field manager applied (never forced), a field the
-corrector keeps setting back (a fight with another controller), or an update mixing ignored fields with others
-(a provider applies a whole object, so it would undo the ignored ones).
+A field is *ignored* when a `drift.ignore` rule covers it, *settling* when nobody changed it and the object is on its
+own way to the spec (a model Sax is loading: its change only waits), *corrected* when the change that carries it is
+safe to make without a person (an in-place update, or creating what is missing), and *left* otherwise: a replace or
+delete without its --allow-replace / --allow-delete, a field another field manager applied (never forced), a field the
+corrector keeps setting back (a fight with another controller), or an update mixing ignored fields with others (a
+provider applies a whole object, so it would undo the ignored ones).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from reconciler.engine.plan import Approvals, Plan
+from reconciler.engine.resource import SETTLING as SETTLING_FACT
 from reconciler.engine.resource import Action, Change
 from reconciler.providers.kubernetes.compare import applied
 from reconciler.spec.model import DriftIgnore
 
-CORRECTED, LEFT, IGNORED = "corrected", "left", "ignored"
+CORRECTED, LEFT, IGNORED, SETTLING = "corrected", "left", "ignored", "settling"
 WHOLE_OBJECT = ""  # the field path of a drift that is the whole object (missing, or no longer in the spec)
 
 
@@ -29,7 +31,7 @@ class FieldDrift:
     field: str  # dotted path as plans print it; "" for the whole object
     desired: Any
     live: Any
-    outcome: str  # corrected | left | ignored
+    outcome: str  # corrected | left | ignored | settling
     why: str  # for left and ignored: in plain words; for corrected: the change made
     changed_by: Mapping[str, Any] | None = None  # {"manager": ..., "time": ...} or {"updated": ...}
 
@@ -71,6 +73,11 @@ def classify(plan: Plan, rules: Sequence[DriftIgnore], approvals: Approvals = Ap
     drifts: list[FieldDrift] = []
     to_apply: list[str] = []
     for change in plan.actionable:
+        settling = _settling(change)
+        if settling:
+            drifts.append(FieldDrift(change.address, WHOLE_OBJECT, None, None, SETTLING,
+                                     f"{settling}: on its way to the spec, nothing to correct"))
+            continue
         fields = _fields_of(change)
         left = _why_left(change, approvals, problems, blocked)
         ignored = {field.key: ignored_by(rules, change.address, field.field) for field in fields}
@@ -94,6 +101,14 @@ def classify(plan: Plan, rules: Sequence[DriftIgnore], approvals: Approvals = Ap
     drifts += [FieldDrift(str(conflict.address), WHOLE_OBJECT, None, conflict.remote_id, LEFT, conflict.message)
                for conflict in plan.conflicts]
     return Decision(tuple(drifts), tuple(to_apply))
+
+
+def _settling(change: Change) -> str:
+    """How far the object has got on its own way to the spec when its change only waits for it (no field differs),
+    else "": such a change is not drift, and an apply of it by the corrector would only wait."""
+    if change.action is not Action.UPDATE or change.field_changes or change.observed is None:
+        return ""
+    return change.observed.facts.get(SETTLING_FACT) or ""
 
 
 def _why_left(change: Change, approvals: Approvals, problems: Mapping[str, str],

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.drift.classify import CORRECTED, IGNORED, LEFT, Decision, FieldDrift
+from reconciler.drift.classify import CORRECTED, IGNORED, LEFT, SETTLING, Decision, FieldDrift
 from reconciler.engine.diffing import show_value
 
 REPORTED = "reported"  # a report without --correct: a field --correct would set back
-OUTCOMES = (CORRECTED, REPORTED, LEFT, IGNORED)
+OUTCOMES = (CORRECTED, REPORTED, LEFT, IGNORED, SETTLING)
 
 
 def as_reported(decision: Decision, correct: bool) -> tuple[FieldDrift, ...]:
@@ -48,8 +48,9 @@ def report_lines(drifts: tuple[FieldDrift, ...]) -> list[str]:
         who = f" [{_who(d.changed_by)}]" if d.changed_by else ""
         lines.append(f"{d.outcome:9} {d.address} {what}{who}: {d.why}")
     counts = summary(drifts)
+    settling = f"; {counts[SETTLING]} on its way to the spec by itself" if counts[SETTLING] else ""
     lines.append(f"{counts['drifted']} drifted field(s): {counts[CORRECTED]} corrected, {counts[REPORTED]} to "
-                 f"correct, {counts[LEFT]} left; {counts[IGNORED]} ignored by drift.ignore rules.")
+                 f"correct, {counts[LEFT]} left; {counts[IGNORED]} ignored by drift.ignore rules{settling}.")
     return lines
 
 

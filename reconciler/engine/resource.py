@@ -117,6 +117,10 @@ class Observed:
     outputs: Mapping[str, Any] = field(default_factory=dict)  # what other resources may Ref (endpoint, email...)
 
 
+# facts[SETTLING]: how far an object has got on its own way to the spec (a model's load under way), "" when it is not
+# on its way. Its change only waits for it: no field differs, and nobody changed anything (drift does not count it).
+SETTLING = "settling"
+
 ABSENT = "absent"  # the fingerprint of an object that does not exist
 
 

@@ -45,7 +45,7 @@ def test_label_drift_reported_then_corrected_recorded_and_measured(sandbox, appl
     reported = saxctl("drift", "--json", str(applied), env=sandbox.env)
     assert reported.code == 2, reported.text
     document = drift_report(reported)
-    assert document["summary"] == {"drifted": 1, "corrected": 0, "reported": 1, "left": 0, "ignored": 0}
+    assert document["summary"] == {"drifted": 1, "corrected": 0, "reported": 1, "left": 0, "ignored": 0, "settling": 0}
     [entry] = document["drifts"]
     assert (entry["address"], entry["field"], entry["desired"], entry["live"], entry["outcome"]) == (
         "gcs.bucket.data", "labels.team", "ml", "by-hand", "reported")

@@ -4,11 +4,14 @@ from dataclasses import replace
 
 from memory_world import at, thing
 
-from reconciler.drift.classify import CORRECTED, IGNORED, LEFT, classify, ignored_by, uncorrected
+from reconciler.drift.classify import CORRECTED, IGNORED, LEFT, SETTLING, classify, ignored_by, uncorrected
 from reconciler.drift.record import DriftRecord
+from reconciler.drift.report import report_lines, summary
 from reconciler.engine.apply import ApplyResult, Outcome
 from reconciler.engine.plan import Approvals, SpecRef, build_plan
 from reconciler.engine.provider_set import ProviderSet
+from reconciler.engine.resource import SETTLING as SETTLING_FACT
+from reconciler.engine.resource import Action, Change
 from reconciler.spec.model import DriftIgnore
 
 SPEC = SpecRef("demo", "demo.yaml", "0" * 64)
@@ -89,6 +92,25 @@ def test_kubernetes_conflict_is_left_naming_the_field_manager(memory):
     decision = classify(replace(plan, changes=(held,)), [])
     assert outcomes(decision) == {(at("a"), "size"): LEFT}
     assert decision.drifts[0].why.startswith("held by field manager hpa-controller (server-side apply)")
+
+
+def test_an_object_on_its_own_way_to_the_spec_is_settling_not_drift_and_never_applied(memory):
+    """A model Sax is still loading plans as an update that only waits: nobody changed it, the corrector makes no
+    call and counts no drift (so a long load over several runs never reads as a fight)."""
+    memory.put("a", size=1)
+    plan = plan_of(memory, thing("a", size=2))
+    observed = plan.changes[0].observed
+    waiting = Change(at("a"), observed.address.kind, Action.UPDATE,
+                     "0/1 replicas loaded (1 loading): apply waits for the load",
+                     observed=replace(observed, facts={SETTLING_FACT: "0/1 replicas loaded (1 loading)"}))
+    decision = classify(replace(plan, changes=(waiting,)), [])
+    assert outcomes(decision) == {(at("a"), ""): SETTLING}
+    assert decision.to_apply == ()
+    assert decision.drifts[0].why == "0/1 replicas loaded (1 loading): on its way to the spec, nothing to correct"
+    assert summary(decision.drifts)["drifted"] == 0
+    assert report_lines(decision.drifts)[-1].endswith("rules; 1 on its way to the spec by itself.")
+    unsettled = replace(waiting, observed=replace(observed, facts={SETTLING_FACT: ""}))
+    assert outcomes(classify(replace(plan, changes=(unsettled,)), [])) == {(at("a"), ""): CORRECTED}
 
 
 def test_a_preflight_problem_leaves_the_change(memory):

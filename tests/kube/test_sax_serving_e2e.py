@@ -17,7 +17,7 @@ import signal
 import urllib.request
 
 import pytest
-from cli_runner import Watched, saxctl, saxctl_background
+from cli_runner import Watched, drift_report, saxctl, saxctl_background
 from kube_testkit import wait_for
 from model_world import MODEL, ModelWorld, open_when_listening
 
@@ -90,6 +90,10 @@ def test_an_apply_killed_after_the_publish_leaves_a_load_the_next_apply_waits_fo
     assert re.search(r"0/1 replicas loaded \((1 not assigned to a model server yet|1 loading)\): apply waits for "
                      r"the load", planned.out), planned.out
     assert served(models_world) is None
+    drifted = models_world.saxctl("drift", "--json")  # the corrector's view: nobody changed it, Sax is at it
+    assert drifted.code == 0, drifted.text
+    [model] = [entry for entry in drift_report(drifted)["drifts"] if entry["address"] == f"sax.model.{MODEL}"]
+    assert model["outcome"] == "settling" and "replicas loaded" in model["why"], model
 
     held = models_world.saxctl("apply", "--auto-approve")  # the killed run's lock: reported, cleared by the user only
     lock_id = re.search(r"saxctl force-unlock (\S+) SPEC", held.err)

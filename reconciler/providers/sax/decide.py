@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from reconciler.engine.diffing import show_value
-from reconciler.engine.resource import Action, Change, FieldChange, Observed, Resource
+from reconciler.engine.resource import SETTLING, Action, Change, FieldChange, Observed, Resource
 
 # Sax's Update may change only the replicas (admin/validator.go refuses a model path change, and v1.1.0 a checkpoint
 # change too); overrides are read at load. Any other change is an unpublish and a publish.
@@ -98,7 +98,7 @@ def observed(address: str, published: Published, owner: str | None,
     fingerprint = "|".join(f"{key}={show_value(value)}" for key, value in sorted(published.fields.items()))
     return Observed(address=address, remote_id=published.model_id, fields=published.fields,
                     fingerprint=fingerprint, owner=owner,
-                    facts={"assigned": len(published.assigned), "emptied": emptied, "loading": loading},
+                    facts={"assigned": len(published.assigned), "emptied": emptied, SETTLING: loading},
                     outputs={"model_id": published.model_id})
 
 
@@ -180,7 +180,7 @@ def decide(desired: Resource, live: Observed | None) -> Change:
                       f"not loaded on {', '.join(emptied)}, back at the same address holding nothing (Sax will not "
                       "load it there again): the Sax admin will be restarted to load it", desired=desired,
                       observed=live)
-    loading = live.facts.get("loading")
+    loading = live.facts.get(SETTLING)
     if loading:
         return Change(address, kind, Action.UPDATE, f"{loading}: apply waits for the load", desired=desired,
                       observed=live)
