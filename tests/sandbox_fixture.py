@@ -244,6 +244,11 @@ def _sandbox_faults_cleared() -> Iterator[None]:
             running.clear_faults(emulator)
 
 
+def live_sandboxes() -> list[Sandbox]:
+    """The session's sandbox, once a test has asked for it (none before, and none after its teardown)."""
+    return list(_live)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that uses the sandbox carries the `sandbox` marker, so `-m "not sandbox"` skips them all."""
     for item in items:
