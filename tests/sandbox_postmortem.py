@@ -1,7 +1,7 @@
 """Pytest plugin: a failed test that used the sandbox carries, in its report, what the sandbox's parts were doing when
-it failed: the pod runner's threads (a stack dump it writes on SIGUSR1) and last log lines, kwok's last log lines, and
-the apiserver's watch cache of pods. A failure that a stalled part caused then says so in CI's output, where the
-sandbox itself is gone by the time anyone looks."""
+it failed: each Python emulator's threads (the stack dump it writes on SIGUSR1: the GKE emulator, the pod runner...)
+and last log lines, kwok's last log lines, and the apiserver's watch cache of pods. A failure that a stalled part
+caused then says so in CI's output, where the sandbox itself is gone by the time anyone looks."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sandbox_fixture import Sandbox, live_sandboxes
 
 _TAIL_LINES = 40
 _LINE_CHARS = 300
-_DUMP_WAIT_S = 0.5  # the runner writes its stacks from a signal handler: at once, unless the GIL is held
+_DUMP_WAIT_S = 0.5  # an emulator writes its stacks from a signal handler: at once, unless the GIL is held
 _METRICS_TIMEOUT_S = 5
 # Whether the apiserver's cache of pods still follows etcd, and what it sent its watchers (kwok's, the runner's).
 _WATCH_CACHE_METRICS = ("apiserver_watch_cache_resource_version", "apiserver_watch_cache_events_received_total",
@@ -33,17 +33,30 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 
 def postmortem(running: Sandbox) -> str:
-    parts = [("the apiserver's watch cache of pods", _pod_watch_cache, running),
-             ("the pod runner's threads and last log lines", _pod_runner, running),
-             ("kwok's last log lines", _log_tail, Path(running.state["emulators"]["kwok"]["log"]))]
-    said = []
-    for title, read, argument in parts:
-        try:
-            text = read(argument)
-        except Exception as error:  # noqa: BLE001 (a report of a failure must not fail)
-            text = f"could not read: {error!r}"
-        said.append(f"=== {title} ===\n{text}")
-    return "\n".join(said)
+    from reconciler.sandbox.emulators import BY_NAME
+
+    emulators = running.state["emulators"]
+    python = [name for name in emulators if BY_NAME[name].go_tool is None]
+    unasked = {name: _said(_ask_for_stacks, emulators[name]) for name in python}  # "" once asked
+    time.sleep(_DUMP_WAIT_S)
+    parts = [("the apiserver's watch cache of pods", _said(_pod_watch_cache, running))]
+    parts += [(f"{name}: its threads and last log lines",
+               unasked[name] or _said(_log_tail, Path(emulators[name]["log"]), 2 * _TAIL_LINES)) for name in python]
+    parts.append(("kwok: its last log lines", _said(_log_tail, Path(emulators["kwok"]["log"]))))
+    return "\n".join(f"=== {title} ===\n{text}" for title, text in parts)
+
+
+def _said(read, *args) -> str:
+    """What read(*args) returns (None: ""), or why it could not: a report of a failure must not fail."""
+    try:
+        return read(*args) or ""
+    except Exception as error:  # noqa: BLE001
+        return f"could not read: {error!r}"
+
+
+def _ask_for_stacks(record: dict) -> None:
+    """A Python emulator writes every thread's stack to its log on SIGUSR1 (reconciler.sandbox.base.launch)."""
+    os.kill(record["pid"], signal.SIGUSR1)
 
 
 def _pod_watch_cache(running: Sandbox) -> str:
@@ -53,13 +66,6 @@ def _pod_watch_cache(running: Sandbox) -> str:
         text = response.read().decode()
     return "\n".join(line for line in text.splitlines()
                      if line.startswith(_WATCH_CACHE_METRICS) and 'resource="pods"' in line)
-
-
-def _pod_runner(running: Sandbox) -> str:
-    record = running.state["emulators"]["pod-runner"]
-    os.kill(record["pid"], signal.SIGUSR1)  # reconciler.sandbox.base.launch: every thread's stack, into its log
-    time.sleep(_DUMP_WAIT_S)
-    return _log_tail(Path(record["log"]), lines=3 * _TAIL_LINES)
 
 
 def _log_tail(path: Path, lines: int = _TAIL_LINES) -> str:

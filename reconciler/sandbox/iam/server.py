@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import urllib.request
 from pathlib import Path
 
+from reconciler.sandbox.base import launch
 from reconciler.sandbox.iam.service import build_emulator
 from reconciler.sandbox.iam.store import AccountStore
 
@@ -26,8 +26,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="the Resource Manager emulator's URL: told of deleted accounts, so that project policies "
                              "show their members as deleted")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    launch.start_logging()
     emulator = build_emulator(AccountStore(args.store),
                               _deleted_account_notice(args.resourcemanager) if args.resourcemanager else None)
     if args.faults_json:
