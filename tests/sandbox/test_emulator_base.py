@@ -113,6 +113,41 @@ def test_an_operation_started_to_fail_ends_done_with_its_error_and_a_broken_effe
         operations.close()
 
 
+class ListedStore(ResourceStore):
+    """A store that says when the operations' thread lists it (to work out when the next one is due)."""
+
+    def __init__(self):
+        super().__init__()
+        self.listed_by_the_thread = threading.Event()
+
+    def list(self, prefix: str = ""):
+        if threading.current_thread().name.startswith("operations"):
+            self.listed_by_the_thread.set()
+        return super().list(prefix)
+
+
+def test_an_operation_started_while_the_thread_waits_for_the_store_wakes_it_without_a_deadlock():
+    """A request handler starts an operation with the store's lock held (GKE's one-per-cluster check), then wakes the
+    thread; the thread meanwhile waits for the store's lock to work out what is due next. It used to wait so holding
+    its wake-up lock, and each waited for the other for good (a CI run's GKE emulator froze in a DELETE_NODE_POOL)."""
+    store, made = ListedStore(), []
+
+    def handler() -> None:
+        with store.lock:
+            made.append(Operations(store, "op/", lambda op: None, clock=Clock()))
+            store.listed_by_the_thread.wait()  # the thread now waits for the store's lock
+            made[0].start("1", {"type": "CREATE"}, latency_s=0)
+
+    request = threading.Thread(target=handler, daemon=True)
+    request.start()
+    request.join(timeout=30)  # a bound for a deadlock only: done in milliseconds otherwise
+    assert not request.is_alive(), "start() and the operations' thread each wait for a lock the other holds"
+    try:
+        assert made[0].get("1").done
+    finally:
+        made[0].close()
+
+
 def test_operations_survive_a_restart_of_their_emulator(tmp_path):
     clock = Clock()
     first = Operations(ResourceStore(tmp_path / "s.json"), "op/", lambda op: None, clock=clock)

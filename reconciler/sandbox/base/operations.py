@@ -53,7 +53,10 @@ class Operations:
         self._prefix = prefix
         self._finish = finish
         self._clock = clock
+        # Never held while the store's lock is taken: request handlers start operations with the store's lock held
+        # and then take this one to wake the thread, so the thread takes them in that order too (or not at once).
         self._wake = threading.Condition()
+        self._started = False  # an operation started since the thread last worked out when the next one is due
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=f"operations{prefix}", daemon=True)
         self._thread.start()
@@ -65,6 +68,7 @@ class Operations:
         with self._store.lock:
             self._store.create(self._prefix + key, entry)
         with self._wake:
+            self._started = True
             self._wake.notify()
         return _operation(key, entry)
 
@@ -130,13 +134,14 @@ class Operations:
 
     def _run(self) -> None:
         while True:
+            due = self._next_due()  # the store's lock, not _wake: see __init__
             with self._wake:
                 if self._closed:
                     return
-                due = self._next_due()
                 wait = _IDLE_WAKE_S if due is None else max(0.0, min(_IDLE_WAKE_S, due - self._clock()))
-                if wait > 0:
+                if wait > 0 and not self._started:  # one started after `due` was worked out may be due sooner
                     self._wake.wait(wait)
+                self._started = False
                 if self._closed:
                     return
             try:
