@@ -44,7 +44,12 @@ def key(root: Any, schema_bytes: bytes, checking_code: bytes) -> str | None:
 
 def known_clean(cache_key: str) -> bool:
     directory = _directory()
-    if directory is None or not (directory / cache_key).is_file():
+    if directory is None:
+        return False
+    try:
+        if not (directory / cache_key).is_file():
+            return False
+    except OSError:  # a cache directory this user may not enter (another user's home): check again
         return False
     try:
         os.utime(directory / cache_key)  # its last use, which pruning goes by

@@ -78,6 +78,13 @@ def test_a_cache_that_cannot_be_written_only_means_checking_again(tmp_path):
     assert _validate(TUTORIAL, cache=occupied)[0] == 0
 
 
+def test_a_cache_that_cannot_be_looked_into_only_means_checking_again(tmp_path):
+    """Looking a key up fails with ENAMETOOLONG here, as it fails with EACCES in another user's home (sudo keeping
+    HOME): the spec is checked, never an internal error."""
+    code, _, err = _validate(TUTORIAL, cache=tmp_path / ("x" * 300))
+    assert (code, err.strip()) == (0, "1 spec(s) valid."), err
+
+
 def test_the_key_keeps_apart_what_the_schema_keeps_apart():
     schema, code = b"{}", b"code"
     keys = {schema_cache.key({"nodes": value}, schema, code) for value in (1, 1.0, True, "1", None, [1], {"1": 1})}
