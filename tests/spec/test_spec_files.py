@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,7 @@ from reconciler.errors import SpecError
 from reconciler.spec.document import SpecFileError
 from reconciler.spec.loader import check_files, load_spec
 
+_NOBODY = 65534
 MINIMAL = """apiVersion: saxctl/v1
 kind: SaxDeployment
 metadata: {name: demo}
@@ -54,14 +57,47 @@ def test_a_directory_is_a_usage_error_naming_a_spec_in_it(tmp_path):
     assert raised.value.hint == f"Name one of its files, e.g. {tmp_path / 'demo.yaml'}"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_an_unreadable_file_is_a_usage_error(tmp_path):
-    path = tmp_path / "secret.yaml"
-    path.write_text(MINIMAL)
-    path.chmod(0)
-    with pytest.raises(SpecFileError) as raised:
+def test_an_unreadable_file_is_a_usage_error():
+    with tempfile.TemporaryDirectory() as directory:
+        os.chmod(directory, 0o711)  # another user may pass through it to the file, as in a home directory
+        readable, path = Path(directory) / "demo.yaml", Path(directory) / "secret.yaml"
+        for each in (readable, path):
+            each.write_text(MINIMAL)
+        path.chmod(0)
+        # Also imports what check_files imports on its way, before a child without root can no longer read them.
+        assert _refusal(readable) == "read"
+        assert refusal_without_root(path) == f"cannot read the spec file {path}: permission denied"
+
+
+def refusal_without_root(path: Path) -> str:
+    """check_files' message for path, as a user without root's right to read any file sees it: run as such a user
+    (nobody) in a forked child when the tests run as root, as they do in containers."""
+    if os.geteuid() != 0:
+        return _refusal(path)
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: never back into pytest
+        try:
+            os.setgroups([])
+            os.setgid(_NOBODY)
+            os.setuid(_NOBODY)
+            os.write(writing, _refusal(path).encode())
+        except BaseException as error:  # said to the parent, whose assertion shows it
+            os.write(writing, f"raised {error!r}".encode())
+        finally:
+            os._exit(0)
+    os.close(writing)
+    os.waitpid(child, 0)
+    with os.fdopen(reading) as said:
+        return said.read()
+
+
+def _refusal(path: Path) -> str:
+    try:
         check_files([str(path)])
-    assert raised.value.message == f"cannot read the spec file {path}: permission denied"
+    except SpecFileError as error:
+        return error.message
+    return "read"
 
 
 def test_a_zero_byte_file_is_empty(tmp_path):
