@@ -53,8 +53,8 @@ class Operations:
         self._prefix = prefix
         self._finish = finish
         self._clock = clock
-        # Never held while the store's lock is taken: request handlers start operations with the store's lock held
-        # and then take this one to wake the thread, so the thread takes them in that order too (or not at once).
+        # The thread never waits for the store's lock while holding this one: request handlers start operations
+        # with the store's lock held, then take this one to wake the thread (the other order deadlocks with them).
         self._wake = threading.Condition()
         self._started = False  # an operation started since the thread last worked out when the next one is due
         self._closed = False
