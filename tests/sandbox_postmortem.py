@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections import deque
 from pathlib import Path
 
 import pytest
@@ -69,5 +68,7 @@ def _pod_watch_cache(running: Sandbox) -> str:
 
 
 def _log_tail(path: Path, lines: int = _TAIL_LINES) -> str:
-    with open(path, errors="replace") as log:
-        return "\n".join(line.rstrip("\n")[:_LINE_CHARS] for line in deque(log, maxlen=lines))
+    """The latest launch's last lines, each cut short (kwok's are long JSON)."""
+    from reconciler.sandbox.supervisor import log_tail
+
+    return "\n".join(line[:_LINE_CHARS] for line in log_tail(str(path), lines).splitlines())

@@ -267,16 +267,16 @@ def _wait_healthy(name: str, record: dict) -> None:
     detail = ""
     while time.monotonic() < deadline:
         if not _alive(record["pid"], BY_NAME[name].marker):
-            if "address already in use" in _log_tail(record["log"]).lower():
+            if "address already in use" in log_tail(record["log"]).lower():
                 raise _PortTaken(name, record["log"])
-            raise EndpointError(f"the sandbox emulator {name} exited while starting:\n{_log_tail(record['log'])}",
+            raise EndpointError(f"the sandbox emulator {name} exited while starting:\n{log_tail(record['log'])}",
                                 hint=f"Full log: {record['log']}")
         healthy, detail = _probe(record["health_url"], record.get("health_ca"))
         if healthy:
             return
         time.sleep(0.05)
     raise EndpointError(f"the sandbox emulator {name} was not healthy after {timeout_s:.0f} s ({detail}):\n"
-                        f"{_log_tail(record['log'])}", hint=f"Full log: {record['log']}")
+                        f"{log_tail(record['log'])}", hint=f"Full log: {record['log']}")
 
 
 class _PortTaken(Exception):
@@ -396,7 +396,7 @@ def _locked() -> Iterator[None]:
         yield
 
 
-def _log_tail(log_path: str, lines: int = 15) -> str:
+def log_tail(log_path: str, lines: int = 15) -> str:
     """The last lines the latest launch wrote (the log is appended to across launches, each after a "--- " line)."""
     try:
         text = Path(log_path).read_text(errors="replace")
